@@ -1,0 +1,117 @@
+"""One frozen Settings object from VGBOT_* env vars and an optional YAML file.
+
+Built in `main`, never at import. Precedence: command-line flag > env var > YAML file > default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DISCORD_API_BASE = "https://discord.com/api/v10"
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names it and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: Path = Path("data/vgbot.sqlite3")
+    content_dir: Path = Path("content")
+    prompts_dir: Path = Path("prompts")
+    token: str = dataclasses.field(default="", repr=False)  # never printed or logged
+    token_file: Path | None = None
+    api_base: str = DISCORD_API_BASE
+    gateway_url: str = ""  # empty: ask Discord (GET /gateway/bot)
+    dev_guild_id: int | None = None
+    log_format: str = "text"  # "text" or "json"
+    log_level: str = "INFO"
+    feed_url: str = ""
+    feed_interval: float = 900.0  # seconds between feed polls
+    grace_window: float = 6 * 3600.0  # seconds: a missed post later than this is skipped
+    cooldown_rate: int = 5  # public commands per user...
+    cooldown_per: float = 30.0  # ...per this many seconds
+    announce_role_id: int | None = None  # the one role a post may mention, when set
+    health_file: Path | None = None
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.token)
+
+
+# Env var names: VGBOT_<FIELD>, plus Discord's conventional names for the three that have them.
+_ENV_ALIASES = {
+    "token": ("DISCORD_TOKEN",),
+    "api_base": ("DISCORD_API_BASE",),
+    "gateway_url": ("DISCORD_GATEWAY_URL",),
+}
+
+
+def _env_names(name: str) -> tuple[str, ...]:
+    return (*_ENV_ALIASES.get(name, ()), f"VGBOT_{name.upper()}")
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    text = str(raw).strip()
+    kind_s = str(kind)
+    try:
+        if "Path" in kind_s:
+            return Path(text) if text else None
+        if "int" in kind_s:
+            return int(text) if text else None
+        if "float" in kind_s:
+            return float(text)
+    except ValueError:
+        expected = "a whole number" if "int" in kind_s else "a number"
+        raise SettingsError(f"setting {name!r} must be {expected}, got {text!r}") from None
+    return text
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    config_file = config_file or (Path(env["VGBOT_CONFIG"]) if env.get("VGBOT_CONFIG") else None)
+    known = {f.name: f for f in fields(Settings)}
+    if config_file is not None:
+        try:
+            data = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"cannot read config file {config_file}: {exc}") from None
+        if not isinstance(data, dict):
+            raise SettingsError(f"config file {config_file} must be a mapping of setting: value")
+        for key, raw in data.items():
+            if key not in known:
+                raise SettingsError(
+                    f"config file {config_file}: unknown setting {key!r}; "
+                    f"known: {', '.join(sorted(known))}"
+                )
+            values[key] = _coerce(key, known[key].type, raw)
+    for name, f in known.items():
+        for env_name in _env_names(name):
+            if env.get(env_name) not in (None, ""):
+                values[name] = _coerce(name, f.type, env[env_name])
+                break
+    for key, raw in (overrides or {}).items():
+        if raw is not None:
+            values[key] = _coerce(key, known[key].type, raw)
+    settings = Settings(**values)
+    if not settings.token and settings.token_file is not None:
+        try:
+            token = settings.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"cannot read token file {settings.token_file}: {exc}") from None
+        settings = dataclasses.replace(settings, token=token)
+    if settings.log_format not in ("text", "json"):
+        raise SettingsError("setting 'log_format' must be 'text' or 'json'")
+    return settings
