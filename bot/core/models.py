@@ -10,6 +10,7 @@ from datetime import date
 class Person:
     name: str
     role: str  # "host", "guest", or another free-form role from the feed
+    affiliation: str = ""  # e.g. "Applied AI Engineer at Meta (PyTorch)"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Topic:
     description: str = ""
     aliases: tuple[str, ...] = ()
     related: tuple[str, ...] = ()
+    questions: tuple[str, ...] = ()  # discussion questions used by prompt templates
 
 
 @dataclass(frozen=True)
