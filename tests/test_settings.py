@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+
+from bot.settings import DISCORD_API_BASE, SettingsError, load_settings
+
+
+def test_defaults_need_no_environment():
+    s = load_settings(env={})
+    assert s.db == Path("data/vgbot.sqlite3")
+    assert s.api_base == DISCORD_API_BASE
+    assert not s.has_token
+
+
+def test_env_overrides_yaml_and_flags_override_env(tmp_path):
+    cfg = tmp_path / "vgbot.yaml"
+    cfg.write_text("db: from-yaml.sqlite3\ngrace_window: 60\nlog_level: DEBUG\n")
+    s = load_settings(env={"VGBOT_DB": "from-env.sqlite3"}, config_file=cfg)
+    assert s.db == Path("from-env.sqlite3")
+    assert s.grace_window == 60.0 and s.log_level == "DEBUG"
+    s = load_settings(env={"VGBOT_DB": "from-env.sqlite3"}, overrides={"db": Path("flag.db")})
+    assert s.db == Path("flag.db")
+
+
+def test_discord_names_are_honoured_and_token_is_never_in_repr():
+    s = load_settings(
+        env={"DISCORD_TOKEN": "secret-token", "DISCORD_API_BASE": "http://127.0.0.1:9/api/v10"}
+    )
+    assert s.token == "secret-token" and s.has_token
+    assert "secret-token" not in repr(s)
+    assert s.api_base == "http://127.0.0.1:9/api/v10"
+
+
+def test_token_file(tmp_path):
+    f = tmp_path / "token"
+    f.write_text("from-file\n")
+    assert load_settings(env={"VGBOT_TOKEN_FILE": str(f)}).token == "from-file"
+    with pytest.raises(SettingsError, match="cannot read token file"):
+        load_settings(env={"VGBOT_TOKEN_FILE": str(tmp_path / "missing")})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"VGBOT_DEV_GUILD_ID": "abc"}, "'dev_guild_id' must be a whole number"),
+        ({"VGBOT_GRACE_WINDOW": "soon"}, "'grace_window' must be a number"),
+        ({"VGBOT_LOG_FORMAT": "xml"}, "'log_format' must be 'text' or 'json'"),
+    ],
+)
+def test_bad_values_name_the_setting(env, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env=env)
+
+
+def test_unknown_yaml_key_lists_known_ones(tmp_path):
+    cfg = tmp_path / "vgbot.yaml"
+    cfg.write_text("dbb: x\n")
+    with pytest.raises(SettingsError, match="unknown setting 'dbb'.*known: .*db"):
+        load_settings(env={}, config_file=cfg)
