@@ -1,0 +1,449 @@
+"""Transcript files (SRT, WebVTT, Podcasting 2.0 JSON, HTML, plain text) → Passages.
+
+Pure: bytes in, passages and problems out. Cues are merged into passages of about
+PASSAGE_WORDS words so that search hits and excerpts have a useful, bounded size.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from bot.core.models import Passage, Problem
+
+log = logging.getLogger(__name__)
+
+PASSAGE_WORDS = 250
+# A whole file of garbage should give a readable report, not ten thousand lines of it.
+MAX_PROBLEMS = 20
+
+_CONTENT_TYPES = {
+    "application/x-subrip": "srt",
+    "application/srt": "srt",
+    "text/srt": "srt",
+    "text/x-srt": "srt",
+    "text/vtt": "vtt",
+    "application/json": "json",
+    "application/x-json": "json",
+    "text/json": "json",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+}
+_EXTENSIONS = {
+    ".srt": "srt",
+    ".vtt": "vtt",
+    ".json": "json",
+    ".html": "html",
+    ".htm": "html",
+    ".txt": "text",
+    ".text": "text",
+    ".md": "text",
+}
+FORMATS = ("srt", "vtt", "json", "html", "text")
+
+
+@dataclass(frozen=True)
+class _Cue:
+    text: str
+    start: float | None = None
+    end: float | None = None
+    speaker: str = ""
+
+
+class _Report:
+    """Collects problems for one file, capped at MAX_PROBLEMS plus a summary line."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+        self.dropped = 0
+
+    def add(self, message: str, line: int | None = None, hint: str = "", field: str | None = None):
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.dropped += 1
+            return
+        self.problems.append(Problem(self.path, message, line=line, field=field, hint=hint))
+
+    def finish(self) -> list[Problem]:
+        if self.dropped:
+            self.problems.append(
+                Problem(self.path, f"... and {self.dropped} more problems of the same kind")
+            )
+        return self.problems
+
+
+def parse_transcript(
+    path: str, raw: bytes, content_type: str | None = None
+) -> tuple[tuple[Passage, ...], list[Problem]]:
+    """Parse a transcript; the format comes from content_type, else extension, else sniffing."""
+    report = _Report(path)
+    text = _decode(raw, report)
+    if not text.strip():
+        report.add("the transcript is empty", hint="add the transcript text or remove the link")
+        return (), report.finish()
+    fmt = detect_format(path, text, content_type)
+    parser = {
+        "srt": _parse_srt,
+        "vtt": _parse_vtt,
+        "json": _parse_json,
+        "html": _parse_html,
+        "text": _parse_text,
+    }[fmt]
+    cues = [c for c in parser(text, report) if c.text]
+    if not cues and not report.problems:
+        report.add(f"no transcript text found (read as {fmt})")
+    passages = merge_cues(cues)
+    log.debug("%s: %s, %d cues, %d passages", path, fmt, len(cues), len(passages))
+    return passages, report.finish()
+
+
+def detect_format(path: str, text: str, content_type: str | None = None) -> str:
+    """One of FORMATS. text/plain is too often used for SRT to be trusted, so it sniffs."""
+    if content_type:
+        mime = content_type.split(";", 1)[0].strip().lower()
+        if mime in _CONTENT_TYPES:
+            return _CONTENT_TYPES[mime]
+        if mime.endswith("+json"):
+            return "json"
+    dot = path.rfind(".")
+    if dot != -1 and "/" not in path[dot:]:
+        ext = path[dot:].lower()
+        if ext in _EXTENSIONS and _EXTENSIONS[ext] != "text":
+            return _EXTENSIONS[ext]
+    return _sniff(text)
+
+
+def _sniff(text: str) -> str:
+    head = text.lstrip("\ufeff \t\n")[:2000]
+    if head.startswith("WEBVTT"):
+        return "vtt"
+    if head.startswith("{") or (head.startswith("[") and not _MARKER.match(head)):
+        return "json"
+    if head.startswith("<") or re.search(r"<(p|div|html|body|br)\b", head, re.IGNORECASE):
+        return "html"
+    if _SRT_TIMING.search(head):
+        return "srt"
+    return "text"
+
+
+def _decode(raw: bytes, report: _Report) -> str:
+    for bom, codec in (
+        (b"\xef\xbb\xbf", "utf-8-sig"),
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
+        if raw.startswith(bom):
+            text = raw.decode(codec, errors="replace")
+            break
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            report.add(
+                f"not valid UTF-8 (first bad byte at offset {exc.start}); read as Windows-1252",
+                hint="save the transcript as UTF-8",
+            )
+            text = raw.decode("cp1252", errors="replace")
+    # NULs and other C0 controls (bar tab/newline) are never transcript text.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(ch for ch in text if ch >= " " or ch in "\n\t")
+
+
+# ---- timestamps ----
+
+_TS = r"(?:(\d{1,3}):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?"
+_SRT_TIMING = re.compile(rf"^\s*{_TS}\s*-->\s*{_TS}", re.MULTILINE)
+_TS_FULL = re.compile(rf"^{_TS}$")
+
+
+def parse_timestamp(value: str) -> float | None:
+    """'01:02:03,500', '1:02:03.5', '02:03' → seconds; None when malformed or out of range."""
+    m = _TS_FULL.match(value.strip())
+    return _ts_from_groups(m.groups()) if m else None
+
+
+def _ts_from_groups(groups: tuple[str | None, ...]) -> float | None:
+    hours, minutes, seconds, frac = groups
+    h, m, s = int(hours or 0), int(minutes or 0), int(seconds or 0)
+    if m >= 60 or s >= 60:
+        return None
+    fraction = int(frac) / 10 ** len(frac) if frac else 0.0
+    return h * 3600 + m * 60 + s + fraction
+
+
+def _timing(line: str) -> tuple[float, float] | None:
+    m = _SRT_TIMING.match(line)
+    if not m:
+        return None
+    start, end = _ts_from_groups(m.groups()[:4]), _ts_from_groups(m.groups()[4:])
+    if start is None or end is None:
+        return None
+    return start, end
+
+
+def _blocks(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Blank-line separated blocks with the 1-based line number of their first line."""
+    block: list[str] = []
+    first = 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            if not block:
+                first = number
+            block.append(line.rstrip())
+        elif block:
+            yield first, block
+            block = []
+    if block:
+        yield first, block
+
+
+# ---- SRT ----
+
+_TAG = re.compile(r"<[^>\n]*>")
+
+
+def _strip_tags(line: str) -> str:
+    return html.unescape(_TAG.sub("", line)).strip()
+
+
+def _parse_srt(text: str, report: _Report) -> Iterator[_Cue]:
+    for first, block in _blocks(text):
+        # The index line is optional in practice; the timing line is the anchor.
+        index = next((i for i, line in enumerate(block[:2]) if "-->" in line), None)
+        if index is None:
+            report.add(
+                "subtitle block without a timing line",
+                line=first,
+                hint="each block needs '00:00:01,000 --> 00:00:04,000' after its number",
+            )
+            continue
+        times = _timing(block[index])
+        if times is None:
+            report.add(
+                f"malformed timing line {block[index].strip()!r}",
+                line=first + index,
+                hint="use HH:MM:SS,mmm --> HH:MM:SS,mmm",
+            )
+            continue
+        body = " ".join(filter(None, (_strip_tags(line) for line in block[index + 1 :])))
+        yield _Cue(body, times[0], times[1])
+
+
+# ---- WebVTT ----
+
+_VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]*)>")
+
+
+def _parse_vtt(text: str, report: _Report) -> Iterator[_Cue]:
+    blocks = list(_blocks(text))
+    if not blocks or not blocks[0][1][0].lstrip("\ufeff").startswith("WEBVTT"):
+        report.add("missing the 'WEBVTT' header", line=1, hint="the first line must be WEBVTT")
+    for first, block in blocks:
+        head = block[0]
+        if head.startswith(("WEBVTT", "NOTE", "STYLE", "REGION")) and "-->" not in head:
+            continue
+        index = next((i for i, line in enumerate(block[:2]) if "-->" in line), None)
+        if index is None:
+            report.add(
+                "cue without a timing line",
+                line=first,
+                hint="each cue needs '00:00:01.000 --> 00:00:04.000'",
+            )
+            continue
+        times = _timing(block[index])
+        if times is None:
+            report.add(
+                f"malformed timing line {block[index].strip()!r}",
+                line=first + index,
+                hint="use HH:MM:SS.mmm --> HH:MM:SS.mmm (cue settings may follow)",
+            )
+            continue
+        speaker = ""
+        parts = []
+        for line in block[index + 1 :]:
+            voice = _VOICE.search(line)
+            if voice and not speaker:
+                speaker = voice.group(1).strip()
+            parts.append(_strip_tags(line))
+        yield _Cue(" ".join(filter(None, parts)), times[0], times[1], speaker)
+
+
+# ---- Podcasting 2.0 JSON ----
+
+
+def _parse_json(text: str, report: _Report) -> Iterator[_Cue]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        report.add(f"invalid JSON: {exc.msg}", line=exc.lineno, hint="check the JSON syntax")
+        return
+    except RecursionError:
+        report.add("invalid JSON: nested too deeply")
+        return
+    segments = doc.get("segments") if isinstance(doc, dict) else None
+    if not isinstance(segments, list):
+        report.add(
+            "no 'segments' list in the JSON transcript",
+            field="segments",
+            hint='expected {"segments": [{"startTime": 0, "endTime": 4, "body": "..."}]}',
+        )
+        return
+    for i, seg in enumerate(segments):
+        where = f"segments[{i}]"
+        if not isinstance(seg, dict):
+            report.add("a segment must be an object", field=where)
+            continue
+        body = seg.get("body")
+        if not isinstance(body, str):
+            report.add("'body' must be a string", field=f"{where}.body")
+            continue
+        start, end = _seconds(seg.get("startTime")), _seconds(seg.get("endTime"))
+        if "startTime" in seg and start is None:
+            report.add("'startTime' must be a number of seconds", field=f"{where}.startTime")
+        speaker = seg.get("speaker")
+        yield _Cue(" ".join(body.split()), start, end, speaker if isinstance(speaker, str) else "")
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+# ---- HTML: flatten to lines, then read them as plain text ----
+
+
+def _parse_html(text: str, report: _Report) -> Iterator[_Cue]:
+    from bs4 import BeautifulSoup  # only needed for this format
+
+    soup = BeautifulSoup(text, "html.parser")
+    for tag in soup(["script", "style", "head", "iframe", "noscript", "template"]):
+        tag.decompose()
+    # Block elements end a line; inline text inside them stays together.
+    flat = soup.get_text("\n")
+    lines = _join_inline(flat)
+    yield from _parse_text("\n\n".join(lines), report)
+
+
+def _join_inline(flat: str) -> list[str]:
+    """get_text("\n") breaks at every tag; rejoin a line that is only a timestamp or a name."""
+    out: list[str] = []
+    for line in (ln.strip() for ln in flat.split("\n")):
+        if not line:
+            continue
+        if out and (_is_marker_only(out[-1]) or out[-1].endswith(":")):
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+    return out
+
+
+# ---- plain text, optionally with timestamp markers at line starts ----
+
+_MARKER = re.compile(
+    rf"^\s*[\[(]?{_TS}[\])]?\s*(?:[-–—:]\s*)?(?=\S|$)"  # [00:01:02] / (1:02) / 00:01:02 -
+)
+# "Hugo Bowne-Anderson  0:03" (Otter) or "Hugo (00:00:03):" on a line of its own.
+_SPEAKER_TS = re.compile(
+    rf"^\s*([A-Z][\w.'\-]*(?: [A-Z\d][\w.'\-]*){{0,4}})(?:\s{{2,}}|\t|\s*[\[(])"
+    rf"{_TS}[\])]?:?\s*$"
+)
+_SPEAKER = re.compile(r"^([A-Z][\w.'\- ]{0,40}):\s+(?=\S)")
+
+
+def _is_marker_only(line: str) -> bool:
+    m = _MARKER.match(line)
+    return m is not None and not line[m.end() :].strip()
+
+
+def _parse_text(text: str, report: _Report) -> Iterator[_Cue]:
+    cues: list[_Cue] = []
+    pending: list[str] = []
+    start: float | None = None
+    speaker = ""
+
+    def flush() -> None:
+        body = " ".join(" ".join(pending).split())
+        if body:
+            cues.append(_Cue(body, start, None, speaker))
+        pending.clear()
+
+    timed = False
+    for line in text.split("\n"):
+        marker = _MARKER.match(line)
+        named = _SPEAKER_TS.match(line) if not marker else None
+        if marker and _ts_from_groups(marker.groups()) is not None:
+            flush()
+            timed = True
+            start = _ts_from_groups(marker.groups())
+            rest = line[marker.end() :].strip()
+            who = _SPEAKER.match(rest)
+            speaker = who.group(1).strip() if who else ""
+            pending.append(rest[who.end() :] if who else rest)
+        elif named and _ts_from_groups(named.groups()[1:]) is not None:
+            flush()
+            timed = True
+            start = _ts_from_groups(named.groups()[1:])
+            speaker = named.group(1).strip()
+        elif not line.strip():
+            if not timed:  # untimed text: paragraphs are the cues
+                flush()
+        else:
+            pending.append(line)
+    flush()
+    # A marker's cue lasts until the next marker.
+    for cue, nxt in zip(cues, [*cues[1:], None], strict=True):
+        end = nxt.start if nxt is not None and cue.start is not None else None
+        if end is not None and cue.start is not None and end < cue.start:
+            end = None
+        yield _Cue(cue.text, cue.start, end, cue.speaker)
+
+
+# ---- cues → passages ----
+
+
+def merge_cues(cues: Iterable[_Cue], words: int = PASSAGE_WORDS) -> tuple[Passage, ...]:
+    """Group consecutive cues into passages of about `words` words. A speaker change starts a
+    new line prefixed "Speaker:"; a cue longer than a passage is split on word boundaries; a
+    short last group is folded into the one before, because a few words alone read badly."""
+    groups: list[list[tuple[str, _Cue]]] = []
+    count = 0
+    for cue in cues:
+        for piece in _split_words(cue.text, words):
+            n = len(piece.split())
+            if not groups or count + n > words:
+                groups.append([])
+                count = 0
+            groups[-1].append((piece, cue))
+            count += n
+    if len(groups) >= 2 and sum(len(p.split()) for p, _ in groups[-1]) < words // 5:
+        groups[-2].extend(groups.pop())
+    return tuple(_passage(group) for group in groups)
+
+
+def _passage(group: list[tuple[str, _Cue]]) -> Passage:
+    parts: list[str] = []
+    speaker = ""
+    for piece, cue in group:
+        if cue.speaker and cue.speaker != speaker:
+            parts.append(f"\n{cue.speaker}: " if parts else f"{cue.speaker}: ")
+            speaker = cue.speaker
+        elif parts:
+            parts.append(" ")
+        parts.append(piece)
+    return Passage("".join(parts).strip(), group[0][1].start, group[-1][1].end)
+
+
+def _split_words(text: str, words: int) -> list[str]:
+    tokens = text.split()
+    if len(tokens) <= words:
+        return [" ".join(tokens)]
+    return [" ".join(tokens[i : i + words]) for i in range(0, len(tokens), words)]
