@@ -1,0 +1,67 @@
+import pytest
+
+from bot.sandbox.commandline import CommandLineError, parse_command_line
+
+COMMANDS = [
+    {"name": "episode", "options": [{"name": "query", "type": 3, "required": True}]},
+    {"name": "topic", "options": [{"name": "query", "type": 3, "required": True}]},
+    {
+        "name": "schedule",
+        "options": [
+            {
+                "name": "thread",
+                "type": 1,
+                "options": [
+                    {"name": "topic", "type": 3, "required": True},
+                    {"name": "when", "type": 3, "required": True},
+                    {"name": "channel", "type": 7},
+                    {"name": "repeat", "type": 3},
+                ],
+            },
+            {"name": "list", "type": 1, "options": []},
+            {"name": "cancel", "type": 1, "options": [{"name": "id", "type": 4, "required": True}]},
+        ],
+    },
+]
+CHANNELS = {"general": "101", "discussions": "102"}
+
+
+@pytest.mark.parametrize(
+    ("text", "qualified", "options"),
+    [
+        ("/episode 11", "episode", {"query": "11"}),
+        ("/episode mark saroufim", "episode", {"query": "mark saroufim"}),
+        ('/topic "defensible moats"', "topic", {"query": "defensible moats"}),
+        ("/topic query:moats", "topic", {"query": "moats"}),
+        ("/schedule list", "schedule list", {}),
+        ("/schedule cancel 7", "schedule cancel", {"id": 7}),
+        (
+            '/schedule thread topic:moats when:"friday 18:00" channel:#discussions repeat:weekly',
+            "schedule thread",
+            {"topic": "moats", "when": "friday 18:00", "channel": "102", "repeat": "weekly"},
+        ),
+    ],
+)
+def test_good_lines(text, qualified, options):
+    inv = parse_command_line(text, COMMANDS, CHANNELS)
+    assert inv.qualified == qualified
+    assert inv.options == options
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("episode 11", "start with '/'"),
+        ("/", "type a command"),
+        ("/nope", "no command /nope; the bot has: /episode, /schedule, /topic"),
+        ('/topic "moats', "No closing quotation: close the quote"),
+        ("/episode", "missing query"),
+        ("/schedule", "usage: /schedule thread | /schedule list | /schedule cancel"),
+        ("/schedule cancel seven", "'id' takes a whole number"),
+        ("/schedule thread moats friday", "name the options"),
+        ("/schedule thread topic:x when:y channel:#nowhere", "no channel '#nowhere'"),
+    ],
+)
+def test_bad_lines_say_what_is_wrong(text, message):
+    with pytest.raises(CommandLineError, match=message.replace("(", r"\(")):
+        parse_command_line(text, COMMANDS, CHANNELS)
