@@ -1,0 +1,49 @@
+"""Render Discord message JSON readably at the sandbox prompt. Pure: dicts in, text out."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+EPHEMERAL = 1 << 6
+WIDTH = 88
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    out: list[str] = []
+    for line in text.splitlines() or [""]:
+        out += textwrap.wrap(line, WIDTH, initial_indent=indent, subsequent_indent=indent) or [
+            indent.rstrip()
+        ]
+    return out
+
+
+def render_message(message: dict[str, Any], *, where: str = "") -> str:
+    flags = int(message.get("flags") or 0)
+    head = "bot"
+    if where:
+        head += f" in {where}"
+    if flags & EPHEMERAL:
+        head += " (only you can see this)"
+    lines = [f"── {head} ──"]
+    if message.get("content"):
+        lines += _wrap(message["content"], "  ")
+    for embed in message.get("embeds") or []:
+        if embed.get("title"):
+            lines.append(f"  ┃ {embed['title']}")
+        if embed.get("url"):
+            lines.append(f"  ┃ <{embed['url']}>")
+        if embed.get("description"):
+            lines += _wrap(embed["description"], "  ┃ ")
+        for f in embed.get("fields") or []:
+            lines.append(f"  ┃ {f.get('name', '')}:")
+            lines += _wrap(f.get("value", ""), "  ┃   ")
+        if (embed.get("footer") or {}).get("text"):
+            lines.append(f"  ┃ ({embed['footer']['text']})")
+    for row in message.get("components") or []:
+        for item in row.get("components") or []:
+            if item.get("url"):
+                lines.append(f"  [{item.get('label', 'link')}] → {item['url']}")
+            elif item.get("label"):
+                lines.append(f"  [{item['label']}]")
+    return "\n".join(lines)
