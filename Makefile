@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
+# .env (if present) supplies DISCORD_TOKEN and VGBOT_* settings; see .env.example.
 run: $(STAMP)
-	$(BIN)/vgbot run
+	set -a; [ ! -f .env ] || . ./.env; set +a; $(BIN)/vgbot run
 
 sandbox: $(STAMP)
 	$(BIN)/vgbot sandbox
