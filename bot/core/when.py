@@ -1,0 +1,412 @@
+"""Moderator time input → an aware UTC datetime, or a WhenError that says how to fix it.
+
+`parse_when(text, now, tz)` reads what a moderator types into a command option. `now` is
+passed in (never read from the clock); `tz` is the guild's IANA zone, used for every input
+that has no explicit offset. Accepted forms:
+
+- ISO: "2026-12-04 18:00", "2026-12-04T18:00:30"; an explicit offset or "Z" is honoured
+  ("2026-12-04T18:00+01:00", "2026-12-04 17:00Z") and then `tz` is not used.
+- A day and a time in either order, with optional "at"/"on": "friday 18:00", "fri 6pm",
+  "friday at 6:30 pm", "tomorrow 09:00", "today 21:00", "2026-12-04 6pm", "6pm friday".
+  Days: today, tonight (= today), tomorrow, weekday names or abbreviations (mon, tue,
+  tues, ...), optionally after "next" or "this", which mean the same as the bare weekday.
+- A time alone: "18:00", "6pm", "6:30pm", "noon", "midnight".
+- A duration: "in 2 hours", "in 90 minutes", "in 3 days", "in 1h30m", "in an hour".
+
+Decisions where intuition differs:
+- A weekday, or a time without a day, means the NEXT time the clock shows it: today if that
+  is still ahead, otherwise next week's weekday / tomorrow (like Unix `at 18:00`). With an
+  explicit day ("today", "tomorrow", a date) a time already past is an error.
+- "midnight" is 00:00 at the START of the named day ("friday midnight" = Thursday night's end).
+- Durations are elapsed time from `now` truncated to the minute: "in 3 days" is 72 hours
+  later even across a DST change.
+- A local time that does not exist (clocks spring forward) is an error that suggests the
+  shifted time. A local time that happens twice (clocks fall back) silently means the first
+  one, as the schedule's DST policy does; the confirmation shows the instant anyway.
+- A trailing IANA zone name ("friday 18:00 america/new_york", "... utc") overrides `tz`.
+- Anything more than 366 days ahead is refused, and so is input over 100 characters.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+import re
+import unicodedata
+import zoneinfo
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
+
+from bot.core.schedule import ScheduleError, local_to_utc, require_aware, shorten, zone
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT_CHARS = 100
+MAX_ZONE_CHARS = 64
+MAX_AHEAD = timedelta(days=366)
+EXAMPLES = "for example 'friday 18:00', 'tomorrow 9am', 'in 2 hours' or '2026-12-04 18:00'"
+ZONE_EXAMPLES = "an IANA name such as 'Europe/London', 'America/New_York' or 'UTC'"
+
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_ALIASES = {"tues": 1, "weds": 2, "thur": 3, "thurs": 3}
+_RELATIVE_DAYS = {"today": 0, "tonight": 0, "tomorrow": 1, "tmrw": 1}
+_TIME_WORDS = {"am", "pm", "noon", "midnight"}
+_UNIT_MINUTES = {
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 1),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 60),
+    **dict.fromkeys(("d", "day", "days"), 24 * 60),
+    **dict.fromkeys(("w", "wk", "wks", "week", "weeks"), 7 * 24 * 60),
+}
+
+_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
+_OTHER_DATE = re.compile(r"\d{1,4}/\d{1,2}(?:/\d{1,4})?|\d{1,2}\.\d{1,2}\.\d{2,4}", re.ASCII)
+_ISO_WITH_OFFSET = re.compile(
+    r"(\d{4}-\d{1,2}-\d{1,2}) (\d{1,2}:\d{2}(?::\d{2})?) ?(z|utc|[+-]\d{2}(?::?\d{2})?)",
+    re.ASCII,
+)
+_CLOCK_24 = re.compile(r"(\d{1,2})[:.](\d{2})(?::(\d{2}))?", re.ASCII)
+_CLOCK_12 = re.compile(r"(\d{1,2})(?:[:.](\d{2}))?([ap])\.?m\.?", re.ASCII)
+_ONE_DIGIT_MINUTES = re.compile(r"\d{1,2}[:.]\d(?:[ap]\.?m\.?)?", re.ASCII)
+_DURATION_PART = re.compile(
+    r"(?<![0-9])(\d+|(?<![a-z])an?) ?("
+    + "|".join(sorted(_UNIT_MINUTES, key=len, reverse=True))
+    + r")(?![a-z])"
+)
+_ISO_T = re.compile(r"(\d{4}-\d{1,2}-\d{1,2})t(?=\d)", re.ASCII)
+
+
+class WhenError(ValueError):
+    """Input that is not a usable time; the message says what is wrong and gives an example."""
+
+
+def _normalise(text: str) -> str:
+    # NFKC folds full-width digits and letters to ASCII so the regexes (ASCII only) see them.
+    folded = unicodedata.normalize("NFKC", text).lower()
+    return " ".join(folded.split())
+
+
+def _cap(text: str, what: str, limit: int, example: str) -> None:
+    # Checked before any other work, so a pasted essay costs nothing.
+    if len(text) > limit:
+        raise WhenError(
+            f"that {what} is too long ({len(text)} characters, at most {limit}): "
+            f"write it briefly, {example}"
+        )
+
+
+# ---- time zones ----
+
+
+@functools.lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    """Lower-cased name → canonical IANA name; read once, on first use (not at import)."""
+    names = {name.lower(): name for name in zoneinfo.available_timezones()}
+    names.setdefault("utc", "UTC")
+    return names
+
+
+def validate_timezone(name: str) -> str:
+    """The canonical IANA name for `name` (case-insensitive, spaces as '_'), or WhenError."""
+    wanted = " ".join(name.split())
+    if not wanted:
+        raise WhenError(f"no time zone given: use {ZONE_EXAMPLES}")
+    _cap(wanted, "time zone", MAX_ZONE_CHARS, f"use {ZONE_EXAMPLES}")
+    names = _zone_names()
+    key = wanted.lower().replace(" ", "_")
+    canonical = names.get(key)
+    if canonical is not None:
+        try:
+            zone(canonical)
+        except ScheduleError as exc:
+            raise WhenError(str(exc)) from exc
+        return canonical
+    raise WhenError(f"unknown time zone {wanted!r}{_zone_hint(key, names)}: use {ZONE_EXAMPLES}")
+
+
+def _zone_hint(key: str, names: dict[str, str]) -> str:
+    if not names or names.keys() == {"utc"}:
+        return " (no time zone database on this system: install the 'tzdata' package)"
+    if re.fullmatch(r"(?:utc|gmt)?[+-]\d{1,2}(?::?\d{2})?", key):
+        return " (a fixed offset does not follow daylight saving time: name a place)"
+    close = difflib.get_close_matches(key, names.keys(), n=3, cutoff=0.6)
+    # "london" or "new york" alone: suggest zones whose city part matches.
+    close += [lower for lower in names if lower.rsplit("/", 1)[-1] == key and lower not in close]
+    if not close:
+        return ""
+    shown = [repr(names[c]) for c in close[:3]]
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+    return f" (did you mean {listed}?)"
+
+
+# ---- days and times of day ----
+
+
+def _weekday_or_none(word: str) -> int | None:
+    if word in _DAY_ALIASES:
+        return _DAY_ALIASES[word]
+    if word.endswith("s") and word[:-1] in _DAY_NAMES:  # "fridays"
+        return _DAY_NAMES.index(word[:-1])
+    if len(word) < 2:
+        return None
+    matches = [i for i, day in enumerate(_DAY_NAMES) if day.startswith(word)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _unknown_day(word: str, what: str = "unknown day") -> WhenError:
+    close = difflib.get_close_matches(word, [*_DAY_NAMES, "today", "tomorrow"], n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return WhenError(
+        f"{what} {shorten(word)!r}{hint}: use a weekday ('friday' or 'fri'), 'today', "
+        f"'tomorrow' or a date like 2026-12-04, {EXAMPLES}"
+    )
+
+
+def parse_weekday(text: str) -> int:
+    """0 (Monday) to 6 (Sunday) from a name, an abbreviation ('fri', 'thurs') or a plural."""
+    _cap(text, "day", MAX_INPUT_CHARS, "e.g. 'friday'")
+    word = _normalise(text)
+    if not word:
+        raise WhenError("no day given: write a weekday such as 'friday' or 'fri'")
+    found = _weekday_or_none(word)
+    if found is None:
+        raise _unknown_day(word)
+    return found
+
+
+def parse_time_of_day(text: str) -> time:
+    """A wall-clock time from '18:00', '18.30', '18:00:30', '6pm', '6:30 pm', 'noon', 'midnight'."""
+    _cap(text, "time", MAX_INPUT_CHARS, "e.g. 18:00 or 6pm")
+    shown = _normalise(text)
+    compact = shown.replace(" ", "")
+    if not compact:
+        raise WhenError("no time given: write a time such as 18:00, 6pm, noon or midnight")
+    if compact == "noon":
+        return time(12, 0)
+    if compact == "midnight":
+        return time(0, 0)
+    if m := _CLOCK_24.fullmatch(compact):
+        hour, minute, second = int(m[1]), int(m[2]), int(m[3] or 0)
+        if hour == 24 and minute == 0 and second == 0:
+            raise WhenError(
+                "24:00 is not accepted: write 'midnight' or 00:00 (the start of a day), "
+                "e.g. 'saturday 00:00'"
+            )
+        _check_clock(shown, hour, 23, minute, second)
+        return time(hour, minute, second)
+    if m := _CLOCK_12.fullmatch(compact):
+        hour, minute = int(m[1]), int(m[2] or 0)
+        if not 1 <= hour <= 12:
+            raise WhenError(
+                f"{shown!r} mixes the 12- and 24-hour clocks: with am/pm the hour is 1-12, "
+                "e.g. '6pm' or 18:00"
+            )
+        _check_clock(shown, hour, 12, minute, 0)
+        return time(hour % 12 + (12 if m[3] == "p" else 0), minute)
+    if compact.isdigit() and compact.isascii():
+        raise WhenError(
+            f"{shorten(shown)!r} is ambiguous as a time: write hours and minutes (18:00) or "
+            "am/pm (6pm)"
+        )
+    if _ONE_DIGIT_MINUTES.fullmatch(compact):
+        raise WhenError(f"write minutes with two digits in {shown!r}, e.g. 18:05 or 6:05pm")
+    raise WhenError(
+        f"could not read {shorten(shown)!r} as a time of day: write 18:00, 6pm, 6:30pm, "
+        "noon or midnight"
+    )
+
+
+def _check_clock(shown: str, hour: int, max_hour: int, minute: int, second: int) -> None:
+    if hour > max_hour:
+        raise WhenError(f"there is no hour {hour} in {shown!r}: hours go 0-23, e.g. 18:00")
+    if minute > 59:
+        raise WhenError(f"there is no minute {minute} in {shown!r}: minutes go 00-59, e.g. 18:30")
+    if second > 59:
+        raise WhenError(f"there is no second {second} in {shown!r}: seconds go 00-59")
+
+
+def _parse_date(token: str) -> date:
+    m = _ISO_DATE.fullmatch(token)
+    if m is None:
+        raise WhenError(f"could not read {shorten(token)!r} as a date: write YYYY-MM-DD")
+    year, month, day = int(m[1]), int(m[2]), int(m[3])
+    if not 1 <= month <= 12:
+        raise WhenError(f"{token!r} has no month {month}: write YYYY-MM-DD, e.g. 2026-12-04")
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise WhenError(
+            f"{token!r} is not a date: that month has no day {day} (write YYYY-MM-DD)"
+        ) from None
+
+
+# ---- whole inputs ----
+
+
+def _within_reach(day: date, now_utc: datetime) -> date:
+    """`day`, or WhenError if it is years off (also keeps far dates from overflowing)."""
+    if day.year < now_utc.year - 1:
+        raise WhenError(f"that time has already passed: {day} is in the past; {EXAMPLES}")
+    if day.year > now_utc.year + 1:
+        raise WhenError(f"{day} is more than a year ahead: schedule within {MAX_AHEAD.days} days")
+    return day
+
+
+@dataclass(frozen=True)
+class _Day:
+    weekday: int | None = None  # the next such day (today if the time is still ahead)
+    offset: int | None = None  # days from today, strict: a past time is an error
+    exact: date | None = None  # a calendar date, strict
+
+
+def _day_token(token: str) -> _Day | None:
+    if token in _RELATIVE_DAYS:
+        return _Day(offset=_RELATIVE_DAYS[token])
+    if _ISO_DATE.fullmatch(token):
+        return _Day(exact=_parse_date(token))
+    if _OTHER_DATE.fullmatch(token):
+        raise WhenError(
+            f"{token!r} is ambiguous (day/month or month/day?): write dates as YYYY-MM-DD, "
+            "e.g. '2026-12-04 18:00'"
+        )
+    if token.isalpha():
+        weekday = _weekday_or_none(token)
+        if weekday is not None:
+            return _Day(weekday=weekday)
+    return None
+
+
+def parse_when(text: str, now: datetime, tz: str) -> datetime:
+    """The instant `text` means, in UTC, strictly after `now` and at most 366 days ahead."""
+    _cap(text, "time", MAX_INPUT_CHARS, EXAMPLES)
+    zone_name = validate_timezone(tz)
+    now_utc = require_aware(now, "now")
+    s = _ISO_T.sub(r"\1 ", _normalise(text).rstrip(".!?").strip())
+    if not s:
+        raise WhenError(f"no time given: write when, {EXAMPLES}")
+    head, _, last = s.rpartition(" ")
+    if head and last in _zone_names():  # "friday 18:00 america/new_york" overrides `tz`
+        s, zone_name = head, _zone_names()[last]
+    tzinfo = zone(zone_name)
+    if s == "in" or s.startswith("in "):
+        result = _relative(s, now_utc)
+    elif m := _ISO_WITH_OFFSET.fullmatch(s):
+        result = _absolute_with_offset(m, s, now_utc)
+    else:
+        result = _day_and_time(s, now_utc, tzinfo, zone_name)
+    if result <= now_utc:
+        local = result.astimezone(tzinfo)
+        raise WhenError(
+            f"that time has already passed: {local:%a %Y-%m-%d %H:%M} in {zone_name} is not "
+            f"after now ({now_utc.astimezone(tzinfo):%a %Y-%m-%d %H:%M}); give a future time, "
+            f"e.g. 'tomorrow {local:%H:%M}'"
+        )
+    if result - now_utc > MAX_AHEAD:
+        raise WhenError(
+            f"{result.astimezone(tzinfo):%Y-%m-%d %H:%M} is more than a year ahead: schedule "
+            f"within the next {MAX_AHEAD.days} days"
+        )
+    return result
+
+
+def _relative(s: str, now_utc: datetime) -> datetime:
+    body = re.sub(r"\band\b|,", " ", s[2:]).strip()
+    example = "e.g. 'in 90 minutes', 'in 2 hours', 'in 1h30m' or 'in 3 days'"
+    if not body:
+        raise WhenError(f"'in' needs an amount of time, {example}")
+    if "-" in body:
+        raise WhenError(f"give a positive amount of time, {example}")
+    if re.search(r"\d[.,]\d", body):
+        raise WhenError(f"use whole numbers, {example} (1.5 hours = 'in 1h30m')")
+    if body.isdigit():
+        raise WhenError(f"'in {body}' needs a unit (minutes, hours, days or weeks), {example}")
+    parts = list(_DURATION_PART.finditer(body))
+    if not parts or _DURATION_PART.sub("", body).strip():
+        raise WhenError(f"could not read {shorten('in ' + body)!r} as an amount of time, {example}")
+    too_far = f"that is more than a year ahead: schedule within {MAX_AHEAD.days} days"
+    minutes = 0
+    for part in parts:
+        if len(part[1]) > 9:  # a year is 527,040 minutes; don't build giant numbers
+            raise WhenError(too_far)
+        amount = 1 if part[1] in ("a", "an") else int(part[1])
+        minutes += amount * _UNIT_MINUTES[part[2]]
+    if minutes == 0:
+        raise WhenError(f"give a positive amount of time, {example}")
+    if minutes > MAX_AHEAD / timedelta(minutes=1):
+        raise WhenError(too_far)
+    return now_utc.replace(second=0, microsecond=0) + timedelta(minutes=minutes)
+
+
+def _absolute_with_offset(m: re.Match[str], s: str, now_utc: datetime) -> datetime:
+    day = _within_reach(_parse_date(m[1]), now_utc)
+    at = parse_time_of_day(m[2])
+    offset = m[3]
+    if offset in ("z", "utc"):
+        tzinfo: timezone = UTC
+    else:
+        digits = offset[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+        if hours > 23 or minutes > 59:
+            raise WhenError(f"{offset!r} in {s!r} is not a UTC offset: write e.g. +01:00 or Z")
+        sign = -1 if offset[0] == "-" else 1
+        tzinfo = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    return datetime.combine(day, at, tzinfo=tzinfo).astimezone(UTC)
+
+
+def _day_and_time(s: str, now_utc: datetime, tzinfo: zoneinfo.ZoneInfo, zone_name: str) -> datetime:
+    tokens = [t for t in s.replace(",", " ").split() if t not in ("at", "on")]
+    day: _Day | None = None
+    time_tokens: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        found: _Day | None
+        if token in ("next", "this"):
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if following == "week":
+                raise WhenError(f"'{token} week' is not a day: name one, e.g. 'next monday 18:00'")
+            weekday = _weekday_or_none(following) if following.isalpha() else None
+            if weekday is None:
+                if not following:
+                    raise WhenError(
+                        f"'{token}' needs a weekday after it, e.g. '{token} friday 18:00'"
+                    )
+                raise _unknown_day(following)
+            found, i = _Day(weekday=weekday), i + 2
+        else:
+            found, i = _day_token(token), i + 1
+            if found is None:
+                if token.isalpha() and token not in _TIME_WORDS:
+                    raise _unknown_day(token, "unknown word")
+                time_tokens.append(token)
+                continue
+        if day is not None:
+            raise WhenError(f"give one day only (a weekday, 'tomorrow' or a date), {EXAMPLES}")
+        day = found
+    if not time_tokens:
+        raise WhenError(f"{shorten(s)!r} needs a time of day too, e.g. '{shorten(s, 30)} 18:00'")
+    at = parse_time_of_day(" ".join(time_tokens))
+    today = now_utc.astimezone(tzinfo).date()
+    if day is None or day.weekday is not None:
+        # The next time the clock shows it: today if still ahead, else a day / week later.
+        ahead = 0 if day is None or day.weekday is None else (day.weekday - today.weekday()) % 7
+        target = today + timedelta(days=ahead)
+        if local_to_utc(target, at, tzinfo) <= now_utc:
+            target += timedelta(days=1 if day is None else 7)
+    elif day.exact is not None:
+        target = _within_reach(day.exact, now_utc)
+    else:
+        target = today + timedelta(days=day.offset or 0)
+    return _resolve_local(target, at, tzinfo, zone_name)
+
+
+def _resolve_local(target: date, at: time, tzinfo: zoneinfo.ZoneInfo, zone_name: str) -> datetime:
+    instant = local_to_utc(target, at, tzinfo)
+    shown = instant.astimezone(tzinfo)
+    if shown.replace(tzinfo=None) != datetime.combine(target, at):
+        raise WhenError(
+            f"{at:%H:%M} on {target:%a %Y-%m-%d} does not exist in {zone_name}: the clocks "
+            f"go forward then; did you mean {shown:%H:%M}? Write e.g. "
+            f"'{target:%Y-%m-%d} {shown:%H:%M}'"
+        )
+    return instant
