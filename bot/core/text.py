@@ -1,0 +1,314 @@
+"""Text for Discord: HTML show notes → Markdown, escaping of echoed user text, truncation.
+
+Pure functions. Lengths are counted in Python characters (code points), as discord.py does
+when it checks the same limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from typing import Any
+
+from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
+from markdownify import MarkdownConverter
+
+log = logging.getLogger(__name__)
+
+# Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
+EMBED_TITLE = 256
+EMBED_DESCRIPTION = 4096
+EMBED_FIELDS = 25
+FIELD_NAME = 256
+FIELD_VALUE = 1024
+EMBED_FOOTER = 2048
+EMBED_AUTHOR = 256
+EMBED_TOTAL = 6000
+MESSAGE_CONTENT = 2000
+CHOICE_NAME = 100
+CHOICE_VALUE = 100
+THREAD_NAME = 100
+
+# Elements whose content is never show-notes text.
+_DROPPED_TAGS = (
+    "script",
+    "style",
+    "iframe",
+    "noscript",
+    "template",
+    "object",
+    "embed",
+    "form",
+    "input",
+    "button",
+    "select",
+    "textarea",
+    "head",
+    "svg",
+    "canvas",
+    "audio",
+    "video",
+    "map",
+)
+_SAFE_SCHEMES = ("http://", "https://", "mailto:")
+
+
+class _DiscordMarkdown(MarkdownConverter):
+    """markdownify, adjusted to what Discord renders well."""
+
+    def convert_hN(self, n: int, el: Any, text: str, parent_tags: set[str]) -> str:
+        text = " ".join(text.split())
+        if "_inline" in parent_tags or not text:
+            return text
+        # Discord renders "#" headings huge; a bold line keeps notes compact and readable.
+        if not (text.startswith("**") and text.endswith("**")):
+            text = f"**{text}**"
+        return f"\n\n{text}\n\n"
+
+    def convert_a(self, el: Any, text: str, parent_tags: set[str]) -> str:
+        href = _safe_url(el.get("href"))
+        label = " ".join(text.split())
+        if not href or "_noformat" in parent_tags:
+            return text
+        if not label or label.replace("\\_", "_") == href:
+            return f"<{href}>"  # angle brackets: a link without a big preview embed
+        label = label.replace("[", "\\[").replace("]", "\\]")
+        lead = " " if text[:1].isspace() else ""
+        tail = " " if text[-1:].isspace() else ""
+        return f"{lead}[{label}]({href}){tail}"
+
+    def convert_img(self, el: Any, text: str, parent_tags: set[str]) -> str:
+        src = _safe_url(el.get("src"))
+        alt = " ".join((el.get("alt") or "").split()).replace("[", "\\[").replace("]", "\\]")
+        if not src:
+            return alt
+        return f"[{alt or 'image'}]({src})"
+
+    def convert_br(self, el: Any, text: str, parent_tags: set[str]) -> str:
+        return text if "_inline" in parent_tags else "\n"
+
+    # Discord has no tables: one line per row, cells separated by " | ", header cells bold.
+    def convert_td(self, el: Any, text: str, parent_tags: set[str]) -> str:
+        cell = " ".join(text.split())
+        return f"{cell} | " if cell else ""
+
+    def convert_th(self, el: Any, text: str, parent_tags: set[str]) -> str:
+        cell = " ".join(text.split())
+        return f"**{cell}** | " if cell else ""
+
+    def convert_tr(self, el: Any, text: str, parent_tags: set[str]) -> str:
+        row = text.strip().removesuffix("|").strip()
+        return f"{row}\n" if row else ""
+
+    def convert_table(self, el: Any, text: str, parent_tags: set[str]) -> str:
+        return f"\n\n{text.strip()}\n\n"
+
+
+def _safe_url(url: object) -> str:
+    """Absolute http(s)/mailto URLs only: relative links go nowhere from Discord, and
+    javascript: or data: URLs must never become clickable."""
+    if not isinstance(url, str):
+        return ""
+    url = url.strip()
+    if not url.lower().startswith(_SAFE_SCHEMES):
+        return ""
+    # Browsers drop tabs and newlines in URLs; "(", ")", "<", ">" and spaces would end the
+    # Markdown link early.
+    url = url.translate({9: None, 10: None, 13: None})
+    for ch, code in ((" ", "%20"), ("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E")):
+        url = url.replace(ch, code)
+    return url
+
+
+_WHITESPACE = re.compile(r"[ \t\r\n\f]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_INNER_SPACES = re.compile(r"(?<=\S)[ \t]{2,}")
+
+
+def html_to_markdown(html: str) -> str:
+    """Show-notes HTML → Discord Markdown. Never raises on odd HTML: bs4 repairs what it can."""
+    soup = BeautifulSoup(html, "html.parser")
+    for node in soup.find_all(string=True):
+        if isinstance(node, Comment | Doctype | Declaration | ProcessingInstruction):
+            node.extract()
+    for tag in soup.find_all(_DROPPED_TAGS):
+        tag.decompose()
+    for node in soup.find_all(string=True):
+        # HTML collapses whitespace, newlines included, except in preformatted text.
+        if node.find_parent(["pre", "code", "textarea"]) is None:
+            collapsed = _WHITESPACE.sub(" ", node)
+            if collapsed != node:
+                node.replace_with(collapsed)
+    for tag in soup.find_all(title=True):
+        del tag["title"]  # Discord shows no link titles
+    converter = _DiscordMarkdown(bullets="-", heading_style="atx", escape_misc=False)
+    markdown = converter.convert_soup(soup)
+    lines = [
+        _INNER_SPACES.sub(" ", line.replace("\xa0", " ")).rstrip() for line in markdown.split("\n")
+    ]
+    # Feed text is not ours: @everyone in show notes must not ping anyone, even if a caller
+    # forgets allowed_mentions.
+    return escape_mentions(_BLANK_LINES.sub("\n\n", "\n".join(lines)).strip())
+
+
+# ---- escaping text we echo back ----
+
+_MENTION = re.compile(r"@(everyone|here|[!&]?\d{15,21})")
+_ANGLE_MENTION = re.compile(r"<(@[!&]?|#)(\d{15,21})>")
+_URL = re.compile(r"<?https?://[^\s<>]+>?")
+_INLINE_SPECIAL = re.compile(r"([\\*_~`|\[\]()])")
+_LINE_START = re.compile(r"^(\s*)(>|#{1,3}\s|-\s|\*\s|\d+\.\s)", re.MULTILINE)
+
+
+def escape_mentions(text: str) -> str:
+    """Make @everyone, @here and <@id>/<@&id>/<#id> inert by breaking them with a zero-width
+    space. We also send allowed_mentions=none; this makes the text look inert too."""
+    text = _ANGLE_MENTION.sub(lambda m: f"<{m.group(1)}\u200b{m.group(2)}>", text)
+    return _MENTION.sub(lambda m: f"@\u200b{m.group(1)}", text)
+
+
+def escape_markdown(text: str) -> str:
+    """Escape Markdown so user text shows literally; URLs are left intact so they still link."""
+    out: list[str] = []
+    pos = 0
+    for url in _URL.finditer(text):
+        out.append(_escape_plain(text[pos : url.start()]))
+        out.append(url.group(0))
+        pos = url.end()
+    out.append(_escape_plain(text[pos:]))
+    return _LINE_START.sub(_escape_line_start, "".join(out))
+
+
+def _escape_plain(text: str) -> str:
+    return _INLINE_SPECIAL.sub(r"\\\1", text)
+
+
+def _escape_line_start(m: re.Match[str]) -> str:
+    marker = m.group(2)
+    if marker[0].isdigit():
+        number = marker.rstrip(". \t")
+        return f"{m.group(1)}{number}\\{marker[len(number) :]}"
+    if marker.startswith("\\"):
+        return m.group(0)
+    return f"{m.group(1)}\\{marker}"
+
+
+# ---- truncation ----
+
+_PROTECTED = re.compile(
+    r"```.*?```"  # code block
+    r"|`[^`\n]+`"  # code span
+    r"|\[(?:\\.|[^\]\\\n])*\]\([^)\s]*\)"  # [text](url)
+    r"|<https?://[^\s>]+>"  # <url>
+    r"|https?://\S+",  # bare URL
+    re.DOTALL,
+)
+_LINK_LABEL = re.compile(r"\[((?:\\.|[^\]\\\n])*)\]\(")
+
+
+def truncate(text: str, limit: int, *, suffix: str = "…") -> str:
+    """Shorten text to at most `limit` characters (suffix included) at the nicest boundary:
+    a paragraph, else a line, else a sentence, else a word; never inside a Markdown link, URL
+    or code span when there is an earlier place to cut; never inside a grapheme cluster."""
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    if len(text) <= limit:
+        return text
+    if len(suffix) >= limit:
+        return suffix[:limit]
+    budget = limit - len(suffix)
+    while True:
+        cut = _best_cut(text, budget)
+        inside = _protected_span_at(text, cut)
+        if inside is None:
+            break
+        span_start, span = inside
+        label = _link_label(span)
+        if label is None:
+            if text[:span_start].strip():
+                cut = span_start
+            break
+        # A link that does not fit whole: keep its words, lose the URL, and look again.
+        text = text[:span_start] + label + text[span_start + len(span) :]
+        if len(text) <= limit:
+            return text
+    cut = _grapheme_boundary(text, cut)
+    head = text[:cut].rstrip()
+    if not head:  # nothing fits but a fragment: a hard cut still beats an empty string
+        head = text[: _grapheme_boundary(text, budget)]
+    return head + suffix
+
+
+def _best_cut(text: str, budget: int) -> int:
+    """Position to cut before, at most `budget`. A boundary is used only if it keeps at least
+    half of the budget: losing more reads worse than a cut mid-sentence at a word."""
+    window = text[: budget + 1]  # a boundary right at the budget is fine
+    floor = budget // 2
+    for sep in ("\n\n", "\n"):
+        i = window.rfind(sep, 0, budget + 1)
+        if i >= floor:
+            return i
+    sentence = max((window.rfind(p, 0, budget) for p in (". ", "! ", "? ")), default=-1)
+    if sentence + 1 >= floor:
+        return sentence + 1
+    space = max(window.rfind(" ", 0, budget + 1), window.rfind("\t", 0, budget + 1))
+    if space >= floor:
+        return space
+    return budget
+
+
+def _protected_span_at(text: str, cut: int) -> tuple[int, str] | None:
+    """The link, URL or code span that `cut` falls strictly inside, with its start."""
+    for m in _PROTECTED.finditer(text):
+        if m.start() >= cut:
+            break
+        if cut < m.end():
+            return m.start(), m.group(0)
+    return None
+
+
+def _link_label(link: str) -> str | None:
+    m = _LINK_LABEL.match(link)
+    return m.group(1) if m else None
+
+
+_ZWJ = "\u200d"
+
+
+def _extends(ch: str) -> bool:
+    """Does `ch` belong to the grapheme before it (combining mark, emoji modifier, ...)?"""
+    cp = ord(ch)
+    return (
+        unicodedata.combining(ch) != 0
+        or unicodedata.category(ch) in ("Mn", "Me", "Mc")
+        or ch == _ZWJ
+        or 0xFE00 <= cp <= 0xFE0F  # variation selectors
+        or 0xE0100 <= cp <= 0xE01EF
+        or 0x1F3FB <= cp <= 0x1F3FF  # skin tones
+        or 0xE0020 <= cp <= 0xE007F  # tag sequences (subdivision flags)
+        or 0xDC00 <= cp <= 0xDFFF  # a low surrogate left over from a broken pair
+    )
+
+
+def _is_regional(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+
+def _grapheme_boundary(text: str, cut: int) -> int:
+    """Move `cut` back until text[:cut] ends on a whole grapheme (approximately: combining
+    marks, ZWJ emoji sequences, modifiers, flags)."""
+    cut = min(cut, len(text))
+    while 0 < cut < len(text):
+        if _extends(text[cut]) or text[cut - 1] == _ZWJ:
+            cut -= 1
+            continue
+        if _is_regional(text[cut]) and _is_regional(text[cut - 1]):
+            run = 0
+            while cut - 1 - run >= 0 and _is_regional(text[cut - 1 - run]):
+                run += 1
+            if run % 2 == 1:  # we would split a flag pair
+                cut -= 1
+                continue
+        break
+    return cut

@@ -1,0 +1,212 @@
+"""HTML show notes become Discord Markdown; echoed text is inert; truncation cuts cleanly."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.core import text as T
+from bot.core.text import escape_markdown, escape_mentions, html_to_markdown, truncate
+
+
+@pytest.mark.parametrize(
+    ("html", "markdown"),
+    [
+        ('<a href="https://ex.org/a">the notes</a>', "[the notes](https://ex.org/a)"),
+        ('<a href="https://ex.org/a" title="T">x</a>', "[x](https://ex.org/a)"),
+        ('<a href="https://ex.org/a">https://ex.org/a</a>', "<https://ex.org/a>"),
+        ('<a href="https://ex.org/f(x)">f</a>', "[f](https://ex.org/f%28x%29)"),
+        ('<a href="https://ex.org/">[1]</a>', r"[\[1\]](https://ex.org/)"),
+        ('<a href="javascript:alert(1)">click</a>', "click"),
+        ('<a href="/relative">page</a>', "page"),
+        ('<a href="mailto:a@b.org">mail</a>', "[mail](mailto:a@b.org)"),
+        ("<b>bold</b> <strong>strong</strong>", "**bold** **strong**"),
+        ("<i>it</i> <em>em</em>", "*it* *em*"),
+        ("<h2>In this episode</h2><p>Text</p>", "**In this episode**\n\nText"),
+        ("<h3><b>Already bold</b></h3>", "**Already bold**"),
+        ("<ul><li>a</li><li>b<ul><li>c</li></ul></li></ul>", "- a\n- b\n  - c"),
+        ("<ol><li>one</li><li>two</li></ol>", "1. one\n2. two"),
+        ("<p>a<script>alert(1)</script>b</p>", "ab"),
+        ("<style>p { color: red }</style><p>x</p>", "x"),
+        ('<iframe src="https://player"></iframe><p>x</p>', "x"),
+        ("<p>x<!-- hidden --></p>", "x"),
+        ('<img src="https://ex.org/c.png" alt="Cover art">', "[Cover art](https://ex.org/c.png)"),
+        ('<img src="https://ex.org/c.png">', "[image](https://ex.org/c.png)"),
+        ('<img src="data:image/png;base64,AAAA" alt="inline">', "inline"),
+        ("<p>a   b\n\n\n c</p>", "a b c"),
+        ("<p>one</p>\n\n\n\n<p>two</p>", "one\n\ntwo"),
+        ("<p>one<br>two</p>", "one\ntwo"),
+        ("<p>&amp; &lt;tag&gt; &eacute; &#x1F600; &nbsp;x</p>", "& <tag> é 😀 x"),
+        ("<p>5*3*2</p>", r"5\*3\*2"),
+        (
+            "<table><tr><th>Time</th><th>Topic</th></tr>"
+            "<tr><td>00:01</td><td>Intro</td></tr><tr><td>12:30</td><td></td></tr></table>",
+            "**Time** | **Topic**\n00:01 | Intro\n12:30",
+        ),
+        ("<blockquote>quoted</blockquote>", "> quoted"),
+        ("<pre><code>x = 1\ny = 2</code></pre>", "```\nx = 1\ny = 2\n```"),
+        ("<p>ping @everyone</p>", "ping @\u200beveryone"),
+        ("plain text, no tags", "plain text, no tags"),
+        ("", ""),
+        ("<p><b>unclosed bold", "**unclosed bold**"),
+        ("<p><junk <b>bold", "bold"),  # html.parser reads "<b" as an attribute of <junk>
+    ],
+)
+def test_html_to_markdown(html, markdown):
+    assert html_to_markdown(html) == markdown
+
+
+def test_show_notes_shaped_html():
+    html = """
+    <p>In this episode, Mara talks with <a href="https://ex.org/theo">Theo Brandt</a>.</p>
+    <h2>Links</h2>
+    <ul><li><a href="https://ex.org/paper">The paper</a></li>
+        <li>Slides: <a href="https://ex.org/slides">here</a><ul><li>v2</li></ul></li></ul>
+    <script type="text/javascript">var x = "<p>not text</p>";</script>
+    """
+    assert html_to_markdown(html) == (
+        "In this episode, Mara talks with [Theo Brandt](https://ex.org/theo).\n\n"
+        "**Links**\n\n"
+        "- [The paper](https://ex.org/paper)\n"
+        "- Slides: [here](https://ex.org/slides)\n"
+        "  - v2"
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from([*"<>/=\"'&;#abp iul!-", "<a href='", "<li>"])).map("".join))
+def test_html_to_markdown_never_raises(html):
+    assert isinstance(html_to_markdown(html), str)
+
+
+# ---- escaping ----
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("*bold* _it_ ~~s~~ `c` ||sp||", r"\*bold\* \_it\_ \~\~s\~\~ \`c\` \|\|sp\|\|"),
+        ("[x](https://evil.example)", r"\[x\]\(https://evil.example)"),
+        ("# Big\n> quote\n- item\n12. item", "\\# Big\n\\> quote\n\\- item\n12\\. item"),
+        ("see https://ex.org/a_b_c", "see https://ex.org/a_b_c"),
+        ("back\\slash", "back\\\\slash"),
+        ("plain words", "plain words"),
+    ],
+)
+def test_escape_markdown(text, escaped):
+    assert escape_markdown(text) == escaped
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("@everyone hi", "@\u200beveryone hi"),
+        ("@here", "@\u200bhere"),
+        ("<@123456789012345678>", "<@\u200b123456789012345678>"),
+        ("<@!123456789012345678>", "<@!\u200b123456789012345678>"),
+        ("<@&123456789012345678>", "<@&\u200b123456789012345678>"),
+        ("mail me at a@b.org", "mail me at a@b.org"),
+    ],
+)
+def test_escape_mentions(text, escaped):
+    assert escape_mentions(text) == escaped
+
+
+# ---- truncation ----
+
+LINK = "[the notes](https://ex.org/very/long/path)"
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("short", 10, "short"),
+        ("exactly10!", 10, "exactly10!"),
+        ("exactly 11!", 10, "exactly…"),
+        ("Para one is here.\n\nPara two goes on.", 30, "Para one is here.…"),
+        ("Line one is here\nline two goes on and on", 30, "Line one is here…"),
+        ("First sentence. Second one goes on.", 30, "First sentence.…"),
+        ("Supercalifragilisticexpialidocious", 10, "Supercali…"),
+        ("a b c d e f g h", 6, "a b c…"),
+        (f"See {LINK} today", 20, "See the notes today"),
+        (f"See {LINK} and more words", 20, "See the notes and…"),
+        (f"{LINK} more words", len(LINK) + 1, f"{LINK}…"),
+        ("Run `pip install vgbot` now", 20, "Run…"),
+        ("Go to https://ex.org/a/b/c/d now", 20, "Go to…"),
+        ("👍🏽" * 10, 8, "👍🏽" * 3 + "…"),
+        ("🇫🇷🇩🇪🇮🇹", 4, "🇫🇷…"),
+        ("e\u0301" * 5, 4, "e\u0301…"),
+        ("👨\u200d👩\u200d👧 family", 5, "…"),
+        ("abcdef", 1, "…"),
+        ("abcdef", 0, ""),
+        ("abcdef", 4, "abc…"),
+    ],
+)
+def test_truncate(text, limit, expected):
+    assert truncate(text, limit) == expected
+
+
+def test_truncate_custom_suffix_and_bad_limit():
+    assert truncate("one two three four", 12, suffix=" [more]") == "one [more]"
+    with pytest.raises(ValueError, match="limit must be >= 0"):
+        truncate("x", -1)
+
+
+def test_truncate_many_links_does_not_recurse():
+    text = "[a](https://x.y/z) " * 5000
+    out = truncate(text, T.EMBED_DESCRIPTION)
+    assert len(out) <= T.EMBED_DESCRIPTION and out.endswith("…")
+
+
+def test_discord_limits():
+    assert (T.EMBED_TITLE, T.EMBED_DESCRIPTION, T.EMBED_TOTAL, T.MESSAGE_CONTENT) == (
+        256,
+        4096,
+        6000,
+        2000,
+    )
+    assert (T.FIELD_NAME, T.FIELD_VALUE, T.EMBED_FIELDS, T.EMBED_FOOTER, T.EMBED_AUTHOR) == (
+        256,
+        1024,
+        25,
+        2048,
+        256,
+    )
+    assert (T.CHOICE_NAME, T.CHOICE_VALUE, T.THREAD_NAME) == (100, 100, 100)
+
+
+_PIECES = st.sampled_from(
+    [
+        "word",
+        " ",
+        "\n",
+        "\n\n",
+        ". ",
+        LINK,
+        "`code`",
+        "https://ex.org/x",
+        "👍🏽",
+        "🇫🇷",
+        "e\u0301",
+        "é",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.lists(_PIECES, max_size=40).map("".join) | st.text(), limit=st.integers(0, 120))
+def test_truncate_properties(text, limit):
+    out = truncate(text, limit)
+    assert len(out) <= limit
+    if len(text) <= limit:
+        assert out == text
+    else:
+        # no suffix only when dropping link URLs was enough to make the words fit
+        assert out.endswith("…") or out == "…"[:limit] or "](" in text
+        body = out.removesuffix("…")
+        if body:  # never ends mid-grapheme
+            nxt = text[len(body) : len(body) + 1] if text.startswith(body) else ""
+            assert not (nxt and unicodedata.combining(nxt))
