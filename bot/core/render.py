@@ -20,7 +20,15 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from bot.core.models import Catalog, Episode, Link, Person, Problem, Topic
+from bot.core.models import (
+    Catalog,
+    Episode,
+    Link,
+    Person,
+    Problem,
+    Topic,
+    format_timestamp,
+)
 from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, truncate
 
 log = logging.getLogger(__name__)
@@ -190,7 +198,23 @@ def first_sentence(text: str) -> str:
     return flat[: match.start()] if match else flat
 
 
+def episode_name(episode: Episode) -> str:
+    """'Episode 11: Title', or the bare title of an unnumbered episode."""
+    if not isinstance(episode, Episode):
+        raise TypeError(f"episode_name needs an episode, not {type(episode).__name__}")
+    if episode.number is None:
+        return episode.title
+    return f"Episode {episode.number}: {episode.title}"
+
+
+def clock(seconds: float) -> str:
+    """Seconds into the audio as '4:05' or '1:02:03'."""
+    return format_timestamp(float(seconds))
+
+
 FILTERS = {
+    "episode_name": episode_name,
+    "clock": clock,
     "timestamp": timestamp,
     "truncate_words": truncate_words,
     "bullets": bullets,
