@@ -25,12 +25,12 @@ from bot.core.models import (
     Chapter,
     Episode,
     Link,
-    Passage,
     Person,
     Problem,
     Section,
     Topic,
 )
+from bot.core.transcripts import parse_transcript
 
 log = logging.getLogger(__name__)
 
@@ -190,20 +190,20 @@ class _GuardedLoader(yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
             raise _Refused(
                 event.start_mark,
-                f"uses a YAML alias (*{event.anchor})",
+                f"YAML alias *{event.anchor} is not allowed",
                 "write the value out in full: anchors (&) and aliases (*) are not supported",
             )
         self.node_count += 1
         if self.node_count > MAX_YAML_NODES:
             raise _Refused(
                 event.start_mark,
-                f"has more than {MAX_YAML_NODES} YAML values",
+                f"more than {MAX_YAML_NODES} YAML values in one file",
                 "split the content up; no episode or topic list needs this many",
             )
         if self.depth >= MAX_YAML_DEPTH:
             raise _Refused(
                 event.start_mark,
-                f"nests lists or mappings more than {MAX_YAML_DEPTH} levels deep",
+                f"lists or mappings nested more than {MAX_YAML_DEPTH} levels deep",
                 "flatten the structure; the format needs at most three levels",
             )
         self.depth += 1
@@ -214,7 +214,7 @@ class _GuardedLoader(yaml.SafeLoader):
         if node is not None and node.tag not in _TAGS_OK:
             raise _Refused(
                 node.start_mark,
-                f"uses the YAML tag {node.tag}",
+                f"YAML tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed",
                 "remove the tag: only plain text, numbers, dates, lists and mappings are used",
             )
         return node
@@ -249,14 +249,15 @@ def _decode(path: str, raw: bytes, limit: int) -> tuple[str | None, list[Problem
 
 def _compose(path: str, text: str, first_line: int) -> tuple[yaml.Node | None, list[Problem]]:
     """YAML text to a node tree (no values constructed yet), or the syntax problem."""
-    loader = _GuardedLoader(text)
+    loader: _GuardedLoader | None = None
     try:
+        loader = _GuardedLoader(text)  # checks every character up front: may raise ReaderError
         return loader.get_single_node(), []
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + first_line if mark else None
         if isinstance(e, _Refused):
-            return None, [Problem(path, f"YAML {e.problem}", line=line, hint=e.hint)]
+            return None, [Problem(path, e.problem or "", line=line, hint=e.hint)]
         detail = " ".join(s for s in (e.context, e.problem) if s)
         message = f"YAML syntax error: {detail}"
         return None, [Problem(path, message, line=line, hint=_yaml_hint(detail))]
@@ -267,7 +268,8 @@ def _compose(path: str, text: str, first_line: int) -> tuple[yaml.Node | None, l
     except yaml.YAMLError as e:  # any other parser complaint: still a message, never a traceback
         return None, [Problem(path, f"YAML error: {e}", hint="check the YAML syntax")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _yaml_hint(detail: str) -> str:
@@ -353,7 +355,7 @@ class _Check:
                     "missing required field",
                     node=node,
                     field=_join(field, key),
-                    hint=f"add a line '{key}: ...'" + (f", e.g. {example}" if example else ""),
+                    hint=f"add '{key}: ...'",
                 )
         return found
 
@@ -814,11 +816,11 @@ def _parse_topics(path: str, raw: bytes) -> tuple[list[Topic], list[Problem], li
     root, problems = _compose(path, text, first_line=1)
     if problems:
         return [], problems, []
-    example = "topics:\n  - slug: defensible-moats\n    title: Defensible moats"
+    example = "start the file with 'topics:' and list entries under it: '  - slug: ...'"
     check = _Check(path, first_line=1)
     top = check.mapping(root, None, ("topics",), ("topics",), example) if root else None
     if root is None:
-        check.add("file is empty", hint=f"start it with {example!r}")
+        check.add("file is empty", hint=example)
     if top is None or "topics" not in top:
         return [], check.problems, []
     items = check.sequence(top["topics"], "topics", example) or []
@@ -848,10 +850,10 @@ def _topic(check: _Check, node: yaml.Node, field: str) -> tuple[Topic | None, _F
     questions = _texts(check, entry.get("questions"), f"{field}.questions", lines)
     if questions is not None and not MIN_QUESTIONS <= len(questions) <= MAX_QUESTIONS:
         check.add(
-            f"has {len(questions)} questions",
+            f"needs {MIN_QUESTIONS} to {MAX_QUESTIONS} questions, has {len(questions)}",
             node=entry["questions"],
             field=f"{field}.questions",
-            hint=f"write {MIN_QUESTIONS} to {MAX_QUESTIONS} discussion questions",
+            hint="write short, open discussion questions in our own words, one per item",
         )
     if slug is None or title is None:
         return None, lines
@@ -1068,9 +1070,6 @@ def _with_transcript(
     if named is None:
         return ep
     rel, line = named
-    # Imported here, not at the top: only episodes that name a transcript need the parser.
-    from bot.core.transcripts import parse_transcript
-
     file = root / rel
     if not file.resolve().is_relative_to(root.resolve()):
         why: bytes | str = "points outside the content folder (through a link)"
@@ -1096,7 +1095,6 @@ def _with_transcript(
             )
         )
         return ep
-    passages: tuple[Passage, ...]
     passages, transcript_problems = parse_transcript(rel, why)
     problems += transcript_problems
     return dataclasses.replace(ep, transcript=passages)
