@@ -556,7 +556,12 @@ class Prompts:
         except Exception as exc:  # a filter or method given the wrong thing, 1/0, ...
             path, line = self._where(exc, tpl)
             raise RenderError(
-                Problem(path, f"error while rendering: {type(exc).__name__}: {exc}", line=line),
+                Problem(
+                    path,
+                    f"error while rendering: {type(exc).__name__}: {exc}",
+                    line=line,
+                    hint="check the values and filters on that line against prompts/README.md",
+                ),
                 "error",
             ) from None
 
@@ -660,7 +665,13 @@ def _read_folder(folder: Path) -> tuple[dict[str, tuple[str, str]], list[Problem
                     )
                 )
             except OSError as exc:
-                problems.append(Problem(path, f"cannot read the file: {exc.strerror}"))
+                problems.append(
+                    Problem(
+                        path,
+                        f"cannot read the file: {exc.strerror}",
+                        hint="check that it is a readable file",
+                    )
+                )
     return files, problems
 
 
