@@ -1,4 +1,5 @@
-"""Text for Discord: HTML show notes → Markdown, escaping of echoed user text, truncation.
+"""Text for Discord: HTML show notes → Markdown, escaping of echoed user text, truncation,
+slugs.
 
 Pure functions. Lengths are counted in Python characters (code points), as discord.py does
 when it checks the same limits.
@@ -312,3 +313,19 @@ def _grapheme_boundary(text: str, cut: int) -> int:
                 continue
         break
     return cut
+
+
+# ---- slugs ----
+
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str, max_length: int = 60) -> str:
+    """'Episode 11: The Great Stagnation!' → 'episode-11-the-great-stagnation'. ASCII only
+    (accents folded), cut at a word boundary; "" when nothing is left."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    slug = _NON_SLUG.sub("-", folded).strip("-")
+    if len(slug) > max_length:
+        cut = slug.rfind("-", 0, max_length + 1)
+        slug = slug[: cut if cut > 0 else max_length].strip("-")
+    return slug

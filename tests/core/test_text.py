@@ -210,3 +210,18 @@ def test_truncate_properties(text, limit):
         if body:  # never ends mid-grapheme
             nxt = text[len(body) : len(body) + 1] if text.startswith(body) else ""
             assert not (nxt and unicodedata.combining(nxt))
+
+
+@pytest.mark.parametrize(
+    ("text", "slug"),
+    [
+        ("Episode 11: The Great Stagnation!", "episode-11-the-great-stagnation"),
+        ("Café — naïve résumé", "cafe-naive-resume"),
+        ("  --Hello,   World--  ", "hello-world"),
+        ("数据", ""),
+        ("word " * 30, "-".join(["word"] * 12)),
+        ("x" * 80, "x" * 60),
+    ],
+)
+def test_slugify(text, slug):
+    assert T.slugify(text) == slug
