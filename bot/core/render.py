@@ -157,6 +157,11 @@ def timestamp(value: datetime | date, style: str = "F") -> str:
     return f"<t:{int(moment.timestamp())}:{style}>"
 
 
+def shorten(value: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word or sentence boundary with '…'."""
+    return truncate(" ".join(str(value).split()), limit)
+
+
 def truncate_words(text: str, count: int = 30, end: str = "…") -> str:
     words = str(text).split()
     if len(words) <= count:
@@ -216,6 +221,7 @@ FILTERS = {
     "episode_name": episode_name,
     "clock": clock,
     "timestamp": timestamp,
+    "shorten": shorten,
     "truncate_words": truncate_words,
     "bullets": bullets,
     "numbered": numbered,
@@ -470,7 +476,7 @@ class Prompts:
                         f"the title is {len(title)} characters; Discord allows "
                         f"{TITLE_LIMIT}: {title[:60]!r}…",
                         line=tpl.title_line,
-                        hint="shorten the title pattern, e.g. {{ topic.title | truncate(60) }}",
+                        hint="shorten the title pattern, e.g. {{ topic.title | shorten(60) }}",
                     ),
                     "title-too-long",
                 )
