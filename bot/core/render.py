@@ -57,7 +57,7 @@ _EPISODE_URL_LABELS = ("episode", "episode page", "show notes", "audio")
 
 # A template that tries to build megabytes of text is a mistake; stop it before it costs memory.
 _RUNAWAY_CHARS = 50 * MESSAGE_LIMIT
-_MAX_REPEAT_CHARS = 10_000
+_MAX_REPEAT_ITEMS = 10_000
 _MAX_EXPONENT = 64
 
 SYNTAX_HINT = (
@@ -112,11 +112,11 @@ class Context:
             raise ValueError("Context.when must be a time-zone-aware datetime")
 
     def variables(self) -> dict[str, Any]:
-        questions = self.questions or (self.topic.questions if self.topic else ()) or ()
+        own = self.topic.questions if self.topic else ()
         return {
             "episode": self.episode,
             "topic": self.topic,
-            "questions": list(questions or generic_questions(self.topic)),
+            "questions": list(self.questions or own or generic_questions(self.topic)),
             "guild_name": self.guild_name,
             "when": self.when,
             "thread_title": self.thread_title,
@@ -198,6 +198,7 @@ def longdate(value: date) -> str:
 
 
 def first_sentence(text: str) -> str:
+    """The first sentence, whitespace collapsed to one line (a sentence ends before a capital)."""
     flat = " ".join(str(text).split())
     match = re.search(r"(?<=[.!?])\s+(?=[A-Z\"'“*_(\[])", flat)
     return flat[: match.start()] if match else flat
@@ -247,9 +248,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if operator == "*":
             seq, n = (left, right) if isinstance(right, int) else (right, left)
             if isinstance(seq, str | list | tuple) and isinstance(n, int):
-                if len(seq) * n > _MAX_REPEAT_CHARS:
+                if len(seq) * n > _MAX_REPEAT_ITEMS:
                     raise SecurityError(
-                        f"repeating beyond {_MAX_REPEAT_CHARS} items is not allowed"
+                        f"repeating beyond {_MAX_REPEAT_ITEMS} items is not allowed"
                     )
         return super().call_binop(context, operator, *args)
 
