@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
@@ -151,7 +151,7 @@ def load_dir(root: Path) -> Catalog:
     return Catalog(
         episodes=tuple(sorted(loaded, key=lambda e: (e.number or 0, e.slug))),
         topics=tuple(related.topics),
-        problems=tuple(problems),
+        problems=tuple(sorted(problems, key=lambda p: (p.path, p.line or 0))),
     )
 
 
@@ -279,6 +279,8 @@ def _yaml_hint(detail: str) -> str:
         return "put values containing ': ' in quotes, e.g. title: \"Data Science: A Story\""
     if "cannot start any token" in detail:
         return "put the value in quotes"
+    if "while parsing a flow" in detail:
+        return "quote list items that contain ',', '?', ':', '[' or '{', e.g. [\"Why?\", \"How?\"]"
     return "check indentation and quoting on this line and the one before it"
 
 
@@ -339,7 +341,7 @@ class _Check:
             elif key in found:
                 self.add("appears twice", node=key_node, field=name, hint="keep only one of them")
             elif key not in allowed:
-                guess = _did_you_mean(key, allowed, scorer=fuzz.ratio)
+                guess = _did_you_mean(key, allowed)
                 hint = f"did you mean '{guess}'? " if guess else ""
                 self.add(
                     "unknown field",
@@ -437,13 +439,13 @@ def _join(parent: str | None, child: str) -> str:
     return f"{parent}{child}" if child.startswith("[") else f"{parent}.{child}"
 
 
-def _did_you_mean(
-    word: str,
-    choices: Iterable[str],
-    scorer: Callable[..., float] = fuzz.WRatio,
-    cutoff: float = 70,
-) -> str | None:
-    match = process.extractOne(word, list(choices), scorer=scorer, score_cutoff=cutoff)
+def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """The closest choice: by edit distance, else a longer choice containing the word."""
+    options = list(choices)
+    match = process.extractOne(word, options, scorer=fuzz.ratio, score_cutoff=70)
+    if match is None and len(word) >= 4:  # "role-play" -> "data-science-as-role-play"
+        longer = [c for c in options if len(c) >= 4]
+        match = process.extractOne(word, longer, scorer=fuzz.partial_ratio, score_cutoff=90)
     return match[0] if match else None
 
 

@@ -1,0 +1,754 @@
+"""Content files in, models or exact Problems out: every broken file names file, line and fix."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.core.content import (
+    MAX_FILE_BYTES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+    cross_check,
+    load_dir,
+    parse_episode,
+    parse_topics,
+    slugify,
+    transcript_path,
+)
+from bot.core.models import Chapter, Episode, Link, Person, Problem, Topic
+
+TOPICS = """\
+topics:
+  - slug: alpha
+    title: Alpha
+    description: The first letter.
+    aliases: [First Letter, a]
+    related: [beta]
+    questions: ["Why alpha?", "Why first?"]
+  - slug: beta
+    title: Beta
+    related: [alpha]
+  - slug: gamma
+    title: Gamma
+"""
+
+EPISODE = """\
+---
+number: 1
+title: "Pilot: Where It Starts"
+released: 2024-01-02
+hosts: [Hugo Bowne-Anderson]
+guests:
+  - name: Ada Lovelace
+    role: Analyst at the Engine
+topics: [alpha, beta]
+links:
+  episode: https://example.com/1
+chapters:
+  - {at: "00:00", title: Intro}
+  - {at: "01:30", title: Alpha}
+---
+A summary of the pilot.
+
+## Alpha things
+About alpha.
+
+## Beta things
+About beta.
+"""
+BODY_LINE = 16  # the file line right after the closing '---'
+
+SECOND = """\
+---
+number: 2
+title: Second
+released: 2024-02-01
+hosts: [Hugo Bowne-Anderson]
+topics: [gamma]
+---
+The second one.
+"""
+
+
+def swap(old: str, new: str, text: str = EPISODE) -> str:
+    assert old in text, f"test setup: {old!r} is not in the template"
+    return text.replace(old, new, 1)
+
+
+def write(root: Path, episodes: dict[str, str | bytes], topics: str | bytes | None = TOPICS):
+    (root / "episodes").mkdir(parents=True, exist_ok=True)
+    if topics is not None:
+        (root / "topics.yaml").write_bytes(topics.encode() if isinstance(topics, str) else topics)
+    for name, text in episodes.items():
+        raw = text.encode() if isinstance(text, str) else text
+        (root / "episodes" / name).write_bytes(raw)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    id: str
+    text: str | bytes
+    expected: list[tuple[int | None, str | None, str, str]]  # line, field, message, hint
+    name: str = "001-pilot.md"
+
+
+EPISODE_CASES = [
+    Case(
+        "yaml-syntax-unquoted-colon",
+        swap('title: "Pilot: Where It Starts"', "title: Pilot: Where It Starts"),
+        [(3, None, "YAML syntax error: mapping values are not allowed", "in quotes")],
+    ),
+    Case(
+        "no-front-matter",
+        EPISODE.removeprefix("---\n"),
+        [(1, None, "missing front matter: the first line must be '---'", "line '---'")],
+    ),
+    Case(
+        "front-matter-not-closed",
+        swap("---\nA summary", "A summary"),
+        [(1, None, "front matter is not closed", "add a line '---'")],
+    ),
+    Case(
+        "empty-front-matter", "---\n---\nJust a body.\n", [(2, None, "front matter is empty", "")]
+    ),
+    Case(
+        "front-matter-is-a-list",
+        "---\n- number: 1\n---\nBody.\n",
+        [(2, None, "must be a mapping of fields, got a list", "'key: value' lines")],
+    ),
+    Case(
+        "missing-required-field",
+        swap("released: 2024-01-02\n", ""),
+        [(2, "released", "missing required field", "add 'released: ...'")],
+    ),
+    Case(
+        "number-in-words",
+        swap("number: 1", "number: eleven"),
+        [(2, "number", "must be a whole number, got 'eleven'", "number: 11")],
+    ),
+    Case(
+        "number-not-whole",
+        swap("number: 1", "number: 1.5"),
+        [(2, "number", "must be a whole number, got '1.5'", "in digits")],
+    ),
+    Case(
+        "title-is-a-list",
+        swap('title: "Pilot: Where It Starts"', "title: [Pilot, Where]"),
+        [(3, "title", "must be text, got a list", "on one line")],
+    ),
+    Case(
+        "impossible-date",
+        swap("released: 2024-01-02", "released: 2022-13-45"),
+        [(4, "released", "'2022-13-45' is not a real date (month must be in 1..12)", "YYYY-MM-DD")],
+    ),
+    Case(
+        "date-in-words",
+        swap("released: 2024-01-02", "released: last tuesday"),
+        [(4, "released", "must be a date, got 'last tuesday'", "released: 2022-09-15")],
+    ),
+    Case(
+        "unknown-key-with-did-you-mean",
+        swap("title:", "titel:"),
+        [
+            (2, "title", "missing required field", "add 'title: ...'"),
+            (3, "titel", "unknown field", "did you mean 'title'?"),
+        ],
+    ),
+    Case(
+        "repeated-key",
+        swap("number: 1\n", "number: 1\nnumber: 2\n"),
+        [(3, "number", "appears twice", "keep only one")],
+    ),
+    Case(
+        "no-hosts",
+        swap("hosts: [Hugo Bowne-Anderson]", "hosts: []"),
+        [(5, "hosts", "needs at least one host", "hosts: [Jane Doe]")],
+    ),
+    Case(
+        "host-without-name",
+        swap("hosts: [Hugo Bowne-Anderson]", "hosts: [{role: co-host}]"),
+        [(5, "hosts[0].name", "missing required field", "add 'name: ...'")],
+    ),
+    Case(
+        "guest-key-typo",
+        swap("    role: Analyst", "    rol: Analyst"),
+        [(8, "guests[0].rol", "unknown field", "did you mean 'role'?")],
+    ),
+    Case(
+        "topics-not-a-list",
+        swap("topics: [alpha, beta]", "topics: alpha"),
+        [(9, "topics", "must be a list, got 'alpha'", "topics: [")],
+    ),
+    Case(
+        "topic-slug-invalid",
+        swap("topics: [alpha, beta]", "topics: [Alpha Things]"),
+        [(9, "topics[0]", "'Alpha Things' is not a valid slug", "lowercase letters")],
+    ),
+    Case(
+        "topic-listed-twice",
+        swap("topics: [alpha, beta]", "topics: [alpha, alpha]"),
+        [(9, "topics[1]", "'alpha' is listed twice", "remove the repeat")],
+    ),
+    Case(
+        "url-not-http",
+        swap("https://example.com/1", "ftp://example.com/1"),
+        [(11, "links.episode", "is not an http(s) URL", "https://")],
+    ),
+    Case(
+        "url-is-prose",
+        swap("https://example.com/1", "see the website"),
+        [(11, "links.episode", "contains spaces", "https://")],
+    ),
+    Case(
+        "url-without-host",
+        swap("https://example.com/1", "https:///1"),
+        [(11, "links.episode", "has no host name", "https://")],
+    ),
+    Case(
+        "chapters-out-of-order",
+        swap('{at: "01:30", title: Alpha}', '{at: "00:00", title: Alpha}'),
+        [(14, "chapters[1].at", "starts at or before the chapter above it (Intro)", "time order")],
+    ),
+    Case(
+        "chapter-time-unreadable",
+        swap('{at: "01:30", title: Alpha}', '{at: "1h30", title: Alpha}'),
+        [(14, "chapters[1].at", "is not a time, got '1h30'", '"mm:ss"')],
+    ),
+    Case(
+        "chapter-seconds-over-59",
+        swap('{at: "01:30", title: Alpha}', '{at: "01:75", title: Alpha}'),
+        [(14, "chapters[1].at", "is not a time, got '01:75'", "hh:mm:ss")],
+    ),
+    Case(
+        "transcript-outside-content",
+        swap("links:", "transcript: ../secrets.txt\nlinks:"),
+        [(10, "transcript", "must be a path relative to content/", "transcripts/011.txt")],
+    ),
+    Case(
+        "tabs-for-indentation",
+        swap("  - name: Ada", "\t- name: Ada"),
+        [(7, None, "YAML syntax error", "spaces, not tabs")],
+    ),
+    Case(
+        "yaml-alias",
+        swap("hosts: [Hugo Bowne-Anderson]", "hosts: &people [Hugo]\nchapters: *people"),
+        [(6, None, "YAML alias *people is not allowed", "write the value out in full")],
+    ),
+    Case(
+        "python-tag",
+        swap("number: 1", "number: !!python/object/apply:os.system [ls]"),
+        [(2, None, "YAML tag !!python/object/apply:os.system is not allowed", "remove the tag")],
+    ),
+    Case(
+        "control-character",
+        swap('"Pilot: Where It Starts"', '"Pilot\x07"'),
+        [(3, None, "control character '\\x07'", "delete that character")],
+    ),
+    Case("empty-file", "", [(None, None, "file is empty", "content/README.md")]),
+    Case("whitespace-only", " \n\n\t\n", [(None, None, "file is empty", "content/README.md")]),
+    Case(
+        "no-show-notes",
+        EPISODE[: EPISODE.index("A summary")],
+        [(BODY_LINE, None, "the show notes are missing", "summary paragraph")],
+    ),
+    Case(
+        "no-summary",
+        swap("A summary of the pilot.\n", ""),
+        [(BODY_LINE, None, "no summary before the first '## ' heading", "paragraph")],
+    ),
+    Case(
+        "repeated-heading",
+        swap("## Beta things", "## Alpha Things"),
+        [(21, None, "heading 'Alpha Things' repeats the one on line 18", "its own heading")],
+    ),
+    Case(
+        "empty-section",
+        swap("About beta.\n", ""),
+        [(21, None, "section 'Beta things' has no text", "remove the heading")],
+    ),
+    Case(
+        "heading-without-words",
+        swap("## Beta things", "## ???"),
+        [(21, None, "a '## ' heading needs words", "## Defensible moats")],
+    ),
+    Case(
+        "file-name-shape",
+        EPISODE,
+        [(None, None, "file name '1-pilot.md' does not match NNN-slug.md", "001-pilot-where")],
+        name="1-pilot.md",
+    ),
+    Case(
+        "file-name-slug",
+        EPISODE,
+        [(None, None, "file name slug 'Pilot_One' is not valid", "lowercase")],
+        name="001-Pilot_One.md",
+    ),
+    Case(
+        "file-name-number-differs",
+        EPISODE,
+        [(2, "number", "file name says episode 3 but number is 1", "001-pilot.md")],
+        name="003-pilot.md",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", EPISODE_CASES, ids=lambda c: c.id)
+def test_a_broken_episode_file_is_reported_exactly_and_the_others_still_load(
+    tmp_path: Path, case: Case
+):
+    write(tmp_path, {case.name: case.text, "002-second.md": SECOND})
+
+    catalog = load_dir(tmp_path)
+
+    assert [p.path for p in catalog.problems] == [f"episodes/{case.name}"] * len(case.expected)
+    got = [(p.line, p.field) for p in catalog.problems]
+    assert got == [(line, field) for line, field, _, _ in case.expected]
+    for problem, (_, _, message, hint) in zip(catalog.problems, case.expected, strict=True):
+        assert message in problem.message
+        assert hint in problem.hint
+        assert str(problem).startswith(f"episodes/{case.name}")
+    assert [e.number for e in catalog.episodes] == [2]
+
+
+TOPIC_CASES = [
+    Case(
+        "entry-missing-title",
+        swap("    title: Gamma\n", "", TOPICS),
+        [(11, "topics[2].title", "missing required field", "add 'title: ...'")],
+    ),
+    Case(
+        "entry-missing-slug",
+        swap("  - slug: gamma\n    title: Gamma", "  - title: Gamma", TOPICS),
+        [(11, "topics[2].slug", "missing required field", "add 'slug: ...'")],
+    ),
+    Case(
+        "entry-bad-slug",
+        swap("slug: gamma", "slug: Gamma Rays", TOPICS),
+        [(11, "topics[2].slug", "'Gamma Rays' is not a valid slug", "lowercase")],
+    ),
+    Case(
+        "entry-not-a-mapping",
+        swap("  - slug: gamma\n    title: Gamma", "  - gamma", TOPICS),
+        [(11, "topics[2]", "must be a mapping of fields, got 'gamma'", "slug, title")],
+    ),
+    Case(
+        "entry-unknown-key",
+        TOPICS + "    alias: [g]\n",
+        [(13, "topics[2].alias", "unknown field", "did you mean 'aliases'?")],
+    ),
+    Case(
+        "too-few-questions",
+        TOPICS + '    questions: ["Only one?"]\n',
+        [(13, "topics[2].questions", "needs 2 to 4 questions, has 1", "discussion questions")],
+    ),
+    Case(
+        "too-many-questions",
+        TOPICS + "    questions: [a, b, c, d, e]\n",
+        [(13, "topics[2].questions", "needs 2 to 4 questions, has 5", "discussion questions")],
+    ),
+    Case(
+        "questions-not-a-list",
+        TOPICS + "    questions: Why?\n",
+        [(13, "topics[2].questions", "must be a list, got 'Why?'", "questions: [")],
+    ),
+    Case(
+        "question-marks-in-a-flow-list",
+        TOPICS + "    questions: [Why gamma?, Why now?]\n",
+        [(13, None, "YAML syntax error", "quote list items")],
+    ),
+    Case(
+        "top-level-key-typo",
+        swap("topics:", "topic:", TOPICS),
+        [
+            (1, "topic", "unknown field", "did you mean 'topics'?"),
+            (1, "topics", "missing required field", "add 'topics: ...'"),
+        ],
+    ),
+    Case(
+        "topics-not-a-list",
+        "topics: alpha\n",
+        [(1, "topics", "must be a list, got 'alpha'", "start the file with 'topics:'")],
+    ),
+    Case(
+        "yaml-syntax",
+        swap("    title: Gamma", "   title: Gamma", TOPICS),
+        [(12, None, "YAML syntax error", "indentation")],
+    ),
+    Case("empty-file", "", [(None, None, "file is empty", "README")]),
+    Case(
+        "billion-laughs",
+        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+        "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n",
+        [(2, None, "YAML alias *a is not allowed", "anchors (&) and aliases (*)")],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", TOPIC_CASES, ids=lambda c: c.id)
+def test_a_broken_topic_entry_is_reported_exactly_and_skipped(tmp_path: Path, case: Case):
+    write(tmp_path, {"002-second.md": swap("topics: [gamma]", "topics: []", SECOND)}, case.text)
+
+    catalog = load_dir(tmp_path)
+
+    assert [p.path for p in catalog.problems] == ["topics.yaml"] * len(case.expected)
+    got = [(p.line, p.field) for p in catalog.problems]
+    assert got == [(line, field) for line, field, _, _ in case.expected]
+    for problem, (_, _, message, hint) in zip(catalog.problems, case.expected, strict=True):
+        assert message in problem.message
+        assert hint in problem.hint
+    loaded = [t.slug for t in catalog.topics]
+    assert loaded in (["alpha", "beta"], [])  # gamma (the broken one) never loads
+    assert [e.number for e in catalog.episodes] == [2]
+
+
+def test_a_valid_episode_becomes_a_complete_model():
+    episode, problems = parse_episode("episodes/001-pilot.md", EPISODE.encode())
+
+    assert problems == []
+    assert episode == Episode(
+        number=1,
+        title="Pilot: Where It Starts",
+        slug="pilot",
+        released=date(2024, 1, 2),
+        people=(
+            Person("Hugo Bowne-Anderson", "host"),
+            Person("Ada Lovelace", "guest", affiliation="Analyst at the Engine"),
+        ),
+        topics=("alpha", "beta"),
+        summary="A summary of the pilot.",
+        sections=episode.sections if episode else (),
+        chapters=(Chapter(0.0, "Intro"), Chapter(90.0, "Alpha")),
+        links=(Link("episode", "https://example.com/1"),),
+        source="episodes/001-pilot.md",
+    )
+    assert episode is not None
+    assert [(s.heading, s.body, s.anchor) for s in episode.sections] == [
+        ("Alpha things", "About alpha.", "alpha-things"),
+        ("Beta things", "About beta.", "beta-things"),
+    ]
+
+
+def test_hosts_and_guests_may_be_written_with_roles():
+    text = swap(
+        "hosts: [Hugo Bowne-Anderson]",
+        "hosts:\n  - {name: Hugo Bowne-Anderson, role: Founder}\n  - Second Host",
+    )
+    episode, problems = parse_episode("episodes/001-pilot.md", text.encode())
+    assert problems == []
+    assert episode is not None
+    assert episode.hosts == (
+        Person("Hugo Bowne-Anderson", "host", "Founder"),
+        Person("Second Host", "host"),
+    )
+    assert [g.name for g in episode.guests] == ["Ada Lovelace"]
+
+
+def test_yaml_1_1_surprises_are_read_the_way_an_author_means_them():
+    # Unquoted 011 is octal 9 in YAML 1.1 and unquoted 1:30 is the base-60 number 90.
+    text = swap("number: 1", "number: 011").replace('"01:30"', "1:30:15")
+    episode, problems = parse_episode("episodes/011-pilot.md", text.encode())
+    assert problems == []
+    assert episode is not None
+    assert episode.number == 11
+    assert episode.chapters[1] == Chapter(5415.0, "Alpha")
+
+
+def test_a_title_that_yaml_would_read_as_a_number_stays_text():
+    text = swap('"Pilot: Where It Starts"', "1984")
+    episode, _ = parse_episode("episodes/001-pilot.md", text.encode())
+    assert episode is not None
+    assert episode.title == "1984"
+
+
+def test_headings_inside_code_fences_do_not_start_sections():
+    body = "Summary.\n\n## Code\n```python\n## not a heading\nx = 1\n```\n\n~~~\n## nor this\n~~~\n"
+    text = EPISODE[: EPISODE.index("A summary")] + body
+    episode, problems = parse_episode("episodes/001-pilot.md", text.encode())
+    assert problems == []
+    assert episode is not None
+    assert [s.heading for s in episode.sections] == ["Code"]
+    assert "## not a heading" in episode.sections[0].body
+    assert "## nor this" in episode.sections[0].body
+
+
+def test_a_bom_and_windows_line_ends_are_accepted(tmp_path: Path):
+    raw = b"\xef\xbb\xbf" + EPISODE.replace("\n", "\r\n").encode()
+    write(tmp_path, {"001-pilot.md": raw})
+
+    catalog = load_dir(tmp_path)
+
+    assert catalog.problems == ()
+    plain, _ = parse_episode("episodes/001-pilot.md", EPISODE.encode())
+    assert catalog.episodes == (plain,)
+
+
+def test_a_non_utf8_file_is_reported_with_its_byte_offset_and_line(tmp_path: Path):
+    raw = swap("About beta.", "About b\xe9ta.").encode("latin-1")
+    write(tmp_path, {"001-pilot.md": raw, "002-second.md": SECOND})
+
+    catalog = load_dir(tmp_path)
+
+    offset = raw.index(b"\xe9")
+    assert catalog.problems == (
+        Problem(
+            "episodes/001-pilot.md",
+            f"is not valid UTF-8: byte 0xe9 at byte offset {offset}",
+            line=22,
+            hint="save the file with UTF-8 encoding",
+        ),
+    )
+    assert [e.number for e in catalog.episodes] == [2]
+
+
+def test_an_oversized_file_is_refused_and_one_at_the_limit_is_read(tmp_path: Path):
+    at_limit = EPISODE + "x" * (MAX_FILE_BYTES - len(EPISODE.encode()) - 1) + "\n"
+    assert len(at_limit.encode()) == MAX_FILE_BYTES
+    write(tmp_path, {"001-pilot.md": at_limit, "002-second.md": SECOND + "y" * MAX_FILE_BYTES})
+
+    catalog = load_dir(tmp_path)
+
+    [problem] = catalog.problems
+    assert problem.path == "episodes/002-second.md"
+    assert f"more than the limit of {MAX_FILE_BYTES:,}" in problem.message
+    assert [e.number for e in catalog.episodes] == [1]
+
+
+def test_billion_laughs_in_front_matter_is_refused():
+    bomb = "---\n" + "\n".join(
+        f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9 if i else ['"lol"'] * 9) + "]"
+        for i in range(10)
+    )
+    text = bomb + "\n" + EPISODE.removeprefix("---\n")
+    episode, problems = parse_episode("episodes/001-pilot.md", text.encode())
+    assert episode is None
+    assert [(p.line, p.message) for p in problems] == [(3, "YAML alias *l0 is not allowed")]
+
+
+def test_huge_or_deeply_nested_yaml_is_refused():
+    wide = "---\nx: [" + ",".join(["1"] * (MAX_YAML_NODES + 10)) + "]\n---\nBody.\n"
+    deep = "---\nx: " + "[" * 10_000 + "\n---\nBody.\n"
+
+    _, wide_problems = parse_episode("episodes/001-pilot.md", wide.encode())
+    _, deep_problems = parse_episode("episodes/001-pilot.md", deep.encode())
+
+    assert [p.message for p in wide_problems] == [
+        f"more than {MAX_YAML_NODES} YAML values in one file"
+    ]
+    assert [p.message for p in deep_problems] == [
+        f"lists or mappings nested more than {MAX_YAML_DEPTH} levels deep"
+    ]
+
+
+def test_one_broken_file_of_each_kind_does_not_stop_the_good_ones(tmp_path: Path):
+    write(
+        tmp_path,
+        {
+            "001-pilot.md": EPISODE,
+            "002-second.md": SECOND,
+            "003-bad-yaml.md": "---\ntitle: [unclosed\n---\nBody.\n",
+            "004-binary.md": bytes(range(256)),
+            "005-empty.md": "",
+            "006-no-front-matter.md": "Just text.\n",
+        },
+    )
+    (tmp_path / "episodes" / "notes.txt").write_text("scratch")
+    (tmp_path / "episodes" / ".DS_Store").write_bytes(b"\0")
+
+    catalog = load_dir(tmp_path)
+
+    assert [e.number for e in catalog.episodes] == [1, 2]
+    assert [t.slug for t in catalog.topics] == ["alpha", "beta", "gamma"]
+    assert sorted({p.path for p in catalog.problems}) == [
+        "episodes/003-bad-yaml.md",
+        "episodes/004-binary.md",
+        "episodes/005-empty.md",
+        "episodes/006-no-front-matter.md",
+        "episodes/notes.txt",
+    ]
+
+
+def test_duplicate_numbers_across_files_keep_the_first_and_report_the_second(tmp_path: Path):
+    other = swap("title: Second", "title: Other", SECOND).replace("number: 2", "number: 1")
+    write(tmp_path, {"001-pilot.md": EPISODE, "001-other.md": other})
+
+    catalog = load_dir(tmp_path)
+
+    assert [e.source for e in catalog.episodes] == ["episodes/001-other.md"]
+    assert catalog.problems == (
+        Problem(
+            "episodes/001-pilot.md",
+            "episode number 1 is also used by episodes/001-other.md",
+            line=2,
+            field="number",
+            hint="give each episode its own number; this file was left out",
+        ),
+    )
+
+
+def test_duplicate_slugs_across_files_keep_the_first_and_report_the_second(tmp_path: Path):
+    write(tmp_path, {"001-pilot.md": EPISODE, "002-pilot.md": swap("number: 1", "number: 2")})
+
+    catalog = load_dir(tmp_path)
+
+    assert [e.number for e in catalog.episodes] == [1]
+    [problem] = catalog.problems
+    assert (problem.path, problem.line) == ("episodes/002-pilot.md", None)
+    assert problem.message == "slug 'pilot' is also used by episodes/001-pilot.md"
+    assert "rename one of the files" in problem.hint
+
+
+@pytest.mark.parametrize(
+    ("written", "suggested"),
+    [("alpah", "alpha"), ("first-letter", "alpha"), ("gama", "gamma")],
+)
+def test_an_unknown_topic_is_reported_with_did_you_mean_and_dropped(
+    tmp_path: Path, written: str, suggested: str
+):
+    write(
+        tmp_path,
+        {"001-pilot.md": swap("topics: [alpha, beta]", f"topics:\n  - beta\n  - {written}")},
+    )
+
+    catalog = load_dir(tmp_path)
+
+    [problem] = catalog.problems
+    assert (problem.path, problem.line, problem.field) == ("episodes/001-pilot.md", 11, "topics")
+    assert problem.message == f"unknown topic '{written}'"
+    assert problem.hint.startswith(f"did you mean '{suggested}'?")
+    assert [e.topics for e in catalog.episodes] == [("beta",)]
+
+
+def test_an_unknown_topic_far_from_any_gets_no_guess(tmp_path: Path):
+    write(tmp_path, {"001-pilot.md": swap("topics: [alpha, beta]", "topics: [zzzz]")})
+    [problem] = load_dir(tmp_path).problems
+    assert problem.hint == "use a slug from topics.yaml or add the topic there"
+
+
+def test_relations_between_topics_are_checked_with_lines(tmp_path: Path):
+    topics = TOPICS + "    related: [alpah]\n    aliases: [first letter]\n"
+    topics += "  - slug: beta\n    title: Beta again\n"
+    write(tmp_path, {"002-second.md": SECOND}, topics)
+
+    catalog = load_dir(tmp_path)
+
+    assert [(p.line, p.field, p.message) for p in catalog.problems] == [
+        (13, "related", "topic 'gamma' is related to 'alpah', which is not a topic"),
+        (14, "aliases", "alias 'first letter' of topic 'gamma' already names topic 'alpha'"),
+        (15, "slug", "topic 'beta' is defined twice; the second entry was left out"),
+    ]
+    assert "did you mean 'alpha'?" in catalog.problems[0].hint
+    gamma = catalog.topics[2]
+    assert (gamma.slug, gamma.related, gamma.aliases) == ("gamma", (), ())
+    assert [t.title for t in catalog.topics] == ["Alpha", "Beta", "Gamma"]
+
+
+def test_a_missing_or_unusable_topics_file_does_not_flood_episodes_with_problems(tmp_path: Path):
+    write(tmp_path, {"001-pilot.md": EPISODE}, topics=None)
+    missing = load_dir(tmp_path)
+    (tmp_path / "topics.yaml").write_text("topics: [\n")
+    broken = load_dir(tmp_path)
+
+    assert [(p.path, p.message) for p in missing.problems] == [("topics.yaml", "file not found")]
+    assert [p.path for p in broken.problems] == ["topics.yaml"]
+    assert [e.number for e in missing.episodes] == [e.number for e in broken.episodes] == [1]
+
+
+def test_missing_folders_are_reported(tmp_path: Path):
+    nowhere = load_dir(tmp_path / "nope")
+    (tmp_path / "topics.yaml").write_text(TOPICS)
+    no_episodes = load_dir(tmp_path)
+
+    assert [p.message for p in nowhere.problems] == ["content folder not found"]
+    assert [(p.path, p.message) for p in no_episodes.problems] == [("episodes", "folder not found")]
+    assert len(no_episodes.topics) == 3
+
+
+def test_a_transcript_named_in_the_front_matter_is_loaded(tmp_path: Path):
+    text = swap("links:", "transcript: transcripts/001.txt\nlinks:")
+    write(tmp_path, {"001-pilot.md": text})
+    (tmp_path / "transcripts").mkdir()
+    (tmp_path / "transcripts" / "001.txt").write_text("[00:00:05] Hello and welcome.\n")
+
+    catalog = load_dir(tmp_path)
+
+    assert catalog.problems == ()
+    assert transcript_path("episodes/001-pilot.md", text.encode()) == "transcripts/001.txt"
+    [episode] = catalog.episodes
+    assert [(p.text, p.start) for p in episode.transcript] == [("Hello and welcome.", 5.0)]
+
+
+def test_a_missing_transcript_is_reported_and_the_episode_still_loads(tmp_path: Path):
+    write(tmp_path, {"001-pilot.md": swap("links:", "transcript: transcripts/001.txt\nlinks:")})
+
+    catalog = load_dir(tmp_path)
+
+    [problem] = catalog.problems
+    assert (problem.path, problem.line, problem.field) == (
+        "episodes/001-pilot.md",
+        10,
+        "transcript",
+    )
+    assert problem.message == "transcript 'transcripts/001.txt': file not found"
+    assert [e.transcript for e in catalog.episodes] == [()]
+
+
+def test_a_transcript_linked_out_of_the_content_folder_is_refused(tmp_path: Path):
+    root = tmp_path / "content"
+    write(root, {"001-pilot.md": swap("links:", "transcript: transcripts/001.txt\nlinks:")})
+    (tmp_path / "secret.txt").write_text("not for the bot")
+    (root / "transcripts").mkdir()
+    (root / "transcripts" / "001.txt").symlink_to(tmp_path / "secret.txt")
+
+    [problem] = load_dir(root).problems
+
+    assert "points outside the content folder" in problem.message
+
+
+def test_transcript_path_is_none_without_the_field():
+    assert transcript_path("episodes/001-pilot.md", EPISODE.encode()) is None
+    assert transcript_path("episodes/001-pilot.md", b"\xff") is None
+
+
+def test_parse_topics_returns_the_models():
+    topics, problems = parse_topics("topics.yaml", TOPICS.encode())
+    assert problems == []
+    assert topics[0] == Topic(
+        slug="alpha",
+        title="Alpha",
+        description="The first letter.",
+        aliases=("First Letter", "a"),
+        related=("beta",),
+        questions=("Why alpha?", "Why first?"),
+    )
+    assert topics[2] == Topic("gamma", "Gamma")
+
+
+def test_cross_check_works_on_models_from_anywhere():
+    pilot = Episode(1, "Pilot", "pilot", None, topics=("alpha",), source="feed:1")
+    again = dataclasses.replace(pilot, source="feed:2")
+    topics = [Topic("beta", "Beta", related=("alph",))]
+
+    problems = cross_check([pilot, again], topics)
+
+    assert [(p.path, p.message) for p in problems] == [
+        ("topics.yaml", "topic 'beta' is related to 'alph', which is not a topic"),
+        ("feed:1", "unknown topic 'alpha'"),
+        ("feed:2", "episode number 1 is also used by feed:1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("heading", "anchor"),
+    [
+        ("Defensible moats", "defensible-moats"),
+        ("PyTorch & the Linux Foundation!", "pytorch-the-linux-foundation"),
+        ("  Données  ", "donnees"),
+        ("???", ""),
+    ],
+)
+def test_slugify(heading: str, anchor: str):
+    assert slugify(heading) == anchor
