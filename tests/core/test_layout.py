@@ -1,0 +1,75 @@
+"""Reply → embed within Discord's limits: long answers are cut cleanly, never rejected."""
+
+from bot.core import text as t
+from bot.core.layout import buttons, embed_dict, embed_length, excerpt_markdown
+from bot.core.models import Citation, Excerpt, Field, Link, Reply
+
+
+def _excerpt(words: str, n: int = 1) -> Excerpt:
+    return Excerpt(
+        segments=(("before ", False), (words, True), (" after", False)),
+        citation=Citation(n, f"Episode {n}", section="Moats", timestamp=754.0),
+    )
+
+
+def test_excerpt_marks_matches_in_bold_and_cites_episode_section_and_time():
+    md = excerpt_markdown(_excerpt("moats", 11))
+    assert md == "> before **moats** after\n— *Ep. 11: Episode 11 · Moats · 12:34*"
+
+
+def test_excerpt_text_is_escaped_so_content_cannot_break_formatting():
+    ex = Excerpt(((" *not bold* ", False), ("x_y", True)), Citation(1, "T"))
+    assert "\\*not bold\\*" in excerpt_markdown(ex) and "**x\\_y**" in excerpt_markdown(ex)
+
+
+def test_a_huge_reply_fits_every_discord_limit_and_links_to_the_rest():
+    reply = Reply(
+        kind="topic",
+        title="T" * 1000,
+        text="word " * 3000,
+        fields=tuple(Field("n" * 300, "v" * 2000) for _ in range(40)),
+        excerpts=tuple(_excerpt("moats " * 50, i) for i in range(30)),
+        url="https://example.org/more",
+        footer="f" * 3000,
+    )
+    e = embed_dict(reply)
+    assert len(e["title"]) <= t.EMBED_TITLE
+    assert len(e["description"]) <= t.EMBED_DESCRIPTION
+    assert e["description"].endswith("[Read more](https://example.org/more)")
+    assert len(e["fields"]) <= t.EMBED_FIELDS
+    assert all(len(f["name"]) <= 256 and len(f["value"]) <= 1024 for f in e["fields"])
+    assert embed_length(e) <= t.EMBED_TOTAL
+
+
+def test_excerpts_that_do_not_fit_are_dropped_whole_not_cut_mid_citation():
+    reply = Reply(
+        kind="topic",
+        title="Moats",
+        excerpts=tuple(_excerpt("moats " * 100, i) for i in range(20)),
+        url="https://example.org/t",
+    )
+    d = embed_dict(reply)["description"]
+    assert d.count("> before") == d.count("— *Ep.") >= 1
+    assert len(d) <= t.EMBED_DESCRIPTION
+
+
+def test_mentions_in_content_are_made_inert():
+    e = embed_dict(Reply(kind="episode", title="@everyone", text="hi @here <@&123456789012345678>"))
+    assert "@everyone" not in e["title"] and "@here" not in e["description"]
+    assert "<@&123456789012345678>" not in e["description"]
+
+
+def test_buttons_are_http_links_deduplicated_and_at_most_five():
+    links = tuple(Link(f"l{i}", f"https://x/{i % 7}") for i in range(12))
+    links += (Link("bad", "javascript:alert(1)"),)
+    got = buttons(Reply(kind="episode", title="x", links=links))
+    assert [b.url for b in got] == [f"https://x/{i}" for i in range(5)]
+
+
+def test_not_found_lists_suggestions():
+    e = embed_dict(
+        Reply(
+            kind="not_found", title="Not covered yet", text="Nothing yet.", suggestions=("moats",)
+        )
+    )
+    assert "Did you mean: `moats`" in e["description"]
