@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +29,7 @@ from bot.core.models import (
     Section,
     Topic,
 )
+from bot.core.text import slugify
 from bot.core.transcripts import parse_transcript
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,9 @@ _FILENAME = re.compile(r"(?P<number>[0-9]{3,})-(?P<slug>.*)\.md")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CLOCK = re.compile(r"(?:(?P<h>[0-9]+):)?(?P<m>[0-9]{1,2}):(?P<s>[0-9]{2}(?:\.[0-9]+)?)")
 _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-_FENCE = re.compile(r"\s{0,3}(```|~~~)")
+_FENCE = re.compile(r" {0,3}(```|~~~)")
+# Lines that start a Markdown block of their own, so they never continue the paragraph above.
+_BLOCK_START = re.compile(r" {0,3}(?:[-*+] |[0-9]{1,9}[.)] |>|#|\||```|~~~|<|[-=*_ ]+$)| {4}|\t")
 _TAGS_OK = frozenset(
     f"tag:yaml.org,2002:{name}"
     for name in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq", "merge")
@@ -153,12 +155,6 @@ def load_dir(root: Path) -> Catalog:
         topics=tuple(related.topics),
         problems=tuple(sorted(problems, key=lambda p: (p.path, p.line or 0))),
     )
-
-
-def slugify(text: str) -> str:
-    """Lowercase ASCII words joined by '-': section anchors and suggested file names."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return "-".join(re.findall(r"[a-z0-9]+", ascii_text.lower()))
 
 
 # ---------------------------------------------------------------- bytes -> text -> YAML
@@ -758,12 +754,16 @@ def _body(check: _Check, body: str, first_line: int) -> tuple[str, tuple[Section
     fence: str | None = None
     for offset, line in enumerate(body.split("\n")):
         opened = _FENCE.match(line)
-        if opened and (fence is None or opened[1] == fence):
-            fence = opened[1] if fence is None else None
-        elif fence is None and (line.startswith("## ") or line.rstrip() == "##"):
+        if fence is None and (line.startswith("## ") or line.rstrip() == "##"):
             blocks.append((line[2:].strip().rstrip("#").strip(), first_line + offset, []))
             continue
-        (blocks[-1][2] if blocks else summary).append(line)
+        lines = blocks[-1][2] if blocks else summary
+        if fence is None and _continues(lines, line):
+            lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"
+        else:
+            lines.append(line)
+        if opened and (fence is None or opened[1] == fence):
+            fence = opened[1] if fence is None else None
 
     text = "\n".join(summary).strip()
     if not body.strip():
@@ -805,6 +805,22 @@ def _body(check: _Check, body: str, first_line: int) -> tuple[str, tuple[Section
             anchors[anchor] = at
             sections.append(Section(heading, content, anchor))
     return text, tuple(sections)
+
+
+def _continues(lines: list[str], line: str) -> bool:
+    """Whether `line` is a soft-wrapped continuation of the paragraph in `lines[-1]`.
+
+    Markdown reads a single line break inside a paragraph as a space, but Discord shows it as a
+    break, so wrapped show notes would come out ragged; joining keeps the Markdown's meaning.
+    """
+    if not lines or not lines[-1].strip() or not line.strip():
+        return False
+    above = lines[-1]
+    if above.endswith(("  ", "\\")):  # a Markdown hard line break: keep it
+        return False
+    starts_block = _BLOCK_START.match(line)
+    above_closed = re.match(r" {0,3}(?:#|\||```|~~~|<)| {4}|\t", above)  # takes no continuation
+    return not starts_block and not above_closed
 
 
 # ---------------------------------------------------------------- topics

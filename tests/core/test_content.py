@@ -16,7 +16,6 @@ from bot.core.content import (
     load_dir,
     parse_episode,
     parse_topics,
-    slugify,
     transcript_path,
 )
 from bot.core.models import Chapter, Episode, Link, Person, Problem, Topic
@@ -475,6 +474,41 @@ def test_headings_inside_code_fences_do_not_start_sections():
     assert "## nor this" in episode.sections[0].body
 
 
+def test_wrapped_paragraphs_are_joined_and_other_markdown_blocks_kept():
+    # Markdown reads a lone line break as a space; Discord would show it, so the loader joins.
+    body = (
+        "A summary that is\nwrapped over\nthree lines.\n\n## Notes\n"
+        "First paragraph\ncontinues.\n\n- item one\n  goes on\n- item two\n"
+        "> quoted\n\nHard break  \nkept.\n### Smaller heading\nafter it.\n"
+        "```\ncode\nstays\n```\nafter code.\n\n    indented code\nnext\n"
+    )
+    text = EPISODE[: EPISODE.index("A summary")] + body
+    episode, problems = parse_episode("episodes/001-pilot.md", text.encode())
+    assert problems == []
+    assert episode is not None
+    assert episode.summary == "A summary that is wrapped over three lines."
+    assert episode.sections[0].body.split("\n") == [
+        "First paragraph continues.",
+        "",
+        "- item one goes on",
+        "- item two",
+        "> quoted",
+        "",
+        "Hard break  ",
+        "kept.",
+        "### Smaller heading",
+        "after it.",
+        "```",
+        "code",
+        "stays",
+        "```",
+        "after code.",
+        "",
+        "    indented code",
+        "next",
+    ]
+
+
 def test_a_bom_and_windows_line_ends_are_accepted(tmp_path: Path):
     raw = b"\xef\xbb\xbf" + EPISODE.replace("\n", "\r\n").encode()
     write(tmp_path, {"001-pilot.md": raw})
@@ -739,16 +773,3 @@ def test_cross_check_works_on_models_from_anywhere():
         ("feed:1", "unknown topic 'alpha'"),
         ("feed:2", "episode number 1 is also used by feed:1"),
     ]
-
-
-@pytest.mark.parametrize(
-    ("heading", "anchor"),
-    [
-        ("Defensible moats", "defensible-moats"),
-        ("PyTorch & the Linux Foundation!", "pytorch-the-linux-foundation"),
-        ("  Données  ", "donnees"),
-        ("???", ""),
-    ],
-)
-def test_slugify(heading: str, anchor: str):
-    assert slugify(heading) == anchor
