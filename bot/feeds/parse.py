@@ -1,0 +1,756 @@
+"""Podcast feeds (RSS 2.0 / Atom with iTunes and Podcasting 2.0 tags) → FeedItems.
+
+Pure: bytes in, models and problems out. feedparser does the lenient general reading
+(dates, links, content, Atom, broken XML). A second, strict expat pass over the same bytes
+collects what feedparser flattens away (every podcast:transcript, podcast:person names, exact
+Podlove chapter times) and refuses documents that declare XML entities, so entity bombs stop
+before any parser expands them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import json
+import logging
+import math
+import re
+import xml.parsers.expat
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from html.entities import html5
+from typing import Any
+
+import feedparser
+from bs4 import BeautifulSoup
+from feedparser.encodings import convert_to_utf8
+
+from bot.core.models import Chapter, Episode, Link, Person, Problem, Section
+from bot.core.text import html_to_markdown, slugify, truncate
+from bot.core.transcripts import parse_timestamp
+
+log = logging.getLogger(__name__)
+
+MAX_FEED_BYTES = 20 * 1024 * 1024
+MAX_CHAPTERS_BYTES = 2 * 1024 * 1024
+
+_PODCAST_NS = (
+    "https://podcastindex.org/namespace/1.0",
+    "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md",
+)
+_ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+_PSC_NS = "http://podlove.org/simple-chapters"
+_ATOM_NS = "http://www.w3.org/2005/Atom"
+
+# Best first, for picking one transcript when a feed offers several.
+_TRANSCRIPT_PREFERENCE = (
+    "application/json",
+    "text/vtt",
+    "application/x-subrip",
+    "application/srt",
+    "text/srt",
+    "text/html",
+    "text/plain",
+)
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    episode: Episode
+    identity: str  # stable across fetches: see identity_key
+    transcript_urls: tuple[tuple[str, str], ...] = ()  # (url, MIME type), in feed order
+    chapters_url: str | None = None
+    chapters_type: str | None = None
+    season: int | None = None
+    image: str | None = None
+    duration: float | None = None  # seconds, from itunes:duration
+    content_hash: str = ""  # changes when anything we keep about the item changes
+    line: int | None = None  # where the item starts in the feed, when known
+
+
+@dataclass
+class FeedResult:
+    title: str = ""
+    image: str | None = None
+    link: str | None = None
+    items: list[FeedItem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+class _Refused(Exception):
+    """The document declares entities: we never expand them."""
+
+
+# ---- the strict pass: what feedparser drops ----
+
+
+@dataclass
+class _ItemExtras:
+    line: int
+    transcripts: list[tuple[str, str]] = field(default_factory=list)
+    persons: list[tuple[str, str]] = field(default_factory=list)  # (name, role)
+    psc: list[tuple[str, str]] = field(default_factory=list)  # (start, title)
+    chapters: tuple[str, str] | None = None  # (url, type)
+    image: str | None = None
+
+
+@dataclass
+class _Scan:
+    channel_image: str | None = None
+    items: list[_ItemExtras] = field(default_factory=list)
+    error: str | None = None
+    error_line: int | None = None
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    ns, _, local = name.rpartition(" ")
+    return ns, local
+
+
+def _is_podcast_ns(ns: str) -> bool:
+    return ns in _PODCAST_NS or "podcastindex" in ns.lower()
+
+
+def _forbid(*_: object) -> None:
+    raise _Refused
+
+
+def _scan(data: bytes) -> _Scan:
+    """Strict expat pass. Raises _Refused on any entity declaration."""
+    scan = _Scan()
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+    # A foreign DTD makes undefined entities (&nbsp; in sloppy feeds) skipped, not fatal;
+    # declaring one is what we refuse.
+    parser.UseForeignDTD(True)
+    parser.EntityDeclHandler = _forbid
+    parser.UnparsedEntityDeclHandler = _forbid
+    parser.ExternalEntityRefHandler = lambda *_: 1  # never load anything
+    stack: list[str] = []
+    text: list[str] = []
+    person: dict[str, str] = {}
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        ns, local = _split_name(name)
+        stack.append(name)
+        item = scan.items[-1] if scan.items and _in_item(stack) else None
+        if local in ("item", "entry") and ns in ("", _ATOM_NS) and not _in_item(stack[:-1]):
+            scan.items.append(_ItemExtras(parser.CurrentLineNumber))
+        elif ns == _ITUNES_NS and local == "image" and attrs.get("href"):
+            if item is not None:
+                item.image = attrs["href"].strip()
+            elif scan.channel_image is None:
+                scan.channel_image = attrs["href"].strip()
+        elif item is not None and _is_podcast_ns(ns):
+            if local == "transcript" and attrs.get("url"):
+                item.transcripts.append((attrs["url"].strip(), attrs.get("type", "").strip()))
+            elif local == "chapters" and attrs.get("url"):
+                item.chapters = (attrs["url"].strip(), attrs.get("type", "").strip())
+            elif local == "person":
+                person.clear()
+                person.update(attrs)
+                text.clear()
+        elif item is not None and ns == _PSC_NS and local == "chapter":
+            item.psc.append((attrs.get("start", ""), attrs.get("title", "")))
+
+    def end(name: str) -> None:
+        ns, local = _split_name(name)
+        if _is_podcast_ns(ns) and local == "person" and scan.items and _in_item(stack):
+            who = " ".join("".join(text).split())
+            if who:
+                scan.items[-1].persons.append((who, person.get("role", "host").strip().lower()))
+        if stack:
+            stack.pop()
+
+    def chars(data: str) -> None:
+        text.append(data)
+
+    def skipped(name: str, is_param: int) -> None:
+        if not is_param and f"{name};" in html5:
+            text.append(html5[f"{name};"])
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    parser.SkippedEntityHandler = skipped
+    try:
+        parser.Parse(data, True)
+    except xml.parsers.expat.ExpatError as exc:
+        scan.error = xml.parsers.expat.errors.messages.get(exc.code, str(exc))
+        scan.error_line = exc.lineno
+    return scan
+
+
+def _in_item(stack: Sequence[str]) -> bool:
+    return any(_split_name(n)[1] in ("item", "entry") for n in stack)
+
+
+def _declares_entities(data: bytes) -> bool:
+    """Backstop for documents too broken for expat to reach their DTD. Searches everything:
+    a lenient parser may find a DOCTYPE anywhere in a broken document."""
+    return b"<!ENTITY" in data.upper()
+
+
+# ---- feed ----
+
+
+def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) -> FeedResult:
+    """Parse a podcast feed. Never raises: what cannot be read becomes a Problem."""
+    where = url or "feed"
+    result = FeedResult()
+    if len(raw) > max_bytes:
+        result.problems.append(
+            Problem(
+                where,
+                f"feed is {len(raw):,} bytes, over the {max_bytes:,}-byte limit; not parsed",
+                hint="check the URL points at the feed, or raise the feed size limit",
+            )
+        )
+        return result
+    if not raw.strip():
+        result.problems.append(Problem(where, "the feed is empty", hint="check the feed URL"))
+        return result
+    encoding_info: dict[str, Any] = {}
+    data = convert_to_utf8({}, _from_bom(raw), encoding_info)
+    try:
+        scan = _scan(data)
+        if scan.error is not None and _declares_entities(data):
+            raise _Refused
+    except _Refused:
+        result.problems.append(
+            Problem(
+                where,
+                "the feed declares XML entities (<!ENTITY ...>); refused for safety",
+                hint="podcast feeds never need entity declarations: remove the DOCTYPE block",
+            )
+        )
+        return result
+    # No base URL on purpose: feedparser would resolve a relative <guid> against it, and an
+    # item's identity must not change when the feed moves or redirects.
+    parsed = feedparser.parse(
+        io.BytesIO(data), response_headers={"content-type": "application/xml; charset=utf-8"}
+    )
+    entries = parsed.get("entries") or []
+    bozo = parsed.get("bozo_exception") or encoding_info.get("bozo_exception")
+    if not entries and (scan.error or not parsed.get("version")):
+        result.problems.append(_unreadable(where, scan, parsed, bozo))
+        return result
+    if scan.error:
+        result.problems.append(
+            Problem(
+                where,
+                f"feed is not well-formed XML ({scan.error}); read leniently, items may be "
+                "incomplete",
+                line=scan.error_line,
+                hint="check the feed with a validator, e.g. https://validator.w3.org/feed/",
+            )
+        )
+    if encoding_info.get("bozo_exception") is not None:
+        result.problems.append(
+            Problem(
+                where,
+                f"character encoding: {encoding_info['bozo_exception']}",
+                hint="serve the feed as UTF-8, or declare its real encoding",
+            )
+        )
+    feed = parsed.get("feed") or {}
+    result.title = " ".join(str(feed.get("title", "")).split())
+    result.link = _http_url(feed.get("link"))
+    result.image = (
+        scan.channel_image
+        or _str_or_none((feed.get("image") or {}).get("href"))
+        or _str_or_none(feed.get("logo"))  # Atom
+    )
+    extras = scan.items if len(scan.items) == len(entries) and not scan.error else None
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        extra = extras[index] if extras is not None else None
+        item, problems = _item(entry, extra, where=where, url=url, show=result.title)
+        result.problems.extend(problems)
+        if item is None:
+            continue
+        if item.identity in seen:
+            result.problems.append(
+                Problem(
+                    where,
+                    f"item {index + 1} ({item.episode.title!r}) repeats the identity of item "
+                    f"{seen[item.identity] + 1} ({item.identity}); the later one is ignored",
+                    line=item.line,
+                    hint="give every item its own <guid>",
+                )
+            )
+            continue
+        seen[item.identity] = index
+        result.items.append(item)
+    log.debug("%s: %d items, %d problems", where, len(result.items), len(result.problems))
+    return result
+
+
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+
+
+def _from_bom(raw: bytes) -> bytes:
+    """A byte-order mark decides the encoding (XML 1.0, appendix F); feedparser mis-reads
+    UTF-16/32 documents that have a BOM but no XML declaration, so decode those here."""
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            text = raw[len(bom) :].decode(codec, errors="replace")
+            body = _XML_DECLARATION.sub("", text, count=1)
+            return ('<?xml version="1.0" encoding="utf-8"?>' + body).encode("utf-8")
+    return raw
+
+
+def _unreadable(where: str, scan: _Scan, parsed: Any, bozo: object) -> Problem:
+    if scan.error:
+        return Problem(
+            where,
+            f"not a readable feed: XML error: {scan.error}",
+            line=scan.error_line,
+            hint="check the URL returns the RSS/Atom feed, not a web page or an error",
+        )
+    detail = f" ({bozo})" if bozo else ""
+    return Problem(
+        where,
+        f"not an RSS or Atom feed{detail}",
+        hint="check the URL returns the podcast's RSS feed",
+    )
+
+
+def _http_url(value: object) -> str | None:
+    text = _str_or_none(value)
+    return text if text and text.lower().startswith(("http://", "https://")) else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+# ---- one item ----
+
+_TITLE_NUMBER = re.compile(
+    r"^\s*(?:episode|ep\.?|#)\s*(\d{1,5})(?![\d.,])\s*(?:[:|.\-–—]\s*)?", re.IGNORECASE
+)
+_AUTHOR_SPLIT = re.compile(r"\s*(?:,|&|\band\b|;)\s*")
+
+
+def _item(
+    entry: Any, extra: _ItemExtras | None, *, where: str, url: str, show: str
+) -> tuple[FeedItem | None, list[Problem]]:
+    problems: list[Problem] = []
+    line = extra.line if extra else None
+
+    def problem(message: str, field: str | None = None, hint: str = "") -> None:
+        problems.append(Problem(where, message, line=line, field=field, hint=hint))
+
+    title = " ".join(str(entry.get("title", "")).split())
+    notes_html, notes_is_html = _notes(entry)
+    if not title and not notes_html:
+        problem("an item has neither a title nor a description; skipped", hint="add a <title>")
+        return None, problems
+
+    number = None
+    for key, field_name in (
+        ("itunes_episode", "itunes:episode"),
+        ("podcast_episode", "podcast:episode"),
+    ):
+        if entry.get(key) not in (None, ""):
+            number = _whole_number(entry.get(key))
+            if number is not None:
+                break
+            problem(
+                f"{entry.get(key)!r} is not an episode number",
+                field=field_name,
+                hint="use a whole number like 11",
+            )
+    prefix = _TITLE_NUMBER.match(title)
+    if prefix and (number is None or int(prefix.group(1)) == number):
+        number = int(prefix.group(1))
+        # "Episode 11: Title" → "Title": the number is shown beside the title anyway.
+        title = title[prefix.end() :].strip() or title
+
+    summary, sections = _markdown_notes(notes_html, notes_is_html)
+    if not title:
+        title = _first_words(summary) or "Untitled episode"
+
+    released = _released(entry, problem)
+    enclosure = _enclosure(entry)
+    page = _http_url(entry.get("link"))
+    links = tuple(
+        Link(label, href) for label, href in (("episode page", page), ("audio", enclosure)) if href
+    )
+    guid = _str_or_none(entry.get("id"))
+    transcripts = _transcripts(entry, extra)
+    chapters_url, chapters_type = _chapters_ref(entry, extra)
+    psc = extra.psc if extra is not None else _feedparser_psc(entry)
+    chapters, chapter_problems = _psc_chapters(psc, where, line)
+    problems.extend(chapter_problems)
+    slug = slugify(title) or (f"episode-{number}" if number is not None else "episode")
+    episode = Episode(
+        number=number,
+        title=title,
+        slug=slug,
+        released=released,
+        people=_people(entry, extra, show),
+        summary=summary,
+        sections=sections,
+        chapters=chapters,
+        links=links,
+        guid=guid,
+        source=url,
+    )
+    season = None
+    for key in ("itunes_season", "podcast_season"):
+        if entry.get(key) not in (None, "") and season is None:
+            season = _whole_number(entry.get(key))
+    item = FeedItem(
+        episode=episode,
+        identity=identity_key(guid, enclosure, title, number),
+        transcript_urls=transcripts,
+        chapters_url=chapters_url,
+        chapters_type=chapters_type,
+        season=season,
+        image=(extra.image if extra else None)
+        or _str_or_none((entry.get("image") or {}).get("href")),
+        duration=parse_duration(entry.get("itunes_duration")),
+        line=line,
+    )
+    return _with_hash(item), problems
+
+
+def identity_key(
+    guid: str | None, enclosure_url: str | None, title: str, number: int | None
+) -> str:
+    """The item's stable identity: its guid, else its audio URL, else title and number."""
+    if guid and guid.strip():
+        return f"guid:{guid.strip()}"
+    if enclosure_url and enclosure_url.strip():
+        return f"audio:{enclosure_url.strip()}"
+    normalised = " ".join(re.sub(r"[^\w\s]", " ", title.casefold()).split())
+    return f"title:{normalised}#{'' if number is None else number}"
+
+
+def _with_hash(item: FeedItem) -> FeedItem:
+    payload = asdict(item)
+    payload.pop("content_hash")
+    payload.pop("line")  # moving an item in the feed is not an edit
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return FeedItem(**{**vars(item), "content_hash": digest})
+
+
+def _whole_number(value: object) -> int | None:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number < 0 or number != int(number) or number > 10**6:
+        return None
+    return int(number)
+
+
+def _notes(entry: Any) -> tuple[str, bool]:
+    """The richest description: content:encoded, description or itunes:summary."""
+    candidates: list[tuple[str, bool]] = []
+    for content in entry.get("content") or []:
+        if isinstance(content, dict) and isinstance(content.get("value"), str):
+            candidates.append((content["value"], "html" in str(content.get("type", "html"))))
+    detail = entry.get("summary_detail") or {}
+    if isinstance(entry.get("summary"), str):
+        candidates.append((entry["summary"], "html" in str(detail.get("type", "text/html"))))
+    candidates = [(text.strip(), is_html) for text, is_html in candidates if text.strip()]
+    return max(candidates, key=lambda c: len(c[0]), default=("", True))
+
+
+_MARK = "VGSECTIONBREAK{}X"
+_MARK_LINE = re.compile(r"^\**VGSECTIONBREAK(\d+)X\**$", re.MULTILINE)
+
+
+def _markdown_notes(notes: str, is_html: bool) -> tuple[str, tuple[Section, ...]]:
+    """Show notes → (summary, sections), split on headings when the HTML has any."""
+    if not notes:
+        return "", ()
+    if not is_html:
+        paragraphs = (p.strip() for p in notes.replace("\r", "").split("\n\n"))
+        notes = "".join(
+            f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs if p
+        )
+    soup = BeautifulSoup(notes, "html.parser")
+    headings: list[str] = []
+    for tag in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6"]):
+        heading = " ".join(tag.get_text(" ").split())
+        if not heading:
+            continue
+        marker = soup.new_tag("p")
+        marker.string = _MARK.format(len(headings))
+        tag.replace_with(marker)
+        headings.append(heading)
+    markdown = html_to_markdown(str(soup))
+    parts = _MARK_LINE.split(markdown)
+    summary = parts[0].strip()
+    sections: list[Section] = []
+    anchors: dict[str, int] = {}
+    for i in range(1, len(parts) - 1, 2):
+        heading = headings[int(parts[i])]
+        anchor = slugify(heading) or "section"
+        anchors[anchor] = anchors.get(anchor, 0) + 1
+        if anchors[anchor] > 1:
+            anchor = f"{anchor}-{anchors[anchor]}"
+        sections.append(Section(heading, parts[i + 1].strip(), anchor))
+    return summary, tuple(sections)
+
+
+def _first_words(markdown: str, limit: int = 80) -> str:
+    first_line = next((ln for ln in markdown.splitlines() if ln.strip()), "")
+    return truncate(first_line.strip(), limit)
+
+
+def _released(entry: Any, problem: Callable[..., None]) -> date | None:
+    for key in ("published", "updated"):
+        parsed = entry.get(f"{key}_parsed")
+        if parsed:
+            try:
+                return date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday)
+            except (ValueError, AttributeError):
+                pass
+        if entry.get(key):
+            problem(
+                f"unrecognised date {entry.get(key)!r}; the episode has no release date",
+                field="pubDate" if key == "published" else key,
+                hint="use RFC 822 dates like 'Tue, 05 Mar 2024 10:00:00 GMT'",
+            )
+            return None
+    return None
+
+
+def _enclosure(entry: Any) -> str | None:
+    for link in entry.get("links") or []:
+        if isinstance(link, dict) and link.get("rel") == "enclosure" and link.get("href"):
+            return str(link["href"]).strip() or None
+    for enclosure in entry.get("enclosures") or []:
+        if isinstance(enclosure, dict) and enclosure.get("href"):
+            return str(enclosure["href"]).strip() or None
+    return None
+
+
+def _transcripts(entry: Any, extra: _ItemExtras | None) -> tuple[tuple[str, str], ...]:
+    if extra is not None:
+        found = extra.transcripts
+    else:  # feedparser keeps only the last podcast:transcript
+        only = entry.get("podcast_transcript") or {}
+        found = [(only["url"], only.get("type", ""))] if only.get("url") else []
+    unique: dict[str, str] = {}
+    for href, kind in found:
+        if href.startswith(("http://", "https://")):
+            unique.setdefault(href, kind)
+    return tuple(unique.items())
+
+
+def preferred_transcript(urls: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
+    """The transcript to fetch: timed formats before plain ones, feed order otherwise."""
+
+    def rank(pair: tuple[str, str]) -> int:
+        kind = pair[1].split(";")[0].strip().lower()
+        return _TRANSCRIPT_PREFERENCE.index(kind) if kind in _TRANSCRIPT_PREFERENCE else 99
+
+    return min(urls, key=rank, default=None)
+
+
+def _chapters_ref(entry: Any, extra: _ItemExtras | None) -> tuple[str | None, str | None]:
+    if extra is not None:
+        found = extra.chapters
+    else:
+        ref = entry.get("podcast_chapters") or {}
+        found = (ref["url"], ref.get("type", "")) if ref.get("url") else None
+    if not found or not found[0].startswith(("http://", "https://")):
+        return None, None
+    return found[0], found[1] or None
+
+
+def _people(entry: Any, extra: _ItemExtras | None, show: str) -> tuple[Person, ...]:
+    people: list[Person] = []
+    names: set[str] = set()
+    if extra is not None:
+        pairs = extra.persons
+    else:
+        pairs = []  # feedparser loses podcast:person names
+    for name, role in pairs:
+        if name.casefold() not in names:
+            names.add(name.casefold())
+            people.append(Person(name, role or "host"))
+    detail = entry.get("author_detail") or {}
+    author = str(detail.get("name") or entry.get("author") or "")
+    for name in _AUTHOR_SPLIT.split(author):
+        name = " ".join(name.split())
+        # The show's own name is often given as author: not a person.
+        if (
+            name
+            and "@" not in name
+            and name.casefold() not in names
+            and name.casefold() != show.casefold()
+        ):
+            names.add(name.casefold())
+            people.append(Person(name, "host"))
+    return tuple(people)
+
+
+def parse_duration(value: object) -> float | None:
+    """itunes:duration: '3723', '3723.5', '62:03' or '1:02:03' → seconds."""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return None
+    parts = str(value).strip().split(":")
+    if not 1 <= len(parts) <= 3:
+        return None
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        return None
+    # "62:03" is common: minutes are not capped at 59 when there is no hour part.
+    seconds = sum(n * 60**i for i, n in enumerate(reversed(numbers)))
+    if not all(math.isfinite(n) and n >= 0 for n in numbers):
+        return None
+    return seconds
+
+
+# ---- chapters ----
+
+
+def _feedparser_psc(entry: Any) -> list[tuple[str, str]]:
+    block = entry.get("psc_chapters") or {}
+    return [
+        (str(c.get("start", "")), str(c.get("title", "")))
+        for c in block.get("chapters") or []
+        if isinstance(c, dict)
+    ]
+
+
+def _npt_seconds(value: str) -> float | None:
+    """Podlove normal play time: 'SS', 'SS.mmm', 'MM:SS' or 'HH:MM:SS(.mmm)'."""
+    text = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    return parse_timestamp(text)
+
+
+def _psc_chapters(
+    pairs: Sequence[tuple[str, str]], where: str, line: int | None
+) -> tuple[tuple[Chapter, ...], list[Problem]]:
+    chapters: list[Chapter] = []
+    problems: list[Problem] = []
+    for start, title in pairs:
+        seconds = _npt_seconds(start)
+        if seconds is None:
+            problems.append(
+                Problem(
+                    where,
+                    f"chapter {title!r} has an unreadable start {start!r}; skipped",
+                    line=line,
+                    field="psc:chapter",
+                    hint="use HH:MM:SS.mmm",
+                )
+            )
+            continue
+        chapters.append(Chapter(seconds, " ".join(title.split()) or "Chapter"))
+    return tuple(sorted(chapters, key=lambda c: c.start)), problems
+
+
+def parse_chapters(
+    raw: bytes, content_type: str | None = None, *, url: str = ""
+) -> tuple[tuple[Chapter, ...], list[Problem]]:
+    """A chapters document: Podcasting 2.0 JSON or Podlove Simple Chapters XML."""
+    where = url or "chapters"
+    if len(raw) > MAX_CHAPTERS_BYTES:
+        return (), [Problem(where, f"chapters file is over {MAX_CHAPTERS_BYTES:,} bytes")]
+    mime = (content_type or "").split(";")[0].strip().lower()
+    stripped = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if "json" in mime or (not mime.endswith("xml") and stripped.startswith(b"{")):
+        return _json_chapters(raw, where)
+    return _psc_document(raw, where)
+
+
+def _json_chapters(raw: bytes, where: str) -> tuple[tuple[Chapter, ...], list[Problem]]:
+    try:
+        doc = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return (), [Problem(where, "chapters file is not UTF-8 text")]
+    except json.JSONDecodeError as exc:
+        return (), [Problem(where, f"invalid JSON: {exc.msg}", line=exc.lineno)]
+    except RecursionError:
+        return (), [Problem(where, "invalid JSON: nested too deeply")]
+    entries = doc.get("chapters") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        return (), [
+            Problem(
+                where,
+                "no 'chapters' list in the chapters file",
+                field="chapters",
+                hint='expected {"chapters": [{"startTime": 0, "title": "Intro"}]}',
+            )
+        ]
+    chapters: list[Chapter] = []
+    problems: list[Problem] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            problems.append(Problem(where, "a chapter must be an object", field=f"chapters[{i}]"))
+            continue
+        if entry.get("toc") is False:  # silent chapters are not meant to be listed
+            continue
+        start = entry.get("startTime")
+        if (
+            isinstance(start, bool)
+            or not isinstance(start, int | float)
+            or not math.isfinite(start)
+            or start < 0
+        ):
+            problems.append(
+                Problem(
+                    where,
+                    "'startTime' must be a number of seconds",
+                    field=f"chapters[{i}].startTime",
+                )
+            )
+            continue
+        title = entry.get("title")
+        chapters.append(
+            Chapter(
+                float(start),
+                " ".join(title.split()) if isinstance(title, str) and title.strip() else "Chapter",
+            )
+        )
+    return tuple(sorted(chapters, key=lambda c: c.start)), problems
+
+
+def _psc_document(raw: bytes, where: str) -> tuple[tuple[Chapter, ...], list[Problem]]:
+    pairs: list[tuple[str, str]] = []
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+    parser.EntityDeclHandler = _forbid
+    parser.UnparsedEntityDeclHandler = _forbid
+    parser.ExternalEntityRefHandler = lambda *_: 1
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if _split_name(name)[1] == "chapter":
+            pairs.append((attrs.get("start", ""), attrs.get("title", "")))
+
+    parser.StartElementHandler = start
+    try:
+        parser.Parse(raw, True)
+    except _Refused:
+        return (), [Problem(where, "the chapters file declares XML entities; refused for safety")]
+    except xml.parsers.expat.ExpatError as exc:
+        message = xml.parsers.expat.errors.messages.get(exc.code, str(exc))
+        return (), [
+            Problem(where, f"chapters file is not valid XML or JSON: {message}", line=exc.lineno)
+        ]
+    if not pairs:
+        return (), [
+            Problem(
+                where, "no chapters found", hint="expected psc:chapter elements or JSON chapters"
+            )
+        ]
+    return _psc_chapters(pairs, where, None)

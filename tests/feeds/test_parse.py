@@ -1,0 +1,476 @@
+"""Podcast feeds become FeedItems (episodes + feed extras); anything unreadable, a Problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.core.models import Chapter, Link, Person
+from bot.feeds.parse import (
+    FeedResult,
+    identity_key,
+    parse_chapters,
+    parse_duration,
+    parse_feed,
+    preferred_transcript,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+URL = "https://latent.example/feed.xml"
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def show() -> FeedResult:
+    return parse_feed(fixture("show.xml"), url=URL)
+
+
+def test_channel_fields(show):
+    assert show.title == "Latent Variables Weekly"
+    assert show.link == "https://latent.example/"
+    assert show.image == "https://latent.example/art/show-3000.jpg"  # itunes:image wins
+    assert [i.episode.number for i in show.items] == [3, 2, 1, None]
+
+
+def test_full_item_with_itunes_and_podcasting_tags(show):
+    item = show.items[0]
+    ep = item.episode
+    assert ep.title == "Evaluation Harnesses That Don't Lie"  # "Episode 3:" prefix dropped
+    assert ep.slug == "evaluation-harnesses-that-don-t-lie"
+    assert ep.released == date(2024, 3, 5)
+    assert ep.guid == "lvw-ep-0003" and item.identity == "guid:lvw-ep-0003"
+    assert ep.source == URL
+    assert ep.people == (Person("Mara Quill", "host"), Person("Theo Brandt", "guest"))
+    assert ep.links == (
+        Link("episode page", "https://latent.example/episodes/3"),
+        Link("audio", "https://cdn.latent.example/audio/ep3.mp3"),
+    )
+    assert item.transcript_urls == (
+        ("https://latent.example/t/3.vtt", "text/vtt"),
+        ("https://latent.example/t/3.srt", "application/x-subrip"),
+        ("https://latent.example/t/3.json", "application/json"),
+    )
+    assert item.chapters_url == "https://latent.example/c/3.json"
+    assert item.chapters_type == "application/json+chapters"
+    assert ep.chapters == (
+        Chapter(0.0, "Welcome"),
+        Chapter(330.25, "Why evals drift"),
+        Chapter(3660.0, "Wrap-up"),
+    )
+    assert (item.season, item.duration) == (1, 3723.0)
+    assert item.image == "https://latent.example/art/ep3.jpg"
+    assert item.line == 23
+
+
+def test_show_notes_become_summary_and_sections(show):
+    ep = show.items[0].episode
+    assert ep.summary == (
+        "Mara talks with [Theo Brandt](https://latent.example/people/theo) about "
+        "**evaluation harnesses** & why they *drift*."
+    )
+    assert [(s.heading, s.anchor) for s in ep.sections] == [
+        ("In this episode", "in-this-episode"),
+        ("Links", "links"),
+    ]
+    assert ep.sections[0].body == "- Held-out sets\n  - leakage\n  - staleness\n- LLM-as-judge"
+    assert ep.sections[1].body == (
+        "**What** | **Where**\nPaper | [evals](https://papers.example/evals)"
+    )
+    everything = ep.summary + "".join(s.body for s in ep.sections)
+    assert "trackPlay" not in everything and "color" not in everything
+    assert "player.example" not in everything
+
+
+def test_item_without_guid_is_identified_by_its_audio(show):
+    item = show.items[1]
+    assert item.episode.guid is None
+    assert item.identity == "audio:https://cdn.latent.example/audio/ep2.mp3"
+    assert item.episode.title == "Feature Stores, Honestly"  # "Ep. 2 -" dropped
+    assert item.episode.people == (Person("Mara Quill", "host"), Person("Priya Anand", "host"))
+    assert "@\u200beveryone" in item.episode.summary  # inert in Discord
+
+
+def test_item_without_date_guid_or_audio_is_kept(show):
+    item = show.items[2]
+    assert item.episode.released is None
+    assert item.identity == "title:pilot#1"
+    assert item.episode.links == ()
+    assert item.duration == 2700.0
+
+
+def test_bad_values_are_reported_with_line_and_field_but_the_item_is_kept(show):
+    bonus = show.items[3].episode
+    assert bonus.title == "Bonus: Listener Questions" and bonus.released is None
+    assert [(p.field, p.line) for p in show.problems] == [("itunes:episode", 88), ("pubDate", 88)]
+    assert all(p.path == URL and p.hint for p in show.problems)
+    assert "'seven'" in show.problems[0].message
+
+
+def test_content_hash_is_stable_and_detects_edits():
+    raw = fixture("show.xml")
+    first = parse_feed(raw, url=URL)
+    again = parse_feed(raw, url=URL)
+    assert [i.content_hash for i in first.items] == [i.content_hash for i in again.items]
+    edited = parse_feed(raw.replace(b"feature stores.</p>", b"feature stores!</p>"), url=URL)
+    changed = [
+        a.content_hash != b.content_hash for a, b in zip(first.items, edited.items, strict=True)
+    ]
+    assert changed == [False, True, False, False]
+
+
+def test_atom_feed():
+    result = parse_feed(fixture("atom.xml"), url=URL)
+    assert result.problems == []
+    assert result.title == "Latent Variables Weekly (Atom)"
+    assert result.image == "https://latent.example/art/show-144.png"
+    first, second = result.items
+    assert (first.episode.number, first.identity) == (3, "guid:urn:lvw:ep:3")
+    assert first.episode.link("audio") == "https://cdn.latent.example/audio/ep3.mp3"
+    assert first.episode.summary == "Theo Brandt on **evaluation**."
+    assert first.transcript_urls == (("https://latent.example/t/3.vtt", "text/vtt"),)
+    assert second.episode.released == date(2024, 2, 20)  # published, not updated
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_unicode_encodings_with_bom(codec):
+    text = fixture("show.xml").decode().replace("Don't Lie", "Don’t Lie — café")
+    text = text.replace('encoding="UTF-8"', f'encoding="{codec.upper().removesuffix("-SIG")}"')
+    raw = text.encode(codec)
+    if codec == "utf-16-be":
+        raw = b"\xfe\xff" + raw
+    result = parse_feed(raw, url=URL)
+    assert result.items[0].episode.title == "Evaluation Harnesses That Don’t Lie — café"
+    assert len(result.items) == 4 and len(result.items[0].transcript_urls) == 3
+
+
+def test_iso_8859_1_declared():
+    raw = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?><rss version="2.0"><channel>'
+        "<title>Caf\xe9 Data</title><item><title>Na\xefve Bayes</title><guid>x1</guid></item>"
+        "</channel></rss>"
+    ).encode("latin-1")
+    result = parse_feed(raw)
+    assert result.problems == []
+    assert (result.title, result.items[0].episode.title) == ("Café Data", "Naïve Bayes")
+
+
+def test_oversize_feed_is_refused_without_parsing():
+    result = parse_feed(fixture("show.xml"), url=URL, max_bytes=1000)
+    assert result.items == [] and len(result.problems) == 1
+    assert "over the 1,000-byte limit" in result.problems[0].message
+
+
+@pytest.mark.parametrize("raw", [b"", b"  \n"])
+def test_empty_feed(raw):
+    assert "empty" in parse_feed(raw).problems[0].message
+
+
+def test_broken_xml_with_items_is_read_leniently_and_reported():
+    result = parse_feed(fixture("broken.xml"), url=URL)
+    assert [i.episode.title for i in result.items] == ["Unescaped & Broken", "Still Here"]
+    assert [i.identity for i in result.items] == ["guid:lvw-ep-0004", "guid:lvw-ep-0005"]
+    (problem,) = result.problems
+    assert problem.line == 6 and "not well-formed" in problem.message
+
+
+def test_broken_xml_without_items_names_the_error_and_line():
+    raw = b'<?xml version="1.0"?>\n<rss version="2.0">\n<channel>\n<title>x</title>\n</rss>'
+    (problem,) = parse_feed(raw, url=URL).problems
+    assert problem.line == 5 and "mismatched tag" in problem.message
+
+
+def test_a_web_page_is_not_a_feed():
+    raw = b"<!DOCTYPE html><html><head><title>Home</title></head><body><p>hi</p></body></html>"
+    result = parse_feed(raw, url=URL)
+    assert result.items == []
+    assert len(result.problems) == 1 and "RSS" in result.problems[0].message
+
+
+def test_an_empty_but_valid_feed_has_no_items_and_no_problems():
+    raw = b'<rss version="2.0"><channel><title>New show</title></channel></rss>'
+    result = parse_feed(raw)
+    assert (result.title, result.items, result.problems) == ("New show", [], [])
+
+
+def test_duplicate_guids_keep_the_first():
+    item = "<item><title>{}</title><guid>same</guid></item>"
+    raw = f'<rss version="2.0"><channel>{item.format("A")}{item.format("B")}</channel></rss>'
+    result = parse_feed(raw.encode())
+    assert [i.episode.title for i in result.items] == ["A"]
+    assert "repeats the identity" in result.problems[0].message
+
+
+def test_item_without_title_or_description_is_skipped_with_a_problem():
+    raw = b'<rss version="2.0"><channel><item><guid>a</guid></item></channel></rss>'
+    result = parse_feed(raw)
+    assert result.items == [] and "neither a title nor a description" in result.problems[0].message
+
+
+def test_item_without_title_takes_the_start_of_its_description():
+    raw = (
+        b"<rss version='2.0'><channel><item><description>Short note.</description></item></channel>"
+    )
+    assert parse_feed(raw).items[0].episode.title == "Short note."
+
+
+def test_undeclared_namespace_prefix_falls_back_to_feedparser():
+    raw = (
+        b'<rss version="2.0"><channel><title>S</title><item><title>Ep</title><guid>g</guid>'
+        b'<podcast:transcript url="https://x.example/1.srt" type="application/x-subrip"/>'
+        b"</item></channel></rss>"
+    )
+    result = parse_feed(raw)
+    assert [i.identity for i in result.items] == ["guid:g"]
+    assert "unbound prefix" in result.problems[0].message
+
+
+def test_undefined_html_entities_do_not_lose_the_podcast_tags():
+    raw = fixture("show.xml").replace(b"<title>Ep. 2 - ", b"<title>Ep. 2&nbsp;- ")
+    result = parse_feed(raw, url=URL)
+    assert len(result.items[0].transcript_urls) == 3  # the strict pass still succeeded
+
+
+# ---- hostile documents ----
+
+LAUGHS = "".join(
+    f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' if i else '<!ENTITY lol0 "lol">' for i in range(10)
+)
+BOMBS = {
+    "billion laughs": f"<!DOCTYPE rss [{LAUGHS}]><rss><channel><title>&lol9;</title></channel>"
+    "</rss>",
+    "billion laughs, one per line": "<!DOCTYPE rss [\n"
+    + LAUGHS.replace("><", ">\n<")
+    + "\n]>\n<rss><channel><title>&lol9;</title></channel></rss>",
+    "quadratic blowup": '<!DOCTYPE rss [<!ENTITY a "'
+    + "x" * 50_000
+    + '">]><rss><channel><title>'
+    + "&a;" * 50_000
+    + "</title></channel></rss>",
+    "external entity": '<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    "<rss><channel><title>&xxe;</title></channel></rss>",
+    "parameter entity": "<!DOCTYPE rss [<!ENTITY % p \"<!ENTITY q 'boom'>\"> %p;]>"
+    "<rss><channel><title>&q;</title></channel></rss>",
+    "bomb behind broken xml": f"<<junk<!DOCTYPE rss [{LAUGHS}]><rss><title>&lol9;</title></rss>",
+}
+
+
+@pytest.mark.parametrize("name", BOMBS)
+@pytest.mark.parametrize("codec", ["utf-8", "utf-16"])
+def test_entity_declarations_are_refused_fast(name, codec):
+    started = time.perf_counter()
+    result = parse_feed(BOMBS[name].encode(codec), url=URL)
+    assert time.perf_counter() - started < 2.0  # generous: the refusal is immediate
+    assert result.items == []
+    assert len(result.problems) == 1 and "entities" in result.problems[0].message
+
+
+def test_external_dtd_reference_is_not_fetched():
+    raw = (
+        b'<!DOCTYPE rss SYSTEM "http://127.0.0.1:9/never.dtd">'
+        b'<rss version="2.0"><channel><item><title>T</title><guid>g</guid></item></channel></rss>'
+    )
+    result = parse_feed(raw)
+    assert [i.episode.title for i in result.items] == ["T"]
+
+
+def test_bombs_stay_small_under_a_memory_cap():
+    """Under a 400 MB address-space cap (one expanded bomb needs gigabytes), our parser and
+    expat's own amplification limit (Python 3.11 / expat >= 2.4) both stop every bomb."""
+    script = textwrap.dedent(
+        f"""
+        import resource, sys, xml.parsers.expat
+        resource.setrlimit(resource.RLIMIT_AS, (400 * 2**20, 400 * 2**20))
+        sys.path.insert(0, {str(Path(__file__).parents[2])!r})
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_parse import BOMBS
+        from bot.feeds.parse import parse_feed
+        for name, doc in BOMBS.items():
+            problems = parse_feed(doc.encode()).problems
+            assert "entities" in problems[0].message, (name, problems)
+            if name in ("billion laughs", "quadratic blowup"):
+                try:
+                    xml.parsers.expat.ParserCreate().Parse(doc.encode(), True)
+                except xml.parsers.expat.ExpatError as exc:
+                    assert "amplification" in str(exc), exc
+                else:
+                    raise AssertionError("expat expanded " + name)
+        print("ok")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+# ---- chapters, durations, identities ----
+
+
+def test_podcasting_json_chapters_skip_silent_ones():
+    chapters, problems = parse_chapters(fixture("chapters.json"), "application/json+chapters")
+    assert problems == []
+    assert chapters == (
+        Chapter(0.0, "Welcome"),
+        Chapter(330.25, "Why evals drift"),
+        Chapter(3660.0, "Wrap-up"),
+    )
+
+
+def test_podlove_simple_chapters_document():
+    chapters, problems = parse_chapters(fixture("chapters.psc.xml"), "application/xml")
+    assert problems == []
+    assert chapters == (
+        Chapter(0.0, "Welcome"),
+        Chapter(330.25, "Why evals drift"),
+        Chapter(3660.0, "Wrap-up"),
+    )
+
+
+def test_chapters_format_is_sniffed_without_a_content_type():
+    assert len(parse_chapters(fixture("chapters.json"))[0]) == 3
+    assert len(parse_chapters(fixture("chapters.psc.xml"))[0]) == 3
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "words", "field"),
+    [
+        (b'{"chapters": [', "application/json", "invalid JSON", None),
+        (b'{"version": "1.2.0"}', "application/json", "no 'chapters'", "chapters"),
+        (b'{"chapters": [1]}', None, "must be an object", "chapters[0]"),
+        (b'{"chapters": [{"startTime": "0:30"}]}', None, "startTime", "chapters[0].startTime"),
+        (b"<psc:chapters", "text/xml", "not valid XML", None),
+        (b"<chapters/>", None, "no chapters found", None),
+        (b'<c><chapter start="soon" title="x"/></c>', None, "unreadable start", "psc:chapter"),
+        (b'<!DOCTYPE c [<!ENTITY a "b">]><c/>', None, "entities", None),
+        (b"\xff\xfe{", "application/json", "not UTF-8", None),
+    ],
+)
+def test_broken_chapters_are_problems(raw, content_type, words, field):
+    chapters, problems = parse_chapters(raw, content_type, url="https://x.example/c.json")
+    assert chapters == ()
+    assert words in problems[0].message and problems[0].field == field
+    assert problems[0].path == "https://x.example/c.json"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("3723", 3723.0),
+        ("3723.5", 3723.5),
+        ("62:03", 3723.0),
+        ("1:02:03", 3723.0),
+        ("", None),
+        ("soon", None),
+        (None, None),
+        ("-5", None),
+    ],
+)
+def test_parse_duration(value, seconds):
+    assert parse_duration(value) == seconds
+
+
+def test_preferred_transcript_prefers_timed_formats():
+    urls = [
+        ("https://x/t.txt", "text/plain"),
+        ("https://x/t.srt", "application/x-subrip"),
+        ("https://x/t.json", "application/json"),
+    ]
+    assert preferred_transcript(urls) == ("https://x/t.json", "application/json")
+    assert preferred_transcript([("https://x/a", "odd/type")]) == ("https://x/a", "odd/type")
+    assert preferred_transcript([]) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        ((" g-1 ", "https://a/x.mp3", "T", 1), "guid:g-1"),
+        ((None, "https://a/x.mp3", "T", 1), "audio:https://a/x.mp3"),
+        (("", "", "The  Pilot!", 1), "title:the pilot#1"),
+        ((None, None, "The Pilot", None), "title:the pilot#"),
+    ],
+)
+def test_identity_key(args, key):
+    assert identity_key(*args) == key
+
+
+# ---- mutation: whatever happens to a valid feed, items or a clear Problem, never a crash ----
+
+VALID = fixture("show.xml")
+
+
+@st.composite
+def mutated_feeds(draw: st.DrawFn) -> bytes:
+    lines = VALID.split(b"\n")
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["drop", "duplicate", "garble", "junk", "swap"]))
+        i = draw(st.integers(0, len(lines) - 1))
+        if op == "drop":
+            del lines[i]
+        elif op == "duplicate":
+            lines.insert(i, lines[i])
+        elif op == "garble":
+            line = lines[i]
+            j = draw(st.integers(0, len(line)))
+            lines[i] = line[:j] + draw(st.binary(max_size=8)) + line[j + 1 :]
+        elif op == "junk":
+            lines.insert(
+                i,
+                draw(
+                    st.sampled_from(
+                        [
+                            b"<",
+                            b"&",
+                            b"]]>",
+                            b"<item>",
+                            b"</channel>",
+                            b"<!-- ",
+                            b"\x00",
+                            b"<title>",
+                            b"&bogus;",
+                        ]
+                    )
+                ),
+            )
+        else:
+            j = draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+        if not lines:
+            lines = [b""]
+    raw = b"\n".join(lines)
+    if draw(st.booleans()):
+        raw = raw[: draw(st.integers(0, len(raw)))]
+    codec = draw(st.sampled_from(["utf-8", "utf-16", "utf-32", "latin-1-undeclared"]))
+    if codec == "latin-1-undeclared":
+        return raw.decode("utf-8", "replace").encode("latin-1", "replace")
+    return raw.decode("utf-8", "replace").encode(codec)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_feeds())
+def test_mutated_feeds_give_items_or_problems_never_an_exception(raw):
+    result = parse_feed(raw, url=URL)
+    assert result.items or result.problems
+    for item in result.items:
+        assert item.episode.title and item.identity and item.content_hash
+    for problem in result.problems:
+        assert problem.path == URL and problem.message
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_never_raise(raw):
+    result = parse_feed(raw)
+    assert result.items or result.problems or result.title is not None
+    parse_chapters(raw)
