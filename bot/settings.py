@@ -40,6 +40,8 @@ class Settings:
     cooldown_per: float = 30.0  # ...per this many seconds
     announce_role_id: int | None = None  # the one role a post may mention, when set
     health_file: Path | None = None
+    tick_interval: float = 30.0  # seconds between checks for due posts
+    clock_offset_file: Path | None = None  # sandbox/tests only: see bot/clock.py
 
     @property
     def has_token(self) -> bool:
