@@ -144,7 +144,7 @@ def load_dir(root: Path) -> Catalog:
         _with_transcript(root, ep, transcripts.get(ep.source), problems) for ep in related.episodes
     ]
     log.info(
-        "content %s: %d episodes, %d topics, %d problems",
+        "loaded %s: %d episodes, %d topics, %d problems",
         root,
         len(loaded),
         len(related.topics),
@@ -943,9 +943,8 @@ def _relate(
     """Duplicates are left out; references to unknown topics are reported and dropped."""
     problems: list[Problem] = []
     kept: dict[int, Topic] = {}  # index in `topics` -> topic as kept
-    names: dict[str, str] = {}  # slug, alias (casefolded) or slugified title -> topic slug
     for i, topic in enumerate(topics):
-        if topic.slug in {t.slug for t in kept.values()}:
+        if any(t.slug == topic.slug for t in kept.values()):
             problems.append(
                 Problem(
                     TOPICS_FILE,
@@ -955,25 +954,31 @@ def _relate(
                     hint="merge the two entries into one",
                 )
             )
-            continue
+        else:
+            kept[i] = topic
+
+    # Every name a person might type for a topic -> its slug; an alias must not name two topics.
+    names = {t.slug: t.slug for t in kept.values()}
+    for t in kept.values():
+        names.setdefault(slugify(t.title), t.slug)
+    for i, topic in kept.items():
         aliases: list[str] = []
         for alias in topic.aliases:
-            owner = names.get(alias.casefold()) or names.get(slugify(alias))
-            if owner and owner != topic.slug:
-                problems.append(
-                    Problem(
-                        TOPICS_FILE,
-                        f"alias '{alias}' of topic '{topic.slug}' already names topic '{owner}'",
-                        line=lines.topic(i, "aliases", alias),
-                        field="aliases",
-                        hint="remove the alias from one of the two topics",
-                    )
-                )
-            else:
+            keys = {alias.casefold(), slugify(alias)}
+            owner = next((names[k] for k in keys if names.get(k, topic.slug) != topic.slug), None)
+            if owner is None:
                 aliases.append(alias)
-        names[topic.slug] = topic.slug
-        names.update({a.casefold(): topic.slug for a in aliases})
-        names.setdefault(slugify(topic.title), topic.slug)
+                names.update(dict.fromkeys(keys, topic.slug))
+                continue
+            problems.append(
+                Problem(
+                    TOPICS_FILE,
+                    f"alias '{alias}' of topic '{topic.slug}' already names topic '{owner}'",
+                    line=lines.topic(i, "aliases", alias),
+                    field="aliases",
+                    hint="remove the alias from one of the two topics",
+                )
+            )
         kept[i] = dataclasses.replace(topic, aliases=tuple(aliases))
 
     slugs = {t.slug for t in kept.values()}

@@ -680,6 +680,19 @@ def test_relations_between_topics_are_checked_with_lines(tmp_path: Path):
     assert [t.title for t in catalog.topics] == ["Alpha", "Beta", "Gamma"]
 
 
+def test_an_alias_may_not_be_another_topics_slug_or_title_even_a_later_one(tmp_path: Path):
+    topics = swap("aliases: [First Letter, a]", "aliases: [Gamma, a, Beta]", TOPICS)
+    write(tmp_path, {"002-second.md": SECOND}, topics)
+
+    catalog = load_dir(tmp_path)
+
+    assert [(p.line, p.message) for p in catalog.problems] == [
+        (5, "alias 'Gamma' of topic 'alpha' already names topic 'gamma'"),
+        (5, "alias 'Beta' of topic 'alpha' already names topic 'beta'"),
+    ]
+    assert catalog.topics[0].aliases == ("a",)
+
+
 def test_a_missing_or_unusable_topics_file_does_not_flood_episodes_with_problems(tmp_path: Path):
     write(tmp_path, {"001-pilot.md": EPISODE}, topics=None)
     missing = load_dir(tmp_path)
