@@ -472,5 +472,7 @@ def test_mutated_feeds_give_items_or_problems_never_an_exception(raw):
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_never_raise(raw):
     result = parse_feed(raw)
-    assert result.items or result.problems or result.title is not None
-    parse_chapters(raw)
+    assert result.items or result.problems
+    chapters, problems = parse_chapters(raw)
+    assert all(isinstance(c, Chapter) for c in chapters)
+    assert all(p.message for p in problems)
