@@ -10,9 +10,17 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+import warnings
 from typing import Any
 
-from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
+from bs4 import (
+    BeautifulSoup,
+    Comment,
+    Declaration,
+    Doctype,
+    MarkupResemblesLocatorWarning,
+    ProcessingInstruction,
+)
 from markdownify import MarkdownConverter
 
 log = logging.getLogger(__name__)
@@ -127,9 +135,17 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _INNER_SPACES = re.compile(r"(?<=\S)[ \t]{2,}")
 
 
+def parse_html(html: str) -> BeautifulSoup:
+    """BeautifulSoup with the stdlib parser, quiet about input that merely looks like a URL
+    (a one-line description often is one)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        return BeautifulSoup(html, "html.parser")
+
+
 def html_to_markdown(html: str) -> str:
     """Show-notes HTML → Discord Markdown. Never raises on odd HTML: bs4 repairs what it can."""
-    soup = BeautifulSoup(html, "html.parser")
+    soup = parse_html(html)
     for node in soup.find_all(string=True):
         if isinstance(node, Comment | Doctype | Declaration | ProcessingInstruction):
             node.extract()

@@ -322,9 +322,9 @@ def _seconds(value: object) -> float | None:
 
 
 def _parse_html(text: str, report: _Report) -> Iterator[_Cue]:
-    from bs4 import BeautifulSoup  # only needed for this format
+    from bot.core.text import parse_html  # only needed for this format
 
-    soup = BeautifulSoup(text, "html.parser")
+    soup = parse_html(text)
     for tag in soup(["script", "style", "head", "iframe", "noscript", "template"]):
         tag.decompose()
     # Block elements end a line; inline text inside them stays together.

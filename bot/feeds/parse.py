@@ -24,11 +24,10 @@ from html.entities import html5
 from typing import Any
 
 import feedparser
-from bs4 import BeautifulSoup
 from feedparser.encodings import convert_to_utf8
 
 from bot.core.models import Chapter, Episode, Link, Person, Problem, Section
-from bot.core.text import html_to_markdown, slugify, truncate
+from bot.core.text import html_to_markdown, parse_html, slugify, truncate
 from bot.core.transcripts import parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -226,11 +225,17 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
             )
         )
         return result
-    # No base URL on purpose: feedparser would resolve a relative <guid> against it, and an
-    # item's identity must not change when the feed moves or redirects.
-    parsed = feedparser.parse(
-        io.BytesIO(data), response_headers={"content-type": "application/xml; charset=utf-8"}
-    )
+    parsed = _feedparser(data)
+    if parsed is None:
+        result.problems.append(
+            Problem(
+                where,
+                "the feed could not be read (the feed library failed on it)",
+                line=scan.error_line,
+                hint="check the feed with a validator, e.g. https://validator.w3.org/feed/",
+            )
+        )
+        return result
     entries = parsed.get("entries") or []
     bozo = parsed.get("bozo_exception") or encoding_info.get("bozo_exception")
     if not entries and (scan.error or not parsed.get("version")):
@@ -285,6 +290,35 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
         result.items.append(item)
     log.debug("%s: %d items, %d problems", where, len(result.items), len(result.problems))
     return result
+
+
+def _feedparser(data: bytes) -> Any:
+    """feedparser.parse, which raises on some odd-but-valid input: Podlove chapters without a
+    start, or outside psc:chapters. Our strict pass reads those itself, so on failure retry
+    with the Podlove namespace hidden from feedparser; None if it still fails."""
+    for attempt in (data, _hide_podlove(data)):
+        try:
+            # No base URL on purpose: feedparser would resolve a relative <guid> against it,
+            # and an item's identity must not change when the feed moves or redirects.
+            return feedparser.parse(
+                io.BytesIO(attempt),
+                response_headers={"content-type": "application/xml; charset=utf-8"},
+            )
+        except Exception:  # third-party parser on hostile input: any bug is "unreadable"
+            log.warning("feedparser failed; retrying without Podlove chapters", exc_info=True)
+    return None
+
+
+def _hide_podlove(data: bytes) -> bytes:
+    # The strict parser knows Podlove by its namespace URI, the lenient one by the "psc:" prefix.
+    for old, new in (
+        (_PSC_NS.encode(), b"urn:x-vgbot:psc-read-separately"),
+        (b"<psc:", b"<x-psc:"),
+        (b"</psc:", b"</x-psc:"),
+        (b"xmlns:psc=", b"xmlns:x-psc="),
+    ):
+        data = data.replace(old, new)
+    return data
 
 
 _BOMS = (
@@ -481,7 +515,7 @@ def _markdown_notes(notes: str, is_html: bool) -> tuple[str, tuple[Section, ...]
         notes = "".join(
             f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs if p
         )
-    soup = BeautifulSoup(notes, "html.parser")
+    soup = parse_html(notes)
     headings: list[str] = []
     for tag in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6"]):
         heading = " ".join(tag.get_text(" ").split())

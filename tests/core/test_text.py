@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+import warnings
 
 import pytest
 from hypothesis import given, settings
@@ -225,3 +226,9 @@ def test_truncate_properties(text, limit):
 )
 def test_slugify(text, slug):
     assert T.slugify(text) == slug
+
+
+def test_html_that_looks_like_a_url_is_converted_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert html_to_markdown("https://ex.org/notes") == "https://ex.org/notes"

@@ -241,6 +241,22 @@ def test_undefined_html_entities_do_not_lose_the_podcast_tags():
     assert len(result.items[0].transcript_urls) == 3  # the strict pass still succeeded
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'<psc:chapter start="00:00:00"', b'<psc:chapter tart="00:00:00"'),  # no start
+        (b"</psc:chapters>", b""),  # unclosed: broken XML, read by the lenient parser
+        (b'<psc:chapters version="1.2">', b""),  # chapters without their wrapper...
+    ],
+)
+def test_odd_podlove_chapters_that_crash_feedparser_still_give_items(old, new):
+    raw = fixture("show.xml").replace(old, new)
+    if old.startswith(b"<psc:chapters"):
+        raw = raw.replace(b"</psc:chapters>", b"")  # ...and without its closing tag
+    result = parse_feed(raw, url=URL)
+    assert [i.episode.number for i in result.items] == [3, 2, 1, None]
+
+
 # ---- hostile documents ----
 
 LAUGHS = "".join(
