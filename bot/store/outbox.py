@@ -30,6 +30,10 @@ OPEN = (PENDING, SENDING)  # rows the publisher still has to finish
 MAX_ERROR_CHARS = 500
 
 
+class StaleRow(Exception):
+    """The row is missing, or finished already (by another drain or a moderator)."""
+
+
 @dataclass(frozen=True)
 class Post:
     """What to post: a message (or a forum post's first message) and the thread's name."""
@@ -182,7 +186,7 @@ class Outbox:
                 (SENDING, epoch(now), epoch(now), key, *OPEN),
             )
             if cursor.rowcount != 1:
-                raise LookupError(f"outbox row {key!r} is missing or already finished")
+                raise StaleRow(f"outbox row {key!r} is missing or already finished")
             rows = list(await db.execute_fetchall("SELECT * FROM outbox WHERE key = ?", (key,)))
         return _entry(rows[0])
 
@@ -219,7 +223,7 @@ class Outbox:
                 (*params, epoch(now), key),
             )
             if cursor.rowcount != 1:
-                raise LookupError(f"no outbox row {key!r}")
+                raise StaleRow(f"no outbox row {key!r}")
 
     async def recent(
         self,

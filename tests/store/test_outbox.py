@@ -16,6 +16,7 @@ from bot.store.outbox import (
     Outbox,
     OutboxEntry,
     Post,
+    StaleRow,
 )
 
 T0 = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)
@@ -91,9 +92,9 @@ async def test_a_finished_row_cannot_be_attempted_again(tmp_path):
         outbox = Outbox(store)
         await outbox.add(entry(), T0)
         await outbox.mark_sent(entry().key, T0, message_id=1, thread_id=None)
-        with pytest.raises(LookupError, match="already finished"):
+        with pytest.raises(StaleRow, match="already finished"):
             await outbox.start_attempt(entry().key, T0)
-        with pytest.raises(LookupError, match="no outbox row"):
+        with pytest.raises(StaleRow, match="no outbox row"):
             await outbox.mark_failed("missing", "x", T0)
 
 

@@ -1,0 +1,339 @@
+"""Sends the outbox's posts to Discord exactly once, through the `Poster` port.
+
+The algorithm (also in docs/scheduling.md, "Exactly-once posting policy"), for each open row:
+
+1. The channel's kind and the bot's permissions there are checked first; a missing
+   permission makes the row 'failed' with the names of the permissions (moderators see it
+   in /weekly show and /schedule list; it is logged too). Nothing is sent.
+2. A row never tried ('pending') is marked 'sending' with `first_attempt_at` and committed
+   BEFORE the HTTP call. It is then sent with a Discord nonce derived from its key
+   (`enforce_nonce`), and a marker derived from the key (the adapter writes it in the
+   message), and its message id is committed as soon as Discord returns it.
+3. A text channel message then gets its thread (a thread started from a message has the
+   message's id, so "already exists" means it is there: success). The row becomes 'sent'.
+   In a forum, one call creates the post (thread and first message) and the row is 'sent'.
+4. A row found 'sending' without a message id (the process died, or the network failed,
+   after step 2's commit) may or may not have reached Discord:
+   - text channel, first attempt less than `nonce_window` ago: send again with the same
+     nonce; Discord answers with the original message if there was one.
+   - otherwise (Discord's nonce memory lasts only minutes, and forum posts take no nonce):
+     look for the marker among the bot's messages (or forum posts) since the first attempt,
+     minus `search_margin`; if found, record it, else send.
+5. A row that would be sent afresh more than `grace` after its time is 'skipped' instead
+   (posts missed by more than the grace window are not posted late).
+6. Network trouble (PostRetry, OSError, timeouts) leaves the row as it is for the next drain
+   (discord.py itself retries 429 and 5xx); a refusal (PostError) makes it 'failed'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from bot.store.outbox import SENDING, Outbox, OutboxEntry, StaleRow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]  # epoch seconds, as bot.clock
+
+NONCE_LENGTH = 25  # Discord accepts nonces of at most 25 characters
+DEFAULT_NONCE_WINDOW = timedelta(minutes=2)  # safely below Discord's few minutes of dedupe
+DEFAULT_SEARCH_MARGIN = timedelta(minutes=10)  # clock skew between us and Discord
+TEXT, FORUM = "text", "forum"
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+class PostError(Exception):
+    """Discord refused the post for a reason retrying will not fix (permissions, a deleted
+    channel, a rejected body); the message says what a moderator should do."""
+
+
+class PostRetry(Exception):
+    """A transient failure (network, Discord unavailable): try again on the next drain."""
+
+
+@dataclass(frozen=True)
+class Found:
+    message_id: int
+    thread_id: int | None = None
+
+
+class Poster(Protocol):
+    """Our port to Discord; bot/chat/poster.py adapts discord.py to it, tests fake it."""
+
+    async def channel_kind(self, channel_id: int) -> str:
+        """'text' (text or announcement channel), 'forum' (forum or media), or another word
+        for channels the bot cannot post in; PostError if the channel does not exist."""
+        ...
+
+    async def check_permissions(self, channel_id: int, *, open_thread: bool) -> list[str]:
+        """Names of the permissions the bot lacks to make this post there (empty: none)."""
+        ...
+
+    async def send_message(
+        self, channel_id: int, body: str, title: str, nonce: str, marker: str
+    ) -> int:
+        """Post `body` (with `marker` visible in it) using `nonce`; the message id."""
+        ...
+
+    async def create_thread(self, channel_id: int, message_id: int, name: str) -> int:
+        """Start a thread on the message; its id. A thread already there is returned too."""
+        ...
+
+    async def create_forum_post(
+        self, channel_id: int, name: str, body: str, marker: str
+    ) -> tuple[int, int]:
+        """A forum post: (thread id, first message id)."""
+        ...
+
+    async def find_marked(self, channel_id: int, marker: str, since: datetime) -> Found | None:
+        """The bot's own message (or forum post) carrying `marker`, created after `since`."""
+        ...
+
+
+def _base36(data: bytes) -> str:
+    n = int.from_bytes(data, "big")
+    out = []
+    while n:
+        n, r = divmod(n, 36)
+        out.append(_BASE36[r])
+    return "".join(reversed(out)) or "0"
+
+
+def nonce_for(key: str) -> str:
+    """The Discord nonce of an outbox key: the same key always gives the same nonce."""
+    return _base36(hashlib.sha256(key.encode()).digest())[:NONCE_LENGTH]
+
+
+def marker_for(key: str) -> str:
+    """The reference the bot writes in a post to recognise it later, e.g. 'ref 3kf9a0x2mq'."""
+    digest = hashlib.sha256(b"marker:" + key.encode()).digest()
+    return "ref " + _base36(digest)[:10]
+
+
+@dataclass
+class DrainReport:
+    sent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    retry: list[str] = field(default_factory=list)
+
+
+class Publisher:
+    def __init__(
+        self,
+        outbox: Outbox,
+        poster: Poster,
+        clock: Clock,
+        *,
+        grace: timedelta,
+        nonce_window: timedelta = DEFAULT_NONCE_WINDOW,
+        search_margin: timedelta = DEFAULT_SEARCH_MARGIN,
+    ) -> None:
+        self.outbox = outbox
+        self.poster = poster
+        self.clock = clock
+        self.grace = grace
+        self.nonce_window = nonce_window
+        self.search_margin = search_margin
+        self._lock = asyncio.Lock()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    async def drain(self) -> DrainReport:
+        """Publish every open row that is due; one drain at a time."""
+        report = DrainReport()
+        async with self._lock:
+            for entry in await self.outbox.ready(self.now()):
+                try:
+                    outcome = await self._publish(entry)
+                except PostError as exc:
+                    await self.outbox.mark_failed(entry.key, str(exc), self.now())
+                    log.error("post %s to channel %s failed: %s", entry.key, entry.channel_id, exc)
+                    report.failed.append(entry.key)
+                    continue
+                except (PostRetry, OSError, TimeoutError) as exc:
+                    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    await self.outbox.note_error(entry.key, error, self.now())
+                    log.warning("post %s will be retried: %s", entry.key, error)
+                    report.retry.append(entry.key)
+                    break  # the network or Discord is down: the rest waits for the next drain
+                except StaleRow:
+                    continue  # finished meanwhile (another drain, or a moderator)
+                except Exception as exc:
+                    # A bug, not Discord: say so where moderators look, and do not loop on it.
+                    log.exception("post %s: unexpected error", entry.key)
+                    await self.outbox.mark_failed(
+                        entry.key,
+                        f"internal error ({type(exc).__name__}): see the bot's log",
+                        self.now(),
+                    )
+                    report.failed.append(entry.key)
+                    continue
+                getattr(report, outcome).append(entry.key)
+        return report
+
+    async def _publish(self, entry: OutboxEntry) -> str:
+        kind = await self.poster.channel_kind(entry.channel_id)
+        if kind not in (TEXT, FORUM):
+            raise PostError(
+                f"<#{entry.channel_id}> is a {kind} channel: the bot posts in text and forum "
+                "channels; pick another channel with /weekly set or a new /schedule thread"
+            )
+        open_thread = entry.post.open_thread or kind == FORUM
+        missing = await self.poster.check_permissions(entry.channel_id, open_thread=open_thread)
+        if missing:
+            raise PostError(
+                f"the bot lacks {', '.join(missing)} in <#{entry.channel_id}>: grant "
+                f"{'it' if len(missing) == 1 else 'them'} to the bot's role, then use "
+                "/schedule run-now (or wait for the next time)"
+            )
+        if kind == FORUM:
+            return await self._forum(entry)
+        return await self._text(entry)
+
+    async def _search(self, entry: OutboxEntry) -> Found | None:
+        assert entry.first_attempt_at is not None
+        since = entry.first_attempt_at - self.search_margin
+        found = await self.poster.find_marked(entry.channel_id, marker_for(entry.key), since)
+        if found is not None:
+            log.info("post %s was already made (message %s)", entry.key, found.message_id)
+        return found
+
+    def _too_late(self, entry: OutboxEntry) -> bool:
+        return self.now() - entry.due_at > self.grace
+
+    async def _skip_late(self, entry: OutboxEntry) -> str:
+        late = self.now() - entry.due_at
+        reason = (
+            f"could not be posted within the grace window ({late} after its time, grace "
+            f"{self.grace}); last error: {entry.last_error or 'none'}"
+        )
+        await self.outbox.mark_skipped(entry.key, reason, self.now())
+        log.warning("skipped %s: %s", entry.key, reason)
+        return "skipped"
+
+    async def _text(self, entry: OutboxEntry) -> str:
+        message_id, thread_id = entry.message_id, entry.thread_id
+        if message_id is None:
+            found: Found | None = None
+            tried = entry.state == SENDING and entry.first_attempt_at is not None
+            if tried and entry.first_attempt_at is not None:
+                within_nonce = self.now() - entry.first_attempt_at < self.nonce_window
+                if not within_nonce:
+                    found = await self._search(entry)
+                    if found is None and self._too_late(entry):
+                        return await self._skip_late(entry)
+            elif self._too_late(entry):
+                return await self._skip_late(entry)
+            if found is not None:
+                message_id, thread_id = found.message_id, found.thread_id
+            else:
+                await self.outbox.start_attempt(entry.key, self.now())
+                message_id = await self.poster.send_message(
+                    entry.channel_id,
+                    entry.post.body,
+                    entry.post.title,
+                    nonce_for(entry.key),
+                    marker_for(entry.key),
+                )
+            await self.outbox.record_message(entry.key, message_id, self.now())
+        if entry.post.open_thread and thread_id is None:
+            thread_id = await self.poster.create_thread(
+                entry.channel_id, message_id, entry.post.title
+            )
+        await self.outbox.mark_sent(
+            entry.key, self.now(), message_id=message_id, thread_id=thread_id
+        )
+        log.info("posted %s: message %s, thread %s", entry.key, message_id, thread_id)
+        return "sent"
+
+    async def _forum(self, entry: OutboxEntry) -> str:
+        if entry.message_id is not None:  # recorded: the post exists
+            await self.outbox.mark_sent(
+                entry.key,
+                self.now(),
+                message_id=entry.message_id,
+                thread_id=entry.thread_id or entry.message_id,
+            )
+            return "sent"
+        # Forum posts take no nonce: any earlier attempt is looked for first.
+        if entry.state == SENDING and entry.first_attempt_at is not None:
+            found = await self._search(entry)
+            if found is not None:
+                await self.outbox.mark_sent(
+                    entry.key,
+                    self.now(),
+                    message_id=found.message_id,
+                    thread_id=found.thread_id or found.message_id,
+                )
+                return "sent"
+        if self._too_late(entry):
+            return await self._skip_late(entry)
+        await self.outbox.start_attempt(entry.key, self.now())
+        thread_id, message_id = await self.poster.create_forum_post(
+            entry.channel_id, entry.post.title, entry.post.body, marker_for(entry.key)
+        )
+        await self.outbox.mark_sent(
+            entry.key, self.now(), message_id=message_id, thread_id=thread_id
+        )
+        log.info("posted %s: forum post %s", entry.key, thread_id)
+        return "sent"
+
+
+class Planner(Protocol):
+    async def plan(self, now: datetime) -> object: ...
+
+
+@dataclass(frozen=True)
+class TickReport:
+    planned: int
+    drained: DrainReport
+
+
+class Ticker:
+    """One tick = plan what is due, then drain the outbox. `run` ticks at start (catching up
+    after downtime) and then every `interval` seconds, or sooner when `wake()` is called."""
+
+    def __init__(self, planner: Planner, publisher: Publisher, clock: Clock) -> None:
+        self.planner = planner
+        self.publisher = publisher
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.ticks = 0
+
+    async def tick(self) -> TickReport:
+        async with self._lock:
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            planned = await self.planner.plan(now)
+            drained = await self.publisher.drain()
+            self.ticks += 1
+            return TickReport(len(planned) if isinstance(planned, list) else 0, drained)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(
+        self, interval: float, *, on_tick: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Tick until cancelled; a failing tick is logged and the loop goes on."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.tick()
+                if on_tick is not None:
+                    await on_tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler tick failed; trying again in %.0f s", interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
