@@ -547,15 +547,16 @@ def _first_words(markdown: str, limit: int = 80) -> str:
 
 def _released(entry: Any, problem: Callable[..., None]) -> date | None:
     for key in ("published", "updated"):
-        parsed = entry.get(f"{key}_parsed")
+        # dict.get: FeedParserDict.get would alias "updated" to "published", with a warning.
+        parsed = dict.get(entry, f"{key}_parsed")
         if parsed:
             try:
                 return date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday)
             except (ValueError, AttributeError):
                 pass
-        if entry.get(key):
+        if dict.get(entry, key):
             problem(
-                f"unrecognised date {entry.get(key)!r}; the episode has no release date",
+                f"unrecognised date {dict.get(entry, key)!r}; the episode has no release date",
                 field="pubDate" if key == "published" else key,
                 hint="use RFC 822 dates like 'Tue, 05 Mar 2024 10:00:00 GMT'",
             )
