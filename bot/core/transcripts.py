@@ -97,7 +97,7 @@ def parse_transcript(
     cues = [c for c in parser(text, report) if c.text]
     if not cues and not report.problems:
         report.add(f"no transcript text found (read as {fmt})")
-    passages = merge_cues(cues)
+    passages = _merge_cues(cues)
     log.debug("%s: %s, %d cues, %d passages", path, fmt, len(cues), len(passages))
     return passages, report.finish()
 
@@ -410,7 +410,7 @@ def _parse_text(text: str, report: _Report) -> Iterator[_Cue]:
 # ---- cues → passages ----
 
 
-def merge_cues(cues: Iterable[_Cue], words: int = PASSAGE_WORDS) -> tuple[Passage, ...]:
+def _merge_cues(cues: Iterable[_Cue], words: int = PASSAGE_WORDS) -> tuple[Passage, ...]:
     """Group consecutive cues into passages of about `words` words. A speaker change starts a
     new line prefixed "Speaker:"; a cue longer than a passage is split on word boundaries; a
     short last group is folded into the one before, because a few words alone read badly."""
