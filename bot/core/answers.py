@@ -1,0 +1,270 @@
+"""Replies for /episode, /topic and search, built from plain data. Pure: no I/O, no Discord.
+
+Every sentence a reply states comes from the catalogue (show notes, topics, transcripts) or is
+a fixed phrase of ours; when nothing matches, the reply says so and suggests close names
+instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from bot.core.models import (
+    Chapter,
+    Citation,
+    Episode,
+    Excerpt,
+    Field,
+    Link,
+    Reply,
+    Topic,
+    format_timestamp,
+)
+
+# Private-use characters around matched words in search snippets: they cannot occur in
+# indexed text (stripped at indexing), so they mark matches unambiguously.
+MARK_START = "\ue000"
+MARK_END = "\ue001"
+ELLIPSIS = "…"
+
+MAX_EXCERPTS = 5
+MAX_LIST_LINES = 12  # chapters, sections, episodes listed in one field
+MAX_SUGGESTIONS = 5
+
+_SPACE = re.compile(r"\s+")
+LINK_LABELS = {"episode": "Episode page", "audio": "Audio", "transcript": "Transcript"}
+
+
+@dataclass(frozen=True)
+class EpisodeRef:
+    """Enough of an episode to cite or list it."""
+
+    number: int | None
+    title: str
+    url: str | None = None
+
+    def label(self) -> str:
+        return f"Ep. {self.number}: {self.title}" if self.number is not None else self.title
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search match: a piece of an episode (or a topic entry) with the matched words marked
+    by MARK_START/MARK_END in `marked`. Lower score is better (SQLite bm25 convention)."""
+
+    kind: str  # "episode" (title/people/summary), "section", "passage" or "topic"
+    marked: str
+    score: float
+    episode: EpisodeRef | None = None
+    heading: str | None = None  # section heading
+    start: float | None = None  # passage start, seconds
+    chapters: tuple[Chapter, ...] = ()  # the episode's chapters, to name a passage's chapter
+    topic_slug: str | None = None
+    topic_title: str = ""
+    own: bool = False  # the episode is tagged with the topic being asked about
+
+
+def segments(marked: str) -> tuple[tuple[str, bool], ...]:
+    """'a \ue000b\ue001 c' → (('a ', False), ('b', True), (' c', False)); whitespace collapsed,
+    stray or nested markers tolerated."""
+    out: list[tuple[str, bool]] = []
+    hit = False
+    buf = ""
+    for ch in _SPACE.sub(" ", marked).strip():
+        if ch in (MARK_START, MARK_END):
+            _push(out, buf, hit)
+            buf = ""
+            hit = ch == MARK_START
+        else:
+            buf += ch
+    _push(out, buf, hit)
+    return tuple(out)
+
+
+def _push(out: list[tuple[str, bool]], text: str, hit: bool) -> None:
+    if not text:
+        return
+    if out and out[-1][1] == hit:
+        out[-1] = (out[-1][0] + text, hit)
+    else:
+        out.append((text, hit))
+
+
+def chapter_at(chapters: Sequence[Chapter], seconds: float) -> Chapter | None:
+    """The chapter playing at `seconds` (chapters sorted by start), if any."""
+    current = None
+    for ch in chapters:
+        if ch.start > seconds:
+            break
+        current = ch
+    return current
+
+
+def citation(hit: Hit) -> Citation:
+    ep = hit.episode or EpisodeRef(None, hit.topic_title)
+    section: str | None
+    if hit.kind == "section":
+        section = hit.heading
+    elif hit.kind == "passage":
+        chapter = chapter_at(hit.chapters, hit.start) if hit.start is not None else None
+        section = chapter.title if chapter else "transcript"
+    else:
+        section = "show notes"
+    timestamp = hit.start if hit.kind == "passage" else None
+    return Citation(ep.number, ep.title, section=section, timestamp=timestamp, url=ep.url)
+
+
+def excerpt(hit: Hit) -> Excerpt:
+    return Excerpt(segments(hit.marked), citation(hit))
+
+
+def _excerpts(hits: Iterable[Hit]) -> tuple[Excerpt, ...]:
+    out = []
+    for hit in hits:
+        if hit.episode is None:
+            continue  # topic entries are suggested by name, not quoted
+        ex = excerpt(hit)
+        if ex.plain.strip(ELLIPSIS + " "):
+            out.append(ex)
+        if len(out) == MAX_EXCERPTS:
+            break
+    return tuple(out)
+
+
+def _listing(lines: Sequence[str]) -> str:
+    shown = list(lines[:MAX_LIST_LINES])
+    if len(lines) > MAX_LIST_LINES:
+        shown.append(f"… and {len(lines) - MAX_LIST_LINES} more")
+    return "\n".join(shown)
+
+
+def format_date(day: date) -> str:
+    return f"{day.day} {day.strftime('%B %Y')}"
+
+
+def episode_reply(episode: Episode, topic_titles: Mapping[str, str] | None = None) -> Reply:
+    """/episode: the episode's notes, people, topics, chapters and sections."""
+    titles = topic_titles or {}
+    fields: list[Field] = []
+    if episode.released is not None:
+        fields.append(Field("Released", format_date(episode.released), inline=True))
+    hosts = episode.hosts
+    if hosts:
+        name = "Host" if len(hosts) == 1 else "Hosts"
+        fields.append(Field(name, ", ".join(p.name for p in hosts), inline=True))
+    guests = episode.guests
+    if guests:
+        name = "Guest" if len(guests) == 1 else "Guests"
+        lines = [f"{p.name} — {p.affiliation}" if p.affiliation else p.name for p in guests]
+        fields.append(Field(name, "\n".join(lines)))
+    if episode.topics:
+        names = [titles.get(slug, slug) for slug in episode.topics]
+        fields.append(Field("Topics", ", ".join(names)))
+    if episode.chapters:
+        lines = [f"{format_timestamp(c.start)} {c.title}" for c in episode.chapters]
+        fields.append(Field("Chapters", _listing(lines)))
+    if episode.sections:
+        fields.append(Field("Sections", _listing([f"• {s.heading}" for s in episode.sections])))
+    links = tuple(Link(LINK_LABELS.get(lk.label, lk.label), lk.url) for lk in episode.links)
+    title = (
+        f"Episode {episode.number}: {episode.title}"
+        if episode.number is not None
+        else episode.title
+    )
+    return Reply(
+        kind="episode",
+        title=title,
+        text=episode.summary,
+        fields=tuple(fields),
+        links=links,
+        url=episode.link("episode"),
+        episode_number=episode.number,
+    )
+
+
+def topic_reply(
+    topic: Topic,
+    episodes: Sequence[EpisodeRef],
+    hits: Sequence[Hit],
+    related: Sequence[Topic] = (),
+) -> Reply:
+    """/topic for a known topic: its description, the episodes tagged with it, and excerpts
+    (its own episodes first). A topic no episode covers yet is reported as not covered."""
+    excerpts = _excerpts(hits)
+    if not episodes and not excerpts:
+        return Reply(
+            kind="not_found",
+            title="Not covered yet",
+            text=(
+                f"“{topic.title}” is on the show's topic list, but no episode covers it yet."
+                + (f"\n\n{topic.description}" if topic.description else "")
+            ),
+            suggestions=tuple(t.title for t in related[:MAX_SUGGESTIONS]),
+        )
+    fields: list[Field] = []
+    if episodes:
+        fields.append(Field("Episodes", _listing([e.label() for e in episodes])))
+    if related:
+        fields.append(Field("Related topics", ", ".join(t.title for t in related)))
+    others = len({h.episode for h in hits if h.episode is not None and not h.own})
+    footer = _count(len(episodes), "episode") + " on this topic"
+    if others:
+        footer += f" · mentioned in {_count(others, 'more episode')}"
+    return Reply(
+        kind="topic",
+        title=topic.title,
+        text=topic.description,
+        fields=tuple(fields),
+        excerpts=excerpts,
+        suggestions=tuple(t.title for t in related[:MAX_SUGGESTIONS]),
+        footer=footer,
+    )
+
+
+def search_reply(query_text: str, hits: Sequence[Hit], topics: Sequence[Topic] = ()) -> Reply:
+    """Free-text results: excerpts ranked by relevance, and any topics whose entries match."""
+    excerpts = _excerpts(hits)
+    fields = (Field("Topics", ", ".join(t.title for t in topics)),) if topics else ()
+    episodes = len({h.episode for h in hits if h.episode is not None})
+    return Reply(
+        kind="search",
+        title=f"Search: {query_text}",
+        fields=fields,
+        excerpts=excerpts,
+        suggestions=tuple(t.title for t in topics[:MAX_SUGGESTIONS]),
+        footer=f"{_count(episodes, 'episode')} with matches, best first",
+    )
+
+
+def not_found_reply(
+    query_text: str, suggestions: Sequence[str] = (), *, message: str | None = None
+) -> Reply:
+    """Nothing in the catalogue matches: say so plainly, offer the closest names we have."""
+    subject = f"“{query_text}”" if query_text else "that"
+    text = message or (
+        f"The show has not covered {subject} yet: nothing in the show notes or transcripts matches."
+    )
+    if suggestions:
+        text += " Did you mean one of these?"
+    return Reply(
+        kind="not_found",
+        title="Not covered yet",
+        text=text,
+        suggestions=tuple(suggestions[:MAX_SUGGESTIONS]),
+    )
+
+
+def empty_query_reply(example: str) -> Reply:
+    """The query had no letters or digits (empty, punctuation, emoji...)."""
+    return Reply(
+        kind="error",
+        title="Nothing to look for",
+        text=f"Type a word or two with letters or digits, for example `{example}`.",
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

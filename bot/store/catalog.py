@@ -1,0 +1,347 @@
+"""Catalogue rows ↔ models: reading episodes and topics, and writing them with their search
+documents. Content files are synced by bot.store.sync; feed items arrive via `upsert_episodes`.
+
+An episode's `topics` column keeps the slugs as written; readers keep only those that name a
+topic that exists, so editing topics.yaml never requires rewriting episodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+import aiosqlite
+
+from bot.core.models import Chapter, Episode, Link, Passage, Person, Section, Topic
+from bot.store import search
+from bot.store.db import Store
+
+log = logging.getLogger(__name__)
+
+ORIGIN_CONTENT = "content"
+ORIGIN_FEED = "feed"
+
+_EPISODE_COLUMNS = (
+    "id, origin, key, number, slug, title, released, people, topics, links, chapters, "
+    "summary, guid, source, transcript_path, content_hash"
+)
+
+
+# ------------------------------------------------------------------ rows ↔ models
+
+
+def episode_values(
+    episode_id: int,
+    origin: str,
+    key: str,
+    ep: Episode,
+    transcript_path: str | None,
+    content_hash: str,
+) -> tuple[Any, ...]:
+    """A full `episodes` row, in _EPISODE_COLUMNS order."""
+    return (
+        episode_id,
+        origin,
+        key,
+        ep.number,
+        ep.slug,
+        ep.title,
+        ep.released.isoformat() if ep.released else None,
+        json.dumps([[p.name, p.role, p.affiliation] for p in ep.people]),
+        json.dumps(list(ep.topics)),
+        json.dumps([[lk.label, lk.url] for lk in ep.links]),
+        json.dumps([[c.start, c.title] for c in ep.chapters]),
+        ep.summary,
+        ep.guid,
+        ep.source,
+        transcript_path,
+        content_hash,
+    )
+
+
+def episode_from_row(
+    row: Any,
+    sections: Sequence[Section] = (),
+    transcript: Sequence[Passage] = (),
+    known_topics: set[str] | None = None,
+) -> Episode:
+    topics = tuple(json.loads(row["topics"]))
+    if known_topics is not None:
+        topics = tuple(s for s in topics if s in known_topics)
+    return Episode(
+        number=row["number"],
+        title=row["title"],
+        slug=row["slug"],
+        released=date.fromisoformat(row["released"]) if row["released"] else None,
+        people=tuple(Person(n, r, a) for n, r, a in json.loads(row["people"])),
+        topics=topics,
+        summary=row["summary"],
+        sections=tuple(sections),
+        chapters=tuple(Chapter(float(s), t) for s, t in json.loads(row["chapters"])),
+        links=tuple(Link(label, url) for label, url in json.loads(row["links"])),
+        transcript=tuple(transcript),
+        guid=row["guid"],
+        source=row["source"],
+    )
+
+
+def topic_values(topic_id: int, t: Topic) -> tuple[Any, ...]:
+    return (
+        topic_id,
+        t.slug,
+        t.title,
+        t.description,
+        json.dumps(list(t.aliases)),
+        json.dumps(list(t.related)),
+        json.dumps(list(t.questions)),
+    )
+
+
+def topic_from_row(row: Any) -> Topic:
+    return Topic(
+        slug=row["slug"],
+        title=row["title"],
+        description=row["description"],
+        aliases=tuple(json.loads(row["aliases"])),
+        related=tuple(json.loads(row["related"])),
+        questions=tuple(json.loads(row["questions"])),
+    )
+
+
+# ------------------------------------------------------------------ reads
+
+
+async def catalog_version(store: Store) -> int:
+    """Changes whenever the catalogue does (any process): a cheap freshness check."""
+    row = await store.fetchone("SELECT version FROM catalog_state WHERE id = 1")
+    return int(row[0]) if row else 0
+
+
+async def list_topics(store: Store) -> list[Topic]:
+    rows = await store.fetchall("SELECT * FROM topics ORDER BY title COLLATE NOCASE, slug")
+    return [topic_from_row(r) for r in rows]
+
+
+async def get_episode(
+    store: Store,
+    *,
+    episode_id: int | None = None,
+    number: int | None = None,
+    slug: str | None = None,
+    with_transcript: bool = False,
+) -> Episode | None:
+    """One episode with its sections (and passages if asked). By number or slug, an episode
+    from content/ wins over one from the feed."""
+    arg: int | str
+    if episode_id is not None:
+        where, arg = "id = ?", episode_id
+    elif number is not None:
+        where, arg = "number = ?", number
+    elif slug is not None:
+        where, arg = "slug = ?", slug
+    else:
+        raise ValueError("get_episode needs episode_id, number or slug")
+    row = await store.fetchone(
+        f"""SELECT e.*,
+               (SELECT json_group_array(json_array(heading, anchor, markdown)) FROM
+                   (SELECT heading, anchor, markdown FROM docs
+                    WHERE episode_id = e.id AND kind = 'section' ORDER BY id)) AS sections,
+               (SELECT json_group_array(slug) FROM topics) AS known
+            FROM episodes e WHERE {where}
+            ORDER BY origin = 'content' DESC, id LIMIT 1""",
+        (arg,),
+    )
+    if row is None:
+        return None
+    sections = [Section(h, body or "", anchor or "") for h, anchor, body in json.loads(row[-2])]
+    passages: list[Passage] = []
+    if with_transcript:
+        rows = await store.fetchall(
+            "SELECT transcript, start_at, end_at FROM docs "
+            "WHERE episode_id = ? AND kind = 'passage' ORDER BY id",
+            (row["id"],),
+        )
+        passages = [Passage(r[0], r[1], r[2]) for r in rows]
+    return episode_from_row(row, sections, passages, set(json.loads(row[-1])))
+
+
+async def episodes_of_topic(store: Store, slug: str) -> list[Episode]:
+    """Episodes tagged with a topic, newest first (without sections or transcript)."""
+    rows = await store.fetchall(
+        f"""SELECT {_EPISODE_COLUMNS} FROM episodes
+            WHERE EXISTS (SELECT 1 FROM json_each(episodes.topics) WHERE value = ?)
+            ORDER BY number DESC, id DESC""",
+        (slug,),
+    )
+    known = {t.slug for t in await list_topics(store)}
+    return [episode_from_row(r, known_topics=known) for r in rows]
+
+
+# ------------------------------------------------------------------ writes (inside a transaction)
+
+_UPSERT_EPISODE = (
+    f"INSERT INTO episodes ({_EPISODE_COLUMNS}) VALUES ({', '.join('?' * 16)}) "
+    "ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _EPISODE_COLUMNS.split(", ")[1:])
+)
+
+
+async def next_id(db: aiosqlite.Connection, table: str) -> int:
+    rows = list(await db.execute_fetchall(f"SELECT coalesce(max(id), 0) + 1 FROM {table}"))
+    return int(rows[0][0])
+
+
+async def insert_docs(db: aiosqlite.Connection, docs: Sequence[search.DocRow]) -> None:
+    """Add search documents and index them (docs_fts is written here, not by triggers)."""
+    if not docs:
+        return
+    await db.executemany(search.INSERT_DOC, docs)
+    await db.executemany(search.INSERT_FTS, [search.fts_values(d) for d in docs])
+
+
+async def delete_docs(db: aiosqlite.Connection, where: str, args: Sequence[Sequence[Any]]) -> None:
+    """Remove the documents matching `where` (run once per args row) from docs and the index.
+    The index needs the exact text it indexed to forget it: docs still has it."""
+    if not args:
+        return
+    await db.executemany(
+        "INSERT INTO docs_fts (docs_fts, rowid, title, people, notes, transcript) "
+        f"SELECT 'delete', id, title, people, notes, transcript FROM docs WHERE {where}",
+        args,
+    )
+    await db.executemany(f"DELETE FROM docs WHERE {where}", args)
+
+
+async def write_episodes(
+    db: aiosqlite.Connection, rows: Sequence[tuple[tuple[Any, ...], Episode]]
+) -> None:
+    """Insert or update episode rows and rebuild their notes documents (not the passages)."""
+    if not rows:
+        return
+    await db.executemany(_UPSERT_EPISODE, [values for values, _ in rows])
+    await delete_docs(
+        db, "episode_id = ? AND kind <> 'passage'", [(values[0],) for values, _ in rows]
+    )
+    await insert_docs(db, [d for values, ep in rows for d in search.notes_docs(values[0], ep)])
+
+
+async def write_passages(
+    db: aiosqlite.Connection, passages: Sequence[tuple[int, Sequence[Passage]]]
+) -> None:
+    """Replace the transcript passages of episodes (an empty sequence removes them)."""
+    if not passages:
+        return
+    await delete_docs(
+        db, "episode_id = ? AND kind = 'passage'", [(episode_id,) for episode_id, _ in passages]
+    )
+    await insert_docs(
+        db, [d for episode_id, ps in passages for d in search.passage_docs(episode_id, ps)]
+    )
+
+
+async def delete_episodes(db: aiosqlite.Connection, ids: Iterable[int]) -> None:
+    args = [(i,) for i in ids]
+    if args:
+        await delete_docs(db, "episode_id = ?", args)
+        await db.executemany("DELETE FROM episodes WHERE id = ?", args)
+
+
+async def replace_topics(db: aiosqlite.Connection, topics: Sequence[Topic]) -> None:
+    await delete_docs(db, "topic_id IS NOT NULL", [()])
+    await db.execute("DELETE FROM topics")
+    await db.executemany(
+        "INSERT INTO topics (id, slug, title, description, aliases, related, questions) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [topic_values(i, t) for i, t in enumerate(topics, start=1)],
+    )
+    await insert_docs(
+        db, [d for i, t in enumerate(topics, start=1) for d in search.topic_docs(i, t)]
+    )
+
+
+async def bump_version(db: aiosqlite.Connection) -> None:
+    await db.execute("UPDATE catalog_state SET version = version + 1 WHERE id = 1")
+
+
+# ------------------------------------------------------------------ the feed importer
+
+
+@dataclass(frozen=True)
+class UpsertReport:
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # already in content/ (the curated notes win over the feed)
+
+
+def episode_hash(ep: Episode) -> str:
+    return hashlib.blake2b(repr(ep).encode(), digest_size=16).hexdigest()
+
+
+def feed_key(ep: Episode, source: str) -> str:
+    """Identity of a feed item: its guid, else its number or slug within that feed."""
+    if ep.guid:
+        return f"feed:{ep.guid}"
+    return f"feed:{source}#{ep.number if ep.number is not None else ep.slug}"
+
+
+async def upsert_episodes(store: Store, episodes: Sequence[Episode], source: str) -> UpsertReport:
+    """Add or update episodes from a feed (`source` = the feed URL). Never deletes: a feed
+    shows only its latest items. An episode already described in content/ (same number,
+    guid or slug) is skipped: the show notes there are the curated version."""
+    added = changed = unchanged = skipped = 0
+    async with store.transaction() as db:
+        content = list(
+            await db.execute_fetchall(
+                "SELECT number, guid, slug FROM episodes WHERE origin = 'content'"
+            )
+        )
+        numbers = {r[0] for r in content if r[0] is not None}
+        guids = {r[1] for r in content if r[1]}
+        slugs = {r[2] for r in content}
+        existing = {
+            r[0]: (r[1], r[2])
+            for r in await db.execute_fetchall(
+                "SELECT key, id, content_hash FROM episodes WHERE origin = 'feed'"
+            )
+        }
+        new_id = await next_id(db, "episodes")
+        rows: list[tuple[tuple[Any, ...], Episode]] = []
+        passages: list[tuple[int, Sequence[Passage]]] = []
+        for ep in episodes:
+            if ep.number in numbers or (ep.guid and ep.guid in guids) or ep.slug in slugs:
+                skipped += 1
+                continue
+            key = feed_key(ep, source)
+            digest = episode_hash(ep)
+            if key in existing:
+                episode_id, old = existing[key]
+                if old == digest:
+                    unchanged += 1
+                    continue
+                changed += 1
+            else:
+                episode_id, new_id = new_id, new_id + 1
+                added += 1
+            existing[key] = (episode_id, digest)
+            source_ep = ep if ep.source else replace(ep, source=source)
+            rows.append((episode_values(episode_id, ORIGIN_FEED, key, source_ep, None, digest), ep))
+            passages.append((episode_id, ep.transcript))
+        await write_episodes(db, rows)
+        await write_passages(db, passages)
+        if rows:
+            await bump_version(db)
+    log.info(
+        "feed %s: %d added, %d changed, %d unchanged, %d skipped (in content/)",
+        source,
+        added,
+        changed,
+        unchanged,
+        skipped,
+    )
+    return UpsertReport(added, changed, unchanged, skipped)

@@ -1,0 +1,245 @@
+"""The bot's SQLite database: connections, pragmas, migrations and transactions.
+
+`open_store(path)` creates the file (and its folder) if needed, switches it to WAL, and runs
+the migrations it has not seen yet (see bot/store/migrations/__init__.py for how to add one).
+A Store has two connections: one writer, used only inside `transaction()` (serialised by a
+lock, BEGIN IMMEDIATE so concurrent processes wait instead of failing half-way), and one
+read-only reader, which under WAL keeps answering from the last committed state while a long
+write (a content sync) is in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import pkgutil
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000  # another process holding the write lock: wait this long, then fail
+_MODULE = re.compile(r"m(?P<version>\d{4})_(?P<name>\w+)")
+
+
+class StoreError(Exception):
+    """The database cannot be used as it is; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def discover_migrations() -> list[Migration]:
+    """Every `mNNNN_name` module in bot.store.migrations, in version order."""
+    from bot.store import migrations as package
+
+    found: list[Migration] = []
+    for info in pkgutil.iter_modules(package.__path__):
+        m = _MODULE.fullmatch(info.name)
+        if m is None:
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        found.append(Migration(int(m["version"]), m["name"], module.SQL))
+    return check_migrations(found)
+
+
+def check_migrations(migrations: Iterable[Migration]) -> list[Migration]:
+    """Sorted by version; two steps with one version number are a mistake worth stopping for."""
+    ordered = sorted(migrations, key=lambda m: m.version)
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        if a.version == b.version:
+            raise StoreError(
+                f"two migrations have version {a.version}: {a.name!r} and {b.name!r}; "
+                "give the newer one the next free number"
+            )
+    return ordered
+
+
+class Store:
+    """An open database. Use `async with await open_store(path) as store:` or call close()."""
+
+    def __init__(
+        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+        self.schema_version = 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The writer inside BEGIN IMMEDIATE ... COMMIT; ROLLBACK if the block raises."""
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def fetchall(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[sqlite3.Row]:
+        """Rows of one read query on the reader connection (one thread hop)."""
+        rows = await self._reader.execute_fetchall(sql, params)
+        return list(rows)
+
+    async def fetchone(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> sqlite3.Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
+    # isolation_level=None: no implicit BEGIN; transactions are explicit (Store.transaction).
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        if read_only:
+            await conn.execute("PRAGMA query_only = ON")
+        else:
+            mode = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))[0][0]
+            if str(mode).lower() != "wal":
+                log.warning("database %s: journal mode is %s, not WAL", path, mode)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+async def open_store(path: Path, *, migrations: Sequence[Migration] | None = None) -> Store:
+    """Open (creating if needed) the database at `path` and bring its schema up to date.
+
+    Raises StoreError, with what to do, when the file is not a database, cannot be created,
+    or was written by a newer version of the bot.
+    """
+    steps = check_migrations(discover_migrations() if migrations is None else migrations)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot create the folder for database {path}: {e.strerror}") from None
+    try:
+        writer = await _connect(path, read_only=False)
+    except sqlite3.Error as e:
+        raise StoreError(_explain(path, e)) from None
+    try:
+        version = await _migrate(writer, path, steps)
+        reader = await _connect(path, read_only=True)
+    except sqlite3.Error as e:
+        await writer.close()
+        raise StoreError(_explain(path, e)) from None
+    except BaseException:
+        await writer.close()
+        raise
+    store = Store(path, writer, reader)
+    store.schema_version = version
+    return store
+
+
+def _explain(path: Path, e: sqlite3.Error) -> str:
+    text = str(e)
+    if "not a database" in text or "malformed" in text:
+        return (
+            f"{path} is not a usable SQLite database ({text}); "
+            "point the db setting (VGBOT_DB) at another file, or move this one away"
+        )
+    if "unable to open" in text or "readonly" in text:
+        return f"cannot open database {path} ({text}); check the path and its permissions"
+    if "locked" in text or "busy" in text:
+        return f"database {path} is locked by another process ({text}); stop it or retry"
+    return f"database {path}: {text}"
+
+
+async def _migrate(conn: aiosqlite.Connection, path: Path, steps: Sequence[Migration]) -> int:
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    known = steps[-1].version if steps else 0
+    for step in steps:
+        # Re-read the version inside the write lock: another process may have migrated.
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = await _current_version(conn)
+            if current > known:
+                raise StoreError(
+                    f"database {path} has schema version {current}, newer than this code "
+                    f"knows (up to {known}); upgrade vgbot, or use another database file"
+                )
+            if step.version <= current:
+                await conn.execute("ROLLBACK")
+                continue
+            log.info("database %s: migration %04d %s", path, step.version, step.name)
+            for statement in _statements(step.sql):
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                (step.version, step.name, time.time()),
+            )
+            await conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            raise
+    current = await _current_version(conn)
+    if current > known:
+        raise StoreError(
+            f"database {path} has schema version {current}, newer than this code knows "
+            f"(up to {known}); upgrade vgbot, or use another database file"
+        )
+    return current
+
+
+async def _current_version(conn: aiosqlite.Connection) -> int:
+    row = list(await conn.execute_fetchall("SELECT max(version) FROM schema_version"))[0]
+    return int(row[0] or 0)
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration script into complete statements (triggers contain `;` too)."""
+    out: list[str] = []
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                out.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n\t;"):
+        out.append(pending.strip())
+    return out

@@ -1,0 +1,557 @@
+"""Incremental, atomic sync of the content/ folder into the catalogue.
+
+Each sync:
+1. looks at every episode file, topics.yaml and the transcripts the episodes name; a file whose
+   size and mtime match what was recorded is not even read, one whose bytes hash the same is
+   not parsed; only new or changed files are parsed (bot.core.content / transcripts);
+2. checks the whole resulting catalogue across files (content.cross_check), using the stored
+   rows for the unchanged files, and leaves out what load_dir would leave out (the later file of
+   two with one number or slug);
+3. applies every change in ONE transaction, so readers see the old catalogue or the new one,
+   never a mix, and a failure half-way leaves the old one answering.
+
+Nothing is lost to a mistake: a changed file that no longer parses (or a transcript that is
+missing or broken) keeps its previously synced version and its problems are reported; such a
+file is not recorded as synced, so every sync looks at it again until it is fixed. A deleted
+episode file removes its episode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.core import content
+from bot.core.models import Episode, Passage, Problem, Topic
+from bot.core.text import slugify
+from bot.core.transcripts import parse_transcript
+from bot.store import catalog
+from bot.store.db import Store
+
+log = logging.getLogger(__name__)
+
+# A file modified within this long of being hashed may change again without its mtime
+# changing (coarse file-system clocks): it is re-read next time instead of trusted by stat.
+RACY_NS = 2_000_000_000
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SyncReport:
+    """Counts are episodes; `parsed` counts files parsed (0 when nothing changed)."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    parsed: int = 0
+    topics_changed: bool = False
+
+
+@dataclass(frozen=True)
+class _Record:
+    hash: str
+    size: int
+    mtime_ns: int
+    checked_ns: int
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What the catalogue holds for one content episode."""
+
+    id: int
+    episode: Episode  # enough for cross-checking: number, slug, topics, source
+    transcript_path: str | None
+    content_hash: str
+
+
+@dataclass
+class _Look:
+    """One file as it is now."""
+
+    path: str
+    same: bool = False  # identical to its record: nothing to do
+    raw: bytes | None = None  # read because it may have changed
+    record: _Record | None = None  # what to record if its new version is used
+    error: str = ""  # cannot be read (missing, permissions, too big)
+
+
+@dataclass
+class _Plan:
+    """Everything one sync will write, worked out before the transaction starts."""
+
+    problems: list[Problem] = field(default_factory=list)
+    episodes: list[tuple[str, Episode, str | None, str]] = field(default_factory=list)
+    passages: dict[str, tuple[Passage, ...]] = field(default_factory=dict)  # source → new
+    deletes: list[int] = field(default_factory=list)
+    topics: list[Topic] | None = None  # replace all topics when set
+    record: dict[str, _Record] = field(default_factory=dict)
+    forget: set[str] = field(default_factory=set)
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    parsed: int = 0
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.episodes or self.passages or self.deletes or self.topics is not None)
+
+
+async def sync_content(store: Store, root: Path, *, progress: Progress | None = None) -> SyncReport:
+    """Bring the catalogue in line with the content folder at `root`; see the module doc.
+
+    `progress(stage)` is called before each write stage ("episodes", "passages", "topics",
+    "files"); raising from it aborts the sync (the transaction rolls back).
+    """
+    started = time.perf_counter()
+    if not await asyncio.to_thread(root.is_dir):
+        problem = Problem(
+            str(root),
+            "content folder not found; the catalogue was left as it was",
+            hint="point content_dir (VGBOT_CONTENT_DIR) at the folder with episodes/",
+        )
+        return SyncReport(problems=[problem], seconds=time.perf_counter() - started)
+    records, stored, topics = await _load_state(store)
+    plan = await asyncio.to_thread(_plan, root, records, stored, topics, time.time_ns())
+    if plan.writes or plan.record or plan.forget:
+        await _apply(store, plan, stored, progress)
+    report = SyncReport(
+        added=plan.added,
+        changed=plan.changed,
+        removed=plan.removed,
+        unchanged=plan.unchanged,
+        problems=sorted(plan.problems, key=lambda p: (p.path, p.line or 0)),
+        seconds=time.perf_counter() - started,
+        parsed=plan.parsed,
+        topics_changed=plan.topics is not None,
+    )
+    log.info(
+        "content sync %s: %d added, %d changed, %d removed, %d unchanged, %d parsed, "
+        "%d problems in %.2fs",
+        root,
+        report.added,
+        report.changed,
+        report.removed,
+        report.unchanged,
+        report.parsed,
+        len(report.problems),
+        report.seconds,
+    )
+    return report
+
+
+# ------------------------------------------------------------------ state
+
+
+async def _load_state(
+    store: Store,
+) -> tuple[dict[str, _Record], dict[str, _Stored], list[Topic]]:
+    records = {
+        r[0]: _Record(r[1], r[2], r[3], r[4])
+        for r in await store.fetchall(
+            "SELECT path, hash, size, mtime_ns, checked_ns FROM content_files"
+        )
+    }
+    stored: dict[str, _Stored] = {}
+    for r in await store.fetchall(
+        "SELECT id, key, number, slug, title, topics, source, transcript_path, content_hash "
+        "FROM episodes WHERE origin = 'content'"
+    ):
+        ep = Episode(
+            number=r["number"],
+            title=r["title"],
+            slug=r["slug"],
+            released=None,
+            topics=tuple(json.loads(r["topics"])),
+            source=r["source"],
+        )
+        stored[r["key"]] = _Stored(r["id"], ep, r["transcript_path"], r["content_hash"] or "")
+    topics = await catalog.list_topics(store)
+    return records, stored, topics
+
+
+# ------------------------------------------------------------------ planning (a worker thread)
+
+
+def _plan(
+    root: Path,
+    records: Mapping[str, _Record],
+    stored: Mapping[str, _Stored],
+    stored_topics: Sequence[Topic],
+    now_ns: int,
+) -> _Plan:
+    plan = _Plan()
+    topics, topics_usable = _plan_topics(root, records, stored_topics, now_ns, plan)
+
+    # Episodes: new versions where files changed and parse; stored versions otherwise.
+    candidates: list[Episode] = []
+    fresh: dict[str, tuple[str, str | None]] = {}  # source → (hash, transcript path)
+    paths = _episode_paths(root, plan.problems)
+    for path in paths:
+        old = stored.get(path)
+        record = records.get(path) if old is not None else None
+        look = _look(root, path, record, content.MAX_FILE_BYTES, now_ns)
+        if look.same and old is not None:
+            candidates.append(old.episode)
+            if look.record is not None:  # same bytes, new mtime: remember the new stat
+                plan.record[path] = look.record
+            continue
+        if look.raw is None:
+            plan.problems.append(
+                Problem(path, look.error, hint="check the file and its permissions")
+            )
+        else:
+            plan.parsed += 1
+            episode, problems = content.parse_episode(path, look.raw)
+            plan.problems += problems
+            if episode is not None and look.record is not None:
+                candidates.append(episode)
+                fresh[path] = (look.record.hash, _transcript_of(path, look.raw))
+                plan.record[path] = look.record
+                continue
+        if old is not None:  # broken now: the previous version stays
+            candidates.append(old.episode)
+            plan.forget.add(path)
+    listed = set(paths)
+    for path, old in stored.items():
+        if path not in listed:
+            plan.deletes.append(old.id)
+            plan.removed += 1
+            plan.forget.add(path)
+
+    # Across files: what load_dir would leave out is left out here too.
+    cross = content.cross_check(candidates, topics)
+    if not topics_usable:  # without a topics file every reference would look unknown
+        cross = [p for p in cross if p.field != "topics"]
+    plan.problems += cross
+    if any(p.path == content.TOPICS_FILE for p in cross):
+        # Look at topics.yaml again next time, so its problems are reported until fixed.
+        plan.record.pop(content.TOPICS_FILE, None)
+        plan.forget.add(content.TOPICS_FILE)
+    kept = _kept_episodes(candidates)
+    for ep in candidates:
+        if ep.source not in kept:
+            plan.record.pop(ep.source, None)
+            plan.forget.add(ep.source)
+            old = stored.get(ep.source)
+            if old is not None:
+                plan.deletes.append(old.id)
+                plan.removed += 1
+
+    # Transcripts of the episodes kept.
+    for source, ep in kept.items():
+        old = stored.get(source)
+        if source in fresh:
+            digest, transcript = fresh[source]
+        else:
+            digest, transcript = (
+                (old.content_hash if old else ""),
+                (old.transcript_path if old else None),
+            )
+        passages_changed = _plan_transcript(root, ep, transcript, old, records, now_ns, plan)
+        if source in fresh:
+            plan.episodes.append((source, ep, transcript, digest))
+        if old is None:
+            plan.added += 1
+        elif source in fresh or passages_changed:
+            plan.changed += 1
+        else:
+            plan.unchanged += 1
+    # Transcripts no kept episode names any more are forgotten.
+    named = {t for _, _, t, _ in plan.episodes if t} | {
+        s.transcript_path for p, s in stored.items() if p in kept and p not in fresh
+    }
+    for path in records:
+        if path.startswith(content.EPISODES_DIR + "/") or path == content.TOPICS_FILE:
+            continue
+        if path not in named and path not in plan.record:
+            plan.forget.add(path)
+    for path in plan.record:
+        plan.forget.discard(path)
+    return plan
+
+
+def _plan_topics(
+    root: Path,
+    records: Mapping[str, _Record],
+    stored_topics: Sequence[Topic],
+    now_ns: int,
+    plan: _Plan,
+) -> tuple[list[Topic], bool]:
+    """The topics to cross-check against, and whether they came from a usable file."""
+    path = content.TOPICS_FILE
+    look = _look(root, path, records.get(path), content.MAX_FILE_BYTES, now_ns)
+    if look.same:
+        if look.record is not None:
+            plan.record[path] = look.record
+        return list(stored_topics), True
+    if look.raw is None:
+        hint = f"create {root / path}" + (
+            "; the topics synced before are kept meanwhile" if stored_topics else ""
+        )
+        plan.problems.append(Problem(path, look.error, hint=hint))
+        plan.forget.add(path)
+        return list(stored_topics), bool(stored_topics)
+    plan.parsed += 1
+    parsed, problems = content.parse_topics(path, look.raw)
+    plan.problems += problems
+    if problems and stored_topics:  # broken now: the previous topics stay
+        plan.forget.add(path)
+        return list(stored_topics), True
+    kept = _kept_topics(parsed)
+    if kept != list(stored_topics) or path not in records:
+        plan.topics = kept
+    if look.record is not None:
+        plan.record[path] = look.record
+    return parsed, bool(parsed) or not problems
+
+
+def _plan_transcript(
+    root: Path,
+    ep: Episode,
+    transcript: str | None,
+    old: _Stored | None,
+    records: Mapping[str, _Record],
+    now_ns: int,
+    plan: _Plan,
+) -> bool:
+    """Plan the episode's passages; True when they change."""
+    old_path = old.transcript_path if old else None
+    if transcript is None:
+        if old_path is not None:
+            plan.passages[ep.source] = ()
+            return True
+        return False
+    record = records.get(transcript) if transcript == old_path else None
+    look = _look(root, transcript, record, content.MAX_TRANSCRIPT_BYTES, now_ns)
+    if look.same:
+        if look.record is not None:
+            plan.record[transcript] = look.record
+        return False
+    if look.raw is not None and not _inside(root, transcript):
+        look.raw, look.error = None, "points outside the content folder (through a link)"
+    if look.raw is None:
+        keep = "; the transcript synced before is kept meanwhile" if old_path else ""
+        plan.problems.append(
+            Problem(
+                ep.source,
+                f"transcript '{transcript}': {look.error}",
+                field="transcript",
+                hint=f"put the transcript at {root / transcript}, or remove the 'transcript' "
+                f"line{keep}",
+            )
+        )
+        return False
+    plan.parsed += 1
+    passages, problems = parse_transcript(transcript, look.raw)
+    plan.problems += problems
+    if problems and old_path is not None:  # broken now: the previous passages stay
+        return False
+    plan.passages[ep.source] = passages
+    if look.record is not None and not problems:
+        plan.record[transcript] = look.record
+    return True
+
+
+def _transcript_of(path: str, raw: bytes) -> str | None:
+    # transcript_path() parses the front matter again: only pay for it when the key is there.
+    if b"transcript" not in raw:
+        return None
+    return content.transcript_path(path, raw)
+
+
+def _inside(root: Path, rel: str) -> bool:
+    try:
+        return (root / rel).resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
+
+
+def _episode_paths(root: Path, problems: list[Problem]) -> list[str]:
+    """`episodes/NAME.md` display paths, sorted; anything else in the folder is reported
+    (the same rules as content.load_dir)."""
+    folder = root / content.EPISODES_DIR
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except FileNotFoundError:
+        problems.append(
+            Problem(
+                content.EPISODES_DIR,
+                "folder not found",
+                hint=f"create {folder} for NNN-slug.md files",
+            )
+        )
+        return []
+    except OSError as e:
+        problems.append(Problem(content.EPISODES_DIR, f"cannot be read: {e.strerror or e}"))
+        return []
+    paths = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue  # editor and OS droppings (.DS_Store, swap files)
+        display = f"{content.EPISODES_DIR}/{entry.name}"
+        if entry.name.endswith(".md") and entry.is_file():
+            paths.append(display)
+        else:
+            problems.append(
+                Problem(
+                    display,
+                    "is not an episode file",
+                    hint="only NNN-slug.md files belong in episodes/; move it elsewhere",
+                )
+            )
+    return paths
+
+
+def _look(root: Path, path: str, record: _Record | None, limit: int, now_ns: int) -> _Look:
+    """Is the file the same as recorded? Trust size+mtime unless it was hashed in the same
+    clock tick it was last modified; otherwise read and hash it."""
+    file = root / path
+    try:
+        st = file.stat()
+    except FileNotFoundError:
+        return _Look(path, error="file not found")
+    except OSError as e:
+        return _Look(path, error=f"cannot be read: {e.strerror or e}")
+    if (
+        record is not None
+        and record.size == st.st_size
+        and record.mtime_ns == st.st_mtime_ns
+        and record.mtime_ns < record.checked_ns - RACY_NS
+    ):
+        return _Look(path, same=True)
+    try:
+        with file.open("rb") as f:
+            raw = f.read(limit + 1)
+    except OSError as e:
+        return _Look(path, error=f"cannot be read: {e.strerror or e}")
+    if len(raw) > limit:
+        return _Look(path, error=f"file is more than the limit of {limit:,} bytes")
+    digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
+    new = _Record(digest, st.st_size, st.st_mtime_ns, now_ns)
+    if record is not None and record.hash == digest:
+        return _Look(path, same=True, record=new)
+    return _Look(path, raw=raw, record=new)
+
+
+# ------------------------------------------------------------------ cross-file rules
+# The same choices as content.load_dir (which cross_check's messages describe): files in path
+# order, the first of two with one number or slug wins; the first topic entry of a slug wins,
+# an alias already naming another topic is dropped, related slugs must exist.
+
+
+def _kept_episodes(candidates: Sequence[Episode]) -> dict[str, Episode]:
+    kept: dict[str, Episode] = {}
+    numbers: set[int] = set()
+    slugs: set[str] = set()
+    for ep in sorted(candidates, key=lambda e: e.source):
+        if (ep.number is not None and ep.number in numbers) or ep.slug in slugs:
+            continue
+        if ep.number is not None:
+            numbers.add(ep.number)
+        slugs.add(ep.slug)
+        kept[ep.source] = ep
+    return kept
+
+
+def _kept_topics(topics: Sequence[Topic]) -> list[Topic]:
+    kept: list[Topic] = []
+    names: dict[str, str] = {}
+    for topic in topics:
+        if any(t.slug == topic.slug for t in kept):
+            continue
+        aliases = []
+        for alias in topic.aliases:
+            owner = names.get(alias.casefold()) or names.get(slugify(alias))
+            if not owner or owner == topic.slug:
+                aliases.append(alias)
+        names[topic.slug] = topic.slug
+        names.update({a.casefold(): topic.slug for a in aliases})
+        names.setdefault(slugify(topic.title), topic.slug)
+        kept.append(dataclasses.replace(topic, aliases=tuple(aliases)))
+    slugs = {t.slug for t in kept}
+    return [dataclasses.replace(t, related=tuple(s for s in t.related if s in slugs)) for t in kept]
+
+
+# ------------------------------------------------------------------ applying (one transaction)
+
+
+async def _apply(
+    store: Store, plan: _Plan, stored: Mapping[str, _Stored], progress: Progress | None
+) -> None:
+    def stage(name: str) -> None:
+        if progress is not None:
+            progress(name)
+
+    async with store.transaction() as db:
+        stage("episodes")
+        await catalog.delete_episodes(db, plan.deletes)
+        new_id = await catalog.next_id(db, "episodes")
+        ids: dict[str, int] = {}
+        rows: list[tuple[tuple[Any, ...], Episode]] = []
+        for source, ep, transcript, digest in plan.episodes:
+            old = stored.get(source)
+            if old is not None and old.id not in plan.deletes:
+                episode_id = old.id
+            else:
+                episode_id, new_id = new_id, new_id + 1
+            ids[source] = episode_id
+            rows.append(
+                (
+                    catalog.episode_values(
+                        episode_id, catalog.ORIGIN_CONTENT, source, ep, transcript, digest
+                    ),
+                    ep,
+                )
+            )
+        # The curated notes win over a feed item for the same episode.
+        feed = await db.execute_fetchall(
+            "SELECT id, number, guid, slug FROM episodes WHERE origin = 'feed'"
+        )
+        taken = {
+            (k, v)
+            for _, ep, _, _ in plan.episodes
+            for k, v in (("n", ep.number), ("g", ep.guid), ("s", ep.slug))
+            if v is not None
+        }
+        await catalog.delete_episodes(
+            db,
+            [r[0] for r in feed if {("n", r[1]), ("g", r[2]), ("s", r[3])} & taken],
+        )
+        await catalog.write_episodes(db, rows)
+        stage("passages")
+        await catalog.write_passages(
+            db,
+            [
+                (ids.get(source) or stored[source].id, passages)
+                for source, passages in plan.passages.items()
+            ],
+        )
+        stage("topics")
+        if plan.topics is not None:
+            await catalog.replace_topics(db, plan.topics)
+        stage("files")
+        await db.executemany(
+            "DELETE FROM content_files WHERE path = ?", [(p,) for p in sorted(plan.forget)]
+        )
+        await db.executemany(
+            "INSERT OR REPLACE INTO content_files (path, hash, size, mtime_ns, checked_ns) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(p, r.hash, r.size, r.mtime_ns, r.checked_ns) for p, r in plan.record.items()],
+        )
+        if plan.writes:
+            await catalog.bump_version(db)
