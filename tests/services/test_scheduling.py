@@ -1,0 +1,568 @@
+"""Scheduling use cases and the planner on a real SQLite file, the shipped templates and an
+injected `now`: exactly one outbox row per occurrence, DST-correct instants, catch-up inside
+and outside the grace window, rotation across restarts, and bad input that saves nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.core.models import Episode, Link, Person, Topic
+from bot.core.render import Prompts
+from bot.services.publisher import Publisher, Ticker
+from bot.services.scheduling import (
+    CatalogueTopics,
+    SchedulingError,
+    SchedulingService,
+    find_topic,
+)
+from bot.store.db import open_store
+from bot.store.outbox import FAILED, PENDING, SENT, SKIPPED, Outbox, OutboxEntry
+from tests.services.test_publisher import TEXT_CHANNEL, Clock, Crash, FakeDiscord
+
+GUILD, OTHER_GUILD, MOD = 1, 2, 99
+GRACE = timedelta(hours=6)
+REPO = Path(__file__).resolve().parents[2]
+TUE = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)  # a Tuesday
+FRI = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)  # that week's Friday, 18:00
+
+TOPICS = [
+    Topic("evals", "Evaluating LLM apps", aliases=("evaluation", "evals for llms")),
+    Topic("data-quality", "Data quality", questions=("Where does bad data come from?",)),
+    Topic("mlops", "MLOps in practice"),
+    Topic("open-source", "Open source", description="Building in the open."),
+]
+EPISODE = Episode(
+    number=11,
+    title="The great stagnation",
+    slug="great-stagnation",
+    released=date(2022, 9, 15),
+    people=(Person("Hugo", "host"), Person("Ada", "guest")),
+    topics=("data-quality",),
+    links=(Link("episode", "https://example.com/11"),),
+)
+
+
+class FakeTopics:
+    """A hand-written fake of the TopicSource port."""
+
+    def __init__(
+        self,
+        topics: list[Topic] | None = None,
+        favoured: list[str] | None = None,
+        crash_on_episode: bool = False,
+    ) -> None:
+        self.items = list(TOPICS if topics is None else topics)
+        self.favoured_slugs = favoured or []
+        self.crash_on_episode = crash_on_episode
+
+    async def topics(self) -> list[Topic]:
+        return list(self.items)
+
+    async def episode_for(self, slug: str) -> Episode | None:
+        if self.crash_on_episode:
+            raise Crash()
+        return EPISODE if slug in EPISODE.topics else None
+
+    async def favoured(self) -> list[str]:
+        return list(self.favoured_slugs)
+
+
+class Bot:
+    """The store opened on a file and the service on it: leaving the block is a restart."""
+
+    def __init__(self, path: Path, topics: FakeTopics | None = None, prompts: Path | None = None):
+        self.path = path
+        self.topics = topics or FakeTopics()
+        self.prompts = Prompts.load(prompts or REPO / "prompts")
+
+    async def __aenter__(self) -> SchedulingService:
+        self.store = await open_store(self.path)
+        return SchedulingService(self.store, self.topics, self.prompts, grace=GRACE)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.store.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "bot.sqlite3"
+
+
+async def all_rows(path: Path) -> list[OutboxEntry]:
+    async with await open_store(path) as store:
+        rows = await store.fetchall("SELECT key FROM outbox ORDER BY due_at, key")
+        outbox = Outbox(store)
+        found = [await outbox.get(r["key"]) for r in rows]
+    return [e for e in found if e is not None]
+
+
+async def set_friday(service: SchedulingService, now: datetime = TUE, tz: str = "UTC") -> None:
+    await service.set_weekly(GUILD, TEXT_CHANNEL, "friday", "18:00", tz, by=MOD, now=now)
+
+
+# ---- the weekly prompt ----
+
+
+async def test_set_then_show_gives_the_next_run_and_what_will_be_posted(db):
+    async with Bot(db) as service:
+        view = await service.set_weekly(
+            GUILD, TEXT_CHANNEL, "Fri", "6pm", "europe/london", by=MOD, now=TUE, guild_name="VG"
+        )
+        shown = await service.show_weekly(GUILD, TUE)
+    assert view.next_run == datetime(2026, 3, 6, 18, 0, tzinfo=UTC)
+    assert shown is not None and shown.config.rule.tz == "Europe/London"
+    assert shown.next_topic == TOPICS[0] and shown.next_style == "from-the-archive"
+    assert shown.config.guild_name == "VG" and shown.config.updated_by == MOD
+
+
+@pytest.mark.parametrize(
+    ("weekday", "at", "tz", "expected"),
+    [
+        ("funday", "18:00", "UTC", ["weekday: unknown day 'funday'"]),
+        ("friday", "25:00", "UTC", ["time: there is no hour 25"]),
+        ("friday", "18:00", "Mars/Olympus", ["tz: unknown time zone 'Mars/Olympus'"]),
+        ("friday", "18:00", "UTC+2", ["a fixed offset does not follow daylight saving"]),
+        ("", "soon", "", ["weekday: no day given", "time: could not read 'soon'", "tz: no time"]),
+    ],
+)
+async def test_bad_weekly_input_saves_nothing_and_says_what_is_wrong(db, weekday, at, tz, expected):
+    async with Bot(db) as service:
+        with pytest.raises(SchedulingError) as info:
+            await service.set_weekly(GUILD, TEXT_CHANNEL, weekday, at, tz, by=MOD, now=TUE)
+        assert await service.show_weekly(GUILD, TUE) is None
+    assert str(info.value).startswith("nothing was saved.")
+    for part in expected:
+        assert part in str(info.value)
+
+
+async def test_the_weekly_prompt_is_planned_once_and_posted_once(db):
+    clock = Clock(TUE)
+    discord = FakeDiscord(clock)
+    async with Bot(db) as service:
+        await set_friday(service)
+        ticker = Ticker(service, Publisher(service.outbox, discord, clock, grace=GRACE), clock)
+        for _ in range(5 * 24 * 4):  # every 15 minutes for five days
+            await ticker.tick()
+            clock.advance(minutes=15)
+        again = await service.plan(datetime.fromtimestamp(clock(), UTC))
+    assert again == []
+    (row,) = await all_rows(db)
+    assert row.key == "weekly:1:2026-03-06T18:00Z" and row.state == SENT
+    (msg,) = discord.posts_in(TEXT_CHANNEL)
+    assert msg.created_at == datetime(2026, 3, 6, 18, 0, tzinfo=UTC).timestamp()
+    assert discord.threads == {msg.id: (TEXT_CHANNEL, row.post.title)}
+    assert "Evaluating LLM apps" in msg.content and row.post.topic == "evals"
+
+
+async def test_restarting_between_plan_and_drain_posts_once(db):
+    clock = Clock(datetime(2026, 3, 6, 18, 0, tzinfo=UTC))
+    discord = FakeDiscord(clock)
+    async with Bot(db) as service:
+        await set_friday(service)
+        await service.plan(datetime.fromtimestamp(clock(), UTC))
+    async with Bot(db) as service:  # restarted before draining
+        assert await service.plan(datetime.fromtimestamp(clock(), UTC)) == []
+        publisher = Publisher(service.outbox, discord, clock, grace=GRACE)
+        await publisher.drain()
+        await publisher.drain()
+    assert len(discord.messages) == 1
+
+
+async def test_a_crash_inside_plan_writes_nothing_and_the_next_plan_writes_once(db):
+    friday = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)
+    async with Bot(db) as service:
+        await set_friday(service)
+    async with Bot(db, FakeTopics(crash_on_episode=True)) as service:
+        with pytest.raises(Crash):
+            await service.plan(friday + timedelta(minutes=1))
+    assert await all_rows(db) == []
+    async with Bot(db) as service:
+        written = await service.plan(friday + timedelta(minutes=2))
+        assert await service.plan(friday + timedelta(minutes=3)) == []
+        view = await service.show_weekly(GUILD, friday + timedelta(minutes=3))
+    assert [e.key for e in written] == ["weekly:1:2026-03-06T18:00Z"]
+    assert view is not None and view.config.style_counter == 1
+
+
+async def test_downtime_inside_grace_posts_late_once(db):
+    async with Bot(db) as service:
+        await set_friday(service)
+        await service.plan(datetime(2026, 3, 6, 17, 0, tzinfo=UTC))  # last tick before the bot died
+    async with Bot(db) as service:
+        written = await service.plan(datetime(2026, 3, 6, 23, 59, tzinfo=UTC))  # 5 h 59 late
+    assert [(e.key, e.state) for e in written] == [("weekly:1:2026-03-06T18:00Z", PENDING)]
+
+
+async def test_downtime_beyond_grace_skips_and_records_why(db, caplog):
+    async with Bot(db) as service:
+        await set_friday(service)
+        await service.plan(datetime(2026, 3, 6, 17, 0, tzinfo=UTC))
+    async with Bot(db) as service:
+        written = await service.plan(datetime(2026, 3, 7, 0, 1, tzinfo=UTC))  # 6 h 01 late
+        view = await service.show_weekly(GUILD, datetime(2026, 3, 7, 0, 1, tzinfo=UTC))
+    (skipped,) = written
+    assert skipped.state == SKIPPED and "more than the grace window" in skipped.last_error
+    assert view is not None and [e.key for e in view.problems] == [skipped.key]
+    assert "skipped weekly:1:2026-03-06T18:00Z" in caplog.text
+    assert view.config.style_counter == 0  # nothing posted: the rotation did not move
+
+
+async def test_weeks_of_downtime_post_only_the_newest_occurrence_within_grace(db):
+    async with Bot(db) as service:
+        await set_friday(service)
+        await service.plan(TUE)
+    async with Bot(db) as service:
+        written = await service.plan(datetime(2026, 3, 20, 19, 0, tzinfo=UTC))
+    states = [(e.key, e.state) for e in written]
+    assert states == [
+        ("weekly:1:2026-03-06T18:00Z", SKIPPED),
+        ("weekly:1:2026-03-13T18:00Z", SKIPPED),
+        ("weekly:1:2026-03-20T18:00Z", PENDING),
+    ]
+
+
+async def test_setting_a_time_just_past_does_not_fire_it(db):
+    just_after = datetime(2026, 3, 6, 18, 5, tzinfo=UTC)
+    async with Bot(db) as service:
+        await set_friday(service, now=just_after)
+        assert await service.plan(just_after + timedelta(minutes=1)) == []
+        view = await service.show_weekly(GUILD, just_after)
+    assert view is not None and view.next_run == datetime(2026, 3, 13, 18, 0, tzinfo=UTC)
+
+
+async def test_off_stops_the_prompt_and_set_turns_it_back_on(db):
+    async with Bot(db) as service:
+        await set_friday(service)
+        assert await service.weekly_off(GUILD, by=MOD, now=TUE) is True
+        assert await service.weekly_off(GUILD, by=MOD, now=TUE) is False
+        assert await service.plan(datetime(2026, 3, 6, 18, 0, tzinfo=UTC)) == []
+        view = await service.show_weekly(GUILD, TUE)
+        assert view is not None and view.next_run is None and not view.config.enabled
+        assert await service.weekly_off(OTHER_GUILD, by=MOD, now=TUE) is False
+        await set_friday(service, now=datetime(2026, 3, 7, tzinfo=UTC))
+        written = await service.plan(datetime(2026, 3, 13, 18, 0, tzinfo=UTC))
+    assert [e.key for e in written] == ["weekly:1:2026-03-13T18:00Z"]
+
+
+async def weekly_topics(
+    db: Path, weeks: int, start: datetime, *, restart_every: int = 0
+) -> list[str]:
+    topics: list[str] = []
+    now = start
+    service_cm = Bot(db)
+    service = await service_cm.__aenter__()
+    try:
+        for week in range(weeks):
+            if restart_every and week and week % restart_every == 0:
+                await service_cm.__aexit__()
+                service_cm = Bot(db)
+                service = await service_cm.__aenter__()
+            now += timedelta(weeks=1)
+            written = await service.plan(now)
+            topics += [e.post.topic for e in written if e.state == PENDING]
+    finally:
+        await service_cm.__aexit__()
+    return topics
+
+
+async def test_topics_rotate_without_repeats_and_the_rotation_survives_restarts(tmp_path):
+    for name, restart_every in (("steady", 0), ("restarted", 3)):
+        path = tmp_path / f"{name}.sqlite3"
+        async with Bot(path) as service:
+            await set_friday(service)
+        topics = await weekly_topics(path, 9, FRI - timedelta(weeks=1), restart_every=restart_every)
+        assert topics[:4] == ["evals", "data-quality", "mlops", "open-source"], name
+        assert topics[4:8] == topics[:4] and topics[8] == "evals", name
+    # Styles rotate too, one per prompt.
+    rows = [e for e in await all_rows(tmp_path / "restarted.sqlite3") if e.state == PENDING]
+    styles = [e.post.style for e in rows]
+    assert styles[:5] == [
+        "from-the-archive",
+        "hot-take",
+        "question",
+        "show-and-tell",
+        "from-the-archive",
+    ]
+
+
+async def test_the_newest_episodes_topics_come_first_in_each_cycle(db):
+    topics = FakeTopics(favoured=["mlops"])
+    async with Bot(db, topics) as service:
+        await set_friday(service)
+        found = []
+        for week in range(1, 6):
+            written = await service.plan(FRI + timedelta(weeks=week - 1))
+            found += [e.post.topic for e in written]
+    assert found == ["mlops", "evals", "data-quality", "open-source", "mlops"]
+
+
+async def test_the_preview_shows_the_next_prompt_and_changes_nothing(db):
+    async with Bot(db) as service:
+        await set_friday(service)
+        await service.plan(datetime(2026, 3, 6, 18, 0, tzinfo=UTC))
+        first = await service.preview_weekly(GUILD, TUE + timedelta(days=4))
+        second = await service.preview_weekly(GUILD, TUE + timedelta(days=4))
+        no_config = await service.preview_weekly(OTHER_GUILD, TUE, guild_name="Other")
+    assert first == second
+    assert first.topic.slug == "data-quality" and first.style == "hot-take"
+    assert first.when == datetime(2026, 3, 13, 18, 0, tzinfo=UTC)
+    assert first.episode == EPISODE and "Data quality" in first.rendered.body
+    assert no_config.topic.slug == "evals" and no_config.when == TUE
+
+
+@pytest.mark.parametrize(
+    ("tz", "weekday", "at", "start", "expected"),
+    [
+        pytest.param(
+            "Europe/London",
+            "sunday",
+            "01:30",
+            datetime(2024, 3, 20, tzinfo=UTC),
+            # 01:30 does not exist on 2024-03-31: posted at 02:30 BST (01:30 UTC).
+            ["2024-03-24T01:30Z", "2024-03-31T01:30Z", "2024-04-07T00:30Z"],
+            id="london-spring-gap",
+        ),
+        pytest.param(
+            "America/New_York",
+            "sunday",
+            "01:30",
+            datetime(2024, 10, 23, tzinfo=UTC),
+            # 01:30 happens twice on 2024-11-03: posted once, at 01:30 EDT.
+            ["2024-10-27T05:30Z", "2024-11-03T05:30Z", "2024-11-10T06:30Z"],
+            id="new-york-fall-repeat",
+        ),
+    ],
+)
+async def test_the_weekly_prompt_follows_the_wall_clock_across_dst(
+    db, tz, weekday, at, start, expected
+):
+    async with Bot(db) as service:
+        await service.set_weekly(GUILD, TEXT_CHANNEL, weekday, at, tz, by=MOD, now=start)
+        now = start
+        keys = []
+        while now < start + timedelta(days=21):
+            now += timedelta(minutes=30)
+            keys += [e.key for e in await service.plan(now)]
+    assert keys == [f"weekly:1:{stamp}" for stamp in expected]
+
+
+async def test_the_show_warns_about_a_wall_time_the_clocks_skip(db):
+    async with Bot(db) as service:
+        view = await service.set_weekly(
+            GUILD, TEXT_CHANNEL, "sunday", "02:30", "America/New_York", by=MOD, now=TUE
+        )
+    assert any("02:30 does not exist on Sun 2026-03-08" in n for n in view.notes)
+
+
+async def test_no_topics_or_a_broken_template_fail_the_post_with_the_reason(db, tmp_path):
+    friday = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)
+    async with Bot(db, FakeTopics(topics=[])) as service:
+        await set_friday(service)
+        (failed,) = await service.plan(friday)
+    assert failed.state == FAILED and "no topics to rotate through" in failed.last_error
+
+    prompts = tmp_path / "prompts"
+    for kind in ("weekly", "thread", "announce"):
+        (prompts / kind).mkdir(parents=True)
+        (prompts / kind / "plain.j2").write_text("{{ topic.title }}\n{{ nonsense }}\n")
+    async with Bot(tmp_path / "other.sqlite3", prompts=prompts) as service:
+        await set_friday(service)
+        (failed,) = await service.plan(friday)
+        listing = await service.list_schedules(GUILD, friday)
+    assert failed.state == FAILED
+    assert "prompts/weekly/plain.j2:2" in failed.last_error and "nonsense" in failed.last_error
+    assert [e.key for e in listing.attention] == [failed.key]
+
+
+async def test_a_template_with_everyone_is_kept_verbatim_for_the_poster(tmp_path):
+    prompts = tmp_path / "prompts"
+    for kind in ("weekly", "thread", "announce"):
+        (prompts / kind).mkdir(parents=True)
+        (prompts / kind / "loud.j2").write_text("@everyone talk about {{ topic.title }}!\n")
+    async with Bot(tmp_path / "db.sqlite3", prompts=prompts) as service:
+        await set_friday(service)
+        (entry,) = await service.plan(datetime(2026, 3, 6, 18, 0, tzinfo=UTC))
+    # Mentions are disabled where the message is sent (bot/chat/poster.py), not by editing text.
+    assert entry.post.body == "@everyone talk about Evaluating LLM apps!"
+
+
+# ---- scheduled threads ----
+
+
+async def test_a_thread_is_scheduled_in_the_guilds_zone_and_posted_once(db):
+    async with Bot(db) as service:
+        await service.set_weekly(GUILD, 5, "monday", "09:00", "America/New_York", by=MOD, now=TUE)
+        view = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "Data Quality", "friday 18:00", by=MOD, now=TUE, guild_name="VG"
+        )
+        friday_ny = datetime(2026, 3, 6, 23, 0, tzinfo=UTC)  # 18:00 EST
+        assert view.next_run == friday_ny and view.topic == TOPICS[1]
+        assert await service.plan(friday_ny - timedelta(minutes=1)) == []
+        (entry,) = await service.plan(friday_ny)
+        later = await service.plan(friday_ny + timedelta(days=8))
+        assert [e for e in later if e.kind == "thread"] == []
+        listing = await service.list_schedules(GUILD, friday_ny + timedelta(minutes=1))
+    assert entry.key == f"thread:{view.schedule.id}:2026-03-06T23:00Z" and entry.state == PENDING
+    assert entry.kind == "thread" and entry.schedule_id == view.schedule.id
+    assert "Data quality" in entry.post.body and "The great stagnation" in entry.post.body
+    assert entry.post.title.startswith(("Let's talk: Data quality", "Listening club"))
+    (shown,) = listing.schedules
+    assert shown.next_run is None and shown.last is not None and shown.last.key == entry.key
+    assert listing.zone == "America/New_York"
+
+
+async def test_a_weekly_thread_repeats_in_its_own_zone(db):
+    async with Bot(db) as service:
+        view = await service.schedule_thread(
+            GUILD,
+            TEXT_CHANNEL,
+            "mlops",
+            "friday 18:00 Europe/London",
+            repeat="weekly",
+            title="Friday MLOps club",
+            by=MOD,
+            now=TUE,
+        )
+        keys = []
+        for week in range(3):
+            written = await service.plan(
+                datetime(2026, 3, 6, 19, tzinfo=UTC) + timedelta(weeks=week)
+            )
+            keys += [(e.key, e.post.title) for e in written]
+    assert view.schedule.repeat == "weekly" and view.schedule.tz == "Europe/London"
+    sid = view.schedule.id
+    assert keys == [
+        (f"thread:{sid}:2026-03-06T18:00Z", "Friday MLOps club"),
+        (f"thread:{sid}:2026-03-13T18:00Z", "Friday MLOps club"),
+        (f"thread:{sid}:2026-03-20T18:00Z", "Friday MLOps club"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("topic", "when", "repeat", "expected"),
+    [
+        ("evalz", "friday 18:00", None, "no topic called 'evalz' (did you mean 'evals'"),
+        ("", "friday 18:00", None, "no topic given"),
+        ("evals", "someday", None, "unknown word 'someday'"),
+        ("evals", "2026-02-30 18:00", None, "that month has no day 30"),
+        ("evals", "yesterday 18:00", None, "unknown word 'yesterday'"),
+        ("evals", "2025-01-01 10:00", None, "that time has already passed"),
+        ("evals", "in 2 years", None, "could not read 'in 2 years' as an amount of time"),
+        ("evals", "friday 18:00", "daily", "repeat must be 'weekly'"),
+        ("evals", "friday 18:00 Mars/Base", None, "could not read '18:00 mars/base'"),
+    ],
+)
+async def test_bad_schedule_input_saves_nothing(db, topic, when, repeat, expected):
+    async with Bot(db) as service:
+        with pytest.raises(SchedulingError) as info:
+            await service.schedule_thread(
+                GUILD, TEXT_CHANNEL, topic, when, repeat=repeat, by=MOD, now=TUE
+            )
+        listing = await service.list_schedules(GUILD, TUE)
+    assert expected in str(info.value)
+    assert listing.schedules == ()
+
+
+async def test_a_title_over_discords_limit_is_refused(db):
+    async with Bot(db) as service:
+        with pytest.raises(SchedulingError, match="101 characters"):
+            await service.schedule_thread(
+                GUILD, TEXT_CHANNEL, "evals", "in 1 hour", title="x" * 101, by=MOD, now=TUE
+            )
+
+
+def test_topics_are_found_by_slug_title_or_alias_ignoring_case_and_spacing():
+    assert find_topic(TOPICS, "EVALS").slug == "evals"
+    assert find_topic(TOPICS, "  evaluating   llm apps ").slug == "evals"
+    assert find_topic(TOPICS, "Evals for LLMs").slug == "evals"
+    assert find_topic(TOPICS, "data quality").slug == "data-quality"
+    with pytest.raises(SchedulingError, match="too long"):
+        find_topic(TOPICS, "x" * 101)
+    with pytest.raises(SchedulingError, match="no topics in the catalogue"):
+        find_topic([], "evals")
+
+
+async def test_cancel_stops_future_posts_and_is_scoped_to_the_guild(db):
+    async with Bot(db) as service:
+        view = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "friday 18:00", repeat="weekly", by=MOD, now=TUE
+        )
+        sid = view.schedule.id
+        with pytest.raises(SchedulingError, match=f"no schedule #{sid} in this server"):
+            await service.cancel(OTHER_GUILD, sid, by=MOD, now=TUE)
+        with pytest.raises(SchedulingError, match="no schedule #999"):
+            await service.cancel(GUILD, 999, by=MOD, now=TUE)
+        cancelled = await service.cancel(GUILD, sid, by=MOD, now=TUE)
+        assert cancelled.cancelled_at == TUE and cancelled.cancelled_by == MOD
+        with pytest.raises(SchedulingError, match="already cancelled"):
+            await service.cancel(GUILD, sid, by=MOD, now=TUE)
+        assert await service.plan(datetime(2026, 3, 6, 18, tzinfo=UTC)) == []
+        assert (await service.list_schedules(GUILD, TUE)).schedules == ()
+        with pytest.raises(SchedulingError, match="is cancelled"):
+            await service.run_now(GUILD, sid, by=MOD, now=TUE)
+
+
+async def test_run_now_posts_once_and_leaves_the_schedule_as_it_was(db):
+    clock = Clock(TUE)
+    discord = FakeDiscord(clock)
+    async with Bot(db) as service:
+        view = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "friday 18:00", repeat="weekly", by=MOD, now=TUE
+        )
+        sid = view.schedule.id
+        first = await service.run_now(GUILD, sid, by=MOD, now=TUE + timedelta(seconds=5))
+        again = await service.run_now(GUILD, sid, by=MOD, now=TUE + timedelta(seconds=40))
+        assert first.key == again.key == f"runnow:{sid}:2026-03-03T12:00Z"
+        clock.advance(seconds=40)
+        await Publisher(service.outbox, discord, clock, grace=GRACE).drain()
+        after = await service.rows.schedule(sid)
+        assert after == view.schedule  # rule, last run, everything unchanged
+        written = await service.plan(datetime(2026, 3, 6, 18, tzinfo=UTC))
+        with pytest.raises(SchedulingError, match="no schedule #12345"):
+            await service.run_now(GUILD, 12345, by=MOD, now=TUE)
+    assert len(discord.messages) == 1
+    assert [e.key for e in written] == [f"thread:{sid}:2026-03-06T18:00Z"]
+
+
+async def test_a_topic_that_left_the_catalogue_fails_its_post_visibly(db):
+    async with Bot(db) as service:
+        view = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "open source", "friday 18:00", by=MOD, now=TUE
+        )
+    async with Bot(db, FakeTopics(topics=TOPICS[:3])) as service:
+        (failed,) = await service.plan(datetime(2026, 3, 6, 18, tzinfo=UTC))
+        listing = await service.list_schedules(GUILD, datetime(2026, 3, 6, 18, tzinfo=UTC))
+    assert failed.state == FAILED and "no longer in the catalogue" in failed.last_error
+    assert f"cancel schedule #{view.schedule.id}" in failed.last_error
+    assert [e.key for e in listing.attention] == [failed.key]
+    assert listing.schedules[0].topic is None
+
+
+async def test_finished_one_off_schedules_leave_the_list_after_a_week(db):
+    async with Bot(db) as service:
+        await service.schedule_thread(GUILD, TEXT_CHANNEL, "evals", "in 1 hour", by=MOD, now=TUE)
+        later = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "mlops", "in 30 days", by=MOD, now=TUE
+        )
+        await service.plan(TUE + timedelta(hours=1))
+        soon = await service.list_schedules(GUILD, TUE + timedelta(days=2))
+        much_later = await service.list_schedules(GUILD, TUE + timedelta(days=9))
+    assert [v.schedule.topic_slug for v in soon.schedules] == ["mlops", "evals"]
+    assert [v.schedule.id for v in much_later.schedules] == [later.schedule.id]
+
+
+async def test_the_catalogue_topic_source_reads_the_synced_content(db, content_root):
+    from bot.store.sync import sync_content
+
+    async with await open_store(db) as store:
+        await sync_content(store, content_root)
+        source = CatalogueTopics(store)
+        topics = await source.topics()
+        favoured = await source.favoured()
+        slugs = {t.slug for t in topics}
+        assert topics and favoured and set(favoured) <= slugs
+        episode = await source.episode_for(favoured[0])
+    assert episode is not None and favoured[0] in episode.topics
