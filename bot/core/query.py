@@ -117,6 +117,15 @@ def any_phrase(texts: Iterable[str]) -> str:
     return " OR ".join(quote(p) for p in phrases if p)
 
 
+_EPISODE_NUMBER = re.compile(r"(?:#|(?:ep|episode)\.?)?\s*#?\s*(\d{1,6})", re.I)
+
+
+def episode_number(text: str) -> int | None:
+    """'11', '#11', 'ep 11', 'Ep. 11', 'episode #11' → 11; anything else → None."""
+    m = _EPISODE_NUMBER.fullmatch(text.strip())
+    return int(m.group(1)) if m else None
+
+
 def fold(text: str) -> str:
     """Case- and accent-insensitive form for exact comparisons: 'Café  Moats' → 'cafe moats'."""
     decomposed = unicodedata.normalize("NFKD", text)

@@ -1,0 +1,1 @@
+"""Use cases over the store and the pure core: what the chat layer and the CLI call."""

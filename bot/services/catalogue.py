@@ -1,0 +1,240 @@
+"""Use cases over the catalogue: /episode, /topic, search and their autocomplete.
+
+Each answer costs one small query to check the catalogue has not changed (another process may
+have synced; then the name index is reloaded) and usually one search query: the thread hop to
+SQLite is the main cost, so the answer path is kept to as few statements as possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import TracebackType
+
+from bot.core import answers, query
+from bot.core.answers import Hit
+from bot.core.models import Reply
+from bot.core.text import slugify
+from bot.store import catalog, search
+from bot.store.db import Store, open_store
+from bot.store.directory import Directory, EpisodeEntry, load_directory
+from bot.store.sync import SyncReport, sync_content
+
+log = logging.getLogger(__name__)
+
+HITS = 12  # hits fetched per search: a few more than shown, to count episodes
+
+
+class CatalogueService:
+    """Answers questions about the show's catalogue from the store. Never invents: every
+    reply is built from stored notes, topics and transcripts, or says nothing matched."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._directory: Directory | None = None
+        self._loading = asyncio.Lock()
+
+    async def directory(self) -> Directory:
+        """The name index, reloaded when the catalogue has changed since it was built."""
+        version = await catalog.catalog_version(self._store)
+        if self._directory is None or self._directory.version != version:
+            async with self._loading:
+                if self._directory is None or self._directory.version != version:
+                    self._directory = await load_directory(self._store)
+        return self._directory
+
+    async def sync(self, root: Path) -> SyncReport:
+        return await sync_content(self._store, root)
+
+    # ---------------------------------------------------------------- /episode
+
+    async def answer_episode(self, text: str) -> Reply:
+        """By number ('11', '#11', 'ep 11'), slug, title, title words or guest name."""
+        return await self._guarded(self._answer_episode, text)
+
+    async def _answer_episode(self, text: str) -> Reply:
+        if not query.words(text):
+            return answers.empty_query_reply("/episode 11")
+        d = await self.directory()
+        number = query.episode_number(text)
+        if number is not None:
+            entry = d.episode_by_number(number)
+            if entry is not None:
+                return await self._episode(entry, d)
+            latest = d.latest(3)
+            known = f" The latest is episode {latest[0].number}." if latest else ""
+            return answers.not_found_reply(
+                f"episode {number}",
+                [e.title for e in latest],
+                message=f"There is no episode {number} in the catalogue.{known}",
+            )
+        entry = d.episode_by_slug(slugify(text)) or d.episode_by_title(text)
+        if entry is not None:
+            return await self._episode(entry, d)
+        found = d.find_episodes(text)
+        if found:
+            return await self._episode(found[0], d, also=found[1:4])
+        # Stemmed words of titles and guests ("stagnating" finds "Stagnation").
+        expression = query.match_expression(query.parse_query(text))
+        hits = await search.search(
+            self._store, expression, limit=4, include_topics=False, columns=("title", "people")
+        )
+        entries = [e for e in (self._entry_of(h, d) for h in hits) if e is not None]
+        if entries:
+            return await self._episode(entries[0], d, also=entries[1:4])
+        suggestions = [e.title for e in d.suggest_episodes(text)]
+        return answers.not_found_reply(
+            text.strip(),
+            suggestions,
+            message=f"No episode matches “{text.strip()}”.",
+        )
+
+    async def _episode(
+        self, entry: EpisodeEntry, d: Directory, also: list[EpisodeEntry] | None = None
+    ) -> Reply:
+        episode = await catalog.get_episode(self._store, episode_id=entry.id)
+        if episode is None:  # removed by a sync since the index was read
+            return answers.not_found_reply(entry.title)
+        reply = answers.episode_reply(episode, d.topic_titles())
+        if also:
+            others = "; ".join(e.ref().label() for e in also)
+            reply = _with_footer(reply, f"Also matching: {others}")
+        return reply
+
+    @staticmethod
+    def _entry_of(hit: Hit, d: Directory) -> EpisodeEntry | None:
+        if hit.episode is None:
+            return None
+        if hit.episode.number is not None:
+            return d.episode_by_number(hit.episode.number)
+        return d.episode_by_title(hit.episode.title)
+
+    # ---------------------------------------------------------------- /topic and search
+
+    async def answer_topic(self, text: str) -> Reply:
+        """A known topic (slug, title or alias): its episodes first, then other mentions.
+        Anything else: a free-text search across all episodes."""
+        return await self._guarded(self._answer_topic, text)
+
+    async def _answer_topic(self, text: str) -> Reply:
+        if not query.words(text):
+            return answers.empty_query_reply("/topic defensible moats")
+        d = await self.directory()
+        topic = d.topic(text)
+        if topic is None:
+            return await self._search(text, d)
+        own = d.topic_episodes(topic.slug)
+        expression = query.any_phrase((topic.title, *topic.aliases))
+        hits = await search.search(
+            self._store,
+            expression,
+            own=[e.id for e in own],
+            limit=HITS,
+            include_topics=False,
+        )
+        related = [t for t in (d.topic_by_slug(s) for s in topic.related) if t is not None]
+        return answers.topic_reply(topic, [e.ref() for e in own], hits, related)
+
+    async def search(self, text: str) -> Reply:
+        """Free text across show notes, topics and transcripts."""
+        return await self._guarded(self._free_search, text)
+
+    async def _free_search(self, text: str) -> Reply:
+        if not query.words(text):
+            return answers.empty_query_reply("/topic open source")
+        return await self._search(text, await self.directory())
+
+    async def _search(self, text: str, d: Directory) -> Reply:
+        parsed = query.parse_query(text)
+        if parsed.empty:
+            return answers.empty_query_reply("/topic open source")
+        # All words first; then any of them; then the last word as a beginning ("pytor").
+        attempts = [query.match_expression(parsed)]
+        if len(parsed.phrases) > 1:
+            attempts.append(query.match_expression(parsed, any_term=True))
+        attempts.append(query.match_expression(parsed, prefix_last=True))
+        hits: list[Hit] = []
+        for expression in dict.fromkeys(attempts):
+            hits = await search.search(self._store, expression, limit=HITS)
+            if hits:
+                break
+        topics = [t for t in (d.topic_by_slug(h.topic_slug) for h in hits if h.topic_slug) if t]
+        episode_hits = [h for h in hits if h.episode is not None]
+        if not episode_hits and not topics:
+            names = [t.title for t in d.suggest_topics(text)]
+            return answers.not_found_reply(parsed.text(), names)
+        return answers.search_reply(parsed.text(), episode_hits, topics)
+
+    # ---------------------------------------------------------------- autocomplete
+
+    async def episode_choices(self, prefix: str) -> list[tuple[str, str]]:
+        """(display name, value) pairs, at most 25, names and values ≤ 100 characters."""
+        try:
+            return (await self.directory()).episode_choices(prefix[: query.MAX_QUERY_CHARS])
+        except sqlite3.Error:
+            log.exception("episode autocomplete failed")
+            return []
+
+    async def topic_choices(self, prefix: str) -> list[tuple[str, str]]:
+        try:
+            return (await self.directory()).topic_choices(prefix[: query.MAX_QUERY_CHARS])
+        except sqlite3.Error:
+            log.exception("topic autocomplete failed")
+            return []
+
+    # ---------------------------------------------------------------- errors
+
+    @staticmethod
+    async def _guarded(answer: Callable[[str], Awaitable[Reply]], text: str) -> Reply:
+        """A database failure (locked, disk) becomes a polite reply, logged with its cause."""
+        try:
+            return await answer(text[: query.MAX_QUERY_CHARS])
+        except sqlite3.Error:
+            log.exception("catalogue query failed for %r", text[:100])
+            return Reply(
+                kind="error",
+                title="The catalogue is unavailable",
+                text="Looking that up failed on our side; please try again in a minute.",
+            )
+
+
+def _with_footer(reply: Reply, footer: str) -> Reply:
+    return replace(reply, footer=footer)
+
+
+@dataclass
+class OpenCatalogue:
+    """A store, its service and the report of the content sync done on opening."""
+
+    store: Store
+    service: CatalogueService
+    sync_report: SyncReport
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def __aenter__(self) -> OpenCatalogue:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def open_catalogue(db: Path, content_dir: Path) -> OpenCatalogue:
+    """Open the database, sync content_dir into it, and return the service over it."""
+    store = await open_store(db)
+    try:
+        report = await sync_content(store, content_dir)
+    except BaseException:
+        await store.close()
+        raise
+    return OpenCatalogue(store, CatalogueService(store), report)
