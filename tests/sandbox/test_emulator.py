@@ -387,6 +387,27 @@ async def test_user_messages_reach_the_bot(running: Running) -> None:
     assert message.content == ""  # no MESSAGE_CONTENT intent, as on Discord
 
 
+async def test_world_changes_reach_the_bot(running: Running) -> None:
+    w = running.world
+    channel_created = asyncio.ensure_future(running.bot.wait_for("guild_channel_create"))
+    w.emu.add_channel(w.guild, "episodes", topic="New episodes")
+    channel = await asyncio.wait_for(channel_created, 5)
+    assert (channel.name, channel.topic) == ("episodes", "New episodes")
+    joined = asyncio.ensure_future(running.bot.wait_for("guild_join"))
+    w.emu.add_guild("Another Podcast")
+    guild = await asyncio.wait_for(joined, 5)
+    assert guild.name == "Another Podcast" and guild.me is not None
+
+
+async def test_command_inside_a_thread(running: Running) -> None:
+    w = running.world
+    message = await running.channel(w.general).send("Episode thread")
+    thread = await message.create_thread(name="Episode 3")
+    handle = await w.emu.invoke("whoami", user=w.alice, channel=thread.id)
+    assert (await handle.response())["channel_id"] == str(thread.id)
+    assert [m["content"] for m in w.emu.messages(thread.id)] == ["threads=False bot_send=True"]
+
+
 # ---- threads and forums ----
 
 
@@ -453,3 +474,74 @@ async def test_bad_token_fails_login(world: World, monkeypatch: pytest.MonkeyPat
         await client.login("not-the-token")
     await client.close()
     assert world.emu.requests[-1].status == 401
+
+
+# ---- components and modals ----
+
+
+class Vote(discord.ui.View):
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Up", custom_id="vote:up")
+    async def up(self, interaction: discord.Interaction, button: discord.ui.Button[Vote]) -> None:
+        await interaction.response.edit_message(content="voted up", view=None)
+
+    @discord.ui.button(label="Later", custom_id="vote:later")
+    async def later(
+        self, interaction: discord.Interaction, button: discord.ui.Button[Vote]
+    ) -> None:
+        await interaction.response.defer()  # type 6: acknowledge now, edit afterwards
+        await interaction.edit_original_response(content="decided later")
+
+
+class Feedback(discord.ui.Modal, title="Episode feedback"):
+    opinion: discord.ui.TextInput[Feedback] = discord.ui.TextInput(
+        label="Your opinion", custom_id="opinion"
+    )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"thanks: {self.opinion.value}", ephemeral=True)
+
+
+async def test_button_updates_its_message(running: Running) -> None:
+    w = running.world
+    message = await running.channel(w.general).send("Vote on the next topic", view=Vote())
+    handle = await w.emu.click(message.id, "vote:up", user=w.alice)
+    updated = await handle.response()
+    assert handle.callback_type == 7
+    assert (updated["id"], updated["content"], updated["components"]) == (
+        str(message.id),
+        "voted up",
+        [],
+    )
+
+
+async def test_deferred_update_then_edit_original(running: Running) -> None:
+    w = running.world
+    message = await running.channel(w.general).send("Vote", view=Vote())
+    handle = await w.emu.click(message, "vote:later", user=w.alice)
+    assert await handle.acknowledged() == 6
+    assert (await handle.response())["content"] == "decided later"
+    with pytest.raises(EmulatorError, match="no component with custom_id 'nope'"):
+        await w.emu.click(message.id, "nope", user=w.alice)
+
+
+async def test_modal_round_trip(running: Running) -> None:
+    w = running.world
+
+    @app_commands.command(description="Tell us what you think")
+    async def feedback(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(Feedback())
+
+    guild = discord.Object(w.guild.id)
+    running.bot.tree.add_command(feedback, guild=guild)
+    await running.bot.tree.sync(guild=guild)
+    assert w.emu.command_syncs == 2
+
+    shown = await w.emu.invoke("feedback", user=w.alice, channel=w.general)
+    assert await shown.acknowledged() == 9
+    assert shown.modal is not None and shown.modal["title"] == "Episode feedback"
+    submitted = await w.emu.submit_modal(shown, {"opinion": "more Bayes please"})
+    reply = await submitted.response()
+    assert reply["content"] == "thanks: more Bayes please" and submitted.ephemeral

@@ -60,6 +60,7 @@ async def serve(args: argparse.Namespace) -> None:
         heartbeat_interval=args.heartbeat,
         nonce_window=args.nonce_window,
         state_path=args.state,
+        record_limit=10_000,
     )
     if not emu.world.guilds:
         build_default_world(emu)

@@ -193,7 +193,10 @@ class Gateway:
                 if gid not in self.world.guilds:
                     continue
                 data = P.guild_create(
-                    self.world, gid, all_members=bool(session.intents & GUILD_MEMBERS)
+                    self.world,
+                    gid,
+                    all_members=bool(session.intents & GUILD_MEMBERS),
+                    newly_joined=True,
                 )
             else:
                 data = self._gate_content(session, event)

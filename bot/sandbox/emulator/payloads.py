@@ -275,9 +275,12 @@ def guild(world: World, guild_id: int) -> dict[str, Any]:
     }
 
 
-def guild_create(world: World, guild_id: int, *, all_members: bool) -> dict[str, Any]:
+def guild_create(
+    world: World, guild_id: int, *, all_members: bool, newly_joined: bool = False
+) -> dict[str, Any]:
     """GUILD_CREATE: the guild plus channels, threads and members (only the bot without the
-    GUILD_MEMBERS intent, as Discord does)."""
+    GUILD_MEMBERS intent, as Discord does). A guild announced in READY comes back with
+    unavailable=false; a guild joined later has no `unavailable` (discord.py: guild_join)."""
     data = guild(world, guild_id)
     members = world.guild_members(guild_id)
     if not all_members:
@@ -289,7 +292,6 @@ def guild_create(world: World, guild_id: int, *, all_members: bool) -> dict[str,
                 bot_member.joined_at if bot_member else world.guilds[guild_id].created_at
             ),
             "large": False,
-            "unavailable": False,
             "member_count": len(world.guild_members(guild_id)),
             "members": [member(world, m) for m in members],
             "channels": [
@@ -310,6 +312,8 @@ def guild_create(world: World, guild_id: int, *, all_members: bool) -> dict[str,
             "soundboard_sounds": [],
         }
     )
+    if not newly_joined:
+        data["unavailable"] = False
     return data
 
 

@@ -150,6 +150,7 @@ class Emulator:
         rate_limit: tuple[int, float] = (50, 1.0),
         enforce_rate_limits: bool = False,
         allowed_intents: int = PRIVILEGED_INTENTS,
+        record_limit: int | None = None,
     ) -> None:
         if heartbeat_interval <= 0:
             raise EmulatorError(f"heartbeat_interval must be > 0 seconds, got {heartbeat_interval}")
@@ -173,6 +174,7 @@ class Emulator:
             limit=rate_limit[0], window=rate_limit[1], enforce=enforce_rate_limits
         )
         self.requests: list[Recorded] = []
+        self.record_limit = record_limit  # a long-running sandbox keeps only the latest ones
         self.blobs: dict[int, bytes] = {}
         self._rest = Rest(self)
         self._runner: web.AppRunner | None = None
@@ -291,6 +293,8 @@ class Emulator:
 
     def after_request(self, recorded: Recorded, *, mutating: bool) -> None:
         self.requests.append(recorded)
+        if self.record_limit is not None and len(self.requests) > self.record_limit:
+            del self.requests[: len(self.requests) - self.record_limit]
         if mutating:
             self.save()
         self._flush()
@@ -683,14 +687,15 @@ class Emulator:
 
     async def click(
         self,
-        message: dict[str, Any] | int,
+        message: Any,
         custom_id: str,
         *,
         user: User | int | str,
         values: Sequence[str] | None = None,
     ) -> InteractionHandle:
-        """A user presses a button (or picks `values` in a select menu) on a message."""
-        mid = int(message["id"]) if isinstance(message, dict) else int(message)
+        """A user presses a button (or picks `values` in a select menu) on a message
+        (a message id, payload dict, or anything with an `.id`)."""
+        mid = _id(message)
         msg = self.world.messages.get(mid)
         if msg is None:
             raise EmulatorError(f"no message {mid}")
