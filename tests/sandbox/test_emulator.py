@@ -392,6 +392,7 @@ async def test_world_changes_reach_the_bot(running: Running) -> None:
     channel_created = asyncio.ensure_future(running.bot.wait_for("guild_channel_create"))
     w.emu.add_channel(w.guild, "episodes", topic="New episodes")
     channel = await asyncio.wait_for(channel_created, 5)
+    assert isinstance(channel, discord.TextChannel)
     assert (channel.name, channel.topic) == ("episodes", "New episodes")
     joined = asyncio.ensure_future(running.bot.wait_for("guild_join"))
     w.emu.add_guild("Another Podcast")
