@@ -93,7 +93,7 @@ def parse_command_line(
     if name not in by_name:
         known = ", ".join(f"/{n}" for n in sorted(by_name))
         raise CommandLineError(f"no command /{name}; the bot has: {known}")
-    spec, path = by_name[name], []
+    spec, path = by_name[name], list[str]()
     while True:
         subs = {
             o["name"]: o

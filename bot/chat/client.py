@@ -1,0 +1,151 @@
+"""The Discord client: dependencies come in through the constructor, nothing global."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+from discord.gateway import DiscordWebSocket
+
+from bot.chat.replies import NO_MENTIONS, tell
+from bot.settings import DISCORD_API_BASE
+
+log = logging.getLogger(__name__)
+
+COMMANDS_HASH_KEY = "commands_hash"
+
+
+class Cooldowns:
+    """Per-user rate limit on public commands, on discord.py's own token bucket."""
+
+    def __init__(self, rate: int, per: float, clock: Callable[[], float]) -> None:
+        self.rate, self.per, self.clock = rate, per, clock
+        self._buckets: dict[int, app_commands.Cooldown] = {}
+
+    def hit(self, interaction: discord.Interaction) -> bool:
+        now = self.clock()
+        if len(self._buckets) > 10_000:  # forget idle users so memory stays flat
+            self._buckets = {k: b for k, b in self._buckets.items() if now <= b._last + b.per}
+        bucket = self._buckets.setdefault(
+            interaction.user.id, app_commands.Cooldown(self.rate, self.per)
+        )
+        retry_after = bucket.update_rate_limit(now)
+        if retry_after is not None:
+            raise app_commands.CommandOnCooldown(bucket, retry_after)
+        return True
+
+
+def commands_hash(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:
+    payload = [c.to_dict(tree) for c in tree.get_commands(guild=guild)]
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class VGBot(commands.Bot):
+    def __init__(
+        self,
+        *,
+        catalogue: Any,
+        meta: Any,
+        dev_guild_id: int | None = None,
+        cooldown_rate: int = 5,
+        cooldown_per: float = 30.0,
+        defer_after: float = 2.0,
+        clock: Callable[[], float] = time.time,
+        gateway_url: str = "",
+        extra_cogs: tuple[Callable[[VGBot], commands.Cog], ...] = (),
+        **client_options: Any,
+    ) -> None:
+        # Only the guilds intent: no privileged intent, and no message content is needed.
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents(guilds=True),
+            allowed_mentions=NO_MENTIONS,
+            help_command=None,
+            **client_options,
+        )
+        self.catalogue = catalogue
+        self.meta = meta
+        self.dev_guild = discord.Object(dev_guild_id) if dev_guild_id else None
+        self.cooldowns = Cooldowns(cooldown_rate, cooldown_per, clock)
+        self.defer_after = defer_after
+        self.clock = clock
+        self.extra_cogs = extra_cogs
+        self.synced_commands = False
+        self.gateway_url = gateway_url
+        self.tree.error(self.on_app_command_error)
+
+    async def setup_hook(self) -> None:
+        from bot.chat.catalogue_cog import CatalogueCog
+
+        await self._choose_gateway()
+        await self.add_cog(CatalogueCog(self))
+        for make in self.extra_cogs:
+            await self.add_cog(make(self))
+        await self.sync_commands()
+
+    async def _choose_gateway(self) -> None:
+        """discord.py connects to Discord's fixed gateway; behind another API base (the local
+        emulator, a proxy) ask that API where its gateway is, unless a URL is configured."""
+        url = self.gateway_url
+        if not url and discord.http.Route.BASE.rstrip("/") != DISCORD_API_BASE:
+            _, url, _ = await self.http.get_bot_gateway()
+        if url:
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+            log.info("gateway: %s", url)
+
+    async def sync_commands(self, *, force: bool = False) -> bool:
+        """Sync only when the command tree changed (hash kept in the database)."""
+        if self.dev_guild is not None:
+            self.tree.copy_global_to(guild=self.dev_guild)
+        digest = commands_hash(self.tree, self.dev_guild)
+        scope = self.dev_guild.id if self.dev_guild else "global"
+        key = f"{COMMANDS_HASH_KEY}:{self.application_id}:{scope}"
+        if not force and await self.meta.get(key) == digest:
+            log.info("application commands unchanged; not syncing")
+            return False
+        synced = await self.tree.sync(guild=self.dev_guild)
+        await self.meta.set(key, digest)
+        self.synced_commands = True
+        log.info("synced %d application command(s)", len(synced))
+        return True
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s in %d guild(s)", self.user, len(self.guilds))
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        if isinstance(error, app_commands.CommandOnCooldown):
+            await tell(
+                interaction,
+                f"Easy there! You can ask again in {error.retry_after:.0f} s.",
+            )
+            return
+        if isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):
+            await tell(interaction, str(error) or "You can't use this command here.")
+            return
+        if isinstance(error, app_commands.TransformerError):
+            await tell(interaction, f"That value doesn't work here: {error.value!r}.")
+            return
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error(
+            "command /%s failed (guild %s, channel %s, user %s)",
+            command,
+            interaction.guild_id,
+            interaction.channel_id,
+            interaction.user.id,
+            exc_info=error,
+        )
+        try:
+            await tell(interaction, "Something went wrong on our side. It has been logged.")
+        except discord.HTTPException:
+            log.warning("could not tell the user about the failure of /%s", command)

@@ -1,0 +1,71 @@
+"""Reply → discord.py objects, and the one way the bot answers an interaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+import discord
+
+from bot.core.layout import buttons, embed_dict
+from bot.core.models import Reply
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+def to_embed(reply: Reply) -> discord.Embed:
+    return discord.Embed.from_dict(embed_dict(reply))
+
+
+def to_view(reply: Reply) -> discord.ui.View | None:
+    links = buttons(reply)
+    if not links:
+        return None
+    view = discord.ui.View(timeout=None)
+    for b in links:
+        view.add_item(discord.ui.Button(label=b.label, url=b.url))
+    return view
+
+
+async def send_reply(interaction: discord.Interaction, reply: Reply, *, ephemeral: bool) -> None:
+    """Answer with an embed; works whether or not the response was deferred."""
+    embed = to_embed(reply)
+    view = to_view(reply) or discord.utils.MISSING
+    if not interaction.response.is_done():
+        await interaction.response.send_message(
+            embed=embed, view=view, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
+        )
+    elif ephemeral:
+        # A public "thinking…" cannot turn private: replace it with an ephemeral follow-up.
+        await interaction.delete_original_response()
+        await interaction.followup.send(
+            embed=embed, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+    else:
+        await interaction.edit_original_response(
+            embed=embed, view=view, allowed_mentions=NO_MENTIONS
+        )
+
+
+async def answer(
+    interaction: discord.Interaction, work: Awaitable[Reply], *, defer_after: float
+) -> None:
+    """Run `work`; if it is not done within `defer_after` seconds, defer so Discord's 3-second
+    window is never missed, then deliver. Not-found answers are ephemeral."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=defer_after)
+    if not done:
+        await interaction.response.defer(thinking=True)
+    reply = await task
+    await send_reply(interaction, reply, ephemeral=not reply.found)
+
+
+async def tell(interaction: discord.Interaction, text: str) -> None:
+    """A short private note to the person who invoked, whatever state the interaction is in."""
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)

@@ -1,0 +1,139 @@
+"""`vgbot` command line: the bot, the sandbox, and terminal access to the catalogue."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 10_000  # longer input is cut, not refused: the search caps terms anyway
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vgbot", description=__doc__)
+    p.add_argument("--config", type=Path, help="YAML settings file (env: VGBOT_CONFIG)")
+    p.add_argument("--db", type=Path, help="SQLite database file (env: VGBOT_DB)")
+    p.add_argument("--content", type=Path, help="content folder (env: VGBOT_CONTENT_DIR)")
+    p.add_argument("--prompts", type=Path, help="templates folder (env: VGBOT_PROMPTS_DIR)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="connect to Discord (DISCORD_TOKEN set) or start the sandbox")
+    sub.add_parser("sandbox", help="the local Discord emulator with the bot, and a prompt")
+    for name, what in (
+        ("episode", "show an episode: number, title words or guest name"),
+        ("topic", "what the show said about a topic"),
+        ("search", "search everything the show said"),
+    ):
+        q = sub.add_parser(name, help=what)
+        q.add_argument("query", nargs="+")
+        q.add_argument("--json", action="store_true", help="machine-readable output")
+    content = sub.add_parser("content", help="content tools")
+    csub = content.add_subparsers(dest="content_command", required=True, metavar="ACTION")
+    check = csub.add_parser("check", help="validate content/ and prompts/; non-zero on problems")
+    check.add_argument("dir", nargs="?", type=Path, help="content folder (default: setting)")
+    csub.add_parser("sync", help="load content/ into the database (incremental)")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        config_file=args.config,
+        overrides={"db": args.db, "content_dir": args.content, "prompts_dir": args.prompts},
+    )
+
+
+async def _ask(settings: Settings, command: str, query: str, as_json: bool) -> int:
+    from bot.app import open_app
+    from bot.terminal import render_reply, reply_to_json
+
+    async with open_app(settings) as app:
+        if app.sync_report.problems:
+            print(
+                f"warning: {len(app.sync_report.problems)} content problem(s); "
+                "run `vgbot content check` to see them",
+                file=sys.stderr,
+            )
+        answer = {
+            "episode": app.catalogue.answer_episode,
+            "topic": app.catalogue.answer_topic,
+            "search": app.catalogue.search,
+        }[command]
+        reply = await answer(query[:MAX_QUERY_CHARS])
+    if as_json:
+        print(reply_to_json(reply))
+    else:
+        print(render_reply(reply, color=sys.stdout.isatty()))
+    return 0 if reply.found else 1
+
+
+def _content_check(settings: Settings, folder: Path | None) -> int:
+    from bot.core.content import load_dir
+    from bot.core.render import check_templates
+
+    root = folder or settings.content_dir
+    if not root.is_dir():
+        print(f"error: content folder {root} does not exist (give one: vgbot content check DIR)")
+        return 2
+    catalog = load_dir(root)
+    problems = list(catalog.problems)
+    if settings.prompts_dir.is_dir():
+        problems += check_templates(settings.prompts_dir, catalog)
+    for problem in problems:
+        print(problem)
+    print(
+        f"{len(catalog.episodes)} episode(s), {len(catalog.topics)} topic(s), "
+        f"{len(problems)} problem(s)"
+    )
+    return 1 if problems else 0
+
+
+async def _content_sync(settings: Settings) -> int:
+    from bot.app import open_app
+
+    async with open_app(settings) as app:
+        report = app.sync_report
+    for problem in report.problems:
+        print(problem)
+    print(
+        f"synced in {report.seconds:.2f}s: {report.added} added, {report.changed} changed, "
+        f"{report.removed} removed, {report.unchanged} unchanged, "
+        f"{len(report.problems)} problem(s)"
+    )
+    return 1 if report.problems else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from bot.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format, settings.token)
+    try:
+        if args.command in ("episode", "topic", "search"):
+            return asyncio.run(_ask(settings, args.command, " ".join(args.query), args.json))
+        if args.command == "content":
+            if args.content_command == "check":
+                return _content_check(settings, args.dir)
+            return asyncio.run(_content_sync(settings))
+        if args.command == "sandbox" or (args.command == "run" and not settings.has_token):
+            from bot.sandbox.terminal import run_sandbox
+
+            return run_sandbox(settings)
+        if args.command == "run":
+            from bot.chat.runner import run_bot
+
+            return run_bot(settings)
+    except KeyboardInterrupt:
+        return 130
+    return 2

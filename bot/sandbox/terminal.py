@@ -1,0 +1,302 @@
+"""`vgbot sandbox`: the local Discord emulator, the real bot connected to it, and a prompt.
+
+The bot runs as its own process (`python -m bot run`), configured exactly as it would be for
+Discord except that DISCORD_API_BASE points at the emulator: what you see here is what a
+Discord server would see. State (the emulated server, the bot's database, the sandbox clock)
+lives in data/sandbox/, so a second session continues the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.clock import OffsetFileClock
+from bot.sandbox.commandline import CommandLineError, Invocation, parse_command_line
+from bot.sandbox.emulator import Emulator, EmulatorError
+from bot.sandbox.emulator.__main__ import DEFAULT_GUILD, build_default_world
+from bot.sandbox.show import render_message
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HELP = """\
+Type slash commands as Discord members would, e.g.
+  /episode 11            /episode saroufim          /topic "defensible moats"
+Sandbox commands:
+  :as member | :as moderator   who you are (moderators may use /weekly, /schedule, ...)
+  :in CHANNEL                  where you type (now: #{channel}); :channels lists them
+  :complete /episode sar       what autocomplete offers for what you typed so far
+  :advance 7d | 3h | 90m       move the sandbox clock forward (scheduled posts happen)
+  :log                         the last lines of the bot's log
+  :help                        this text;   :quit or Ctrl-D leaves
+"""
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhms])\s*$")
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> float:
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"cannot read {text!r} as a duration; try 7d, 3h, 90m or 30s")
+    return float(m[1]) * _UNITS[m[2]]
+
+
+class Sandbox:
+    def __init__(self, settings: Settings, folder: Path, out: Any = None) -> None:
+        self.settings = settings
+        self.folder = folder
+        self.out = out or sys.stdout
+        self.emu = Emulator(state_path=folder / "discord.json", heartbeat_interval=5.0)
+        self.clock = OffsetFileClock(folder / "clock")
+        self.emu.clock = self.clock  # the emulated Discord and the bot share one sense of time
+        if not self.emu.world.guilds:
+            build_default_world(self.emu)
+        self.guild = next(g for g in self.emu.world.guilds.values() if g.name == DEFAULT_GUILD)
+        self.as_user = "alice"
+        self.channel = "general"
+        self.bot: subprocess.Popen[bytes] | None = None
+        self._seen: set[int] = set()
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    # ---- lifetime ----
+
+    async def start(self) -> None:
+        await self.emu.start()
+        self._seen = {int(m["id"]) for m in self._all_messages()}
+        env = {
+            **os.environ,
+            "DISCORD_TOKEN": self.emu.token,
+            "DISCORD_API_BASE": self.emu.api_base,
+            "DISCORD_GATEWAY_URL": self.emu.gateway_url,
+            "VGBOT_DB": str(self.folder / "vgbot.sqlite3"),
+            "VGBOT_CONTENT_DIR": str(self.settings.content_dir.resolve()),
+            "VGBOT_PROMPTS_DIR": str(self.settings.prompts_dir.resolve()),
+            "VGBOT_DEV_GUILD_ID": str(self.guild.id),
+            "VGBOT_CLOCK_OFFSET_FILE": str(self.folder / "clock"),
+            "VGBOT_TICK_INTERVAL": "1",
+        }
+        self.bot = self._spawn_bot(env)
+        try:
+            await self.emu.wait_for(
+                lambda: bool(self.emu.gateway.connected) and bool(self._commands()),
+                timeout=60,
+                what="the bot to connect and register its commands",
+            )
+        except EmulatorError:
+            self.say("The bot did not start. Its log says:")
+            self.say(self._log_tail())
+            raise
+
+    def _spawn_bot(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        with open(self.folder / "bot.log", "ab") as log_file:
+            return subprocess.Popen(
+                [sys.executable, "-m", "bot", "run"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def stop(self) -> None:
+        if self.bot is not None and self.bot.poll() is None:
+            self.bot.terminate()
+            try:
+                await asyncio.to_thread(self.bot.wait, 15)
+            except subprocess.TimeoutExpired:
+                self.bot.kill()
+        await self.emu.stop()
+        self.emu.save()
+
+    # ---- helpers ----
+
+    def _commands(self) -> list[dict[str, Any]]:
+        return self.emu.commands(self.guild) + self.emu.commands()
+
+    def _channels(self) -> dict[str, str]:
+        return {
+            ch.name: str(ch.id)
+            for ch in self.emu.world.channels.values()
+            if ch.guild_id == self.guild.id and ch.type in (0, 5, 15)
+        }
+
+    def _all_messages(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for ch in list(self.emu.world.channels.values()):
+            if ch.guild_id == self.guild.id:
+                out += self.emu.messages(ch)
+        return out
+
+    def _log_tail(self, lines: int = 15) -> str:
+        path = self.folder / "bot.log"
+        if not path.exists():
+            return "(no log yet)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def _show_new_posts(self) -> None:
+        """Messages the bot posted by itself (scheduled prompts, announcements, threads)."""
+        bot_id = str(self.emu.bot_user.id)
+        for message in sorted(self._all_messages(), key=lambda m: int(m["id"])):
+            mid = int(message["id"])
+            if mid in self._seen:
+                continue
+            self._seen.add(mid)
+            if str(message.get("author", {}).get("id")) != bot_id:
+                continue
+            if message.get("interaction_metadata") or message.get("interaction"):
+                continue  # already shown as the answer to a command
+            ch = self.emu.world.channels.get(int(message["channel_id"]))
+            where = f"#{ch.name}" if ch else "a channel"
+            self.say(render_message(message, where=where))
+
+    async def _settle(self, seconds: float = 1.5) -> None:
+        # Give the bot a moment to post what a command or a clock jump made due.
+        with contextlib.suppress(EmulatorError, TimeoutError):
+            count = len(self._all_messages())
+            await self.emu.wait_for(
+                lambda: len(self._all_messages()) > count, timeout=seconds, what="new posts"
+            )
+        self._show_new_posts()
+
+    # ---- what the person types ----
+
+    async def handle(self, line: str) -> bool:
+        """One line of input; False when the person wants to leave."""
+        line = line.strip()
+        if not line:
+            return True
+        if line.startswith(":"):
+            return await self._meta(line[1:].strip())
+        try:
+            inv = parse_command_line(line, self._commands(), self._channels())
+            await self._invoke(inv)
+        except (CommandLineError, EmulatorError) as exc:
+            self.say(f"! {exc}")
+        return True
+
+    async def _invoke(self, inv: Invocation) -> None:
+        handle = await self.emu.invoke(
+            inv.name,
+            inv.options,
+            user=self.as_user,
+            channel=self.channel,
+            subcommand=" ".join(inv.path) or None,
+        )
+        message = await handle.response(timeout=15)
+        self.say(render_message(message, where=f"#{self.channel}"))
+        for follow in handle.followups:
+            self.say(render_message(follow, where=f"#{self.channel}"))
+        self._seen |= {int(m["id"]) for m in [message, *handle.followups] if m.get("id")}
+        await self._settle(0.5)
+
+    async def _meta(self, text: str) -> bool:
+        word, _, rest = text.partition(" ")
+        rest = rest.strip()
+        if word in ("quit", "q", "exit"):
+            return False
+        if word == "help":
+            self.say(HELP.format(channel=self.channel))
+        elif word == "as":
+            users = {"member": "alice", "alice": "alice", "moderator": "mod", "mod": "mod"}
+            if rest not in users:
+                self.say("! say :as member or :as moderator")
+            else:
+                self.as_user = users[rest]
+                self.say(f"you are now {'a moderator' if self.as_user == 'mod' else 'a member'}")
+        elif word == "in":
+            name = rest.lstrip("#")
+            if name not in self._channels():
+                self.say(f"! no channel #{name}; channels: {', '.join(sorted(self._channels()))}")
+            else:
+                self.channel = name
+                self.say(f"typing in #{name}")
+        elif word == "channels":
+            self.say(", ".join(f"#{c}" for c in sorted(self._channels())))
+        elif word == "complete":
+            await self._complete(rest)
+        elif word == "advance":
+            try:
+                seconds = parse_duration(rest)
+            except ValueError as exc:
+                self.say(f"! {exc}")
+                return True
+            self.clock.advance(seconds)
+            self.say(f"the clock moved forward {rest}; sandbox time is now {self._now()}")
+            await self._settle(3.0)
+        elif word == "log":
+            self.say(self._log_tail())
+        else:
+            self.say(f"! unknown :{word}; type :help")
+        return True
+
+    async def _complete(self, typed: str) -> None:
+        try:
+            inv = parse_command_line(typed + "\u200b", self._commands(), self._channels())
+        except CommandLineError as exc:
+            self.say(f"! {exc}")
+            return
+        focused, value = next(iter(inv.options.items()))
+        options = {**inv.options, focused: str(value).replace("\u200b", "")}
+        choices = await self.emu.autocomplete(
+            inv.name,
+            options,
+            focused,
+            user=self.as_user,
+            channel=self.channel,
+            subcommand=" ".join(inv.path) or None,
+        )
+        for c in choices:
+            self.say(f"  {c['name']}  →  {c['value']}")
+        if not choices:
+            self.say("  (no suggestions)")
+
+    def _now(self) -> str:
+        from bot.clock import utc
+
+        return utc(self.clock()).strftime("%a %Y-%m-%d %H:%M UTC")
+
+    def prompt(self) -> str:
+        return f"{'moderator' if self.as_user == 'mod' else 'member'} #{self.channel}> "
+
+
+async def _main(settings: Settings) -> int:
+    folder = settings.db.parent / "sandbox"
+    folder.mkdir(parents=True, exist_ok=True)
+    box = Sandbox(settings, folder)
+    print("Starting the local Discord emulator and the bot…", flush=True)
+    try:
+        await box.start()
+    except EmulatorError:
+        await box.stop()
+        return 1
+    box.say(f"Connected: the bot is in '{DEFAULT_GUILD}'. Type :help for help.\n")
+    try:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, box.prompt())
+            except EOFError:
+                box.say()
+                break
+            if not await box.handle(line):
+                break
+    finally:
+        await box.stop()
+    return 0
+
+
+def run_sandbox(settings: Settings) -> int:
+    try:
+        return asyncio.run(_main(settings))
+    except KeyboardInterrupt:
+        print()
+        return 0
