@@ -320,3 +320,29 @@ async def test_process_prints_urls_and_keeps_state(
             assert [m["content"] for m in await r.json()] == ["kept"]
     finally:
         _stop_process(proc)
+
+
+def test_a_broken_state_file_is_a_clear_error(tmp_path: Path) -> None:
+    state = tmp_path / "emulator.json"
+    state.write_text("{not json")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.sandbox.emulator", "--state", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert f"cannot read emulator state {state}" in result.stderr
+    assert "fix or delete the file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_emulator_knows_nothing_of_discord_py_or_the_bot() -> None:
+    code = (
+        "import sys, bot.sandbox.emulator, bot.sandbox.emulator.__main__; "
+        "bad = [m for m in sys.modules if m == 'discord' or m.startswith(('discord.', "
+        "'bot.core', 'bot.store', 'bot.chat'))]; print(bad)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+    )
+    assert result.stdout.strip() == "[]", result.stderr

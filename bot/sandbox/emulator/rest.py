@@ -320,10 +320,9 @@ class Rest:
     async def callback(self, request: web.Request) -> web.Response:
         iid = _int(request, "interaction_id", E.UNKNOWN_INTERACTION, "interaction")
         attachments = self.emu.store_files(request[FILES], _message_part(request[BODY], "data"))
-        rec, response = self.emu.interactions.callback(
+        _, response = self.emu.interactions.callback(
             iid, request.match_info["token"], request[BODY], attachments, now=self.emu.clock()
         )
-        self.emu.interaction_changed(rec)
         if request.query.get("with_response", "").lower() in ("1", "true"):
             return _json(response)
         return web.Response(status=204)
@@ -339,7 +338,6 @@ class Rest:
         rec = self._webhook_record(request)
         attachments = self.emu.store_files(request[FILES], request[BODY])
         msg = self.emu.interactions.followup(rec, request[BODY], attachments)
-        self.emu.interaction_changed(rec)
         if request.query.get("wait", "").lower() in ("1", "true"):
             return _json(P.message(self.world, msg))
         return web.Response(status=204)
@@ -353,13 +351,11 @@ class Rest:
         rec = self._webhook_record(request)
         self.emu.store_files(request[FILES], request[BODY])
         msg = self.emu.interactions.edit(rec, request.match_info["message_id"], request[BODY])
-        self.emu.interaction_changed(rec)
         return _json(P.message(self.world, msg))
 
     async def webhook_delete(self, request: web.Request) -> web.Response:
         rec = self._webhook_record(request)
         self.emu.interactions.delete(rec, request.match_info["message_id"])
-        self.emu.interaction_changed(rec)
         return web.Response(status=204)
 
     # ---- channels and messages ----

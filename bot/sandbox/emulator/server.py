@@ -299,9 +299,6 @@ class Emulator:
             self.save()
         self._flush()
 
-    def interaction_changed(self, rec: InteractionRecord) -> None:
-        self._notify()
-
     def _changed(self) -> None:
         self.save()
         self._flush()
