@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import inspect
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,9 @@ log = logging.getLogger(__name__)
 # changing (coarse file-system clocks): it is re-read next time instead of trusted by stat.
 RACY_NS = 2_000_000_000
 
-Progress = Callable[[str], None]
+# Called with the stage name before each write stage; may be async (awaited inside the
+# transaction). Raising from it aborts the sync.
+Progress = Callable[[str], Awaitable[None] | None]
 
 
 @dataclass
@@ -114,8 +117,9 @@ class _Plan:
 async def sync_content(store: Store, root: Path, *, progress: Progress | None = None) -> SyncReport:
     """Bring the catalogue in line with the content folder at `root`; see the module doc.
 
-    `progress(stage)` is called before each write stage ("episodes", "passages", "topics",
-    "files"); raising from it aborts the sync (the transaction rolls back).
+    `progress(stage)`, plain or async, is called before each write stage ("episodes",
+    "passages", "topics", "files"); raising from it aborts the sync (the transaction rolls
+    back).
     """
     started = time.perf_counter()
     if not await asyncio.to_thread(root.is_dir):
@@ -493,12 +497,14 @@ def _kept_topics(topics: Sequence[Topic]) -> list[Topic]:
 async def _apply(
     store: Store, plan: _Plan, stored: Mapping[str, _Stored], progress: Progress | None
 ) -> None:
-    def stage(name: str) -> None:
+    async def stage(name: str) -> None:
         if progress is not None:
-            progress(name)
+            result = progress(name)
+            if inspect.isawaitable(result):
+                await result
 
     async with store.transaction() as db:
-        stage("episodes")
+        await stage("episodes")
         await catalog.delete_episodes(db, plan.deletes)
         new_id = await catalog.next_id(db, "episodes")
         ids: dict[str, int] = {}
@@ -533,7 +539,7 @@ async def _apply(
             [r[0] for r in feed if {("n", r[1]), ("g", r[2]), ("s", r[3])} & taken],
         )
         await catalog.write_episodes(db, rows)
-        stage("passages")
+        await stage("passages")
         await catalog.write_passages(
             db,
             [
@@ -541,10 +547,10 @@ async def _apply(
                 for source, passages in plan.passages.items()
             ],
         )
-        stage("topics")
+        await stage("topics")
         if plan.topics is not None:
             await catalog.replace_topics(db, plan.topics)
-        stage("files")
+        await stage("files")
         await db.executemany(
             "DELETE FROM content_files WHERE path = ?", [(p,) for p in sorted(plan.forget)]
         )

@@ -1,0 +1,107 @@
+"""The database file: pragmas, migrations (fresh, upgrade, too new), clear errors."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from bot.store.db import Migration, StoreError, check_migrations, discover_migrations, open_store
+
+
+def _tables(path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+async def test_fresh_database_is_created_with_every_migration_and_wal(tmp_path):
+    path = tmp_path / "nested" / "folder" / "bot.sqlite3"
+    async with await open_store(path) as store:
+        assert store.schema_version == discover_migrations()[-1].version
+        mode = await store.fetchone("PRAGMA journal_mode")
+        assert mode is not None and mode[0] == "wal"
+        fk = await store.fetchone("PRAGMA foreign_keys")
+        assert fk is not None and fk[0] == 1
+    assert {"episodes", "topics", "docs", "content_files", "schema_version"} <= _tables(path)
+
+
+async def test_an_older_database_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    steps = discover_migrations()
+    async with await open_store(path, migrations=steps[:1]) as store:
+        assert store.schema_version == 1
+        async with store.transaction() as db:
+            await db.execute(
+                "INSERT INTO topics (slug, title) VALUES ('defensible-moats', 'Defensible moats')"
+            )
+    assert "docs" not in _tables(path)
+    async with await open_store(path) as store:
+        assert store.schema_version == steps[-1].version
+        row = await store.fetchone("SELECT title FROM topics")
+        assert row is not None and row[0] == "Defensible moats"  # data kept
+    with sqlite3.connect(path) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+    assert versions == [m.version for m in steps]
+
+
+async def test_reopening_runs_nothing_twice(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    async with await open_store(path):
+        pass
+    async with await open_store(path) as store:
+        rows = await store.fetchall("SELECT version, count(*) FROM schema_version GROUP BY 1")
+        assert all(r[1] == 1 for r in rows)
+
+
+async def test_a_database_from_newer_code_is_refused_with_advice(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    async with await open_store(path):
+        pass
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (9999, 'future', 0)")
+    with pytest.raises(StoreError, match=r"schema version 9999, newer than this code.*upgrade"):
+        await open_store(path)
+
+
+async def test_a_file_that_is_not_a_database_is_named(tmp_path):
+    path = tmp_path / "notes.sqlite3"
+    path.write_bytes(b"this is a text file, not SQLite\n" * 100)
+    with pytest.raises(StoreError, match=r"notes\.sqlite3 is not a usable SQLite database"):
+        await open_store(path)
+
+
+async def test_a_failing_migration_leaves_the_previous_version(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    steps = [
+        Migration(1, "one", "CREATE TABLE one (x INTEGER);"),
+        Migration(2, "two", "CREATE TABLE two (x INTEGER); CREATE TABLE one (y INTEGER);"),
+    ]
+    with pytest.raises(StoreError, match="table one already exists"):
+        await open_store(path, migrations=steps)
+    tables = _tables(path)
+    assert "one" in tables and "two" not in tables  # step 2 rolled back as a whole
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+
+
+def test_two_migrations_with_one_number_are_refused():
+    with pytest.raises(StoreError, match="two migrations have version 3: 'a' and 'b'"):
+        check_migrations([Migration(3, "a", ""), Migration(3, "b", "")])
+
+
+def test_shipped_migrations_have_distinct_versions_and_sql():
+    steps = discover_migrations()
+    assert [m.version for m in steps] == sorted({m.version for m in steps})
+    assert all(m.sql.strip() for m in steps)
+
+
+async def test_transaction_rolls_back_on_error(tmp_path):
+    async with await open_store(tmp_path / "bot.sqlite3") as store:
+        with pytest.raises(RuntimeError):
+            async with store.transaction() as db:
+                await db.execute("INSERT INTO topics (slug, title) VALUES ('a', 'A')")
+                raise RuntimeError("boom")
+        assert await store.fetchall("SELECT * FROM topics") == []
+        async with store.transaction() as db:  # the connection is usable again
+            await db.execute("INSERT INTO topics (slug, title) VALUES ('a', 'A')")
+        assert len(await store.fetchall("SELECT * FROM topics")) == 1

@@ -1,0 +1,314 @@
+"""Content sync: incremental, atomic, nothing lost to a broken file, deletions followed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from bot.core.content import load_dir
+from bot.core.models import Episode
+from bot.store import catalog
+from bot.store.db import open_store
+from bot.store.sync import sync_content
+from tests.store.files import Ep, small_catalogue, topic, write_episode, write_topics
+
+
+@pytest.fixture
+async def store(tmp_path):
+    async with await open_store(tmp_path / "db" / "bot.sqlite3") as s:
+        yield s
+
+
+@pytest.fixture
+def root(tmp_path):
+    path = tmp_path / "content"
+    small_catalogue(path)
+    return path
+
+
+async def _numbers(store) -> list[int]:
+    rows = await store.fetchall("SELECT number FROM episodes ORDER BY number")
+    return [r[0] for r in rows]
+
+
+async def _search_count(store, word: str) -> int:
+    row = await store.fetchone("SELECT count(*) FROM docs_fts WHERE docs_fts MATCH ?", (word,))
+    return int(row[0]) if row else 0
+
+
+def _bump_mtime(path, seconds: int = 10) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + seconds * 1_000_000_000))
+
+
+def _age(root, seconds: int = 60) -> None:
+    """Make every file look written a while ago, so size+mtime can be trusted."""
+    for p in root.rglob("*"):
+        if p.is_file():
+            st = p.stat()
+            os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 1_000_000_000))
+
+
+async def test_first_sync_loads_everything_second_parses_nothing(store, root):
+    _age(root)
+    first = await sync_content(store, root)
+    assert (first.added, first.changed, first.removed, first.problems) == (3, 0, 0, [])
+    assert first.parsed == 5  # 3 episodes, topics.yaml, 1 transcript
+    assert await _numbers(store) == [11, 12, 13]
+
+    second = await sync_content(store, root)
+    assert (second.added, second.changed, second.removed, second.unchanged) == (0, 0, 0, 3)
+    assert second.parsed == 0
+    assert second.problems == []
+    assert not second.topics_changed
+
+
+async def test_synced_catalogue_equals_what_load_dir_reads(store, root):
+    await sync_content(store, root)
+    loaded = load_dir(root)
+    for expected in loaded.episodes:
+        got = await catalog.get_episode(store, number=expected.number, with_transcript=True)
+        assert got == expected
+    assert await catalog.list_topics(store) == sorted(loaded.topics, key=lambda t: t.title.lower())
+
+
+async def test_touched_but_identical_file_is_not_parsed(store, root):
+    await sync_content(store, root)
+    _bump_mtime(root / "episodes/011-great-stagnation.md")
+    report = await sync_content(store, root)
+    assert report.parsed == 0 and report.unchanged == 3
+
+
+async def test_edited_episode_is_updated_in_place(store, root):
+    await sync_content(store, root)
+    before = await catalog.get_episode(store, number=13)
+    ep = Ep(
+        13,
+        "Causal Inference for Product Teams",
+        slug="causal-inference",
+        topics=["causal-inference"],
+        summary="Jo explains instrumental variables with a lighthouse example.",
+    )
+    write_episode(root, ep)
+    report = await sync_content(store, root)
+    assert (report.changed, report.unchanged, report.parsed) == (1, 2, 1)
+    after = await catalog.get_episode(store, number=13)
+    assert after is not None and before is not None
+    assert "lighthouse" in after.summary
+    assert await _search_count(store, "lighthouse") == 1
+    assert await _search_count(store, "correlations") == 0  # the old summary left the index
+
+
+async def test_deleted_episode_file_removes_the_episode_and_its_index(store, root):
+    await sync_content(store, root)
+    assert await _search_count(store, "forecasting") > 0
+    (root / "episodes/012-retail-forecasting.md").unlink()
+    report = await sync_content(store, root)
+    assert (report.removed, report.unchanged) == (1, 2)
+    assert await _numbers(store) == [11, 13]
+    assert await _search_count(store, "forecasting") == 0
+    assert await _search_count(store, "grocer") == 0
+    assert await _search_count(store, "nobody") == 0  # its transcript too
+    rows = await store.fetchall("SELECT path FROM content_files ORDER BY path")
+    assert [r[0] for r in rows] == [
+        "episodes/011-great-stagnation.md",
+        "episodes/013-causal-inference.md",
+        "topics.yaml",
+    ]
+
+
+async def test_broken_file_keeps_its_previous_version_and_is_reported(store, root):
+    await sync_content(store, root)
+    path = root / "episodes/011-great-stagnation.md"
+    path.write_text(path.read_text().replace("number: 11", "number: eleven"))
+    report = await sync_content(store, root)
+    assert report.problems, "the broken file must be reported"
+    assert all(p.path == "episodes/011-great-stagnation.md" for p in report.problems)
+    assert any(p.field == "number" for p in report.problems)
+    kept = await catalog.get_episode(store, number=11)
+    assert kept is not None and kept.title == "Data Science: The Great Stagnation"
+    # Still broken next time: still reported (not silently recorded as synced).
+    again = await sync_content(store, root)
+    assert again.problems == report.problems
+    # Fixed: the new version replaces the old one.
+    path.write_text(
+        path.read_text().replace("number: eleven", "number: 11").replace("Mark", "Marc")
+    )
+    fixed = await sync_content(store, root)
+    assert fixed.problems == [] and fixed.changed == 1
+    ep = await catalog.get_episode(store, number=11)
+    assert ep is not None and ep.guests[0].name == "Marc Saroufim"
+
+
+async def test_broken_transcript_keeps_the_previous_passages(store, root):
+    await sync_content(store, root)
+    before = await catalog.get_episode(store, number=12, with_transcript=True)
+    assert before is not None and before.transcript
+    (root / "transcripts/012.txt").write_bytes(b"")
+    report = await sync_content(store, root)
+    assert report.problems and report.problems[0].path.startswith("transcripts/012")
+    after = await catalog.get_episode(store, number=12, with_transcript=True)
+    assert after is not None and after.transcript == before.transcript
+
+
+async def test_missing_transcript_is_reported_and_the_old_one_kept(store, root):
+    await sync_content(store, root)
+    (root / "transcripts/012.txt").unlink()
+    report = await sync_content(store, root)
+    assert [(p.path, p.field) for p in report.problems] == [
+        ("episodes/012-retail-forecasting.md", "transcript")
+    ]
+    assert "not found" in report.problems[0].message
+    assert await _search_count(store, "nobody") == 1
+
+
+async def test_changed_transcript_replaces_passages_only(store, root):
+    await sync_content(store, root)
+    (root / "transcripts/012.txt").write_text("[00:00:01] Ana: Lighthouses and moats.\n")
+    report = await sync_content(store, root)
+    assert (report.changed, report.unchanged, report.parsed) == (1, 2, 1)
+    assert await _search_count(store, "lighthouses") == 1
+    assert await _search_count(store, "nobody") == 0
+    assert await _search_count(store, "grocer") == 1  # the notes were not touched
+
+
+async def test_topics_file_change_replaces_topics(store, root):
+    await sync_content(store, root)
+    write_topics(
+        root,
+        [
+            topic("defensible-moats", "Defensible moats", aliases=["moats"]),
+            topic("open-source-risk", "Open source risk"),
+            topic("data-science-as-role-play", "Data science as theatre"),
+            topic("causal-inference", "Causal inference"),
+        ],
+    )
+    assert await _search_count(store, "larp") == 1
+    report = await sync_content(store, root)
+    assert report.topics_changed and report.parsed == 1 and report.problems == []
+    titles = {t.slug: t.title for t in await catalog.list_topics(store)}
+    assert titles["open-source-risk"] == "Open source risk"
+    assert await _search_count(store, "theatre") == 1
+    assert await _search_count(store, "larp") == 0  # the old alias left the index
+
+
+async def test_duplicate_number_leaves_the_later_file_out_like_load_dir(store, root):
+    await sync_content(store, root)
+    write_episode(root, Ep(13, "Another Thirteen", slug="zz-another", summary="Duplicate."))
+    report = await sync_content(store, root)
+    assert [(p.path, p.field) for p in report.problems] == [
+        ("episodes/013-zz-another.md", "number")
+    ]
+    assert await _numbers(store) == [11, 12, 13]
+    ep = await catalog.get_episode(store, number=13)
+    assert ep is not None and ep.title == "Causal Inference for Product Teams"
+    assert {e.number: e.title for e in load_dir(root).episodes}[13] == ep.title
+    # Reported at every sync until fixed, without re-reading the files that are fine.
+    again = await sync_content(store, root)
+    assert again.problems == report.problems and again.parsed == 1
+
+
+async def test_unknown_topic_is_reported_and_the_episode_kept(store, root):
+    write_episode(root, Ep(14, "Moats Again", slug="moats-again", topics=["defensible-moat"]))
+    report = await sync_content(store, root)
+    assert [(p.path, p.field) for p in report.problems] == [
+        ("episodes/014-moats-again.md", "topics")
+    ]
+    assert "did you mean 'defensible-moats'" in report.problems[0].hint
+    ep = await catalog.get_episode(store, number=14)
+    assert ep is not None and ep.topics == ()
+    assert (await sync_content(store, root)).problems == report.problems
+
+
+async def test_failure_midway_leaves_the_previous_catalogue(store, root):
+    await sync_content(store, root)
+    (root / "episodes/013-causal-inference.md").unlink()
+    write_episode(root, Ep(14, "Brand New", slug="brand-new", summary="Lighthouses."))
+    (root / "transcripts/012.txt").write_text("[00:00:01] Ana: Totally new words.\n")
+
+    def fail_at_passages(stage: str) -> None:
+        if stage == "passages":
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        await sync_content(store, root, progress=fail_at_passages)
+    assert await _numbers(store) == [11, 12, 13]
+    assert await _search_count(store, "lighthouses") == 0
+    assert await _search_count(store, "nobody") == 1
+    # The next sync does all of it: nothing was recorded as done.
+    report = await sync_content(store, root)
+    assert (report.added, report.removed, report.changed) == (1, 1, 1)
+    assert await _numbers(store) == [11, 12, 14]
+
+
+async def test_readers_see_the_old_catalogue_until_commit(store, root):
+    await sync_content(store, root)
+    (root / "episodes/012-retail-forecasting.md").unlink()
+    seen: list[list[int]] = []
+
+    async def look(stage: str) -> None:  # runs inside the write transaction
+        if stage == "files":
+            seen.append(await _numbers(store))
+
+    await sync_content(store, root, progress=look)
+    assert seen == [[11, 12, 13]]
+    assert await _numbers(store) == [11, 13]
+
+
+async def test_missing_content_folder_changes_nothing(store, root, tmp_path):
+    await sync_content(store, root)
+    report = await sync_content(store, tmp_path / "nowhere")
+    assert report.problems and "content folder not found" in report.problems[0].message
+    assert await _numbers(store) == [11, 12, 13]
+
+
+async def test_missing_topics_file_keeps_the_topics(store, root):
+    await sync_content(store, root)
+    (root / "topics.yaml").unlink()
+    report = await sync_content(store, root)
+    assert [p.path for p in report.problems] == ["topics.yaml"]
+    assert len(await catalog.list_topics(store)) == 4
+
+
+async def test_stray_files_in_episodes_are_reported(store, root):
+    (root / "episodes" / "notes.txt").write_text("not an episode")
+    (root / "episodes" / ".DS_Store").write_bytes(b"\0")
+    report = await sync_content(store, root)
+    assert [(p.path, p.message) for p in report.problems] == [
+        ("episodes/notes.txt", "is not an episode file")
+    ]
+
+
+async def test_shipped_content_syncs_cleanly(store, content_root, tmp_path):
+    root = tmp_path / "shipped"
+    shutil.copytree(content_root, root)
+    report = await sync_content(store, root)
+    assert report.problems == []
+    loaded = load_dir(root)
+    assert report.added == len(loaded.episodes) > 0
+    for ep in loaded.episodes:
+        got = await catalog.get_episode(store, number=ep.number, with_transcript=True)
+        assert got == ep
+
+
+async def test_feed_episodes_are_upserted_and_content_wins(store, root):
+    await sync_content(store, root)
+    feed = "https://example.com/feed.xml"
+    items = [
+        Episode(number=20, title="From The Feed", slug="from-the-feed", released=None, guid="g20"),
+        Episode(number=11, title="Feed copy of 11", slug="feed-11", released=None, guid="g11"),
+    ]
+    first = await catalog.upsert_episodes(store, items, feed)
+    assert (first.added, first.skipped) == (1, 1)
+    again = await catalog.upsert_episodes(store, items, feed)
+    assert (again.added, again.unchanged, again.skipped) == (0, 1, 1)
+    ep = await catalog.get_episode(store, number=20)
+    assert ep is not None and ep.source == feed and ep.guid == "g20"
+    # The feed item later gets curated notes in content/: the notes replace it.
+    write_episode(root, Ep(20, "From The Feed, Annotated", slug="from-the-feed-annotated"))
+    report = await sync_content(store, root)
+    assert report.added == 1
+    rows = await store.fetchall("SELECT origin, title FROM episodes WHERE number = 20")
+    assert [tuple(r) for r in rows] == [("content", "From The Feed, Annotated")]
