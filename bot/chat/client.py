@@ -64,6 +64,9 @@ class VGBot(commands.Bot):
         extra_cogs: tuple[Callable[[VGBot], commands.Cog], ...] = (),
         **client_options: Any,
     ) -> None:
+        # The bot never joins voice: skip discord.py's start-up warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         # Only the guilds intent: no privileged intent, and no message content is needed.
         super().__init__(
             command_prefix=commands.when_mentioned,

@@ -49,7 +49,7 @@ def _description(reply: Reply) -> str:
     head = "\n\n".join(parts)
     if len(head) > limit:
         return t.truncate(head, limit - len(_more(reply.url)), suffix="") + _more(reply.url)
-    if reply.suggestions:
+    if reply.suggestions and not reply.found:
         suggestion = "Did you mean: " + ", ".join(f"`{s}`" for s in reply.suggestions[:10])
         head = f"{head}\n\n{suggestion}" if head else suggestion
     for excerpt in reply.excerpts[:MAX_EXCERPTS]:

@@ -270,6 +270,8 @@ class Sandbox:
 
 
 async def _main(settings: Settings) -> int:
+    # The prompt is the interface here; the emulator's request log would drown it.
+    logging.getLogger("bot.sandbox.emulator").setLevel(logging.WARNING)
     folder = settings.db.parent / "sandbox"
     folder.mkdir(parents=True, exist_ok=True)
     box = Sandbox(settings, folder)
