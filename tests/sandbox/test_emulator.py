@@ -400,6 +400,17 @@ async def test_world_changes_reach_the_bot(running: Running) -> None:
     assert guild.name == "Another Podcast" and guild.me is not None
 
 
+async def test_deleted_channel_is_unknown_to_the_bot(running: Running) -> None:
+    w = running.world
+    channel = running.channel(w.general)
+    deleted = asyncio.ensure_future(running.bot.wait_for("guild_channel_delete"))
+    w.emu.delete_channel(w.general)
+    assert (await asyncio.wait_for(deleted, 5)).id == w.general.id
+    with pytest.raises(discord.NotFound) as info:
+        await channel.send("anyone?")
+    assert info.value.code == 10003
+
+
 async def test_command_inside_a_thread(running: Running) -> None:
     w = running.world
     message = await running.channel(w.general).send("Episode thread")

@@ -385,9 +385,16 @@ class Interactions:
             message_id=message_id,
             focused_type=focused_type,
         )
+        self._forget_expired(now)
         self.by_id[rec.id] = rec
         self.by_token[rec.token] = rec
         return rec
+
+    def _forget_expired(self, now: float) -> None:
+        expired = [r for r in self.by_id.values() if now - r.created_at > TOKEN_TTL]
+        for rec in expired:
+            del self.by_id[rec.id]
+            del self.by_token[rec.token]
 
     def callback(
         self,

@@ -370,6 +370,14 @@ class Emulator:
         self._changed()
         return ch
 
+    def delete_channel(self, channel: Channel | int) -> None:
+        """Delete a channel (and its threads); the bot then gets 404 Unknown Channel there."""
+        try:
+            self.world.delete_channel(_id(channel))
+        except ApiError:
+            raise EmulatorError(f"no channel {channel!r} to delete") from None
+        self._changed()
+
     def add_role(
         self, guild: Guild | int, name: str, permissions: Any = 0, *, mentionable: bool = False
     ) -> Role:

@@ -548,10 +548,16 @@ class World:
         self._resolve_mentions(msg)
         self.messages[msg.id] = msg
         if nonce is not None and body.get("enforce_nonce"):
+            self._forget_old_nonces(now, nonce_window)
             self.nonces[(channel_id, author_id, str(nonce))] = (msg.id, now)
         if visible:
             self._append_to_channel(ch, msg)
         return msg, True
+
+    def _forget_old_nonces(self, now: float, window: float) -> None:
+        expired = [key for key, (_, t) in self.nonces.items() if now - t >= window]
+        for key in expired:
+            del self.nonces[key]
 
     def _append_to_channel(self, ch: Channel, msg: Message) -> None:
         self.channel_messages.setdefault(ch.id, []).append(msg.id)
@@ -926,6 +932,27 @@ class World:
                 setattr(ch, key, body[key])
         self.outbox.append(GatewayEvent("CHANNEL_UPDATE", P.channel(ch), GUILDS, ch.guild_id))
         return ch
+
+    def delete_channel(self, channel_id: int) -> None:
+        """Remove a channel with its threads and messages (CHANNEL_DELETE / THREAD_DELETE)."""
+        ch = self.channel(channel_id)
+        doomed = [ch, *(c for c in self.channels.values() if c.is_thread and c.parent_id == ch.id)]
+        for gone in doomed:
+            for mid in self.channel_messages.pop(gone.id, []):
+                self.messages.pop(mid, None)
+            del self.channels[gone.id]
+            if gone.is_thread:
+                data = {
+                    "id": str(gone.id),
+                    "guild_id": str(gone.guild_id),
+                    "parent_id": P.sid(gone.parent_id),
+                    "type": gone.type,
+                }
+                self.outbox.append(GatewayEvent("THREAD_DELETE", data, GUILDS, gone.guild_id))
+            else:
+                self.outbox.append(
+                    GatewayEvent("CHANNEL_DELETE", P.channel(gone), GUILDS, gone.guild_id)
+                )
 
     def join_thread(self, thread: Channel, user_id: int) -> None:
         if not thread.is_thread:
