@@ -1,0 +1,35 @@
+"""The newcomer's path: `make run` with no token opens the sandbox prompt, and `/episode 11`
+typed there shows episode 11 (the emulator, the bot process and the prompt all real)."""
+
+import os
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_make_run_without_token_opens_the_sandbox_and_answers(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))}
+    env["VGBOT_DB"] = str(tmp_path / "vgbot.sqlite3")
+    typed = '/episode 11\n:complete /topic moat\n/topic "moats\n:as moderator\n:quit\n'
+    out = subprocess.run(
+        ["make", "-s", "run"],
+        cwd=REPO,
+        input=typed,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    screen = out.stdout
+    assert "Type :help for help." in screen
+    assert "member #general> " in screen
+    assert "Episode 11: Data Science: The Great Stagnation" in screen
+    assert "Mark Saroufim" in screen
+    assert "→  defensible-moats" in screen  # autocomplete
+    assert "No closing quotation" in screen  # an unbalanced quote gets a clear message
+    assert "you are now a moderator" in screen
+    assert "Traceback" not in screen + out.stderr
+    # The bot ran as its own process and left its log in the sandbox folder.
+    assert (tmp_path / "sandbox" / "bot.log").exists()
