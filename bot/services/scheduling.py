@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -183,6 +184,35 @@ def find_topic(topics: Sequence[Topic], text: str) -> Topic:
     hint = f" (did you mean {', '.join(repr(s) for s in suggestions)}?)" if suggestions else ""
     return_hint = "pick one from the list Discord suggests, or see /topic"
     raise SchedulingError(f"no topic called {shorten(text)!r}{hint}: {return_hint}")
+
+
+def zone_choices(current: str, limit: int = 25) -> list[str]:
+    """IANA zone names for autocomplete: names starting with what was typed (or whose city
+    does) first, then names containing it."""
+    typed = current.strip().lower().replace(" ", "_")[:MAX_TOPIC_INPUT]
+    names = sorted(zoneinfo.available_timezones() | {"UTC"})
+    if not typed:
+        common = ["UTC", "Europe/London", "America/New_York", "America/Los_Angeles"]
+        return [n for n in common if n in names][:limit]
+    starts = [n for n in names if n.lower().startswith(typed)]
+    cities = [n for n in names if n.lower().rsplit("/", 1)[-1].startswith(typed)]
+    contains = [n for n in names if typed in n.lower()]
+    return list(dict.fromkeys(starts + cities + contains))[:limit]
+
+
+def topic_choices(topics: Sequence[Topic], current: str, limit: int = 25) -> list[tuple[str, str]]:
+    """(title, slug) pairs for autocomplete: titles, slugs or aliases starting with what was
+    typed first, then containing it."""
+    typed = " ".join(current.split()).casefold()[:MAX_TOPIC_INPUT]
+    first: list[Topic] = []
+    then: list[Topic] = []
+    for topic in topics:
+        names = [n.casefold() for n in (topic.title, topic.slug, *topic.aliases)]
+        if any(n.startswith(typed) for n in names):
+            first.append(topic)
+        elif any(typed in n for n in names):
+            then.append(topic)
+    return [(t.title, t.slug) for t in (first + then)[:limit]]
 
 
 def _zone_at_end(text: str) -> str | None:

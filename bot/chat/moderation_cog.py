@@ -1,0 +1,458 @@
+"""/weekly and /schedule: moderators set the weekly prompt and schedule discussion threads.
+
+Both groups carry default_member_permissions (Manage Threads), and every invocation is checked
+again here (server settings can widen who sees a command), as are the bot's own permissions in
+the target channel. Replies are private to the moderator and mention nobody. The cog also runs
+the tick loop (plan, then drain the outbox) in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.chat.poster import DiscordPoster, missing_permissions
+from bot.chat.replies import NO_MENTIONS, tell
+from bot.core.render import Prompts
+from bot.core.schedule import describe, format_discord_timestamp
+from bot.core.text import MESSAGE_CONTENT, truncate
+from bot.services.publisher import DEFAULT_NONCE_WINDOW, Publisher, Ticker
+from bot.services.scheduling import (
+    CatalogueTopics,
+    Listing,
+    SchedulingError,
+    SchedulingService,
+    TopicSource,
+    WeeklyView,
+    topic_choices,
+    zone_choices,
+)
+from bot.store.db import Store
+from bot.store.outbox import FAILED, SENT, SKIPPED, OutboxEntry
+
+if TYPE_CHECKING:
+    from bot.chat.client import VGBot
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+MODERATORS = discord.Permissions(manage_threads=True)
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+STATE_ICONS = {SENT: "✅", SKIPPED: "⏭️", FAILED: "❌"}
+PostChannel = discord.TextChannel | discord.ForumChannel
+
+
+def stamp(dt: datetime) -> str:
+    """A time every reader sees in their own zone: '<t:…:F> (<t:…:R>)'."""
+    return f"{format_discord_timestamp(dt, 'F')} ({format_discord_timestamp(dt, 'R')})"
+
+
+def outcome(entry: OutboxEntry) -> str:
+    icon = STATE_ICONS.get(entry.state, "⏳")
+    at = format_discord_timestamp(entry.due_at, "f")
+    what = entry.post.title or entry.key
+    if entry.state == SENT:
+        where = f"<#{entry.thread_id}>" if entry.thread_id else f"message {entry.message_id}"
+        return f"{icon} {at} posted **{what}** → {where}"
+    if entry.state in (FAILED, SKIPPED):
+        return f"{icon} {at} {entry.state}: {entry.last_error}"
+    return f"{icon} {at} {entry.state}: **{what}**"
+
+
+def weekly_text(view: WeeklyView, *, heading: str = "Weekly prompt") -> str:
+    config = view.config
+    rule = f"{describe(config.rule)} in <#{config.channel_id}>"
+    if not config.enabled:
+        lines = [f"**{heading}**: off (was {rule}). Turn it on again with `/weekly set`."]
+    else:
+        lines = [f"**{heading}**: {rule}."]
+        if view.next_run is not None:
+            nxt = f"Next: {stamp(view.next_run)}"
+            if view.next_topic is not None:
+                nxt += f", on **{view.next_topic.title}**"
+            if view.next_style:
+                nxt += f" (style `{view.next_style}`)"
+            lines.append(nxt + ".")
+    lines += [f"Note: {note}." for note in view.notes]
+    if view.recent:
+        lines += ["", "**Recent**"] + [outcome(e) for e in view.recent]
+    return truncate("\n".join(lines), MESSAGE_CONTENT)
+
+
+def listing_text(listing: Listing) -> str:
+    lines = [f"**Scheduled threads** (plain times are read in {listing.zone})"]
+    if not listing.schedules:
+        lines.append("None. Add one with `/schedule thread`.")
+    for view in listing.schedules:
+        s = view.schedule
+        topic = view.topic.title if view.topic else f"{s.topic_slug} (no longer a topic)"
+        line = f"`#{s.id}` **{topic}** · {describe(s.rule)} · <#{s.channel_id}>"
+        if view.next_run is not None:
+            line += f" · next {stamp(view.next_run)}"
+        elif view.last is not None:
+            line += f" · {outcome(view.last)}"
+        lines.append(line)
+    if listing.attention:
+        lines += ["", "**Needs attention**"] + [outcome(e) for e in listing.attention]
+    return truncate("\n".join(lines), MESSAGE_CONTENT)
+
+
+def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+class ModerationCog(commands.Cog, name="Moderation"):
+    weekly = app_commands.Group(
+        name="weekly",
+        description="The weekly discussion prompt",
+        default_permissions=MODERATORS,
+        guild_only=True,
+    )
+    schedule = app_commands.Group(
+        name="schedule",
+        description="Discussion threads posted at a chosen time",
+        default_permissions=MODERATORS,
+        guild_only=True,
+    )
+
+    def __init__(
+        self,
+        bot: VGBot,
+        service: SchedulingService,
+        ticker: Ticker,
+        *,
+        clock: Clock,
+        tick_interval: float,
+    ) -> None:
+        self.bot = bot
+        self.service = service
+        self.ticker = ticker
+        self.clock = clock
+        self.tick_interval = tick_interval
+        self._loop: asyncio.Task[None] | None = None
+
+    # ---- the tick loop ----
+
+    async def cog_load(self) -> None:
+        self._loop = asyncio.create_task(self._run(), name="scheduler")
+
+    async def cog_unload(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+
+    async def _run(self) -> None:
+        await self.bot.wait_until_ready()  # permission checks need the guild cache
+        log.info("scheduler started: a tick every %.0f s", self.tick_interval)
+        await self.ticker.run(self.tick_interval)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # ---- checks ----
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.type is discord.InteractionType.autocomplete:
+            return True
+        if interaction.guild is None:
+            raise app_commands.NoPrivateMessage("These commands work in a server only.")
+        if not interaction.permissions.manage_threads:
+            log.info(
+                "refused /%s to user %s without Manage Threads",
+                interaction.command.qualified_name if interaction.command else "?",
+                interaction.user.id,
+            )
+            raise app_commands.CheckFailure(
+                "Only moderators (Manage Threads permission) can use this command. "
+                "Nothing was changed."
+            )
+        return True
+
+    def _bot_cannot_post(self, channel: discord.abc.GuildChannel) -> str | None:
+        me = channel.guild.me
+        missing = (
+            ["View Channel"] if me is None else missing_permissions(channel, me, open_thread=True)
+        )
+        if not missing:
+            return None
+        return (
+            f"I can't post in {channel.mention}: I lack {', '.join(missing)} there. Give my role "
+            "those permissions in that channel, then try again. Nothing was changed."
+        )
+
+    async def _target(
+        self, interaction: discord.Interaction, channel: PostChannel | None
+    ) -> discord.TextChannel | discord.ForumChannel | None:
+        """The channel to post in (the option, else where the command was used), checked."""
+        target = channel or interaction.channel
+        if isinstance(target, discord.Thread):
+            target = target.parent
+        if not isinstance(target, discord.TextChannel | discord.ForumChannel):
+            await tell(
+                interaction,
+                "Pick a text or forum channel with the `channel` option. Nothing was changed.",
+            )
+            return None
+        problem = self._bot_cannot_post(target)
+        if problem:
+            await tell(interaction, problem)
+            return None
+        return target
+
+    # ---- /weekly ----
+
+    @weekly.command(name="set")
+    @app_commands.describe(
+        channel="Where to post (a text channel gets a message and a thread, a forum a post)",
+        weekday="The day of the week",
+        time="Local time, e.g. 18:00 or 6pm",
+        tz="IANA time zone, e.g. Europe/London",
+    )
+    @app_commands.choices(weekday=[app_commands.Choice(name=d.title(), value=d) for d in WEEKDAYS])
+    async def weekly_set(
+        self,
+        interaction: discord.Interaction,
+        channel: PostChannel,
+        weekday: app_commands.Choice[str],
+        time: app_commands.Range[str, 1, 100],
+        tz: app_commands.Range[str, 1, 64],
+    ) -> None:
+        """Post the weekly discussion prompt at this day, time and zone."""
+        target = await self._target(interaction, channel)
+        if target is None or interaction.guild is None:
+            return
+        try:
+            view = await self.service.set_weekly(
+                interaction.guild.id,
+                target.id,
+                weekday.value,
+                time,
+                tz,
+                by=interaction.user.id,
+                now=self.now(),
+                guild_name=interaction.guild.name,
+            )
+        except SchedulingError as exc:
+            await tell(interaction, f"That didn't work: {exc}")
+            return
+        await tell(interaction, weekly_text(view, heading="Weekly prompt set"))
+
+    @weekly_set.autocomplete("tz")
+    async def _tz_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=z, value=z) for z in zone_choices(current)]
+
+    @weekly.command(name="show")
+    async def weekly_show(self, interaction: discord.Interaction) -> None:
+        """Show the weekly prompt: when, where, what comes next, and recent problems."""
+        assert interaction.guild is not None
+        view = await self.service.show_weekly(interaction.guild.id, self.now())
+        if view is None:
+            await tell(interaction, "No weekly prompt is set. Set one with `/weekly set`.")
+            return
+        await tell(interaction, weekly_text(view))
+
+    @weekly.command(name="off")
+    async def weekly_off(self, interaction: discord.Interaction) -> None:
+        """Stop posting the weekly prompt (the settings are kept)."""
+        assert interaction.guild is not None
+        changed = await self.service.weekly_off(
+            interaction.guild.id, by=interaction.user.id, now=self.now()
+        )
+        await tell(
+            interaction,
+            "The weekly prompt is off. `/weekly set` turns it on again."
+            if changed
+            else "The weekly prompt was not on; nothing changed.",
+        )
+
+    @weekly.command(name="preview")
+    async def weekly_preview(self, interaction: discord.Interaction) -> None:
+        """See the next weekly prompt as it will be posted (nothing is posted)."""
+        assert interaction.guild is not None
+        try:
+            preview = await self.service.preview_weekly(
+                interaction.guild.id, self.now(), guild_name=interaction.guild.name
+            )
+        except SchedulingError as exc:
+            await tell(interaction, f"No preview: {exc}")
+            return
+        embed = discord.Embed(title=preview.rendered.title, description=preview.rendered.body)
+        embed.set_footer(text=f"topic: {preview.topic.slug} · style: {preview.style}")
+        await interaction.response.send_message(
+            f"Preview of the prompt for {stamp(preview.when)}:",
+            embed=embed,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    # ---- /schedule ----
+
+    @schedule.command(name="thread")
+    @app_commands.describe(
+        topic="The topic to discuss",
+        when="e.g. 'friday 18:00', 'tomorrow 9am', 'in 2 hours' or '2026-12-04 18:00'",
+        channel="Where to open it (default: this channel)",
+        repeat="Once (default) or every week at that time",
+        title="The thread's name (default: from the template)",
+    )
+    @app_commands.choices(
+        repeat=[
+            app_commands.Choice(name="once", value="once"),
+            app_commands.Choice(name="weekly", value="weekly"),
+        ]
+    )
+    async def schedule_thread(
+        self,
+        interaction: discord.Interaction,
+        topic: app_commands.Range[str, 1, 100],
+        when: app_commands.Range[str, 1, 100],
+        channel: PostChannel | None = None,
+        repeat: app_commands.Choice[str] | None = None,
+        title: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        """Open a discussion thread on a topic at a chosen time."""
+        target = await self._target(interaction, channel)
+        if target is None or interaction.guild is None:
+            return
+        try:
+            view = await self.service.schedule_thread(
+                interaction.guild.id,
+                target.id,
+                topic,
+                when,
+                repeat=repeat.value if repeat else None,
+                title=title or "",
+                by=interaction.user.id,
+                now=self.now(),
+                guild_name=interaction.guild.name,
+            )
+        except SchedulingError as exc:
+            await tell(interaction, f"That didn't work: {exc}")
+            return
+        s = view.schedule
+        name = view.topic.title if view.topic else s.topic_slug
+        text = f"Scheduled `#{s.id}`: **{name}** in {target.mention}, {describe(s.rule)}."
+        if view.next_run is not None:
+            text += f"\nFirst post: {stamp(view.next_run)}."
+        await tell(interaction, text)
+
+    @schedule_thread.autocomplete("topic")
+    async def _topic_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        topics = await self.service.topics.topics()
+        return [
+            app_commands.Choice(name=name[:100], value=slug[:100])
+            for name, slug in topic_choices(topics, current)
+        ]
+
+    @schedule.command(name="list")
+    async def schedule_list(self, interaction: discord.Interaction) -> None:
+        """Scheduled threads with their next run, and posts that need attention."""
+        assert interaction.guild is not None
+        listing = await self.service.list_schedules(interaction.guild.id, self.now())
+        await tell(interaction, listing_text(listing))
+
+    @schedule.command(name="cancel")
+    @app_commands.describe(id="The schedule's number, as in /schedule list")
+    async def schedule_cancel(
+        self, interaction: discord.Interaction, id: app_commands.Range[int, 1]
+    ) -> None:
+        """Cancel a scheduled thread (posts already made stay)."""
+        assert interaction.guild is not None
+        try:
+            cancelled = await self.service.cancel(
+                interaction.guild.id, id, by=interaction.user.id, now=self.now()
+            )
+        except SchedulingError as exc:
+            await tell(interaction, f"That didn't work: {exc}")
+            return
+        await tell(interaction, f"Cancelled `#{cancelled.id}` ({describe(cancelled.rule)}).")
+
+    @schedule.command(name="run-now")
+    @app_commands.describe(id="The schedule's number, as in /schedule list")
+    async def schedule_run_now(
+        self, interaction: discord.Interaction, id: app_commands.Range[int, 1]
+    ) -> None:
+        """Post a scheduled thread now, once; the schedule stays as it is."""
+        guild = interaction.guild
+        assert guild is not None
+        schedule = await self.service.rows.schedule(id)
+        if schedule is not None and schedule.guild_id == guild.id:
+            channel = guild.get_channel(schedule.channel_id)
+            if channel is not None:
+                problem = self._bot_cannot_post(channel)
+                if problem:
+                    await tell(interaction, problem)
+                    return
+        try:
+            entry = await self.service.run_now(guild.id, id, by=interaction.user.id, now=self.now())
+        except SchedulingError as exc:
+            await tell(interaction, f"That didn't work: {exc}")
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.ticker.tick()
+        done = await self.service.outbox.get(entry.key)
+        if done is not None and done.state == SENT and done.message_id is not None:
+            where = f"<#{done.thread_id}>" if done.thread_id else "the channel"
+            link = message_link(guild.id, done.channel_id, done.message_id)
+            await tell(interaction, f"Posted `#{id}` now: {where} ({link}).")
+        elif done is not None and done.state in (FAILED, SKIPPED):
+            await tell(interaction, f"Could not post `#{id}`: {done.last_error}")
+        else:
+            await tell(interaction, f"`#{id}` is queued and will go out on the next tick.")
+
+
+def scheduling_cog(
+    store: Store,
+    prompts: Prompts,
+    *,
+    clock: Clock,
+    grace: timedelta,
+    tick_interval: float,
+    nonce_window: timedelta = DEFAULT_NONCE_WINDOW,
+    announce_role_id: int | None = None,
+    topics: TopicSource | None = None,
+) -> Callable[[VGBot], commands.Cog]:
+    """For VGBot(extra_cogs=...): the cog, its service, and the publisher on this bot."""
+
+    def make(bot: VGBot) -> commands.Cog:
+        service = SchedulingService(store, topics or CatalogueTopics(store), prompts, grace=grace)
+        poster = DiscordPoster(bot, announce_role_id=announce_role_id)
+        publisher = Publisher(service.outbox, poster, clock, grace=grace, nonce_window=nonce_window)
+        ticker = Ticker(service, publisher, clock)
+        return ModerationCog(bot, service, ticker, clock=clock, tick_interval=tick_interval)
+
+    return make
+
+
+def scheduling_cog_from_settings(
+    settings: Settings, store: Store, clock: Clock
+) -> Callable[[VGBot], commands.Cog]:
+    """The one line the runner needs: `extra_cogs=(scheduling_cog_from_settings(...),)`."""
+    prompts = Prompts.load(settings.prompts_dir)
+    for problem in prompts.problems:
+        log.warning("prompts: %s", problem)
+    return scheduling_cog(
+        store,
+        prompts,
+        clock=clock,
+        grace=timedelta(seconds=settings.grace_window),
+        tick_interval=settings.tick_interval,
+        nonce_window=timedelta(
+            seconds=getattr(settings, "nonce_window", DEFAULT_NONCE_WINDOW.total_seconds())
+        ),
+        announce_role_id=settings.announce_role_id,
+    )

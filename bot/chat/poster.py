@@ -1,0 +1,229 @@
+"""The publisher's Poster port on discord.py: messages, threads and forum posts, with nonces,
+markers, no mentions, and Discord's errors turned into PostError (give up, tell moderators)
+or PostRetry (try again on the next drain).
+
+The marker is the last line of every post, in Discord's small grey subtext: `-# ref 3kf9a0x2mq`.
+It is derived from the outbox key (bot.services.publisher.marker_for), so after a crash the
+bot recognises its own post among the channel's recent messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Final, Literal
+
+import aiohttp
+import discord
+
+from bot.core.text import MESSAGE_CONTENT, truncate
+from bot.services.publisher import FORUM, TEXT, Found, PostError, PostRetry
+
+log = logging.getLogger(__name__)
+
+THREAD_ARCHIVE_MINUTES: Final[Literal[10080]] = 10080  # a week: open until the next one
+SEARCH_LIMIT = 500  # messages looked at when searching for a marker
+ALREADY_HAS_THREAD = 160004  # "A thread has already been created for this message"
+TAG_REQUIRED = 40067  # "A tag is required to create a forum post in this channel"
+PREFERRED_TAGS = ("discussion", "topic", "question", "weekly")
+
+
+def compose(body: str, marker: str) -> str:
+    """The message content: the body (cut to fit if need be) and the marker line."""
+    suffix = f"\n\n-# {marker}"
+    return truncate(body, MESSAGE_CONTENT - len(suffix)) + suffix
+
+
+def mentions(announce_role_id: int | None) -> discord.AllowedMentions:
+    """Nobody is pinged, except the one role the `announce_role_id` setting names."""
+    if announce_role_id is None:
+        return discord.AllowedMentions.none()
+    return discord.AllowedMentions(
+        everyone=False, users=False, roles=[discord.Object(announce_role_id)], replied_user=False
+    )
+
+
+@contextlib.contextmanager
+def translated(what: str, channel_id: int) -> Iterator[None]:
+    """discord.py's exceptions as the port's: PostError (permanent) or PostRetry."""
+    try:
+        yield
+    except discord.Forbidden as exc:
+        raise PostError(
+            f"Discord refused to {what} in <#{channel_id}> "
+            f"({exc.status} {exc.text or 'Forbidden'}): check the bot's permissions there"
+        ) from None
+    except discord.NotFound as exc:
+        raise PostError(
+            f"cannot {what}: <#{channel_id}> (or the message) no longer exists ({exc.text}); "
+            "pick another channel"
+        ) from None
+    except discord.DiscordServerError as exc:
+        raise PostRetry(f"Discord is unavailable ({exc.status})") from None
+    except discord.RateLimited as exc:
+        raise PostRetry(f"rate limited for {exc.retry_after:.0f} s") from None
+    except discord.HTTPException as exc:
+        if exc.status >= 500 or exc.status == 429:
+            raise PostRetry(f"Discord answered {exc.status}") from None
+        raise PostError(
+            f"Discord rejected the request to {what} ({exc.status}, code {exc.code}: {exc.text})"
+        ) from None
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise PostRetry(f"network error: {type(exc).__name__}: {exc}") from None
+
+
+def kind_of(channel: object) -> str:
+    if isinstance(channel, discord.ForumChannel):
+        return FORUM
+    if isinstance(channel, discord.TextChannel):
+        return TEXT
+    if isinstance(channel, discord.Thread):
+        return "thread"
+    if isinstance(channel, discord.StageChannel):
+        return "stage"
+    if isinstance(channel, discord.VoiceChannel):
+        return "voice"
+    if isinstance(channel, discord.CategoryChannel):
+        return "category"
+    return "unknown"
+
+
+def missing_permissions(
+    channel: discord.abc.GuildChannel, me: discord.Member, *, open_thread: bool
+) -> list[str]:
+    """Names (as Discord shows them) of what the bot lacks to post in `channel`."""
+    perms = channel.permissions_for(me)
+    needed = [
+        ("View Channel", perms.view_channel),
+        # Also the permission to create a forum post.
+        ("Send Messages", perms.send_messages),
+        # After a crash the bot looks for its own post among recent messages.
+        ("Read Message History", perms.read_message_history),
+    ]
+    if isinstance(channel, discord.ForumChannel):
+        needed.append(("Send Messages in Threads", perms.send_messages_in_threads))
+    elif open_thread:
+        needed.append(("Create Public Threads", perms.create_public_threads))
+        needed.append(("Send Messages in Threads", perms.send_messages_in_threads))
+    return [name for name, ok in needed if not ok]
+
+
+class DiscordPoster:
+    def __init__(self, client: discord.Client, *, announce_role_id: int | None = None) -> None:
+        self.client = client
+        self.allowed_mentions = mentions(announce_role_id)
+
+    async def _channel(self, channel_id: int) -> discord.abc.GuildChannel:
+        channel = self.client.get_channel(channel_id)
+        if channel is None:
+            with translated("find the channel", channel_id):
+                channel = await self.client.fetch_channel(channel_id)
+        if not isinstance(channel, discord.abc.GuildChannel):
+            raise PostError(f"<#{channel_id}> is not a server channel")
+        return channel
+
+    def _me(self, channel: discord.abc.GuildChannel) -> discord.Member:
+        me = channel.guild.me
+        if me is None:  # the guild is not in the cache: the bot was removed from the server
+            raise PostError(f"the bot is not in the server of <#{channel.id}> any more")
+        return me
+
+    async def channel_kind(self, channel_id: int) -> str:
+        return kind_of(await self._channel(channel_id))
+
+    async def check_permissions(self, channel_id: int, *, open_thread: bool) -> list[str]:
+        channel = await self._channel(channel_id)
+        return missing_permissions(channel, self._me(channel), open_thread=open_thread)
+
+    async def send_message(
+        self, channel_id: int, body: str, title: str, nonce: str, marker: str
+    ) -> int:
+        target = self.client.get_partial_messageable(channel_id)
+        with translated("send the post", channel_id):
+            # discord.py sends enforce_nonce=True with every nonce.
+            message = await target.send(
+                compose(body, marker), nonce=nonce, allowed_mentions=self.allowed_mentions
+            )
+        return message.id
+
+    async def create_thread(self, channel_id: int, message_id: int, name: str) -> int:
+        channel = await self._channel(channel_id)
+        if not isinstance(channel, discord.TextChannel):
+            raise PostError(f"<#{channel_id}> is not a text channel any more: no thread possible")
+        message = channel.get_partial_message(message_id)
+        with translated("open the thread", channel_id):
+            try:
+                thread = await message.create_thread(
+                    name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES
+                )
+            except discord.HTTPException as exc:
+                if exc.code == ALREADY_HAS_THREAD:
+                    return message_id  # a thread started from a message shares its id
+                raise
+        return thread.id
+
+    async def create_forum_post(
+        self, channel_id: int, name: str, body: str, marker: str
+    ) -> tuple[int, int]:
+        forum = await self._channel(channel_id)
+        if not isinstance(forum, discord.ForumChannel):
+            raise PostError(f"<#{channel_id}> is not a forum channel any more")
+        tags = _tags_for(forum)
+        with translated("create the forum post", channel_id):
+            created = await forum.create_thread(
+                name=name,
+                content=compose(body, marker),
+                allowed_mentions=self.allowed_mentions,
+                auto_archive_duration=THREAD_ARCHIVE_MINUTES,
+                applied_tags=tags,
+            )
+        return created.thread.id, created.message.id
+
+    async def find_marked(self, channel_id: int, marker: str, since: datetime) -> Found | None:
+        channel = await self._channel(channel_id)
+        me = self._me(channel)
+        with translated("look for an earlier post", channel_id):
+            if isinstance(channel, discord.ForumChannel):
+                return await _find_forum_post(channel, me, marker, since)
+            if not isinstance(channel, discord.TextChannel):
+                return None
+            async for message in channel.history(
+                after=since, limit=SEARCH_LIMIT, oldest_first=True
+            ):
+                if message.author.id == me.id and marker in message.content:
+                    thread = message.thread
+                    return Found(message.id, thread.id if thread is not None else None)
+        return None
+
+
+def _tags_for(forum: discord.ForumChannel) -> list[discord.ForumTag]:
+    """No tag, unless the forum demands one: then the best-named, else the first."""
+    if not forum.flags.require_tag or not forum.available_tags:
+        return []
+    by_name = {t.name.lower(): t for t in forum.available_tags}
+    for name in PREFERRED_TAGS:
+        if name in by_name:
+            return [by_name[name]]
+    return [forum.available_tags[0]]
+
+
+async def _find_forum_post(
+    forum: discord.ForumChannel, me: discord.Member, marker: str, since: datetime
+) -> Found | None:
+    active = await forum.guild.active_threads()
+    candidates = [t for t in active if t.parent_id == forum.id]
+    async for archived in forum.archived_threads(limit=50):
+        candidates.append(archived)
+    for thread in candidates:
+        created = thread.created_at or discord.utils.snowflake_time(thread.id)
+        if thread.owner_id != me.id or created < since:
+            continue
+        try:
+            starter = await thread.fetch_message(thread.id)
+        except discord.NotFound:
+            continue  # the starter message was deleted: not a post we can recognise
+        if marker in starter.content:
+            return Found(starter.id, thread.id)
+    return None

@@ -1,0 +1,244 @@
+"""/weekly and /schedule end to end: the real bot (real database, content/ and prompts/) against
+the emulator. Time moves by advancing the shared ManualClock, and ticks are triggered directly
+(`cog.ticker.tick()`), never by sleeping until a schedule."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.chat.moderation_cog import ModerationCog
+from bot.sandbox.emulator import EmulatorError, Perm
+from bot.services.publisher import marker_for
+from tests.e2e.conftest import BotFactory, BotRun, World
+
+
+def cog_of(run: BotRun) -> ModerationCog:
+    cog = run.bot.get_cog("Moderation")
+    assert isinstance(cog, ModerationCog), "the scheduling cog is not loaded"
+    return cog
+
+
+def now(world: World) -> datetime:
+    return datetime.fromtimestamp(world.clock(), UTC)
+
+
+def weekly_options(world: World, channel: Any, ahead: timedelta) -> dict[str, Any]:
+    """/weekly set options for a moment `ahead` of the emulator's (and bot's) clock, in UTC."""
+    at = now(world) + ahead
+    days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    return {
+        "channel": channel.id,
+        "weekday": days[at.weekday()],
+        "time": f"{at:%H:%M}",
+        "tz": "UTC",
+    }
+
+
+async def command(
+    world: World, name: str, sub: str, options: dict[str, Any] | None = None, *, user: Any = None
+) -> dict[str, Any]:
+    handle = await world.emu.invoke(
+        name, options or {}, user=user or world.mod, channel=world.general, subcommand=sub
+    )
+    reply = await handle.response(timeout=10)
+    assert handle.ephemeral, f"/{name} {sub} should answer privately"
+    return reply
+
+
+def bot_posts(world: World, channel: Any) -> list[dict[str, Any]]:
+    bot_id = str(world.emu.bot_user.id)
+    return [
+        m
+        for m in world.emu.messages(channel)
+        if m["author"]["id"] == bot_id and "interaction_metadata" not in m
+    ]
+
+
+def post_requests(world: World, path: str) -> list[Any]:
+    return [r for r in world.emu.requests if r.method == "POST" and r.path == path]
+
+
+def tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    with sqlite3.connect(db) as conn:
+        return {
+            t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+            for t in ("weekly_prompts", "schedules", "outbox", "topic_history")
+        }
+
+
+async def test_a_weekly_prompt_posts_one_message_and_one_thread(world: World, bots: BotFactory):
+    run = await bots.start()
+    reply = await command(
+        world, "weekly", "set", weekly_options(world, world.general, timedelta(hours=1))
+    )
+    assert "Weekly prompt set" in reply["content"] and "<t:" in reply["content"]
+    world.clock.advance(3600 + 30)
+    await cog_of(run).ticker.tick()
+    await cog_of(run).ticker.tick()
+    run = await bots.restart(run)  # a restart ticks again on start: still one post
+    await cog_of(run).ticker.tick()
+
+    (post,) = bot_posts(world, world.general)
+    (thread,) = world.emu.threads(world.general)
+    assert thread["id"] == post["id"] and post["thread"]["id"] == thread["id"]
+    (sent,) = post_requests(world, f"/channels/{world.general.id}/messages")
+    assert sent.json["enforce_nonce"] is True and 1 <= len(sent.json["nonce"]) <= 25
+    assert sent.json["allowed_mentions"]["parse"] == []
+    row = tables(bots.settings().db)["outbox"][0]
+    assert marker_for(row[0]) in post["content"]
+
+    shown = await command(world, "weekly", "show")
+    assert "✅" in shown["content"] and f"<#{thread['id']}>" in shown["content"]
+
+
+async def test_a_forum_channel_gets_a_forum_post(world: World, bots: BotFactory):
+    run = await bots.start()
+    await command(world, "weekly", "set", weekly_options(world, world.forum, timedelta(minutes=5)))
+    world.clock.advance(5 * 60 + 1)
+    await cog_of(run).ticker.tick()
+    await cog_of(run).ticker.tick()
+
+    (post,) = world.emu.threads(world.forum)
+    starter = world.emu.messages(int(post["id"]))[0]
+    key, payload = tables(bots.settings().db)["outbox"][0][0], None
+    assert starter["id"] == post["id"] and marker_for(key) in starter["content"]
+    with sqlite3.connect(bots.settings().db) as conn:
+        (payload,) = conn.execute("SELECT payload FROM outbox").fetchone()
+    assert post["name"] == json.loads(payload)["title"]
+    assert len(post_requests(world, f"/channels/{world.forum.id}/threads")) == 1
+    assert bot_posts(world, world.general) == []
+
+
+async def test_a_non_moderator_is_refused_and_nothing_changes(world: World, bots: BotFactory):
+    await bots.start()
+    await command(world, "weekly", "set", weekly_options(world, world.general, timedelta(days=1)))
+    before = tables(bots.settings().db)
+
+    schedule = world.emu.world.find_command(world.guild.id, "schedule")
+    assert schedule is not None
+    needed = int(schedule.definition["default_member_permissions"])
+    assert needed == Perm.MANAGE_THREADS
+    with pytest.raises(EmulatorError, match="may not use /schedule"):
+        await world.emu.invoke(
+            "schedule",
+            {"topic": "evals", "when": "in 1 hour"},
+            user=world.alice,
+            channel=world.general,
+            subcommand="thread",
+        )
+    # A server admin may widen who sees the command (Integrations settings): the bot checks
+    # again when it runs.
+    weekly = world.emu.world.find_command(world.guild.id, "weekly")
+    assert weekly is not None
+    for synced in (schedule, weekly):
+        synced.definition["default_member_permissions"] = None
+    refused = [
+        await command(
+            world, "schedule", "thread", {"topic": "x", "when": "in 1 hour"}, user=world.alice
+        ),
+        await command(world, "schedule", "cancel", {"id": 1}, user=world.alice),
+        await command(world, "weekly", "off", user=world.alice),
+    ]
+    for reply in refused:
+        assert "Only moderators" in reply["content"] and "Nothing was changed" in reply["content"]
+    assert tables(bots.settings().db) == before
+
+
+async def test_a_template_with_everyone_pings_nobody(
+    world: World, bots: BotFactory, tmp_path: Path
+):
+    prompts = tmp_path / "prompts"
+    for kind in ("weekly", "thread", "announce"):
+        (prompts / kind).mkdir(parents=True)
+        (prompts / kind / "loud.j2").write_text("@everyone @here what about {{ topic.title }}?\n")
+    run = await bots.start(prompts_dir=prompts)
+    await command(
+        world, "weekly", "set", weekly_options(world, world.general, timedelta(minutes=2))
+    )
+    world.clock.advance(121)
+    await cog_of(run).ticker.tick()
+
+    (post,) = bot_posts(world, world.general)
+    assert post["content"].startswith("@everyone @here what about")
+    assert post["mention_everyone"] is False and post["mentions"] == []
+    (sent,) = post_requests(world, f"/channels/{world.general.id}/messages")
+    assert sent.json["allowed_mentions"]["parse"] == []
+    assert not sent.json["allowed_mentions"].get("roles")
+
+
+async def test_schedule_list_run_now_and_cancel(world: World, bots: BotFactory):
+    run = await bots.start()
+    reply = await command(
+        world,
+        "schedule",
+        "thread",
+        {"topic": "open-source-usability", "when": "in 2 hours", "repeat": "weekly"},
+    )
+    assert "Scheduled `#1`" in reply["content"]
+    listed = await command(world, "schedule", "list")
+    assert "`#1`" in listed["content"] and ":R>" in listed["content"]
+
+    ran = await command(world, "schedule", "run-now", {"id": 1})
+    assert "Posted `#1` now" in ran["content"]
+    assert len(bot_posts(world, world.general)) == 1
+    assert (await command(world, "schedule", "list"))["content"] == listed["content"]
+
+    world.clock.advance(2 * 3600 + 1)
+    await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, world.general)) == 2  # the scheduled one, as well
+    assert len(world.emu.threads(world.general)) == 2
+
+    assert "Cancelled `#1`" in (await command(world, "schedule", "cancel", {"id": 1}))["content"]
+    again = await command(world, "schedule", "cancel", {"id": 1})
+    assert "already cancelled" in again["content"]
+    world.clock.advance(7 * 24 * 3600)
+    await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, world.general)) == 2
+
+
+async def test_unclear_input_gets_a_precise_error_and_saves_nothing(world: World, bots: BotFactory):
+    await bots.start()
+    before = tables(bots.settings().db)
+    bad_time = await command(
+        world, "schedule", "thread", {"topic": "open-source-usability", "when": "someday"}
+    )
+    assert "unknown word 'someday'" in bad_time["content"]
+    bad_topic = await command(
+        world, "schedule", "thread", {"topic": "usabilty", "when": "in 1 hour"}
+    )
+    assert "no topic called 'usabilty'" in bad_topic["content"]
+    bad_zone = await command(
+        world,
+        "weekly",
+        "set",
+        {**weekly_options(world, world.general, timedelta(days=1)), "tz": "Mars/Base"},
+    )
+    assert "unknown time zone 'Mars/Base'" in bad_zone["content"]
+    assert tables(bots.settings().db) == before
+
+
+async def test_missing_bot_permissions_are_told_to_moderators(world: World, bots: BotFactory):
+    run = await bots.start()
+    world.emu.set_bot_permissions(world.general, deny="CREATE_PUBLIC_THREADS")
+    refused = await command(
+        world, "weekly", "set", weekly_options(world, world.general, timedelta(minutes=1))
+    )
+    assert "lack Create Public Threads" in refused["content"]
+    assert tables(bots.settings().db)["weekly_prompts"] == []
+
+    world.emu.set_bot_permissions(world.general, allow="CREATE_PUBLIC_THREADS")
+    await command(
+        world, "weekly", "set", weekly_options(world, world.general, timedelta(minutes=1))
+    )
+    world.emu.set_bot_permissions(world.general, deny="SEND_MESSAGES")
+    world.clock.advance(61)
+    await cog_of(run).ticker.tick()
+    assert bot_posts(world, world.general) == []
+    shown = await command(world, "weekly", "show")
+    assert "❌" in shown["content"] and "lacks Send Messages" in shown["content"]
