@@ -28,10 +28,12 @@ def point_at(api_base: str) -> None:
 def build_bot(app: App, *, clock: Clock | None = None, **client_options: Any) -> VGBot:
     """The bot with every capability wired in; the runner and the end-to-end tests share it."""
     from bot.chat.client import VGBot
+    from bot.chat.moderation_cog import scheduling_cog_from_settings
 
     s = app.settings
     if clock is None:
         clock = OffsetFileClock(s.clock_offset_file) if s.clock_offset_file else system_clock
+    client_options.setdefault("extra_cogs", (scheduling_cog_from_settings(s, app.store, clock),))
     return VGBot(
         catalogue=app.catalogue,
         meta=app.meta,
