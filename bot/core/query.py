@@ -128,6 +128,7 @@ def episode_number(text: str) -> int | None:
 
 def fold(text: str) -> str:
     """Case- and accent-insensitive form for exact comparisons: 'Café  Moats' → 'cafe moats'."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(words(stripped.casefold()))
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(words(text.casefold()))

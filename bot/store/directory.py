@@ -75,11 +75,12 @@ class Directory:
         self._by_slug: dict[str, EpisodeEntry] = {}
         self._by_title: dict[str, EpisodeEntry] = {}
         self._by_topic: dict[str, list[EpisodeEntry]] = {}
+        folded = {e.id: fold(e.title) for e in self.episodes}
         for e in self.episodes:
             if e.number is not None:
                 self._by_number.setdefault(e.number, e)
             self._by_slug.setdefault(e.slug, e)
-            self._by_title.setdefault(fold(e.title), e)
+            self._by_title.setdefault(folded[e.id], e)
             for slug in e.topics:
                 self._by_topic.setdefault(slug, []).append(e)
         for entries in self._by_topic.values():
@@ -90,9 +91,9 @@ class Directory:
         self._title_folded: list[str] = []
         pairs: list[tuple[str, int]] = []
         for i, e in enumerate(self._newest):
-            words = tuple(dict.fromkeys((fold(e.title) + " " + fold(" ".join(e.guests))).split()))
+            words = tuple(dict.fromkeys((folded[e.id] + " " + fold(" ".join(e.guests))).split()))
             self._words.append(words)
-            self._title_folded.append(fold(e.title))
+            self._title_folded.append(folded[e.id])
             pairs += [(w, i) for w in words]
         pairs.sort()
         self._tokens = [w for w, _ in pairs]

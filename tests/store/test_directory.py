@@ -1,0 +1,112 @@
+"""The in-memory name index: lookups and Discord-shaped autocomplete."""
+
+from __future__ import annotations
+
+import time
+
+from bot.core.models import Topic
+from bot.store.directory import CHOICE_CHARS, MAX_CHOICES, Directory, EpisodeEntry
+
+TOPICS = [
+    Topic("defensible-moats", "Defensible moats", aliases=("moats", "competitive advantage")),
+    Topic("data-science-as-role-play", "Data science as role play", aliases=("LARP",)),
+    Topic("cafe-culture", "Café culture"),
+]
+
+
+def _entry(n: int, title: str, guests: tuple[str, ...] = (), topics=(), origin="content"):
+    return EpisodeEntry(n, n, f"ep-{n}", title, guests, tuple(topics), None, origin)
+
+
+def _directory() -> Directory:
+    return Directory(
+        [
+            _entry(
+                11, "Data Science: The Great Stagnation", ("Mark Saroufim",), ["defensible-moats"]
+            ),
+            _entry(12, "Retail Forecasting", ("Ana López",), ["defensible-moats"]),
+            _entry(110, "Moats Revisited", ("Jo Müller",)),
+            _entry(2, "The Early Days", ("Hugo Bowne-Anderson",)),
+        ],
+        TOPICS,
+    )
+
+
+def test_topic_by_slug_title_or_alias_ignoring_case_and_accents():
+    d = _directory()
+    for text in ("defensible-moats", "Defensible Moats", "MOATS", " competitive  advantage "):
+        assert d.topic(text) == TOPICS[0]
+    assert d.topic("larp") == TOPICS[1]
+    assert d.topic("cafe culture") == TOPICS[2]
+    assert d.topic("moat") is None  # exact names only; search handles the rest
+
+
+def test_topic_episodes_newest_first():
+    assert [e.number for e in _directory().topic_episodes("defensible-moats")] == [12, 11]
+    assert _directory().topic_episodes("cafe-culture") == []
+
+
+def test_find_episodes_by_words_of_title_or_guest():
+    d = _directory()
+    assert [e.number for e in d.find_episodes("saroufim")] == [11]
+    assert [e.number for e in d.find_episodes("Lopez")] == [12]
+    assert [e.number for e in d.find_episodes("great stagnation")] == [11]
+    assert [e.number for e in d.find_episodes("stagn")] == [11]  # a word beginning
+    assert d.find_episodes("the") != []  # only stop words: they are used after all
+    assert d.find_episodes("zebra") == []
+
+
+def test_episode_choices_by_number_prefix_then_words():
+    d = _directory()
+    assert [v for _, v in d.episode_choices("11")] == ["11", "110"]
+    assert [v for _, v in d.episode_choices("#1")] == ["11", "12", "110"]
+    assert [v for _, v in d.episode_choices("ep 2")] == ["2"]
+    assert [v for _, v in d.episode_choices("moa")] == ["110"]
+    assert [v for _, v in d.episode_choices("mark sar")] == ["11"]
+    assert [v for _, v in d.episode_choices("")] == ["110", "12", "11", "2"]  # newest first
+    name, value = d.episode_choices("saroufim")[0]
+    assert name == "#11 · Data Science: The Great Stagnation — Mark Saroufim" and value == "11"
+
+
+def test_topic_choices_by_title_alias_or_inner_word():
+    d = _directory()
+    assert d.topic_choices("def") == [("Defensible moats", "defensible-moats")]
+    assert d.topic_choices("comp") == [
+        ("Defensible moats (competitive advantage)", "defensible-moats")
+    ]
+    assert [v for _, v in d.topic_choices("role")] == ["data-science-as-role-play"]
+    assert [v for _, v in d.topic_choices("")] == [
+        "cafe-culture",
+        "data-science-as-role-play",
+        "defensible-moats",
+    ]
+    assert d.topic_choices("zzz") == []
+
+
+def test_content_wins_over_a_feed_duplicate():
+    d = Directory([_entry(11, "Feed Title", origin="feed"), _entry(11, "Curated Title")], TOPICS)
+    entry = d.episode_by_number(11)
+    assert entry is not None and entry.title == "Curated Title"
+
+
+def test_suggestions_for_typos():
+    d = _directory()
+    assert [e.number for e in d.suggest_episodes("stagnaton")][:1] == [11]
+    assert [t.slug for t in d.suggest_topics("defensable moats")][:1] == ["defensible-moats"]
+    assert d.suggest_topics("xq") == []
+
+
+def test_choices_fit_discord_and_stay_fast_at_ten_thousand_episodes():
+    entries = [
+        _entry(n, f"Episode title number {n} about " + "very long words " * 10, ("A Guest",))
+        for n in range(1, 10_001)
+    ]
+    d = Directory(entries, TOPICS)
+    for prefix in ("", "1", "9999", "a", "episode t", "ver", "guest", "zzz", "x" * 500):
+        started = time.perf_counter()
+        choices = d.episode_choices(prefix)
+        elapsed = time.perf_counter() - started
+        assert len(choices) <= MAX_CHOICES
+        assert all(0 < len(n) <= CHOICE_CHARS and 0 < len(v) <= CHOICE_CHARS for n, v in choices)
+        assert elapsed < 0.05, f"{prefix!r} took {elapsed * 1000:.1f} ms"  # loose: CI machines vary
+    assert len(d.episode_choices("a")) == MAX_CHOICES
