@@ -1,0 +1,196 @@
+"""/episode, /topic, search and autocomplete, end to end over real files and SQLite."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.services.catalogue import CatalogueService, open_catalogue
+from bot.store.db import open_store
+from bot.store.sync import sync_content
+from tests.store.files import Ep, small_catalogue, write_episode
+
+
+@pytest.fixture
+def root(tmp_path):
+    path = tmp_path / "content"
+    small_catalogue(path)
+    return path
+
+
+@pytest.fixture
+async def service(tmp_path, root):
+    async with await open_catalogue(tmp_path / "bot.sqlite3", root) as opened:
+        assert opened.sync_report.problems == []
+        yield opened.service
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "11",
+        "#11",
+        "ep 11",
+        "Episode 11",
+        "great-stagnation",
+        "Data Science: The Great Stagnation",
+        "great stagnation",
+        "saroufim",
+        "Mark Saroufim",
+        "stagnating",  # stemmed, through the index
+    ],
+)
+async def test_episode_lookups(service, text):
+    reply = await service.answer_episode(text)
+    assert reply.kind == "episode", reply
+    assert reply.title == "Episode 11: Data Science: The Great Stagnation"
+    assert reply.episode_number == 11
+    assert reply.url == "https://vanishinggradients.fireside.fm/11"
+    fields = {f.name: f.value for f in reply.fields}
+    assert fields["Guest"] == "Mark Saroufim — Applied AI Engineer at Meta (PyTorch)"
+    assert fields["Topics"] == "Defensible moats, The risk of adopting open source"
+    assert "• Defensible moats" in fields["Sections"]
+
+
+async def test_episode_with_chapters_and_accented_guest(service):
+    reply = await service.answer_episode("12")
+    assert {f.name: f.value for f in reply.fields}["Chapters"] == "0:00 Intro\n1:30 Moats in retail"
+    assert (await service.answer_episode("muller")).episode_number == 13
+
+
+async def test_episode_typo_gets_did_you_mean(service):
+    reply = await service.answer_episode("stagnaton")
+    assert reply.kind == "not_found"
+    assert "No episode matches “stagnaton”" in reply.text
+    assert reply.suggestions[0] == "Data Science: The Great Stagnation"
+
+
+async def test_unknown_episode_number_names_the_latest(service):
+    reply = await service.answer_episode("99")
+    assert reply.kind == "not_found"
+    assert reply.text.startswith(
+        "There is no episode 99 in the catalogue. The latest is episode 13."
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["defensible-moats", "Defensible Moats", "moats", "COMPETITIVE ADVANTAGE"]
+)
+async def test_topic_by_slug_title_or_alias(service, text):
+    reply = await service.answer_topic(text)
+    assert (reply.kind, reply.title) == ("topic", "Defensible moats")
+    fields = {f.name: f.value for f in reply.fields}
+    assert fields["Episodes"] == "Ep. 11: Data Science: The Great Stagnation"
+    # Its own episode first, then the other mention (12's transcript), matches marked.
+    assert [e.citation.episode_number for e in reply.excerpts] == [11, 12]
+    assert all(any(hit for _, hit in e.segments) for e in reply.excerpts)
+    assert reply.excerpts[1].citation.timestamp == 5.0
+
+
+async def test_topic_own_episodes_rank_before_better_other_matches(tmp_path, root):
+    write_episode(root, Ep(15, "Pricing Power", topics=["defensible-moats"], summary="Moats once."))
+    write_episode(root, Ep(16, "Moats, Moats Everywhere", summary="Untagged but all about moats."))
+    async with await open_catalogue(tmp_path / "other.sqlite3", root) as opened:
+        plain = await opened.service.search("moats")
+        assert [e.citation.episode_number for e in plain.excerpts][0] == 16  # best by text
+        topic = await opened.service.answer_topic("moats")
+        order = [e.citation.episode_number or 0 for e in topic.excerpts]
+        # 12 quotes more of the topic's names ("competitive advantage", "defensible moats")
+        # than 16, so it ranks above 16 once both are behind the topic's own episodes.
+        assert sorted(order[:2]) == [11, 15] and order[2:] == [12, 16]
+        fields = {f.name: f.value for f in topic.fields}
+        assert (
+            fields["Episodes"]
+            == "Ep. 15: Pricing Power\nEp. 11: Data Science: The Great Stagnation"
+        )
+        assert topic.footer == "2 episodes on this topic · mentioned in 2 more episodes"
+
+
+async def test_free_text_topic_search_cites_transcripts_with_time(service):
+    reply = await service.answer_topic("café experiments")
+    assert reply.kind == "search"
+    (excerpt,) = [e for e in reply.excerpts if e.citation.episode_number == 12]
+    assert excerpt.citation.timestamp == 5.0 and excerpt.citation.section == "Intro"
+    assert ("café", True) in excerpt.segments
+
+
+async def test_free_text_falls_back_to_any_word_then_prefix(service):
+    either = await service.search("forecasting xylophone")
+    assert [e.citation.episode_number for e in either.excerpts] == [12]
+    prefix = await service.search("forecas")
+    assert [e.citation.episode_number for e in prefix.excerpts] == [12]
+
+
+async def test_not_covered_says_so_and_invents_nothing(service):
+    reply = await service.answer_topic("quantum knitting")
+    assert reply.kind == "not_found" and reply.title == "Not covered yet"
+    assert "has not covered “quantum knitting” yet" in reply.text
+    assert reply.excerpts == () and reply.fields == ()
+
+
+async def test_not_covered_suggests_close_topics(service):
+    reply = await service.answer_topic("defensable moat")
+    assert reply.kind in ("not_found", "search")
+    if reply.kind == "not_found":
+        assert "Defensible moats" in reply.suggestions
+
+
+@pytest.mark.parametrize("text", ["", "   ", "🤖🚀", "!!!", '"', "\x00\x07"])
+async def test_nothing_to_look_for(service, text):
+    for answer in (service.answer_episode, service.answer_topic, service.search):
+        reply = await answer(text)
+        assert reply.kind == "error" and "for example" in reply.text
+
+
+async def test_autocomplete_is_discord_shaped(service):
+    choices = await service.episode_choices("1")
+    assert [v for _, v in choices] == ["11", "12", "13"]
+    assert await service.episode_choices("sar") == [
+        ("#11 · Data Science: The Great Stagnation — Mark Saroufim", "11")
+    ]
+    assert (await service.topic_choices("comp"))[0] == (
+        "Defensible moats (competitive advantage)",
+        "defensible-moats",
+    )
+    for prefix in ("", "a", "x" * 10_000, "🤖"):
+        for pairs in (await service.episode_choices(prefix), await service.topic_choices(prefix)):
+            assert len(pairs) <= 25
+            assert all(0 < len(n) <= 100 and 0 < len(v) <= 100 for n, v in pairs)
+
+
+async def test_a_sync_by_another_process_is_seen(tmp_path, root, service):
+    assert (await service.answer_episode("14")).kind == "not_found"
+    write_episode(root, Ep(14, "Fresh From Elsewhere", slug="fresh"))
+    async with await open_store(tmp_path / "bot.sqlite3") as other:
+        await sync_content(other, root)
+    assert (await service.answer_episode("14")).title == "Episode 14: Fresh From Elsewhere"
+    assert ("#14 · Fresh From Elsewhere", "14") in await service.episode_choices("14")
+
+
+async def test_shipped_content_answers(tmp_path, content_root):
+    root = tmp_path / "shipped"
+    shutil.copytree(content_root, root)
+    async with await open_catalogue(tmp_path / "bot.sqlite3", root) as opened:
+        service: CatalogueService = opened.service
+        reply = await service.answer_episode("saroufim")
+        assert reply.title == "Episode 11: Data Science: The Great Stagnation"
+        topic = await service.answer_topic("moats")
+        assert topic.kind == "topic" and topic.excerpts
+        assert topic.excerpts[0].citation.episode_number == 11
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(text=st.text(max_size=200))
+async def test_any_text_gets_a_reply(service, text):
+    for answer in (service.answer_episode, service.answer_topic, service.search):
+        reply = await answer(text)
+        assert reply.title
+        if reply.kind == "error":  # only for text without a letter or digit
+            assert "for example" in reply.text
