@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # .env (if present) supplies DISCORD_TOKEN and VGBOT_* settings; see .env.example.
+# With a token the bot connects to Discord; without one the local sandbox starts. (`vgbot run`
+# itself refuses to start without a token, so a misconfigured service fails loudly.)
 run: $(STAMP)
-	set -a; [ ! -f .env ] || . ./.env; set +a; $(BIN)/vgbot run
+	@set -a; [ ! -f .env ] || . ./.env; set +a; \
+	if [ -n "$$DISCORD_TOKEN$$VGBOT_TOKEN$$VGBOT_TOKEN_FILE" ]; then exec $(BIN)/vgbot run; \
+	else exec $(BIN)/vgbot sandbox; fi
 
 sandbox: $(STAMP)
 	$(BIN)/vgbot sandbox

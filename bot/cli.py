@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", type=Path, help="templates folder (env: VGBOT_PROMPTS_DIR)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="connect to Discord (DISCORD_TOKEN set) or start the sandbox")
+    sub.add_parser("run", help="connect to Discord (needs DISCORD_TOKEN)")
     sub.add_parser("sandbox", help="the local Discord emulator with the bot, and a prompt")
     for name, what in (
         ("episode", "show an episode: number, title words or guest name"),
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.content_command == "check":
                 return _content_check(settings, args.dir)
             return asyncio.run(_content_sync(settings))
-        if args.command == "sandbox" or (args.command == "run" and not settings.has_token):
+        if args.command == "sandbox":
             from bot.sandbox.terminal import run_sandbox
 
             return run_sandbox(settings)
