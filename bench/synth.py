@@ -6,7 +6,7 @@ sync paths as production. Text is drawn from a Zipf-distributed vocabulary (Engl
 first, then data-science words, then pronounceable made-up words) so that term frequencies look
 like prose: a few words everywhere, most words rare. Deterministic for a given seed.
 
-Reusable by any bench: `sys.path.insert(0, "bench")`, then `from synth import Spec, write_catalogue`.
+Reusable by any bench: put bench/ on sys.path, then `from synth import Spec, write_catalogue`.
 """
 
 from __future__ import annotations
@@ -119,21 +119,14 @@ class _Words:
         words = self.take(n)
         for phrase in extra:  # sprinkle topic phrases so topic searches find their episodes
             words.insert(self._rng.randrange(len(words) + 1), phrase)
-        out, line = [], []
-        for i, w in enumerate(words, 1):
-            line.append(w)
-            if i % 14 == 0:
-                out.append(" ".join(line).capitalize() + ".")
-                line = []
-        if line:
-            out.append(" ".join(line).capitalize() + ".")
-        return " ".join(out)
+        sentences = (" ".join(words[i : i + 14]) for i in range(0, len(words), 14))
+        return " ".join(s.capitalize() + "." for s in sentences)
 
 
 def _topics(rng: random.Random, words: _Words, n: int) -> list[tuple[str, str, list[str]]]:
     """(slug, title, aliases) from domain-word pairs: 'Causal Monitoring', ..."""
     seen: set[str] = set()
-    out = []
+    out: list[tuple[str, str, list[str]]] = []
     while len(out) < n:
         a, b = rng.sample(DOMAIN_WORDS, 2)
         slug = f"{a}-{b}"

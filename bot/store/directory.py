@@ -66,9 +66,12 @@ class Directory:
         self.topics = sorted(topics, key=lambda t: (fold(t.title), t.slug))
         self._topic_by_slug = {t.slug: t for t in self.topics}
         self._topic_names: dict[str, str] = {}
+        self._topic_folded: list[tuple[Topic, list[tuple[str, str, list[str]]]]] = []
         for t in self.topics:
             for name in (t.slug, slugify(t.title), fold(t.title), *map(fold, t.aliases)):
                 self._topic_names.setdefault(name, t.slug)
+            names = [(n, fold(n)) for n in (t.title, *t.aliases, t.slug.replace("-", " "))]
+            self._topic_folded.append((t, [(n, f, f.split()) for n, f in names]))
         # Content episodes come first so they win every lookup against a feed duplicate.
         self.episodes = sorted(episodes, key=lambda e: (e.origin != "content", *_newest_first(e)))
         self._by_number: dict[int, EpisodeEntry] = {}
@@ -126,20 +129,18 @@ class Directory:
         """Topics whose title, alias or slug starts with (then contains) `prefix`."""
         want = fold(prefix)
         ranked: list[tuple[int, str, tuple[str, str]]] = []
-        for t in self.topics:
+        for t, names in self._topic_folded:
             best: tuple[int, str] | None = None
-            for name in (t.title, *t.aliases, t.slug.replace("-", " ")):
-                f = fold(name)
-                rank = (
-                    0
-                    if f.startswith(want)
-                    else 1
-                    if any(w.startswith(want) for w in f.split())
-                    else 2
-                    if want in f
-                    else None
-                )
-                if rank is not None and (best is None or rank < best[0]):
+            for name, f, fwords in names:
+                if f.startswith(want):
+                    rank = 0
+                elif any(w.startswith(want) for w in fwords):
+                    rank = 1
+                elif want in f:
+                    rank = 2
+                else:
+                    continue
+                if best is None or rank < best[0]:
                     best = (rank, name)
             if best is None:
                 continue
