@@ -39,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     check = csub.add_parser("check", help="validate content/ and prompts/; non-zero on problems")
     check.add_argument("dir", nargs="?", type=Path, help="content folder (default: setting)")
     csub.add_parser("sync", help="load content/ into the database (incremental)")
+    feed = sub.add_parser(
+        "import-feed", help="import a podcast feed (URL or file) with transcripts and chapters"
+    )
+    feed.add_argument("source", metavar="URL|FILE", help="the feed's URL, or a saved feed file")
+    feed.add_argument(
+        "--write-content", type=Path, metavar="DIR", help="also write the episodes as content files"
+    )
+    feed.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     return p
 
 
@@ -109,6 +117,66 @@ async def _content_sync(settings: Settings) -> int:
     return 1 if report.problems else 0
 
 
+async def _import_feed(
+    settings: Settings, url: str, write_dir: Path | None, show_progress: bool
+) -> int:
+    """vgbot import-feed: store a feed's episodes (never announced); see docs/feeds.md."""
+    import functools
+    from datetime import UTC, datetime
+
+    import aiohttp
+
+    from bot.app import open_app
+    from bot.feeds.export import write_content
+    from bot.feeds.fetch import fetch
+    from bot.progress import ProgressBar
+    from bot.services.feeds import FeedConfig, FeedService
+    from bot.store.db import StoreError
+
+    bar = ProgressBar() if show_progress else None
+    try:
+        async with open_app(settings) as app, aiohttp.ClientSession() as session:
+            service = FeedService(
+                app.store,
+                functools.partial(fetch, session),
+                config=FeedConfig.from_settings(settings),
+            )
+            report = await service.read(
+                url,
+                datetime.now(UTC),
+                announce=False,
+                conditional=False,
+                progress=bar,
+                keep_episodes=write_dir is not None,
+            )
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if bar is not None:
+            bar.close()
+    if report.error is not None:
+        print(f"error: {report.error}; nothing was imported", file=sys.stderr)
+        return 1
+    for problem in report.problems:
+        print(problem)
+    print(
+        f"{report.title or url}: {report.items} item(s) in {report.seconds:.2f}s: "
+        f"{report.added} added, {report.changed} changed, {report.unchanged} unchanged, "
+        f"{report.from_content} described in content/; {report.transcripts} transcript(s), "
+        f"{report.extras_failed} item(s) whose transcript or chapters failed"
+    )
+    if write_dir is not None:
+        export = write_content(write_dir, report.episodes)
+        for problem in export.problems:
+            print(problem)
+        print(
+            f"{write_dir}: {len(export.written)} file(s) written, {len(export.kept)} already "
+            f"there (left as they are), {len(export.problems)} not written"
+        )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -126,6 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.content_command == "check":
                 return _content_check(settings, args.dir)
             return asyncio.run(_content_sync(settings))
+        if args.command == "import-feed":
+            # A file path is made absolute: the same file is the same feed from any folder.
+            source = args.source
+            url = source if "://" in source else str(Path(source).expanduser().resolve())
+            return asyncio.run(
+                _import_feed(settings, url, args.write_content, not args.no_progress)
+            )
         if args.command == "sandbox":
             from bot.sandbox.terminal import run_sandbox
 
