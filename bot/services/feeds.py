@@ -976,3 +976,70 @@ def _needs_extras(item: FeedItem) -> bool:
 def _is_document_problem(problem: Problem) -> bool:
     """Problems of the whole document (read leniently), as opposed to one item's."""
     return problem.message.startswith(("feed is not well-formed", "character encoding"))
+
+
+# ---------------------------------------------------------------- the release watcher
+
+
+@dataclass
+class StepReport:
+    synced: object | None = None  # the content sync's report, when it ran
+    read: ReadReport | None = None  # when the feed was due
+    edits: EditReport | None = None
+
+
+class Watcher:
+    """One step: sync content/ (new or changed files), read the feed if it is due (its next
+    poll time is stored, so a restart keeps the rhythm and the backoff), plan announcements,
+    then bring posted announcements up to date. `run` steps every `interval` seconds."""
+
+    def __init__(
+        self,
+        service: FeedService,
+        url: str,
+        *,
+        sync: Callable[[], Awaitable[object]] | None = None,
+        editor: AnnouncementEditor | None = None,
+        on_planned: Callable[[], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.url = url
+        self.sync = sync
+        self.editor = editor
+        self.on_planned = on_planned
+        self._wake = asyncio.Event()
+
+    async def step(self, now: datetime) -> StepReport:
+        report = StepReport()
+        if self.sync is not None:
+            report.synced = await self.sync()
+        if self.url:
+            feed = await self.service.feeds.feed(self.url)
+            due = feed is None or feed.next_poll_at is None or now >= feed.next_poll_at
+            if due:
+                report.read = await self.service.read(self.url, now)
+                if report.read.announced or report.read.summarised:
+                    if self.on_planned is not None:
+                        self.on_planned()
+        if self.editor is not None:
+            report.edits = await self.service.apply_edits(self.editor, now)
+        return report
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, clock: Clock, interval: float) -> None:
+        """Step until cancelled; a failing step is logged and the loop goes on."""
+        log.info("release watcher: %s, a step every %.0f s", self.url or "(no feed)", interval)
+        while True:
+            self._wake.clear()
+            try:
+                await self.step(datetime.fromtimestamp(clock(), UTC))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("release watcher step failed; trying again in %.0f s", interval)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            except TimeoutError:
+                pass

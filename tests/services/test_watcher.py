@@ -1,0 +1,378 @@
+"""The release watcher through the real path (local HTTP server, SQLite, outbox), time given
+as a parameter: polling, 304s, backoff, announcements once per guild, downtime, edits."""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.core.models import Episode, Link
+from bot.core.render import Prompts
+from bot.feeds.fetch import Backoff, fetch
+from bot.services.catalogue import CatalogueService
+from bot.services.feeds import (
+    ANNOUNCED,
+    AWAY,
+    BACKDATED,
+    FeedConfig,
+    FeedService,
+    Watcher,
+    release_decision,
+    status_text,
+    summary_look,
+)
+from bot.services.publisher import PostError, marker_for
+from bot.store.db import Store, open_store
+from bot.store.feeds import AnnounceChannel, Look
+from bot.store.outbox import Outbox, OutboxEntry
+from bot.store.sync import sync_content
+from tests.feeds.feedgen import FeedServer, Item, Show, episode, feed_xml
+
+T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # a Monday morning
+HOUR = timedelta(hours=1)
+GUILD_A, GUILD_B = 1001, 2002
+CHANNEL_A, CHANNEL_B = 11, 22
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Edit:
+    channel_id: int
+    message_id: int
+    thread_id: int | None
+    look: Look
+    marker: str
+
+
+@dataclass
+class RecordingEditor:
+    """A hand-written fake of our AnnouncementEditor port."""
+
+    edits: list[Edit] = field(default_factory=list)
+    refuse: bool = False
+
+    async def edit_announcement(
+        self, channel_id: int, message_id: int, thread_id: int | None, look: Look, marker: str
+    ) -> None:
+        if self.refuse:
+            raise PostError("the message was deleted")
+        self.edits.append(Edit(channel_id, message_id, thread_id, look, marker))
+
+
+@dataclass
+class Env:
+    server: FeedServer
+    store: Store
+    session: aiohttp.ClientSession
+    service: FeedService
+    watcher: Watcher
+    editor: RecordingEditor
+    woken: list[int]
+
+    @property
+    def url(self) -> str:
+        return self.server.url("feed.xml")
+
+    def restart(self) -> None:
+        """A new service and watcher on the same database, as after a process restart."""
+        self.service = make_service(self.store, self.session)
+        self.watcher = Watcher(self.service, self.url, editor=self.editor)
+
+    async def rows(self) -> list[OutboxEntry]:
+        keys = [r[0] for r in await self.store.fetchall("SELECT key FROM outbox ORDER BY key")]
+        box = Outbox(self.store)
+        return [e for e in [await box.get(k) for k in keys] if e is not None]
+
+    async def post_all(self, now: datetime) -> None:
+        """What the publisher does, through the outbox's own API: every open row posted."""
+        box = Outbox(self.store)
+        for i, entry in enumerate(await box.ready(now), start=1):
+            await box.start_attempt(entry.key, now)
+            await box.mark_sent(entry.key, now, message_id=900 + i, thread_id=900 + i)
+
+
+def make_service(store: Store, session: aiohttp.ClientSession, **config: object) -> FeedService:
+    return FeedService(
+        store,
+        functools.partial(fetch, session),
+        config=FeedConfig(timeout=2.0, extras_timeout=2.0, **config),  # type: ignore[arg-type]
+        prompts=Prompts.load(REPO / "prompts"),
+        backoff=Backoff(base=60, factor=2, cap=3600, jitter=0),
+        rng=random.Random(7),
+    )
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    async with (
+        FeedServer() as server,
+        await open_store(tmp_path / "db.sqlite3") as store,
+        aiohttp.ClientSession() as session,
+    ):
+        service = make_service(store, session)
+        editor = RecordingEditor()
+        woken: list[int] = []
+        url = server.url("feed.xml")
+        watcher = Watcher(service, url, editor=editor, on_planned=lambda: woken.append(1))
+        for guild, channel in ((GUILD_A, CHANNEL_A), (GUILD_B, CHANNEL_B)):
+            await service.set_channel(AnnounceChannel(guild, channel, f"Guild {guild}"), T0)
+        yield Env(server, store, session, service, watcher, editor, woken)
+
+
+BACK = tuple(episode(n) for n in range(1, 4))
+
+
+def new_item(n: int, released: datetime) -> Item:
+    return episode(n, published=released, image=f"https://art.example.org/{n}.jpg")
+
+
+# ---- polling ----
+
+
+async def test_the_first_read_stores_the_back_catalogue_silently(env):
+    env.server.feed = feed_xml(Show(items=BACK))
+    step = await env.watcher.step(T0)
+    assert step.read is not None and step.read.added == 3
+    assert await env.rows() == [] and env.woken == []
+    assert "seed" in await env.service.why("2")
+
+
+async def test_a_new_episode_is_announced_once_in_every_subscribed_guild(env):
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    later = T0 + 20 * timedelta(minutes=1)
+    env.server.feed = feed_xml(Show(items=(new_item(4, later), *BACK)))
+    step = await env.watcher.step(later)
+    assert step.read is not None and step.read.announced == 2 and env.woken == [1]
+
+    reply = await CatalogueService(env.store).answer_episode("4")
+    assert reply.found  # answerable before anything is posted
+
+    rows = await env.rows()
+    assert sorted((r.guild_id, r.channel_id) for r in rows) == [
+        (GUILD_A, CHANNEL_A),
+        (GUILD_B, CHANNEL_B),
+    ]
+    assert all("Talking about thing 4" in r.post.body and r.post.open_thread for r in rows)
+    assert all(r.kind == "announce" and r.due_at == later for r in rows)
+
+    # Polled again (304), re-read in full, and after a restart: never planned again.
+    await env.watcher.step(later + timedelta(minutes=20))
+    env.restart()
+    await env.service.read(env.url, later + HOUR, conditional=False)
+    assert len(await env.rows()) == 2
+    assert "posting in <#11>" in await env.service.why("Talking about thing 4")
+
+
+async def test_200_then_304_and_no_fetch_before_the_next_poll(env):
+    env.server.feed = feed_xml(Show(items=BACK))
+    first = await env.watcher.step(T0)
+    assert first.read is not None and first.read.status == 200
+    early = await env.watcher.step(T0 + timedelta(minutes=5))
+    assert early.read is None and env.server.count("/feed.xml") == 1
+    second = await env.watcher.step(T0 + timedelta(minutes=15))
+    assert second.read is not None and second.read.not_modified
+    feed = await env.service.feeds.feed(env.url)
+    assert feed is not None and feed.last_status == 304 and feed.last_not_modified
+    assert feed.next_poll_at == T0 + timedelta(minutes=30)
+
+
+async def test_errors_back_off_mark_the_feed_unhealthy_and_recover(env):
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    env.server.status = 500
+    now = T0 + timedelta(minutes=15)
+    waits = []
+    for _ in range(3):
+        step = await env.watcher.step(now)
+        assert step.read is not None and "HTTP 500" in (step.read.error or "")
+        assert step.read.next_poll_at is not None
+        waits.append(step.read.next_poll_at - now)
+        now = step.read.next_poll_at
+    assert waits == [timedelta(seconds=60), timedelta(seconds=120), timedelta(seconds=240)]
+    feed = await env.service.feeds.feed(env.url)
+    assert feed is not None and not feed.healthy and feed.failures == 3
+    text = status_text(feed, 3, now, None)
+    assert "unhealthy" in text and "HTTP 500" in text and "3 failed reads" in text
+
+    env.server.status = 200
+    await env.watcher.step(now)
+    feed = await env.service.feeds.feed(env.url)
+    assert feed is not None and feed.healthy and feed.failures == 0
+
+
+# ---- downtime ----
+
+
+async def test_after_downtime_recent_releases_are_announced_and_older_ones_summarised(env):
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    back = T0 + timedelta(days=3, hours=6)  # Thursday 15:00
+    env.server.feed = feed_xml(
+        Show(
+            items=(
+                new_item(7, back - HOUR),  # today: inside the 6 h grace window
+                new_item(6, T0 + timedelta(days=2)),  # Wednesday
+                new_item(5, T0 + timedelta(days=1)),  # Tuesday
+                episode(50, published=None, title="Bonus: no date"),
+                *BACK,
+            )
+        )
+    )
+    step = await env.watcher.step(back)
+    assert step.read is not None and (step.read.announced, step.read.summarised) == (2, 3)
+    rows = await env.rows()
+    announcements = [r for r in rows if r.key.startswith("announce:")]
+    summaries = [r for r in rows if r.key.startswith("away:")]
+    assert len(announcements) == 2 and all("thing 7" in r.post.body for r in announcements)
+    assert len(summaries) == 2  # one per guild
+    body = summaries[0].post.body
+    assert "While we were away" in body and "thing 5" in body and "thing 6" in body
+    assert "no date" in body and not summaries[0].post.open_thread
+    assert "grace window" in await env.service.why("5")
+
+
+async def test_an_old_episode_added_late_is_stored_but_not_announced(env):
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    env.server.feed = feed_xml(Show(items=(new_item(0, T0 - timedelta(days=400)), *BACK)))
+    step = await env.watcher.step(T0 + timedelta(minutes=15))
+    assert step.read is not None and step.read.added == 1 and step.read.announced == 0
+    assert await env.rows() == []
+    assert "backdated" in await env.service.why("thing 0")
+
+
+async def test_no_server_asked_for_announcements(env):
+    for guild in (GUILD_A, GUILD_B):
+        assert await env.service.clear_channel(guild)
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    env.server.feed = feed_xml(Show(items=(new_item(4, T0), *BACK)))
+    await env.watcher.step(T0 + timedelta(minutes=15))
+    assert await env.rows() == []
+    assert "no server asked" in await env.service.why("4")
+
+
+# ---- the message: artwork, button, edits ----
+
+
+async def test_posted_announcements_get_artwork_and_a_listen_button_then_follow_edits(env):
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    now = T0 + timedelta(minutes=15)
+    item = new_item(4, now)
+    env.server.feed = feed_xml(Show(items=(item, *BACK)))
+    await env.watcher.step(now)
+    assert env.editor.edits == []  # nothing posted yet: nothing to edit
+    await env.post_all(now)
+
+    await env.watcher.step(now + timedelta(minutes=1))
+    assert len(env.editor.edits) == 2
+    edit = env.editor.edits[0]
+    assert edit.look.image == "https://art.example.org/4.jpg"
+    assert edit.look.listen_url == item.audio
+    rows = {r.channel_id: r for r in await env.rows()}
+    assert edit.marker == marker_for(rows[edit.channel_id].key)
+    await env.watcher.step(now + timedelta(minutes=2))
+    assert len(env.editor.edits) == 2  # applied once
+
+    fixed = item.but(title="Episode 4: Fixed typo in the title")
+    env.server.feed = feed_xml(Show(items=(fixed, *BACK)))
+    later = now + timedelta(minutes=30)
+    await env.watcher.step(later)
+    assert len(await env.rows()) == 2  # edited, never posted again
+    assert len(env.editor.edits) == 4
+    assert all(
+        "Fixed typo" in e.look.body and "Fixed typo" in e.look.title for e in env.editor.edits[2:]
+    )
+    assert "will be edited" in await env.service.why("4")
+
+
+async def test_a_refused_edit_is_reported_and_not_retried_forever(env):
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    now = T0 + timedelta(minutes=15)
+    env.server.feed = feed_xml(Show(items=(new_item(4, now), *BACK)))
+    await env.watcher.step(now)
+    await env.post_all(now)
+    env.editor.refuse = True
+    step = await env.watcher.step(now + timedelta(minutes=1))
+    assert step.edits is not None and step.edits.failed == 2
+    step = await env.watcher.step(now + timedelta(minutes=2))
+    assert step.edits is not None and step.edits.failed == 0
+    assert "last edit failed: the message was deleted" in await env.service.why("4")
+
+
+async def test_the_announce_role_is_mentioned_when_set(env):
+    env.service = make_service(env.store, env.session, announce_role_id=555)
+    env.watcher = Watcher(env.service, env.url)
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    env.server.feed = feed_xml(Show(items=(new_item(4, T0), *BACK)))
+    await env.watcher.step(T0 + timedelta(minutes=15))
+    assert all(r.post.body.startswith("<@&555>\n") for r in await env.rows())
+
+
+# ---- content/ ----
+
+
+async def test_the_watcher_notices_new_content_files(env, tmp_path, content_root):
+    root = tmp_path / "content"
+    (root / "episodes").mkdir(parents=True)
+    (root / "topics.yaml").write_bytes((content_root / "topics.yaml").read_bytes())
+    watcher = Watcher(env.service, "", sync=lambda: sync_content(env.store, root))
+    await watcher.step(T0)
+    catalogue = CatalogueService(env.store)
+    assert not (await catalogue.answer_episode("11")).found
+    source = content_root / "episodes" / "011-great-stagnation.md"
+    (root / "episodes" / source.name).write_bytes(source.read_bytes())
+    await watcher.step(T0 + timedelta(seconds=30))
+    assert (await catalogue.answer_episode("11")).found
+
+
+# ---- pure policy ----
+
+LAST = datetime(2024, 3, 4, 14, 45, tzinfo=UTC)
+NOW = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
+GRACE = timedelta(hours=6)
+
+
+@pytest.mark.parametrize(
+    ("released", "last", "step"),
+    [
+        (date(2024, 3, 4), LAST, ANNOUNCED),  # today, polled 15 min ago
+        (date(2024, 3, 3), LAST, ANNOUNCED),  # dated yesterday, appeared just now
+        (None, LAST, ANNOUNCED),  # no date, polled 15 min ago
+        (date(2024, 3, 1), LAST, BACKDATED),  # days before our last look
+        (date(2024, 3, 4), LAST - timedelta(days=3), ANNOUNCED),  # today, after downtime
+        (date(2024, 3, 2), LAST - timedelta(days=3), AWAY),  # during the downtime
+        (None, LAST - timedelta(days=3), AWAY),  # no date after downtime: summarised
+        (date(2024, 3, 5), LAST, ANNOUNCED),  # dated tomorrow (time zones)
+    ],
+)
+def test_release_decision(released, last, step):
+    assert release_decision(released, last, NOW, GRACE)[0] == step
+
+
+def test_a_summary_of_many_episodes_fits_one_message():
+    eps = [
+        Episode(
+            n,
+            f"Talking about thing {n}",
+            f"thing-{n}",
+            date(2024, 3, 1),
+            links=(Link("audio", f"https://show.example.org/audio/{n}.mp3"),),
+        )
+        for n in range(1, 301)
+    ]
+    look = summary_look(eps, "Vanishing Gradients", None, None)
+    assert len(look.body) <= 1960 and look.body.endswith("/episode`.")
+    assert "Episode 1: Talking about thing 1" in look.body and "…and " in look.body
+    assert look.title == "While we were away: 300 new episodes"
