@@ -197,6 +197,12 @@ async def prepare(opts: Options, n_queries: int) -> Prepared:
         seed=opts.seed,
     )
     key = f"{spec.episodes}ep-{spec.transcripts}tr-seed{spec.seed}-{_source_digest(spec)}"
+    try:
+        opts.cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(
+            f"cannot keep catalogues in {opts.cache} ({exc.strerror}); pass --cache DIR"
+        ) from None
     final = opts.cache / key
     built_in = None
     if opts.fresh and final.exists():
