@@ -62,6 +62,7 @@ TARGET_RATIO = 1.3  # issue 3: our p50 at most 1.3x the bare bot's
 BARE_ANSWER = "The bare bot answers every /topic with this constant string."
 ANSWER_TIMEOUT = 15.0  # seconds an interaction may take before it counts as unanswered
 START_TIMEOUT = 30.0
+MAX_FAILURES = 10  # per batch: then the run stops and shows what went wrong
 
 
 def _import_paths() -> None:
@@ -255,6 +256,14 @@ class BenchError(Exception):
     """Something the person running the bench must fix; the message says what."""
 
 
+class Broken(Exception):
+    """Too many interactions went wrong for the numbers to mean anything."""
+
+    def __init__(self, failures: list[str]) -> None:
+        super().__init__(f"{len(failures)} interactions went wrong")
+        self.failures = failures
+
+
 # ------------------------------------------------------------------ the bots, and asking them
 
 Ask = Callable[[int, str], Awaitable[str]]  # (worker number, query) -> kind of answer
@@ -350,7 +359,10 @@ async def catalogue_session(app: App) -> AsyncIterator[Ask]:
     """Our answer path without Discord: what the catalogue alone costs per /topic."""
 
     async def ask(worker: int, text: str) -> str:
-        reply = await app.catalogue.answer_topic(text)
+        try:
+            reply = await app.catalogue.answer_topic(text)
+        except Exception as exc:  # the bot would log it and apologise: count it, go on
+            raise Wrong(f"{type(exc).__name__}: {exc}") from exc
         if reply.kind == "error":
             raise Wrong(f"error reply {reply.title!r}")
         return "answer" if reply.found else "not found"
@@ -385,6 +397,8 @@ async def fire(ask: Ask, queries: Sequence[str], concurrency: int) -> Batch:
 
     async def worker(k: int) -> None:
         for text in pending:
+            if len(batch.failures) >= MAX_FAILURES:
+                return  # something is broken; numbers from here on would mean nothing
             started = time.perf_counter()
             try:
                 kind = await ask(k, text)
@@ -486,7 +500,10 @@ async def measure(
             order = bots if round_no % 2 == 0 else bots[::-1]
             for who in (*order, alone):
                 prof = profiler if who is bots[0] else None
-                totals[who.name].batch.add(await run_batch(who, warmup, chunk, concurrency, prof))
+                batch = await run_batch(who, warmup, chunk, concurrency, prof)
+                if len(batch.failures) >= MAX_FAILURES:
+                    raise Broken(batch.failures)
+                totals[who.name].batch.add(batch)
             print(
                 f"  {concurrency} in flight: round {round_no + 1}/{opts.batches} done",
                 file=sys.stderr,
@@ -635,16 +652,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BenchError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Broken as exc:
+        return _show_failures(exc.failures, stopped=True)
     print(report(opts, results, prepared))
     if opts.profile is not None:
         print_profile(opts.profile)
     failures = [line for r in results for line in r.batch.failures]
-    if failures:
-        print(f"\n{len(failures)} interaction(s) went wrong; the first ones:", file=sys.stderr)
-        for line in failures[:10]:
-            print(f"  {line}", file=sys.stderr)
-        return 1
-    return 0
+    return _show_failures(failures, stopped=False) if failures else 0
+
+
+def _show_failures(failures: Sequence[str], *, stopped: bool) -> int:
+    what = "the run stopped" if stopped else "the numbers above leave them out"
+    print(f"\n{len(failures)} interaction(s) went wrong ({what}):", file=sys.stderr)
+    for line in failures[:MAX_FAILURES]:
+        print(f"  {line}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
