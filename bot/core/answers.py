@@ -67,30 +67,25 @@ class Hit:
     own: bool = False  # the episode is tagged with the topic being asked about
 
 
+_MARKS = re.compile(f"([{MARK_START}{MARK_END}])")
+
+
 def segments(marked: str) -> tuple[tuple[str, bool], ...]:
     """'a \ue000b\ue001 c' → (('a ', False), ('b', True), (' c', False)); whitespace collapsed,
     stray or nested markers tolerated."""
     out: list[tuple[str, bool]] = []
     hit = False
-    buf = ""
-    for ch in _SPACE.sub(" ", marked).strip():
-        if ch in (MARK_START, MARK_END):
-            _push(out, buf, hit)
-            buf = ""
-            hit = ch == MARK_START
-        else:
-            buf += ch
-    _push(out, buf, hit)
+    for piece in _MARKS.split(_SPACE.sub(" ", marked).strip()):
+        if piece == MARK_START:
+            hit = True
+        elif piece == MARK_END:
+            hit = False
+        elif piece:
+            if out and out[-1][1] == hit:
+                out[-1] = (out[-1][0] + piece, hit)
+            else:
+                out.append((piece, hit))
     return tuple(out)
-
-
-def _push(out: list[tuple[str, bool]], text: str, hit: bool) -> None:
-    if not text:
-        return
-    if out and out[-1][1] == hit:
-        out[-1] = (out[-1][0] + text, hit)
-    else:
-        out.append((text, hit))
 
 
 def chapter_at(chapters: Sequence[Chapter], seconds: float) -> Chapter | None:
@@ -190,9 +185,11 @@ def topic_reply(
     episodes: Sequence[EpisodeRef],
     hits: Sequence[Hit],
     related: Sequence[Topic] = (),
+    mentioned: int | None = None,
 ) -> Reply:
     """/topic for a known topic: its description, the episodes tagged with it, and excerpts
-    (its own episodes first). A topic no episode covers yet is reported as not covered."""
+    (its own episodes first). `mentioned`: how many other episodes match (default: count the
+    hits). A topic no episode covers yet is reported as not covered."""
     excerpts = _excerpts(hits)
     if not episodes and not excerpts:
         return Reply(
@@ -209,7 +206,11 @@ def topic_reply(
         fields.append(Field("Episodes", _listing([e.label() for e in episodes])))
     if related:
         fields.append(Field("Related topics", ", ".join(t.title for t in related)))
-    others = len({h.episode for h in hits if h.episode is not None and not h.own})
+    others = (
+        mentioned
+        if mentioned is not None
+        else len({h.episode for h in hits if h.episode is not None and not h.own})
+    )
     footer = _count(len(episodes), "episode") + " on this topic"
     if others:
         footer += f" · mentioned in {_count(others, 'more episode')}"
@@ -224,11 +225,19 @@ def topic_reply(
     )
 
 
-def search_reply(query_text: str, hits: Sequence[Hit], topics: Sequence[Topic] = ()) -> Reply:
-    """Free-text results: excerpts ranked by relevance, and any topics whose entries match."""
+def search_reply(
+    query_text: str,
+    hits: Sequence[Hit],
+    topics: Sequence[Topic] = (),
+    matched: int | None = None,
+) -> Reply:
+    """Free-text results: excerpts ranked by relevance, and any topics whose entries match.
+    `matched`: how many episodes match (default: count the hits)."""
     excerpts = _excerpts(hits)
     fields = (Field("Topics", ", ".join(t.title for t in topics)),) if topics else ()
-    episodes = len({h.episode for h in hits if h.episode is not None})
+    episodes = (
+        matched if matched is not None else len({h.episode for h in hits if h.episode is not None})
+    )
     return Reply(
         kind="search",
         title=f"Search: {query_text}",

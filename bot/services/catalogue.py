@@ -1,8 +1,10 @@
 """Use cases over the catalogue: /episode, /topic, search and their autocomplete.
 
-Each answer costs one small query to check the catalogue has not changed (another process may
-have synced; then the name index is reloaded) and usually one search query: the thread hop to
-SQLite is the main cost, so the answer path is kept to as few statements as possible.
+A thread hop to SQLite costs about as much as a small query, so the /topic path makes one:
+the search reads the catalogue version along with the hits, and the in-memory name index is
+checked against it afterwards (another process may have synced; then the index is reloaded
+and the answer built again). Autocomplete reads no database at all, except to re-check the
+version every few seconds.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,26 +29,49 @@ from bot.store.sync import SyncReport, sync_content
 
 log = logging.getLogger(__name__)
 
-HITS = 12  # hits fetched per search: a few more than shown, to count episodes
+HITS = 8  # hits fetched per search: the excerpts shown, plus room for matching topics
+CHOICES_MAX_AGE = 5.0  # seconds autocomplete trusts the name index without re-reading
 
 
 class CatalogueService:
     """Answers questions about the show's catalogue from the store. Never invents: every
     reply is built from stored notes, topics and transcripts, or says nothing matched."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
+        self._clock = clock
         self._directory: Directory | None = None
+        self._checked = float("-inf")  # clock() when the version was last read
         self._loading = asyncio.Lock()
 
-    async def directory(self) -> Directory:
-        """The name index, reloaded when the catalogue has changed since it was built."""
-        version = await catalog.catalog_version(self._store)
+    async def directory(self, version: int | None = None) -> Directory:
+        """The name index, reloaded when the catalogue has changed since it was built.
+        `version`: the catalogue version just seen, if the caller has read it anyway."""
+        if version is None:
+            version = await catalog.catalog_version(self._store)
+        self._checked = self._clock()
         if self._directory is None or self._directory.version != version:
             async with self._loading:
                 if self._directory is None or self._directory.version != version:
                     self._directory = await load_directory(self._store)
         return self._directory
+
+    async def _cached_directory(self, max_age: float = 0.0) -> Directory:
+        """The index as loaded, re-checked only when older than `max_age` seconds."""
+        if self._directory is None or self._clock() - self._checked > max_age:
+            return await self.directory()
+        return self._directory
+
+    async def _fresh(
+        self, build: Callable[[Directory], Awaitable[tuple[Reply, int | None]]]
+    ) -> Reply:
+        """Build a reply with the index as it is; if the catalogue version the reply was built
+        from differs, reload the index and build it again."""
+        d = await self._cached_directory(float("inf"))
+        reply, seen = await build(d)
+        if seen is not None and seen != d.version:
+            reply, _ = await build(await self.directory(seen))
+        return reply
 
     async def sync(self, root: Path) -> SyncReport:
         return await sync_content(self._store, root)
@@ -80,10 +106,15 @@ class CatalogueService:
             return await self._episode(found[0], d, also=found[1:4])
         # Stemmed words of titles and guests ("stagnating" finds "Stagnation").
         expression = query.match_expression(query.parse_query(text))
-        hits = await search.search(
-            self._store, expression, limit=4, include_topics=False, columns=("title", "people")
+        by_index = await search.search(
+            self._store,
+            expression,
+            limit=4,
+            quoted=0,
+            include_topics=False,
+            columns=("title", "people"),
         )
-        entries = [e for e in (self._entry_of(h, d) for h in hits) if e is not None]
+        entries = [e for e in (self._entry_of(h, d) for h in by_index.hits) if e is not None]
         if entries:
             return await self._episode(entries[0], d, also=entries[1:4])
         suggestions = [e.title for e in d.suggest_episodes(text)]
@@ -123,21 +154,22 @@ class CatalogueService:
     async def _answer_topic(self, text: str) -> Reply:
         if not query.words(text):
             return answers.empty_query_reply("/topic defensible moats")
-        d = await self.directory()
+        return await self._fresh(lambda d: self._topic(text, d))
+
+    async def _topic(self, text: str, d: Directory) -> tuple[Reply, int | None]:
         topic = d.topic(text)
         if topic is None:
             return await self._search(text, d)
         own = d.topic_episodes(topic.slug)
         expression = query.any_phrase((topic.title, *topic.aliases))
-        hits = await search.search(
-            self._store,
-            expression,
-            own=[e.id for e in own],
-            limit=HITS,
-            include_topics=False,
+        results = await search.search(
+            self._store, expression, own=[e.id for e in own], limit=HITS, include_topics=False
         )
         related = [t for t in (d.topic_by_slug(s) for s in topic.related) if t is not None]
-        return answers.topic_reply(topic, [e.ref() for e in own], hits, related)
+        reply = answers.topic_reply(
+            topic, [e.ref() for e in own], results.hits, related, mentioned=results.others
+        )
+        return reply, results.version
 
     async def search(self, text: str) -> Reply:
         """Free text across show notes, topics and transcripts."""
@@ -146,42 +178,46 @@ class CatalogueService:
     async def _free_search(self, text: str) -> Reply:
         if not query.words(text):
             return answers.empty_query_reply("/topic open source")
-        return await self._search(text, await self.directory())
+        return await self._fresh(lambda d: self._search(text, d))
 
-    async def _search(self, text: str, d: Directory) -> Reply:
+    async def _search(self, text: str, d: Directory) -> tuple[Reply, int | None]:
         parsed = query.parse_query(text)
         if parsed.empty:
-            return answers.empty_query_reply("/topic open source")
+            return answers.empty_query_reply("/topic open source"), None
         # All words first; then any of them; then the last word as a beginning ("pytor").
         attempts = [query.match_expression(parsed)]
         if len(parsed.phrases) > 1:
             attempts.append(query.match_expression(parsed, any_term=True))
         attempts.append(query.match_expression(parsed, prefix_last=True))
-        hits: list[Hit] = []
+        results = search.Results([])
         for expression in dict.fromkeys(attempts):
-            hits = await search.search(self._store, expression, limit=HITS)
-            if hits:
+            results = await search.search(self._store, expression, limit=HITS)
+            if results.hits:
                 break
+        hits = results.hits
         topics = [t for t in (d.topic_by_slug(h.topic_slug) for h in hits if h.topic_slug) if t]
         episode_hits = [h for h in hits if h.episode is not None]
         if not episode_hits and not topics:
             names = [t.title for t in d.suggest_topics(text)]
-            return answers.not_found_reply(parsed.text(), names)
-        return answers.search_reply(parsed.text(), episode_hits, topics)
+            return answers.not_found_reply(parsed.text(), names), results.version
+        reply = answers.search_reply(parsed.text(), episode_hits, topics, matched=results.episodes)
+        return reply, results.version
 
     # ---------------------------------------------------------------- autocomplete
 
     async def episode_choices(self, prefix: str) -> list[tuple[str, str]]:
         """(display name, value) pairs, at most 25, names and values ≤ 100 characters."""
         try:
-            return (await self.directory()).episode_choices(prefix[: query.MAX_QUERY_CHARS])
+            d = await self._cached_directory(CHOICES_MAX_AGE)
+            return d.episode_choices(prefix[: query.MAX_QUERY_CHARS])
         except sqlite3.Error:
             log.exception("episode autocomplete failed")
             return []
 
     async def topic_choices(self, prefix: str) -> list[tuple[str, str]]:
         try:
-            return (await self.directory()).topic_choices(prefix[: query.MAX_QUERY_CHARS])
+            d = await self._cached_directory(CHOICES_MAX_AGE)
+            return d.topic_choices(prefix[: query.MAX_QUERY_CHARS])
         except sqlite3.Error:
             log.exception("topic autocomplete failed")
             return []

@@ -2,10 +2,11 @@
 
 `open_store(path)` creates the file (and its folder) if needed, switches it to WAL, and runs
 the migrations it has not seen yet (see bot/store/migrations/__init__.py for how to add one).
-A Store has two connections: one writer, used only inside `transaction()` (serialised by a
-lock, BEGIN IMMEDIATE so concurrent processes wait instead of failing half-way), and one
-read-only reader, which under WAL keeps answering from the last committed state while a long
-write (a content sync) is in progress.
+A Store has two connections: one writer (aiosqlite), used only inside `transaction()`
+(serialised by a lock, BEGIN IMMEDIATE so concurrent processes wait instead of failing
+half-way), and one read-only reader on its own thread, which under WAL keeps answering from the
+last committed state while a long write (a content sync) is in progress. `read(fn)` runs
+several reads in one thread hop (the answer path); `fetchall`/`fetchone` run one statement.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import pkgutil
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -69,12 +71,55 @@ def check_migrations(migrations: Iterable[Migration]) -> list[Migration]:
     return ordered
 
 
+T = TypeVar("T")
+
+
+class Reader:
+    """A read-only connection on its own thread. `run(fn)` calls fn(connection) there: any
+    number of statements (and the Python between them) for one thread hop, which matters on
+    the answer path where a hop costs about as much as a small query."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
+        self._conn: sqlite3.Connection | None = None
+
+    def _open(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            for pragma in _PRAGMAS + ("PRAGMA query_only = ON",):
+                conn.execute(pragma)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            self._open()
+        assert self._conn is not None
+        return fn(self._conn)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._call, fn)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=True)
+
+
 class Store:
     """An open database. Use `async with await open_store(path) as store:` or call close()."""
 
-    def __init__(
-        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection
-    ) -> None:
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: Reader) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
@@ -93,12 +138,15 @@ class Store:
                 raise
             await self._writer.execute("COMMIT")
 
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn(connection) on the reader thread (read-only; sees the last commit)."""
+        return await self._reader.run(fn)
+
     async def fetchall(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
     ) -> list[sqlite3.Row]:
         """Rows of one read query on the reader connection (one thread hop)."""
-        rows = await self._reader.execute_fetchall(sql, params)
-        return list(rows)
+        return await self._reader.run(lambda conn: conn.execute(sql, params).fetchall())
 
     async def fetchone(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
@@ -107,8 +155,10 @@ class Store:
         return rows[0] if rows else None
 
     async def close(self) -> None:
-        await self._reader.close()
-        await self._writer.close()
+        try:
+            await self._reader.close()
+        finally:
+            await self._writer.close()
 
     async def __aenter__(self) -> Store:
         return self
@@ -122,20 +172,23 @@ class Store:
         await self.close()
 
 
-async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
+_PRAGMAS = (
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",
+)
+
+
+async def _connect_writer(path: Path) -> aiosqlite.Connection:
     # isolation_level=None: no implicit BEGIN; transactions are explicit (Store.transaction).
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
     try:
-        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        if read_only:
-            await conn.execute("PRAGMA query_only = ON")
-        else:
-            mode = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))[0][0]
-            if str(mode).lower() != "wal":
-                log.warning("database %s: journal mode is %s, not WAL", path, mode)
+        for pragma in _PRAGMAS:
+            await conn.execute(pragma)
+        mode = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))[0][0]
+        if str(mode).lower() != "wal":
+            log.warning("database %s: journal mode is %s, not WAL", path, mode)
     except BaseException:
         await conn.close()
         raise
@@ -154,17 +207,18 @@ async def open_store(path: Path, *, migrations: Sequence[Migration] | None = Non
     except OSError as e:
         raise StoreError(f"cannot create the folder for database {path}: {e.strerror}") from None
     try:
-        writer = await _connect(path, read_only=False)
+        writer = await _connect_writer(path)
     except sqlite3.Error as e:
         raise StoreError(_explain(path, e)) from None
+    reader = Reader(path)
     try:
         version = await _migrate(writer, path, steps)
-        reader = await _connect(path, read_only=True)
-    except sqlite3.Error as e:
+        await reader.run(lambda conn: None)  # open it now: errors belong to open_store
+    except BaseException as e:
+        await reader.close()
         await writer.close()
-        raise StoreError(_explain(path, e)) from None
-    except BaseException:
-        await writer.close()
+        if isinstance(e, sqlite3.Error):
+            raise StoreError(_explain(path, e)) from None
         raise
     store = Store(path, writer, reader)
     store.schema_version = version

@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from bot.core.answers import ELLIPSIS, MARK_END, MARK_START, EpisodeRef, Hit
+from bot.core.answers import ELLIPSIS, MARK_END, MARK_START, MAX_EXCERPTS, EpisodeRef, Hit
 from bot.core.models import Chapter, Episode, Passage, Topic
 from bot.store.db import Store
 
@@ -32,7 +34,7 @@ _TIER_SHIFT = 52
 _OWNER_SHIFT = 20
 MAX_OWNER = (1 << 32) - 1
 MAX_POSITION = (1 << _OWNER_SHIFT) - 1
-CANDIDATES = 1000
+CANDIDATES = 200  # documents ranked per query at most (see the module doc)
 SNIPPET_TOKENS = 30  # words in an excerpt
 
 DOC_COLUMNS = (
@@ -173,41 +175,82 @@ def topic_docs(topic_id: int, topic: Topic) -> list[DocRow]:
 
 # ------------------------------------------------------------------ queries
 
-# One statement, one thread hop: bounded candidates → best per episode → own episodes first →
-# snippets for the few kept. CROSS JOIN keeps SQLite from scanning docs_fts per `pick` row.
-_SEARCH = f"""
-WITH cand AS (
-    SELECT rowid AS id, bm25(docs_fts, 10.0, 5.0, 2.0, 1.0) AS score
-    FROM docs_fts WHERE docs_fts MATCH :q AND rowid < :below
-    ORDER BY rowid DESC LIMIT :cap
-), grouped AS (
-    SELECT id, score,
-           CASE WHEN id >= {TIER_TOPIC << _TIER_SHIFT} THEN id >> {_OWNER_SHIFT}
-                ELSE (id >> {_OWNER_SHIFT}) & {MAX_OWNER} END AS grp
-    FROM cand
-), best AS (
-    SELECT id, score, grp,
-           row_number() OVER (PARTITION BY grp ORDER BY score, id DESC) AS n
-    FROM grouped
-), pick AS (
-    SELECT id, score,
-           (id < {TIER_TOPIC << _TIER_SHIFT} AND grp IN (SELECT value FROM json_each(:own)))
-               AS own
-    FROM best WHERE n = 1
-    ORDER BY own DESC, score LIMIT :limit
-)
-SELECT pick.id, pick.score, pick.own, d.kind, d.heading, d.start_at,
-       snippet(docs_fts, -1, :a, :b, :e, {SNIPPET_TOKENS}) AS marked,
-       e.number, e.title AS episode_title, e.links, e.chapters,
-       t.slug AS topic_slug, t.title AS topic_title
-FROM pick
-CROSS JOIN docs_fts ON docs_fts.rowid = pick.id
-CROSS JOIN docs d ON d.id = pick.id
-LEFT JOIN episodes e ON e.id = d.episode_id
-LEFT JOIN topics t ON t.id = d.topic_id
-WHERE docs_fts MATCH :q
-ORDER BY pick.own DESC, pick.score
+# Two statements, run together on the reader thread (one hop). The first ranks the
+# candidates (rowid and bm25 only: no row is read). Grouping per episode and the own-first
+# order are done in Python, where they cost ~0.1 ms for hundreds of candidates (SQLite window
+# functions took over 1 ms). The second reads the few rows kept; snippet() needs a full-text
+# lookup per row (~50 µs), so only the quoted rows go through docs_fts (CROSS JOIN keeps
+# SQLite from scanning docs_fts once per picked row).
+_TOPIC_BASE = TIER_TOPIC << _TIER_SHIFT
+_CANDIDATES = """
+SELECT rowid, bm25(docs_fts, 10.0, 5.0, 2.0, 1.0) FROM docs_fts
+WHERE docs_fts MATCH :q AND rowid < :below ORDER BY rowid DESC LIMIT :cap
 """
+_DOC_COLUMNS = """d.id, d.kind, d.heading, d.start_at, e.number, e.title AS episode_title,
+       e.links, e.chapters, t.slug AS topic_slug, t.title AS topic_title"""
+_DOC_JOINS = """LEFT JOIN episodes e ON e.id = d.episode_id
+LEFT JOIN topics t ON t.id = d.topic_id"""
+_DETAILS = f"""
+SELECT {_DOC_COLUMNS}, snippet(docs_fts, -1, :a, :b, :e, {SNIPPET_TOKENS}) AS marked
+FROM json_each(:quote) AS pick
+CROSS JOIN docs_fts ON docs_fts.rowid = pick.value
+CROSS JOIN docs d ON d.id = pick.value
+{_DOC_JOINS}
+WHERE docs_fts MATCH :q
+UNION ALL
+SELECT {_DOC_COLUMNS}, NULL AS marked
+FROM json_each(:plain) AS pick
+CROSS JOIN docs d ON d.id = pick.value
+{_DOC_JOINS}
+"""
+_VERSION = "SELECT version FROM catalog_state WHERE id = 1"
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Which candidates to show, in order, and what the whole candidate set held."""
+
+    ids: list[int]  # one document per episode or topic, best first (own episodes first)
+    scores: dict[int, float]
+    own: set[int]  # ids (among `ids`) from the asked topic's own episodes
+    quote: list[int]  # ids to quote: the first `quoted` episode documents
+    episodes: int  # distinct episodes among the candidates
+    others: int  # of those, not own
+
+
+def rank(
+    candidates: Sequence[tuple[int, float]], own: Sequence[int], limit: int, quoted: int
+) -> Ranking:
+    """Best document per episode (or topic), own episodes first, then by score (lower is
+    better, as bm25 in SQLite). Pure: the candidates come from the first query."""
+    best: dict[int, tuple[float, int]] = {}
+    for doc, score in candidates:
+        group = doc >> _OWNER_SHIFT if doc >= _TOPIC_BASE else (doc >> _OWNER_SHIFT) & MAX_OWNER
+        current = best.get(group)
+        if current is None or (score, -doc) < (current[0], -current[1]):
+            best[group] = (score, doc)
+    owned = set(own)
+    mine = {doc for group, (_, doc) in best.items() if doc < _TOPIC_BASE and group in owned}
+    order = sorted(best.values(), key=lambda sd: (sd[1] not in mine, sd[0], -sd[1]))
+    ids = [doc for _, doc in order[:limit]]
+    episodes = sum(1 for _, doc in best.values() if doc < _TOPIC_BASE)
+    return Ranking(
+        ids=ids,
+        scores={doc: score for score, doc in order[:limit]},
+        own=mine & set(ids),
+        quote=[doc for doc in ids if doc < _TOPIC_BASE][:quoted],
+        episodes=episodes,
+        others=episodes - len(mine),
+    )
+
+
+@dataclass(frozen=True)
+class Results:
+    hits: list[Hit]
+    episodes: int = 0  # distinct episodes among the ranked matches
+    others: int = 0  # of those, episodes not in `own`
+    capped: bool = False  # more documents matched than were ranked (CANDIDATES)
+    version: int | None = None  # the catalogue version searched (see catalog.catalog_version)
 
 
 async def search(
@@ -216,49 +259,72 @@ async def search(
     *,
     own: Sequence[int] = (),
     limit: int = 8,
+    quoted: int = MAX_EXCERPTS,
     include_topics: bool = True,
     columns: Sequence[str] = (),
-) -> list[Hit]:
+) -> Results:
     """Best hits for an FTS5 expression (from bot.core.query), one per episode or topic.
 
-    `own`: episode ids ranked before all others (the asked topic's episodes). `columns`
-    restricts matching to some of title, people, notes, transcript.
+    `own`: episode ids ranked before all others (the asked topic's episodes). Only the first
+    `quoted` episode hits get a snippet (`marked`); the others (and topic entries) come with
+    an empty one, as a snippet costs a full-text lookup per row. `columns` restricts
+    matching to some of title, people, notes, transcript.
     """
     if not expression:
-        return []
+        return Results([])
     if columns:
         expression = "{" + " ".join(columns) + "} : (" + expression + ")"
     below = tier_range(TIER_TOPIC)[1 if include_topics else 0]
-    params = {
-        "q": expression,
-        "below": below,
-        "cap": CANDIDATES,
-        "own": json.dumps(list(own)),
-        "limit": limit,
-        "a": MARK_START,
-        "b": MARK_END,
-        "e": ELLIPSIS,
-    }
-    rows = await store.fetchall(_SEARCH, params)
-    return [_hit(r) for r in rows]
+
+    def run(conn: sqlite3.Connection) -> Results:  # on the reader thread: one hop in all
+        version = conn.execute(_VERSION).fetchone()[0]
+        candidates = conn.execute(
+            _CANDIDATES, {"q": expression, "below": below, "cap": CANDIDATES}
+        ).fetchall()
+        if not candidates:
+            return Results([], version=version)
+        ranking = rank([(r[0], r[1]) for r in candidates], own, limit, quoted)
+        quote = set(ranking.quote)
+        rows = conn.execute(
+            _DETAILS,
+            {
+                "q": expression,
+                "quote": json.dumps(ranking.quote),
+                "plain": json.dumps([i for i in ranking.ids if i not in quote]),
+                "a": MARK_START,
+                "b": MARK_END,
+                "e": ELLIPSIS,
+            },
+        ).fetchall()
+        by_id = {r["id"]: r for r in rows}
+        return Results(
+            [_hit(by_id[i], ranking) for i in ranking.ids if i in by_id],
+            episodes=ranking.episodes,
+            others=ranking.others,
+            capped=len(candidates) >= CANDIDATES,
+            version=version,
+        )
+
+    return await store.read(run)
 
 
-def _hit(row: Any) -> Hit:
+def _hit(row: Any, ranking: Ranking) -> Hit:
     episode = None
     chapters: tuple[Chapter, ...] = ()
     if row["episode_title"] is not None:
         links = dict(json.loads(row["links"]))
         episode = EpisodeRef(row["number"], row["episode_title"], links.get("episode"))
         chapters = tuple(Chapter(float(s), t) for s, t in json.loads(row["chapters"]))
+    doc = row["id"]
     return Hit(
         kind=row["kind"],
         marked=row["marked"] or "",
-        score=float(row["score"]),
+        score=ranking.scores[doc],
         episode=episode,
         heading=row["heading"],
         start=row["start_at"],
         chapters=chapters,
         topic_slug=row["topic_slug"],
         topic_title=row["topic_title"] or "",
-        own=bool(row["own"]),
+        own=doc in ranking.own,
     )

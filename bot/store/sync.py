@@ -46,6 +46,11 @@ RACY_NS = 2_000_000_000
 
 # Called with the stage name before each write stage; may be async (awaited inside the
 # transaction). Raising from it aborts the sync.
+# After writing this many search documents in one sync (a first load, a big import), the
+# index is merged into one segment: about a second per 100,000 documents, and queries on
+# it are several times faster. Smaller syncs leave merging to FTS5's automerge.
+OPTIMIZE_AFTER_DOCS = 2000
+
 Progress = Callable[[str], Awaitable[None] | None]
 
 
@@ -114,12 +119,19 @@ class _Plan:
         return bool(self.episodes or self.passages or self.deletes or self.topics is not None)
 
 
-async def sync_content(store: Store, root: Path, *, progress: Progress | None = None) -> SyncReport:
+async def sync_content(
+    store: Store,
+    root: Path,
+    *,
+    progress: Progress | None = None,
+    optimize_after: int = OPTIMIZE_AFTER_DOCS,
+) -> SyncReport:
     """Bring the catalogue in line with the content folder at `root`; see the module doc.
 
     `progress(stage)`, plain or async, is called before each write stage ("episodes",
-    "passages", "topics", "files"); raising from it aborts the sync (the transaction rolls
-    back).
+    "passages", "topics", "files", and "optimize" after a big load); raising from it aborts
+    the sync (the transaction rolls back). `optimize_after`: merge the index when at least
+    this many search documents were written.
     """
     started = time.perf_counter()
     if not await asyncio.to_thread(root.is_dir):
@@ -132,7 +144,7 @@ async def sync_content(store: Store, root: Path, *, progress: Progress | None = 
     records, stored, topics = await _load_state(store)
     plan = await asyncio.to_thread(_plan, root, records, stored, topics, time.time_ns())
     if plan.writes or plan.record or plan.forget:
-        await _apply(store, plan, stored, progress)
+        await _apply(store, plan, stored, progress, optimize_after)
     report = SyncReport(
         added=plan.added,
         changed=plan.changed,
@@ -495,7 +507,11 @@ def _kept_topics(topics: Sequence[Topic]) -> list[Topic]:
 
 
 async def _apply(
-    store: Store, plan: _Plan, stored: Mapping[str, _Stored], progress: Progress | None
+    store: Store,
+    plan: _Plan,
+    stored: Mapping[str, _Stored],
+    progress: Progress | None,
+    optimize_after: int,
 ) -> None:
     async def stage(name: str) -> None:
         if progress is not None:
@@ -538,9 +554,9 @@ async def _apply(
             db,
             [r[0] for r in feed if {("n", r[1]), ("g", r[2]), ("s", r[3])} & taken],
         )
-        await catalog.write_episodes(db, rows)
+        written = await catalog.write_episodes(db, rows)
         await stage("passages")
-        await catalog.write_passages(
+        written += await catalog.write_passages(
             db,
             [
                 (ids.get(source) or stored[source].id, passages)
@@ -549,7 +565,7 @@ async def _apply(
         )
         await stage("topics")
         if plan.topics is not None:
-            await catalog.replace_topics(db, plan.topics)
+            written += await catalog.replace_topics(db, plan.topics)
         await stage("files")
         await db.executemany(
             "DELETE FROM content_files WHERE path = ?", [(p,) for p in sorted(plan.forget)]
@@ -561,3 +577,6 @@ async def _apply(
         )
         if plan.writes:
             await catalog.bump_version(db)
+        if written >= optimize_after:
+            await stage("optimize")
+            await catalog.optimize_index(db)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.services.catalogue import CatalogueService, open_catalogue
+from bot.services.catalogue import CHOICES_MAX_AGE, CatalogueService, open_catalogue
 from bot.store.db import open_store
 from bot.store.sync import sync_content
 from tests.store.files import Ep, small_catalogue, write_episode
@@ -163,11 +163,36 @@ async def test_autocomplete_is_discord_shaped(service):
 
 async def test_a_sync_by_another_process_is_seen(tmp_path, root, service):
     assert (await service.answer_episode("14")).kind == "not_found"
-    write_episode(root, Ep(14, "Fresh From Elsewhere", slug="fresh"))
+    write_episode(root, Ep(14, "Fresh From Elsewhere", slug="fresh", topics=["causal-inference"]))
     async with await open_store(tmp_path / "bot.sqlite3") as other:
         await sync_content(other, root)
     assert (await service.answer_episode("14")).title == "Episode 14: Fresh From Elsewhere"
     assert ("#14 · Fresh From Elsewhere", "14") in await service.episode_choices("14")
+
+
+async def test_topic_answers_notice_a_new_catalogue_version(tmp_path, root, service):
+    await service.answer_topic("causal inference")  # the name index is loaded now
+    write_episode(root, Ep(14, "Fresh From Elsewhere", slug="fresh", topics=["causal-inference"]))
+    async with await open_store(tmp_path / "bot.sqlite3") as other:
+        await sync_content(other, root)
+    reply = await service.answer_topic("causal inference")
+    episodes = {f.name: f.value for f in reply.fields}["Episodes"]
+    assert episodes.splitlines()[0] == "Ep. 14: Fresh From Elsewhere"
+
+
+async def test_autocomplete_rechecks_the_catalogue_every_few_seconds(tmp_path, root):
+    now = [1000.0]
+    async with await open_store(tmp_path / "bot.sqlite3") as store:
+        await sync_content(store, root)
+        service = CatalogueService(store, clock=lambda: now[0])
+        assert await service.episode_choices("14") == []
+        write_episode(root, Ep(14, "Fresh From Elsewhere", slug="fresh"))
+        async with await open_store(tmp_path / "bot.sqlite3") as other:
+            await sync_content(other, root)
+        now[0] += CHOICES_MAX_AGE / 2
+        assert await service.episode_choices("14") == []  # trusted, not re-read yet
+        now[0] += CHOICES_MAX_AGE
+        assert await service.episode_choices("14") == [("#14 · Fresh From Elsewhere", "14")]
 
 
 async def test_shipped_content_answers(tmp_path, content_root):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.answers import MARK_END, MARK_START
+from bot.core.answers import MARK_END, MARK_START, Hit
 from bot.core.query import match_expression, parse_query
 from bot.store import search
 from bot.store.db import open_store
@@ -31,8 +31,8 @@ async def store(tmp_path):
         yield s
 
 
-async def _find(store, text: str, **kw) -> list[search.Hit]:
-    return await search.search(store, match_expression(parse_query(text)), **kw)
+async def _find(store, text: str, **kw) -> list[Hit]:
+    return (await search.search(store, match_expression(parse_query(text)), **kw)).hits
 
 
 async def _ids(store) -> dict[int, int]:
@@ -102,7 +102,7 @@ async def test_column_filter_limits_matching(store):
 
 async def test_nothing_matches_and_empty_expression(store):
     assert await _find(store, "xylophone") == []
-    assert await search.search(store, "") == []
+    assert (await search.search(store, "")).hits == []
 
 
 def test_document_ids_keep_tiers_apart():

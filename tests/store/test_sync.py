@@ -312,3 +312,14 @@ async def test_feed_episodes_are_upserted_and_content_wins(store, root):
     assert report.added == 1
     rows = await store.fetchall("SELECT origin, title FROM episodes WHERE number = 20")
     assert [tuple(r) for r in rows] == [("content", "From The Feed, Annotated")]
+
+
+async def test_a_big_load_merges_the_index(store, root):
+    _age(root)
+    stages: list[str] = []
+    await sync_content(store, root, progress=stages.append, optimize_after=1)
+    assert stages == ["episodes", "passages", "topics", "files", "optimize"]
+    assert await _search_count(store, "forecasting") == 2  # title and section of 12
+    stages.clear()
+    await sync_content(store, root, progress=stages.append, optimize_after=1)
+    assert stages == []  # nothing changed: no transaction at all
