@@ -210,7 +210,7 @@ def write_catalogue(root: Path, spec: Spec = Spec()) -> Catalogue:
         phrases = tuple(t[1].lower() for t in chosen)
         body = [words.sentence_text(per_section, phrases[:1]), ""]
         for s in range(spec.sections):
-            heading = " ".join(words.take(rng.randint(2, 4))).capitalize()
+            heading = f"{' '.join(words.take(rng.randint(2, 4))).capitalize()} {s + 1}"
             body += [f"## {heading}", words.sentence_text(per_section, phrases[s : s + 1]), ""]
         text = "\n".join(front) + "\n" + "\n".join(body)
         path = root / "episodes" / f"{number:0{width}d}-{slug}.md"

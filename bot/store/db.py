@@ -138,6 +138,12 @@ class Store:
                 raise
             await self._writer.execute("COMMIT")
 
+    async def writer_pragma(self, pragma: str) -> None:
+        """Run a PRAGMA on the writer, between transactions (e.g. a bigger cache for a bulk
+        load)."""
+        async with self._write_lock:
+            await self._writer.execute(pragma)
+
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn(connection) on the reader thread (read-only; sees the last commit)."""
         return await self._reader.run(fn)

@@ -24,9 +24,11 @@ import hashlib
 import inspect
 import json
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,14 @@ RACY_NS = 2_000_000_000
 # index is merged into one segment: about a second per 100,000 documents, and queries on
 # it are several times faster. Smaller syncs leave merging to FTS5's automerge.
 OPTIMIZE_AFTER_DOCS = 2000
+
+# A sync writing this many episodes is a bulk load: the writer gets a bigger page cache.
+BULK_EPISODES = 200
+BULK_CACHE_KIB = 65536
+
+# A first load parses thousands of files: that many are parsed in worker processes.
+PARALLEL_MIN = 200
+MAX_WORKERS = 8
 
 Progress = Callable[[str], Awaitable[None] | None]
 
@@ -125,13 +135,16 @@ async def sync_content(
     *,
     progress: Progress | None = None,
     optimize_after: int = OPTIMIZE_AFTER_DOCS,
+    workers: int = 0,
+    parallel_min: int = PARALLEL_MIN,
 ) -> SyncReport:
     """Bring the catalogue in line with the content folder at `root`; see the module doc.
 
     `progress(stage)`, plain or async, is called before each write stage ("episodes",
     "passages", "topics", "files", and "optimize" after a big load); raising from it aborts
     the sync (the transaction rolls back). `optimize_after`: merge the index when at least
-    this many search documents were written.
+    this many search documents were written. `workers`: processes that parse files when at
+    least `parallel_min` need parsing (0: one per CPU, up to MAX_WORKERS).
     """
     started = time.perf_counter()
     if not await asyncio.to_thread(root.is_dir):
@@ -142,7 +155,11 @@ async def sync_content(
         )
         return SyncReport(problems=[problem], seconds=time.perf_counter() - started)
     records, stored, topics = await _load_state(store)
-    plan = await asyncio.to_thread(_plan, root, records, stored, topics, time.time_ns())
+    parser = _Parser(workers or min(os.cpu_count() or 1, MAX_WORKERS), parallel_min)
+    try:
+        plan = await asyncio.to_thread(_plan, root, records, stored, topics, time.time_ns(), parser)
+    finally:
+        parser.close()
     if plan.writes or plan.record or plan.forget:
         await _apply(store, plan, stored, progress, optimize_after)
     report = SyncReport(
@@ -209,6 +226,7 @@ def _plan(
     stored: Mapping[str, _Stored],
     stored_topics: Sequence[Topic],
     now_ns: int,
+    parser: _Parser,
 ) -> _Plan:
     plan = _Plan()
     topics, topics_usable = _plan_topics(root, records, stored_topics, now_ns, plan)
@@ -217,10 +235,18 @@ def _plan(
     candidates: list[Episode] = []
     fresh: dict[str, tuple[str, str | None]] = {}  # source → (hash, transcript path)
     paths = _episode_paths(root, plan.problems)
+    looks = []
     for path in paths:
         old = stored.get(path)
         record = records.get(path) if old is not None else None
         look = _look(root, path, record, content.MAX_FILE_BYTES, now_ns)
+        looks.append(look)
+        if look.raw is not None:
+            parser.add(_EPISODE, path, look.raw)
+    parsed = parser.run()
+    for look in looks:
+        path = look.path
+        old = stored.get(path)
         if look.same and old is not None:
             candidates.append(old.episode)
             if look.record is not None:  # same bytes, new mtime: remember the new stat
@@ -232,11 +258,11 @@ def _plan(
             )
         else:
             plan.parsed += 1
-            episode, problems = content.parse_episode(path, look.raw)
+            episode, problems, transcript = parsed[path]
             plan.problems += problems
             if episode is not None and look.record is not None:
                 candidates.append(episode)
-                fresh[path] = (look.record.hash, _transcript_of(path, look.raw))
+                fresh[path] = (look.record.hash, transcript)
                 plan.record[path] = look.record
                 continue
         if old is not None:  # broken now: the previous version stays
@@ -268,19 +294,30 @@ def _plan(
                 plan.deletes.append(old.id)
                 plan.removed += 1
 
-    # Transcripts of the episodes kept.
-    for source, ep in kept.items():
+    # Transcripts of the episodes kept: read the changed ones, parse them all at once.
+    named: dict[str, str | None] = {}
+    for source in kept:
         old = stored.get(source)
         if source in fresh:
-            digest, transcript = fresh[source]
+            named[source] = fresh[source][1]
         else:
-            digest, transcript = (
-                (old.content_hash if old else ""),
-                (old.transcript_path if old else None),
-            )
-        passages_changed = _plan_transcript(root, ep, transcript, old, records, now_ns, plan)
+            named[source] = old.transcript_path if old else None
+    transcript_looks = {
+        source: _look_transcript(root, transcript, stored.get(source), records, now_ns)
+        for source, transcript in named.items()
+        if transcript is not None
+    }
+    for look in {look.path: look for look in transcript_looks.values()}.values():
+        if look.raw is not None:
+            parser.add(_TRANSCRIPT, look.path, look.raw)
+    parsed_transcripts = parser.run()
+    for source, ep in kept.items():
+        old = stored.get(source)
+        passages_changed = _plan_transcript(
+            root, ep, named[source], old, transcript_looks.get(source), parsed_transcripts, plan
+        )
         if source in fresh:
-            plan.episodes.append((source, ep, transcript, digest))
+            plan.episodes.append((source, ep, named[source], fresh[source][0]))
         if old is None:
             plan.added += 1
         elif source in fresh or passages_changed:
@@ -288,13 +325,11 @@ def _plan(
         else:
             plan.unchanged += 1
     # Transcripts no kept episode names any more are forgotten.
-    named = {t for _, _, t, _ in plan.episodes if t} | {
-        s.transcript_path for p, s in stored.items() if p in kept and p not in fresh
-    }
+    still_named = {t for t in named.values() if t}
     for path in records:
         if path.startswith(content.EPISODES_DIR + "/") or path == content.TOPICS_FILE:
             continue
-        if path not in named and path not in plan.record:
+        if path not in still_named and path not in plan.record:
             plan.forget.add(path)
     for path in plan.record:
         plan.forget.discard(path)
@@ -336,30 +371,41 @@ def _plan_topics(
     return parsed, bool(parsed) or not problems
 
 
+def _look_transcript(
+    root: Path,
+    transcript: str,
+    old: _Stored | None,
+    records: Mapping[str, _Record],
+    now_ns: int,
+) -> _Look:
+    # Its record only counts for the episode that already used this transcript.
+    record = records.get(transcript) if old and transcript == old.transcript_path else None
+    look = _look(root, transcript, record, content.MAX_TRANSCRIPT_BYTES, now_ns)
+    if look.raw is not None and not _inside(root, transcript):
+        look.raw, look.error = None, "points outside the content folder (through a link)"
+    return look
+
+
 def _plan_transcript(
     root: Path,
     ep: Episode,
     transcript: str | None,
     old: _Stored | None,
-    records: Mapping[str, _Record],
-    now_ns: int,
+    look: _Look | None,
+    parsed: Mapping[str, Any],
     plan: _Plan,
 ) -> bool:
     """Plan the episode's passages; True when they change."""
     old_path = old.transcript_path if old else None
-    if transcript is None:
+    if transcript is None or look is None:
         if old_path is not None:
             plan.passages[ep.source] = ()
             return True
         return False
-    record = records.get(transcript) if transcript == old_path else None
-    look = _look(root, transcript, record, content.MAX_TRANSCRIPT_BYTES, now_ns)
     if look.same:
         if look.record is not None:
             plan.record[transcript] = look.record
         return False
-    if look.raw is not None and not _inside(root, transcript):
-        look.raw, look.error = None, "points outside the content folder (through a link)"
     if look.raw is None:
         keep = "; the transcript synced before is kept meanwhile" if old_path else ""
         plan.problems.append(
@@ -373,7 +419,7 @@ def _plan_transcript(
         )
         return False
     plan.parsed += 1
-    passages, problems = parse_transcript(transcript, look.raw)
+    passages, problems = parsed[transcript]
     plan.problems += problems
     if problems and old_path is not None:  # broken now: the previous passages stay
         return False
@@ -381,6 +427,50 @@ def _plan_transcript(
     if look.record is not None and not problems:
         plan.record[transcript] = look.record
     return True
+
+
+# ------------------------------------------------------------------ parsing, maybe in parallel
+
+_EPISODE, _TRANSCRIPT = "episode", "transcript"
+
+
+def _parse(job: tuple[str, str, bytes]) -> tuple[str, Any]:
+    """One file → what bot.core parses from it. Module-level: it runs in worker processes."""
+    kind, path, raw = job
+    if kind == _EPISODE:
+        episode, problems = content.parse_episode(path, raw)
+        transcript = _transcript_of(path, raw) if episode is not None else None
+        return path, (episode, problems, transcript)
+    return path, parse_transcript(path, raw)
+
+
+class _Parser:
+    """Collects parse jobs and runs them: in this process for a few, in `workers` processes
+    for many (a first load parses thousands of files; parsing is pure CPU work)."""
+
+    def __init__(self, workers: int, parallel_min: int) -> None:
+        self.workers = workers
+        self.parallel_min = parallel_min
+        self._jobs: list[tuple[str, str, bytes]] = []
+        self._pool: ProcessPoolExecutor | None = None
+
+    def add(self, kind: str, path: str, raw: bytes) -> None:
+        self._jobs.append((kind, path, raw))
+
+    def run(self) -> dict[str, Any]:
+        jobs, self._jobs = self._jobs, []
+        if self.workers < 2 or len(jobs) < self.parallel_min:
+            return dict(map(_parse, jobs))
+        if self._pool is None:
+            # spawn, not fork: this process has database threads a fork must not copy.
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        chunk = max(1, len(jobs) // (self.workers * 8))
+        return dict(self._pool.map(_parse, jobs, chunksize=chunk))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
 
 
 def _transcript_of(path: str, raw: bytes) -> str | None:
@@ -519,6 +609,23 @@ async def _apply(
             if inspect.isawaitable(result):
                 await result
 
+    bulk = len(plan.episodes) + len(plan.passages) >= BULK_EPISODES
+    if bulk:  # a big load builds index segments faster with a bigger page cache
+        await store.writer_pragma(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
+    try:
+        await _write(store, plan, stored, stage, optimize_after)
+    finally:
+        if bulk:
+            await store.writer_pragma("PRAGMA cache_size = -2000")
+
+
+async def _write(
+    store: Store,
+    plan: _Plan,
+    stored: Mapping[str, _Stored],
+    stage: Callable[[str], Awaitable[None]],
+    optimize_after: int,
+) -> None:
     async with store.transaction() as db:
         await stage("episodes")
         await catalog.delete_episodes(db, plan.deletes)

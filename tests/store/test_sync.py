@@ -323,3 +323,12 @@ async def test_a_big_load_merges_the_index(store, root):
     stages.clear()
     await sync_content(store, root, progress=stages.append, optimize_after=1)
     assert stages == []  # nothing changed: no transaction at all
+
+
+async def test_parsing_in_worker_processes_gives_the_same_catalogue(root, tmp_path):
+    async with await open_store(tmp_path / "parallel.sqlite3") as parallel:
+        report = await sync_content(parallel, root, workers=2, parallel_min=1)
+        assert (report.added, report.parsed, report.problems) == (3, 5, [])
+        for ep in load_dir(root).episodes:
+            got = await catalog.get_episode(parallel, number=ep.number, with_transcript=True)
+            assert got == ep
