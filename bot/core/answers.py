@@ -220,7 +220,6 @@ def topic_reply(
         text=topic.description,
         fields=tuple(fields),
         excerpts=excerpts,
-        suggestions=tuple(t.title for t in related[:MAX_SUGGESTIONS]),
         footer=footer,
     )
 

@@ -117,6 +117,7 @@ def test_topic_reply_lists_own_episodes_and_cites_excerpts_in_order():
     assert fields["Episodes"] == "Ep. 11: Data Science: The Great Stagnation"
     assert fields["Related topics"] == "Open source risk"
     assert reply.footer == "1 episode on this topic · mentioned in 1 more episode"
+    assert reply.suggestions == ()  # related topics are a field, not a "did you mean"
 
 
 def test_topic_no_episode_covers_is_not_found_and_says_so():
