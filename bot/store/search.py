@@ -6,11 +6,12 @@ Document ids encode where a document sits, so ranking needs no row reads:
 
 tier 2 = a topic entry (owner = topic id), 1 = an episode's notes (title/people/summary at
 position 0, then one document per section), 0 = its transcript passages (owner = episode id).
-A query ranks (bm25) at most CANDIDATES matches, taken in id order from the top: topics, then
-notes of the newest episodes, then transcripts. For the rare word or phrase (almost every real
-question) that is every match; for a word found in thousands of passages it bounds the work,
-at the cost of ignoring the oldest transcript passages for that word. Then one hit per episode
-is kept, the asking topic's own episodes first, and only those few get a snippet.
+A query ranks (bm25, ~2 µs a document) at most CANDIDATES matches, taken in id order from
+the top: topics, then notes of the newest episodes, then transcripts. For a rare word or a
+phrase (most real questions, and every topic name in the shipped content) that is every
+match; for a word found in thousands of documents it bounds the work, at the cost of ranking
+only the newest notes and passages that contain it. Then one hit per episode is kept, the
+asked topic's own episodes first, and only the few shown get a snippet.
 """
 
 from __future__ import annotations

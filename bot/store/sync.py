@@ -526,9 +526,9 @@ def _episode_paths(root: Path, problems: list[Problem]) -> list[str]:
 def _look(root: Path, path: str, record: _Record | None, limit: int, now_ns: int) -> _Look:
     """Is the file the same as recorded? Trust size+mtime unless it was hashed in the same
     clock tick it was last modified; otherwise read and hash it."""
-    file = root / path
+    file = os.path.join(root, path)  # not Path: this runs for every file at every sync
     try:
-        st = file.stat()
+        st = os.stat(file)
     except FileNotFoundError:
         return _Look(path, error="file not found")
     except OSError as e:
@@ -541,7 +541,7 @@ def _look(root: Path, path: str, record: _Record | None, limit: int, now_ns: int
     ):
         return _Look(path, same=True)
     try:
-        with file.open("rb") as f:
+        with open(file, "rb") as f:
             raw = f.read(limit + 1)
     except OSError as e:
         return _Look(path, error=f"cannot be read: {e.strerror or e}")
