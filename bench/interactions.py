@@ -9,7 +9,9 @@ One process, one in-process emulator (`bot.sandbox.emulator`), two bots:
 - ours: the real bot as `vgbot run` wires it (`open_app` + `build_bot`: real SQLite holding a
   synthetic catalogue synced from content files written by bench/synth.py, real prompts, every
   cog), with the per-user cooldown lifted (the bench is a few users hammering the bot);
-- bare: a `commands.Bot` whose only command, /topic, answers a constant string.
+- bare: a `commands.Bot` whose only command, /topic, answers a constant string;
+- catalogue only: `CatalogueService.answer_topic` called directly, no Discord, to show how much
+  of our time is the answer itself.
 
 Both answer the same realistic mix of queries (synth.make_queries: topic titles, aliases, words
 of every frequency, guest names, misses). Latency is measured from `emu.invoke` to the answer
@@ -21,8 +23,9 @@ time, or several in flight) gets its own rounds.
 
 The generated catalogue and its synced database are cached under the temp dir, keyed by the
 size, the seed and the source of the generator and the store (`--fresh` rebuilds); each run
-works on a copy of the database. Prints Markdown tables. Exit status 1 only when an interaction
-got no answer or a wrong one; the latency target is reported, not enforced.
+works on a copy of the database. Prints a Markdown table. Exit status: 1 when an interaction got
+no answer or a wrong one (the run stops after 10 in a batch), 2 for bad flags or an unusable
+cache; the latency target is reported, not enforced.
 """
 
 from __future__ import annotations
