@@ -191,6 +191,20 @@ def _source_digest(spec: Any) -> str:
     return h.hexdigest()[:12]
 
 
+def _building_elsewhere(path: Path) -> bool:
+    """A `<key>.building-<pid>` directory whose process is still running."""
+    _, sep, pid = path.name.rpartition(".building-")
+    if not sep or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
+
+
 async def prepare(opts: Options, n_queries: int) -> Prepared:
     _import_paths()
     from synth import Catalogue, Spec, make_queries, write_catalogue
@@ -243,7 +257,8 @@ async def prepare(opts: Options, n_queries: int) -> Prepared:
         os.replace(building, final)
         built_in = time.perf_counter() - started
         for stale in opts.cache.glob(f"{key.rsplit('-', 1)[0]}-*"):
-            if stale != final and ".building-" not in stale.name:  # built from older sources
+            # Built from older sources, or left by a build that died half-way.
+            if stale != final and not _building_elsewhere(stale):
                 shutil.rmtree(stale, ignore_errors=True)
     names = json.loads((final / "catalogue.json").read_text(encoding="utf-8"))
     cat = Catalogue(

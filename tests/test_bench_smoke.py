@@ -62,15 +62,20 @@ def test_quick_run_prints_both_bots_side_by_side(tmp_path: Path) -> None:
 
 def test_the_catalogue_is_built_once_then_reused(tmp_path: Path) -> None:
     args = ("--quick", "--concurrency", "1", "--interactions", "4", "--batches", "1")
-    cache = ("--cache", str(tmp_path / "cache"))
+    cache = tmp_path / "cache"
+    # Left over: a catalogue from older sources, and a build whose process died.
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid now names no running process
+    (cache / "200ep-20tr-seed7-0123456789ab").mkdir(parents=True)
+    (cache / f"200ep-20tr-seed7-0123456789ab.building-{gone.pid}").mkdir()
 
-    first = run_bench(*args, *cache, cwd=tmp_path)
-    second = run_bench(*args, *cache, cwd=tmp_path)
+    first = run_bench(*args, "--cache", str(cache), cwd=tmp_path)
+    second = run_bench(*args, "--cache", str(cache), cwd=tmp_path)
 
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert "catalogue built in" in first.stdout
     assert "catalogue from cache" in second.stdout
-    assert len(list((tmp_path / "cache").iterdir())) == 1
+    assert [p.name.startswith("200ep-20tr-seed7-") for p in cache.iterdir()] == [True]
 
 
 @pytest.mark.parametrize(
