@@ -72,6 +72,10 @@ class Directory:
                 self._topic_names.setdefault(name, t.slug)
             names = [(n, fold(n)) for n in (t.title, *t.aliases, t.slug.replace("-", " "))]
             self._topic_folded.append((t, [(n, f, f.split()) for n, f in names]))
+        self._fuzzy_topics: dict[str, str] = {}  # folded title or alias → slug
+        for t in self.topics:
+            for name in (t.title, *t.aliases):
+                self._fuzzy_topics.setdefault(fold(name), t.slug)
         # Content episodes come first so they win every lookup against a feed duplicate.
         self.episodes = sorted(episodes, key=lambda e: (e.origin != "content", *_newest_first(e)))
         self._by_number: dict[int, EpisodeEntry] = {}
@@ -152,10 +156,7 @@ class Directory:
 
     def suggest_topics(self, text: str, limit: int = 5) -> list[Topic]:
         """Topics with names close to `text` (typos), best first."""
-        names: dict[str, str] = {}
-        for t in self.topics:
-            for name in (t.title, *t.aliases):
-                names.setdefault(fold(name), t.slug)
+        names = self._fuzzy_topics
         found = process.extract(
             fold(text), list(names), scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=_FUZZY_CUTOFF
         )

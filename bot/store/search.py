@@ -179,9 +179,11 @@ def topic_docs(topic_id: int, topic: Topic) -> list[DocRow]:
 # Two statements, run together on the reader thread (one hop). The first ranks the
 # candidates (rowid and bm25 only: no row is read). Grouping per episode and the own-first
 # order are done in Python, where they cost ~0.1 ms for hundreds of candidates (SQLite window
-# functions took over 1 ms). The second reads the few rows kept; snippet() needs a full-text
-# lookup per row (~50 µs), so only the quoted rows go through docs_fts (CROSS JOIN keeps
-# SQLite from scanning docs_fts once per picked row).
+# functions took over 1 ms). The second reads the few rows kept. Quoted rows need snippet(),
+# which needs a full-text cursor on the row: one cursor walking the candidates' rowid range
+# (at most CANDIDATES matches, since candidates are the top of the rowid order) costs half as
+# much as a MATCH per row. The `+` keeps SQLite from turning the IN list into one lookup per
+# id; CROSS JOIN keeps docs_fts the outer loop.
 _TOPIC_BASE = TIER_TOPIC << _TIER_SHIFT
 _CANDIDATES = """
 SELECT rowid, bm25(docs_fts, 10.0, 5.0, 2.0, 1.0) FROM docs_fts
@@ -193,11 +195,11 @@ _DOC_JOINS = """LEFT JOIN episodes e ON e.id = d.episode_id
 LEFT JOIN topics t ON t.id = d.topic_id"""
 _DETAILS = f"""
 SELECT {_DOC_COLUMNS}, snippet(docs_fts, -1, :a, :b, :e, {SNIPPET_TOKENS}) AS marked
-FROM json_each(:quote) AS pick
-CROSS JOIN docs_fts ON docs_fts.rowid = pick.value
-CROSS JOIN docs d ON d.id = pick.value
+FROM docs_fts
+CROSS JOIN docs d ON d.id = docs_fts.rowid
 {_DOC_JOINS}
-WHERE docs_fts MATCH :q
+WHERE docs_fts MATCH :q AND docs_fts.rowid BETWEEN :lo AND :hi
+  AND +docs_fts.rowid IN (SELECT value FROM json_each(:quote))
 UNION ALL
 SELECT {_DOC_COLUMNS}, NULL AS marked
 FROM json_each(:plain) AS pick
@@ -291,6 +293,8 @@ async def search(
             {
                 "q": expression,
                 "quote": json.dumps(ranking.quote),
+                "lo": min(ranking.quote, default=0),
+                "hi": max(ranking.quote, default=-1),
                 "plain": json.dumps([i for i in ranking.ids if i not in quote]),
                 "a": MARK_START,
                 "b": MARK_END,

@@ -1,0 +1,20 @@
+"""The search benchmark still runs end to end (its --quick mode, a few seconds)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_search_bench_quick_prints_its_tables(repo_root):
+    out = subprocess.run(
+        [sys.executable, str(repo_root / "bench" / "search.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "| ours: CatalogueService.answer_topic |" in out
+    assert "| rank_bm25 BM25Okapi (top 12) |" in out
+    assert "Content sync: cold" in out
+    assert "| sync_unchanged_s |" in out
