@@ -215,7 +215,7 @@ async def open_store(path: Path, *, migrations: Sequence[Migration] | None = Non
     try:
         writer = await _connect_writer(path)
     except sqlite3.Error as e:
-        raise StoreError(_explain(path, e)) from None
+        raise StoreError(explain(path, e)) from None
     reader = Reader(path)
     try:
         version = await _migrate(writer, path, steps)
@@ -224,14 +224,15 @@ async def open_store(path: Path, *, migrations: Sequence[Migration] | None = Non
         await reader.close()
         await writer.close()
         if isinstance(e, sqlite3.Error):
-            raise StoreError(_explain(path, e)) from None
+            raise StoreError(explain(path, e)) from None
         raise
     store = Store(path, writer, reader)
     store.schema_version = version
     return store
 
 
-def _explain(path: Path, e: sqlite3.Error) -> str:
+def explain(path: Path, e: sqlite3.Error) -> str:
+    """A database error as a sentence naming the file and what to do."""
     text = str(e)
     if "not a database" in text or "malformed" in text:
         return (

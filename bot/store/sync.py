@@ -26,6 +26,7 @@ import json
 import logging
 import multiprocessing
 import os
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -38,7 +39,7 @@ from bot.core.models import Episode, Passage, Problem, Topic
 from bot.core.text import slugify
 from bot.core.transcripts import parse_transcript
 from bot.store import catalog
-from bot.store.db import Store
+from bot.store.db import Store, StoreError, explain
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,10 @@ async def sync_content(
     finally:
         parser.close()
     if plan.writes or plan.record or plan.forget:
-        await _apply(store, plan, stored, progress, optimize_after)
+        try:
+            await _apply(store, plan, stored, progress, optimize_after)
+        except sqlite3.Error as e:  # read-only file, full disk, locked: say which and why
+            raise StoreError(explain(store.path, e)) from e
     report = SyncReport(
         added=plan.added,
         changed=plan.changed,

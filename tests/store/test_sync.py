@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 
 import pytest
 
 from bot.core.content import load_dir
 from bot.core.models import Episode
 from bot.store import catalog
-from bot.store.db import open_store
+from bot.store.db import StoreError, open_store
 from bot.store.sync import sync_content
 from tests.store.files import Ep, small_catalogue, topic, write_episode, write_topics
 
@@ -332,3 +333,22 @@ async def test_parsing_in_worker_processes_gives_the_same_catalogue(root, tmp_pa
         for ep in load_dir(root).episodes:
             got = await catalog.get_episode(parallel, number=ep.number, with_transcript=True)
             assert got == ep
+
+
+async def test_episodes_of_a_topic_newest_first(store, root):
+    write_episode(root, Ep(14, "Moats Again", slug="moats-again", topics=["defensible-moats"]))
+    await sync_content(store, root)
+    episodes = await catalog.episodes_of_topic(store, "defensible-moats")
+    assert [e.number for e in episodes] == [14, 11]
+    assert await catalog.episodes_of_topic(store, "no-such-topic") == []
+
+
+async def test_a_database_error_midway_is_explained_and_rolled_back(store, root):
+    def disk_full(stage: str) -> None:
+        if stage == "passages":
+            raise sqlite3.OperationalError("database or disk is full")
+
+    with pytest.raises(StoreError, match=r"bot\.sqlite3: database or disk is full"):
+        await sync_content(store, root, progress=disk_full)
+    assert await _numbers(store) == []
+    assert (await sync_content(store, root)).added == 3
