@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
         "--write-content", type=Path, metavar="DIR", help="also write the episodes as content files"
     )
     feed.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
+    b = sub.add_parser("backup", help="copy the database safely, even while the bot runs")
+    b.add_argument("path", type=Path, help="the backup file (or a folder for a dated file)")
+    r = sub.add_parser("restore", help="replace the database with a backup (bot stopped)")
+    r.add_argument("path", type=Path, help="a file written by `vgbot backup`")
+    sub.add_parser("doctor", help="check token, database, content, feed and Discord permissions")
+    h = sub.add_parser("health", help="exit 0 if the running bot's heartbeat is fresh, else 1")
+    h.add_argument("--max-age", type=float, default=90.0, help="seconds (default: 90)")
+    sub.add_parser("sync-commands", help="push the slash commands to Discord now")
     return p
 
 
@@ -183,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1 if args.command == "health" else 2  # Docker reserves 2 in health checks
     from bot.logs import setup_logging
 
     setup_logging(settings.log_level, settings.log_format, settings.token)
@@ -201,6 +209,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 _import_feed(settings, url, args.write_content, not args.no_progress)
             )
+        if args.command in ("backup", "restore", "doctor", "health", "sync-commands"):
+            from bot.ops import commands
+
+            if args.command == "backup":
+                return commands.backup_command(settings, args.path)
+            if args.command == "restore":
+                return commands.restore_command(settings, args.path)
+            if args.command == "doctor":
+                return commands.doctor_command(settings)
+            if args.command == "health":
+                return commands.health_command(settings, args.max_age)
+            return commands.sync_commands_command(settings)
         if args.command == "sandbox":
             from bot.sandbox.terminal import run_sandbox
 
