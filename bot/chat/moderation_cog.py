@@ -49,6 +49,7 @@ MODERATORS = discord.Permissions(manage_threads=True)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 STATE_ICONS = {SENT: "✅", SKIPPED: "⏭️", FAILED: "❌"}
 PostChannel = discord.TextChannel | discord.ForumChannel
+STOP_TIMEOUT = 10.0  # seconds a shutdown waits for the tick in progress
 
 
 def stamp(dt: datetime) -> str:
@@ -139,6 +140,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
         self.clock = clock
         self.tick_interval = tick_interval
         self._loop: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
 
     # ---- the tick loop ----
 
@@ -146,15 +148,34 @@ class ModerationCog(commands.Cog, name="Moderation"):
         self._loop = asyncio.create_task(self._run(), name="scheduler")
 
     async def cog_unload(self) -> None:
-        if self._loop is not None:
+        if self._loop is None:
+            return
+        self.ticker.stop()
+        self._connected.set()  # a loop still waiting for the gateway ends too
+        done, _ = await asyncio.wait({self._loop}, timeout=STOP_TIMEOUT)
+        if not done:  # a post stuck on the network: the outbox makes cutting it short safe
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
 
     async def _run(self) -> None:
-        await self.bot.wait_until_ready()  # permission checks need the guild cache
-        log.info("scheduler started: a tick every %.0f s", self.tick_interval)
+        # From the gateway connection on, not from READY (which discord.py delays by a couple of
+        # seconds): posts for servers not loaded yet are retried (see DiscordPoster._channel).
+        await self._connected.wait()
+        if self.ticker.stopping:
+            return
+        log.info("scheduler started: a tick every %g s", self.tick_interval)
         await self.ticker.run(self.tick_interval)
+
+    @commands.Cog.listener()
+    async def on_connect(self) -> None:
+        self._connected.set()
+        self.ticker.wake()
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        self._connected.set()
+        self.ticker.wake()  # everything is loaded: catch up now, not at the next interval
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

@@ -117,6 +117,10 @@ class DiscordPoster:
 
     async def _channel(self, channel_id: int) -> discord.abc.GuildChannel:
         channel = self.client.get_channel(channel_id)
+        if channel is None and not self.client.is_ready():
+            # Posting may start as soon as the gateway connects (catching up quickly after a
+            # restart); a server whose data has not arrived yet is simply tried again.
+            raise PostRetry(f"still connecting: <#{channel_id}> is not known yet")
         if channel is None:
             with translated("find the channel", channel_id):
                 channel = await self.client.fetch_channel(channel_id)
@@ -214,8 +218,12 @@ async def _find_forum_post(
 ) -> Found | None:
     active = await forum.guild.active_threads()
     candidates = [t for t in active if t.parent_id == forum.id]
-    async for archived in forum.archived_threads(limit=50):
-        candidates.append(archived)
+    try:
+        async for archived in forum.archived_threads(limit=50):
+            candidates.append(archived)
+    except discord.HTTPException as exc:
+        # Only a post archived within minutes of its creation would be missed here.
+        log.warning("cannot list archived posts of forum %s: %s", forum.id, exc)
     for thread in candidates:
         created = thread.created_at or discord.utils.snowflake_time(thread.id)
         if thread.owner_id != me.id or created < since:

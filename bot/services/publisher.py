@@ -28,7 +28,6 @@ The algorithm (also in docs/scheduling.md, "Exactly-once posting policy"), for e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -300,13 +299,15 @@ class TickReport:
 
 class Ticker:
     """One tick = plan what is due, then drain the outbox. `run` ticks at start (catching up
-    after downtime) and then every `interval` seconds, or sooner when `wake()` is called."""
+    after downtime) and then every `interval` seconds, or sooner when `wake()` is called, until
+    `stop()`."""
 
     def __init__(self, planner: Planner, publisher: Publisher, clock: Clock) -> None:
         self.planner = planner
         self.publisher = publisher
         self.clock = clock
         self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self.ticks = 0
 
@@ -321,19 +322,32 @@ class Ticker:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Let `run` return after the tick in progress, if any (a post is never cut short)."""
+        self._stop.set()
+        self._wake.set()
+
     async def run(
         self, interval: float, *, on_tick: Callable[[], Awaitable[None]] | None = None
     ) -> None:
-        """Tick until cancelled; a failing tick is logged and the loop goes on."""
-        while True:
+        """Tick until stopped (or cancelled); a failing tick is logged and the loop goes on."""
+        while not self._stop.is_set():
             self._wake.clear()
             try:
                 await self.tick()
                 if on_tick is not None:
                     await on_tick()
-            except asyncio.CancelledError:
-                raise
             except Exception:
-                log.exception("scheduler tick failed; trying again in %.0f s", interval)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+                log.exception("scheduler tick failed; trying again in %g s", interval)
+            if self._stop.is_set():
+                break
+            # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=interval)
+            finally:
+                waiter.cancel()

@@ -611,8 +611,8 @@ class SchedulingService:
         late = now - when
         if late > self.grace:
             reason = (
-                f"missed by {_age(late)} (the bot was not running), more than the grace window "
-                f"of {_age(self.grace)}: not posted late"
+                f"missed: {_age(late)} late when the bot next looked (was it down?), more than "
+                f"the grace window of {_age(self.grace)}, so it was not posted late"
             )
         else:
             reason = "superseded by a later occurrence that was also missed: only the newest posts"

@@ -4,6 +4,7 @@ path, network failures, missing permissions and lateness; time is injected, neve
 
 from __future__ import annotations
 
+import asyncio
 import string
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from bot.services.publisher import (
     PostError,
     PostRetry,
     Publisher,
+    Ticker,
     marker_for,
     nonce_for,
 )
@@ -453,3 +455,43 @@ def test_nonce_and_marker_are_stable_short_and_distinct():
 def test_any_key_gives_a_valid_discord_nonce(key):
     nonce = nonce_for(key)
     assert 1 <= len(nonce) <= 25 and set(nonce) <= set(string.ascii_lowercase + string.digits)
+
+
+class CountingPlanner:
+    """A planner that fails on the ticks it is told to, and records the `now` of each."""
+
+    def __init__(self, fail_on: set[int] | None = None) -> None:
+        self.calls: list[datetime] = []
+        self.fail_on = fail_on or set()
+        self.called = asyncio.Event()
+
+    async def plan(self, now: datetime) -> list[OutboxEntry]:
+        self.calls.append(now)
+        self.called.set()
+        if len(self.calls) in self.fail_on:
+            raise RuntimeError("planner broke")
+        return []
+
+
+async def test_the_tick_loop_ticks_at_start_on_wake_and_stops_when_told(
+    tmp_path, discord, clock, caplog
+):
+    async with Bot(tmp_path / "bot.sqlite3", discord, clock) as publisher:
+        planner = CountingPlanner(fail_on={1})
+        ticker = Ticker(planner, publisher, clock)
+        ticked = asyncio.Queue[None]()
+
+        async def on_tick() -> None:
+            ticked.put_nowait(None)
+
+        loop = asyncio.create_task(ticker.run(3600, on_tick=on_tick))
+        # The first tick fails (logged) and the loop goes on; a wake ticks again at once,
+        # with the clock's time, never waiting for the hour-long interval.
+        await asyncio.wait_for(planner.called.wait(), 5)
+        clock.advance(minutes=5)
+        ticker.wake()
+        await asyncio.wait_for(ticked.get(), 5)
+        ticker.stop()
+        await asyncio.wait_for(loop, 5)
+    assert planner.calls == [T0, T0 + timedelta(minutes=5)]
+    assert "scheduler tick failed" in caplog.text and ticker.stopping
