@@ -44,6 +44,7 @@ from bot.core.when import (
     parse_when,
     validate_timezone,
 )
+from bot.store.catalog import episodes_of_topic, list_topics
 from bot.store.db import Store
 from bot.store.outbox import (
     FAILED,
@@ -94,13 +95,9 @@ class CatalogueTopics:
         self._scheduling = SchedulingStore(store)
 
     async def topics(self) -> list[Topic]:
-        from bot.store.catalog import list_topics
-
         return await list_topics(self._store)
 
     async def episode_for(self, slug: str) -> Episode | None:
-        from bot.store.catalog import episodes_of_topic
-
         episodes = await episodes_of_topic(self._store, slug)
         return episodes[0] if episodes else None
 
@@ -182,8 +179,10 @@ def find_topic(topics: Sequence[Topic], text: str) -> Topic:
     close += [n for n in names if wanted in n and n not in close]
     suggestions = list(dict.fromkeys(names[n].slug for n in close))[:3]
     hint = f" (did you mean {', '.join(repr(s) for s in suggestions)}?)" if suggestions else ""
-    return_hint = "pick one from the list Discord suggests, or see /topic"
-    raise SchedulingError(f"no topic called {shorten(text)!r}{hint}: {return_hint}")
+    raise SchedulingError(
+        f"no topic called {shorten(text)!r}{hint}: pick one from the list Discord suggests, "
+        "or look it up with /topic"
+    )
 
 
 def zone_choices(current: str, limit: int = 25) -> list[str]:
@@ -283,22 +282,22 @@ class SchedulingService:
         guild_name: str = "",
     ) -> WeeklyView:
         errors: list[str] = []
-        day = clock = zone_name = None
+        day = wall = zone_name = None
         try:
             day = parse_weekday(weekday)
         except WhenError as exc:
             errors.append(f"weekday: {exc}")
         try:
-            clock = parse_time_of_day(at)
+            wall = parse_time_of_day(at)
         except WhenError as exc:
             errors.append(f"time: {exc}")
         try:
             zone_name = validate_timezone(tz)
         except WhenError as exc:
             errors.append(f"tz: {exc}")
-        if errors or day is None or clock is None or zone_name is None:
+        if errors or day is None or wall is None or zone_name is None:
             raise SchedulingError("nothing was saved. " + "; ".join(errors))
-        rule = WeeklyRule(day, clock, zone_name)
+        rule = WeeklyRule(day, wall, zone_name)
         config = WeeklyConfig(
             guild_id=guild_id,
             channel_id=channel_id,

@@ -242,3 +242,25 @@ async def test_missing_bot_permissions_are_told_to_moderators(world: World, bots
     assert bot_posts(world, world.general) == []
     shown = await command(world, "weekly", "show")
     assert "❌" in shown["content"] and "lacks Send Messages" in shown["content"]
+
+
+async def test_an_over_long_post_is_cut_to_fit_with_its_marker(
+    world: World, bots: BotFactory, tmp_path: Path
+):
+    prompts = tmp_path / "prompts"
+    for kind in ("weekly", "thread", "announce"):
+        (prompts / kind).mkdir(parents=True)
+        (prompts / kind / "long.j2").write_text(
+            "{{ topic.title }}\n{% for i in range(300) %}word{{ i }} {% endfor %}\n"
+        )
+    run = await bots.start(prompts_dir=prompts)
+    await command(
+        world, "weekly", "set", weekly_options(world, world.general, timedelta(minutes=2))
+    )
+    world.clock.advance(121)
+    await cog_of(run).ticker.tick()
+
+    (post,) = bot_posts(world, world.general)
+    key = tables(bots.settings().db)["outbox"][0][0]
+    assert len(post["content"]) <= 2000 and post["content"].endswith(f"-# {marker_for(key)}")
+    assert "…" in post["content"]

@@ -17,6 +17,8 @@ from bot.services.scheduling import (
     SchedulingError,
     SchedulingService,
     find_topic,
+    topic_choices,
+    zone_choices,
 )
 from bot.store.db import open_store
 from bot.store.outbox import FAILED, PENDING, SENT, SKIPPED, Outbox, OutboxEntry
@@ -566,3 +568,21 @@ async def test_the_catalogue_topic_source_reads_the_synced_content(db, content_r
         assert topics and favoured and set(favoured) <= slugs
         episode = await source.episode_for(favoured[0])
     assert episode is not None and favoured[0] in episode.topics
+
+
+def test_zone_choices_offer_matching_iana_names_first_by_prefix_then_city():
+    assert zone_choices("")[:2] == ["UTC", "Europe/London"]
+    london = zone_choices("london")
+    assert london[0] == "Europe/London" and len(london) <= 25
+    assert zone_choices("america/new")[0] == "America/New_York"
+    assert all("york" in z.lower() for z in zone_choices("york"))
+    assert zone_choices("nowhere-at-all") == []
+    assert len(zone_choices("a")) == 25
+
+
+def test_topic_choices_match_titles_slugs_and_aliases():
+    assert topic_choices(TOPICS, "") == [(t.title, t.slug) for t in TOPICS]
+    assert topic_choices(TOPICS, "eval")[0] == ("Evaluating LLM apps", "evals")
+    assert topic_choices(TOPICS, "practice") == [("MLOps in practice", "mlops")]
+    assert topic_choices(TOPICS, "x" * 500) == []
+    assert topic_choices(TOPICS, "", limit=2) == [(t.title, t.slug) for t in TOPICS[:2]]
