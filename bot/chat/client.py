@@ -43,6 +43,24 @@ class Cooldowns:
         return True
 
 
+RESTARTING = "The bot is restarting; ask again in a minute."
+
+
+class VGTree(app_commands.CommandTree["VGBot"]):
+    """The command tree; once the bot is shutting down it takes no new work (see runner)."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if self.client.accepting:
+            return True
+        if interaction.type is discord.InteractionType.autocomplete:
+            await interaction.response.autocomplete([])
+        elif not interaction.response.is_done():
+            await interaction.response.send_message(
+                RESTARTING, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+        return False
+
+
 def commands_hash(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:
     payload = [c.to_dict(tree) for c in tree.get_commands(guild=guild)]
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -73,8 +91,10 @@ class VGBot(commands.Bot):
             intents=discord.Intents(guilds=True),
             allowed_mentions=NO_MENTIONS,
             help_command=None,
+            tree_cls=VGTree,
             **client_options,
         )
+        self.accepting = True  # False once shutting down: interactions get RESTARTING
         self.catalogue = catalogue
         self.meta = meta
         self.dev_guild = discord.Object(dev_guild_id) if dev_guild_id else None

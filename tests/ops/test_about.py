@@ -1,0 +1,58 @@
+"""/about's text, exactly, with `now` given."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.ops.about import About, FeedPoll, about_text, format_span, last_feed_poll, version
+from bot.ops.reload import ReloadResult
+from bot.store.db import open_store
+
+T0 = 1_760_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (45, "45s"), (60, "1m"), (3 * 3600 + 5 * 60 + 9, "3h 5m"), (2 * 86400, "2d")],
+)
+def test_spans(seconds, text):
+    assert format_span(seconds) == text
+
+
+def test_about_says_version_uptime_catalogue_reload_and_feed():
+    reload = ReloadResult(
+        at=T0 + 60, trigger="start", applied=True, episodes=1, topics=12, templates=8
+    )
+    about = About("0.1.0", T0, 1, 12, reload, None)
+    assert about_text(about, T0 + 3 * 3600 + 120, name="VG Bot") == "\n".join(
+        [
+            "**VG Bot** 0.1.0 · up 3h 2m",
+            "**Catalogue**: 1 episode(s), 12 topic(s)",
+            f"**Last content reload**: <t:{int(T0) + 60}:R> (at start): loaded 1 episode(s), "
+            "12 topic(s), 8 template(s)",
+            "**Feed**: no feed configured",
+        ]
+    )
+
+
+def test_about_shows_a_refused_reload_and_a_failing_feed():
+    refused = ReloadResult(at=T0, trigger="change", applied=False, problems=("a:1: x",))
+    feed = FeedPoll("https://example.com/rss", T0 - 30, error="timed out after 20 s")
+    text = about_text(About("0.1.0", T0, 0, 0, refused, feed), T0)
+    assert "(change): refused: 1 problem(s); the previous version keeps serving" in text
+    assert f"**Last feed poll**: <t:{int(T0) - 30}:R> (failed: timed out after 20 s)" in text
+    waiting = about_text(About("0.1.0", T0, 0, 0, None, FeedPoll("u", None)), T0)
+    assert "**Feed**: not polled yet" in waiting and "none yet" in waiting
+
+
+async def test_the_feed_poll_comes_from_the_store(tmp_path):
+    async with await open_store(tmp_path / "bot.sqlite3") as store:
+        assert await last_feed_poll(store, "") is None
+        assert await last_feed_poll(store, "https://x/rss") == FeedPoll("https://x/rss", None)
+
+
+def test_the_version_is_the_projects(repo_root):
+    import tomllib
+
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))
+    assert version() == project["project"]["version"]
