@@ -36,6 +36,7 @@ class Settings:
     feed_url: str = ""
     feed_interval: float = 900.0  # seconds between feed polls
     grace_window: float = 6 * 3600.0  # seconds: a missed post later than this is skipped
+    nonce_window: float = 120.0  # seconds: resend with the same nonce (Discord dedupes) within it
     cooldown_rate: int = 5  # public commands per user...
     cooldown_per: float = 30.0  # ...per this many seconds
     announce_role_id: int | None = None  # the one role a post may mention, when set

@@ -472,8 +472,6 @@ def scheduling_cog_from_settings(
         clock=clock,
         grace=timedelta(seconds=settings.grace_window),
         tick_interval=settings.tick_interval,
-        nonce_window=timedelta(
-            seconds=getattr(settings, "nonce_window", DEFAULT_NONCE_WINDOW.total_seconds())
-        ),
+        nonce_window=timedelta(seconds=settings.nonce_window),
         announce_role_id=settings.announce_role_id,
     )
