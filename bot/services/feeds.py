@@ -1008,8 +1008,14 @@ class Watcher:
         self.editor = editor
         self.on_planned = on_planned
         self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._lock = asyncio.Lock()  # one step at a time: the loop, tests and moderators
 
     async def step(self, now: datetime) -> StepReport:
+        async with self._lock:
+            return await self._step(now)
+
+    async def _step(self, now: datetime) -> StepReport:
         report = StepReport()
         if self.sync is not None:
             report.synced = await self.sync()
@@ -1028,18 +1034,27 @@ class Watcher:
     def wake(self) -> None:
         self._wake.set()
 
+    def stop(self) -> None:
+        """Let `run` return after the step in progress (cancelling is not relied on: a
+        cancellation can be lost in asyncio's waits on Python 3.11)."""
+        self._stop.set()
+        self._wake.set()
+
     async def run(self, clock: Clock, interval: float) -> None:
-        """Step until cancelled; a failing step is logged and the loop goes on."""
-        log.info("release watcher: %s, a step every %.0f s", self.url or "(no feed)", interval)
-        while True:
+        """Step until stopped; a failing step is logged and the loop goes on."""
+        log.info("release watcher: %s, a step every %g s", self.url or "(no feed)", interval)
+        while not self._stop.is_set():
             self._wake.clear()
             try:
                 await self.step(datetime.fromtimestamp(clock(), UTC))
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("release watcher step failed; trying again in %.0f s", interval)
+                log.exception("release watcher step failed; trying again in %g s", interval)
+            if self._stop.is_set():
+                break
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             except TimeoutError:
                 pass

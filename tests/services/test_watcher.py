@@ -3,6 +3,7 @@ as a parameter: polling, 304s, backoff, announcements once per guild, downtime, 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 from collections.abc import AsyncIterator
@@ -376,3 +377,18 @@ def test_a_summary_of_many_episodes_fits_one_message():
     assert len(look.body) <= 1960 and look.body.endswith("/episode`.")
     assert "Episode 1: Talking about thing 1" in look.body and "…and " in look.body
     assert look.title == "While we were away: 300 new episodes"
+
+
+async def test_run_steps_at_once_and_stops_when_asked(env):
+    stepped = asyncio.Event()
+
+    async def sync() -> None:
+        stepped.set()
+
+    env.server.feed = feed_xml(Show(items=BACK))
+    watcher = Watcher(env.service, env.url, sync=sync)
+    task = asyncio.create_task(watcher.run(lambda: T0.timestamp(), interval=3600))
+    await asyncio.wait_for(stepped.wait(), 10)
+    watcher.stop()
+    await asyncio.wait_for(task, 10)
+    assert env.server.count("/feed.xml") == 1

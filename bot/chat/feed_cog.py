@@ -1,0 +1,290 @@
+"""/feed: moderators see the feed's health, ask why an episode was (not) announced, and choose
+where release announcements go. The cog also runs the release watcher in the background, and
+adapts discord.py to the watcher's AnnouncementEditor port (artwork, listen button, forum
+tags, edits). The posts themselves go through the outbox and the scheduling cog's publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.chat.poster import compose, mentions, missing_permissions, translated
+from bot.chat.replies import tell
+from bot.core.render import Prompts
+from bot.feeds.fetch import Backoff, fetch
+from bot.services.feeds import FeedConfig, FeedService, Watcher
+from bot.services.publisher import PostError
+from bot.store.db import Store
+from bot.store.feeds import AnnounceChannel, Look
+from bot.store.sync import sync_content
+
+if TYPE_CHECKING:
+    from bot.chat.client import VGBot
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+MODERATORS = discord.Permissions(manage_threads=True)
+LISTEN = "Listen"
+MAX_TAGS = 5  # Discord: at most five tags on a forum post
+STOP_TIMEOUT = 10.0  # seconds a shutdown waits for the step in progress
+PostChannel = discord.TextChannel | discord.ForumChannel
+
+
+class DiscordEditor:
+    """The watcher's AnnouncementEditor on discord.py: the message gets the look's text (with
+    its outbox marker kept), the artwork as an embed image and a link button; its thread (or
+    forum post) gets the title and, in a forum, the tags named like the episode's topics."""
+
+    def __init__(self, client: discord.Client, *, announce_role_id: int | None = None) -> None:
+        self.client = client
+        self.allowed_mentions = mentions(announce_role_id)
+
+    async def _channel(self, channel_id: int) -> discord.abc.GuildChannel | discord.Thread:
+        channel = self.client.get_channel(channel_id)
+        if channel is None:
+            with translated("find the channel", channel_id):
+                channel = await self.client.fetch_channel(channel_id)
+        if not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+            raise PostError(f"<#{channel_id}> is not a server channel")
+        return channel
+
+    async def edit_announcement(
+        self, channel_id: int, message_id: int, thread_id: int | None, look: Look, marker: str
+    ) -> None:
+        parent = await self._channel(channel_id)
+        forum = isinstance(parent, discord.ForumChannel)
+        # A forum post's first message lives in the post (a thread with the message's id).
+        home = thread_id if forum and thread_id else channel_id
+        message = self.client.get_partial_messageable(home).get_partial_message(message_id)
+        embed = discord.Embed(title=look.title, url=look.listen_url) if look.image else None
+        if embed is not None and look.image:
+            embed.set_image(url=look.image)
+        view = discord.ui.View(timeout=None)
+        if look.listen_url:
+            view.add_item(discord.ui.Button(label=LISTEN, url=look.listen_url, emoji="🎧"))
+        with translated("edit the announcement", home):
+            await message.edit(
+                content=compose(look.body, marker),
+                embed=embed,
+                view=view,
+                allowed_mentions=self.allowed_mentions,
+            )
+        if thread_id is None:
+            return
+        thread = await self._channel(thread_id)
+        if not isinstance(thread, discord.Thread):
+            return
+        tags: list[discord.ForumTag] = []
+        if isinstance(parent, discord.ForumChannel) and look.tags:
+            wanted = {t.casefold() for t in look.tags}
+            tags = [t for t in parent.available_tags if t.name.casefold() in wanted][:MAX_TAGS]
+        name = look.title[:100]
+        current = {t.id for t in thread.applied_tags}
+        if thread.name == name and (not tags or {t.id for t in tags} == current):
+            return
+        with translated("rename the discussion thread", thread_id):
+            if tags:
+                await thread.edit(name=name, applied_tags=tags)
+            else:
+                await thread.edit(name=name)
+
+
+def _wake_publisher(bot: commands.Bot) -> None:
+    """Announcements were planned: let the scheduling cog's publisher post them now."""
+    cog = bot.get_cog("Moderation")
+    ticker = getattr(cog, "ticker", None)
+    if ticker is not None:
+        ticker.wake()
+
+
+class FeedCog(commands.Cog, name="Feeds"):
+    feed = app_commands.Group(
+        name="feed",
+        description="The podcast feed and release announcements",
+        default_permissions=MODERATORS,
+        guild_only=True,
+    )
+
+    def __init__(
+        self,
+        bot: VGBot,
+        service: FeedService,
+        watcher: Watcher,
+        *,
+        clock: Clock,
+        interval: float,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.bot = bot
+        self.service = service
+        self.watcher = watcher
+        self.clock = clock
+        self.interval = interval
+        self.session = session  # the watcher's HTTP session, closed with the cog
+        self._loop: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        # Reading the feed needs no Discord; edits fetch what the cache lacks.
+        self._loop = asyncio.create_task(
+            self.watcher.run(self.clock, self.interval), name="release-watcher"
+        )
+
+    async def cog_unload(self) -> None:
+        if self._loop is not None:
+            self.watcher.stop()
+            done, _ = await asyncio.wait({self._loop}, timeout=STOP_TIMEOUT)
+            if not done:  # a read stuck on the network: cutting it short loses nothing
+                self._loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._loop
+        if self.session is not None:
+            await self.session.close()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.type is discord.InteractionType.autocomplete:
+            return True
+        if interaction.guild is None:
+            raise app_commands.NoPrivateMessage("These commands work in a server only.")
+        if not interaction.permissions.manage_threads:
+            log.info("refused /feed to user %s without Manage Threads", interaction.user.id)
+            raise app_commands.CheckFailure(
+                "Only moderators (Manage Threads permission) can use this command. "
+                "Nothing was changed."
+            )
+        return True
+
+    @feed.command(name="status")
+    async def status(self, interaction: discord.Interaction) -> None:
+        """The feed's health: last fetch, HTTP status, ETag/304, last error, next poll."""
+        texts = await self.service.status(self.now(), interaction.guild_id)
+        await tell(
+            interaction,
+            "\n\n".join(texts)
+            or "No feed yet: set `feed_url` (VGBOT_FEED_URL) or run `vgbot import-feed`.",
+        )
+
+    @feed.command(name="why")
+    @app_commands.describe(episode="Episode number or words from its title")
+    async def why(
+        self, interaction: discord.Interaction, episode: app_commands.Range[str, 1, 200]
+    ) -> None:
+        """Why an episode was, or was not, announced: every step the bot took."""
+        await tell(interaction, await self.service.why(episode))
+
+    @why.autocomplete("episode")
+    async def _episode_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        pairs = await self.bot.catalogue.episode_choices(current[:100])
+        return [
+            app_commands.Choice(name=name[:100], value=value[:100])
+            for name, value in pairs[:25]
+            if name and value
+        ]
+
+    @feed.command(name="announce")
+    @app_commands.describe(
+        channel="Where new episodes are announced (a text channel gets a message and a thread, "
+        "a forum a post)"
+    )
+    async def announce(self, interaction: discord.Interaction, channel: PostChannel) -> None:
+        """Announce new episodes of the show in this channel."""
+        guild = interaction.guild
+        assert guild is not None  # guild_only, and checked in interaction_check
+        me = guild.me
+        missing = (
+            ["View Channel"] if me is None else missing_permissions(channel, me, open_thread=True)
+        )
+        if missing:
+            await tell(
+                interaction,
+                f"I can't post in {channel.mention}: I lack {', '.join(missing)} there. Give my "
+                "role those permissions in that channel, then try again. Nothing was changed.",
+            )
+            return
+        await self.service.set_channel(
+            AnnounceChannel(guild.id, channel.id, guild.name, set_by=interaction.user.id),
+            self.now(),
+        )
+        await tell(
+            interaction,
+            f"New episodes will be announced in {channel.mention}. Episodes already in the feed "
+            "are not announced; `/feed status` shows the feed's health.",
+        )
+
+    @feed.command(name="announce-off")
+    async def announce_off(self, interaction: discord.Interaction) -> None:
+        """Stop announcing new episodes in this server."""
+        assert interaction.guild_id is not None
+        if await self.service.clear_channel(interaction.guild_id):
+            await tell(interaction, "Release announcements are off in this server.")
+        else:
+            await tell(interaction, "Release announcements were already off here.")
+
+
+def feed_cog(
+    store: Store,
+    prompts: Prompts,
+    *,
+    url: str,
+    clock: Clock,
+    config: FeedConfig,
+    step_interval: float,
+    content_dir: Path | None = None,
+) -> Callable[[VGBot], commands.Cog]:
+    """For VGBot(extra_cogs=...): the watcher on its own HTTP session, and the cog."""
+
+    def make(bot: VGBot) -> commands.Cog:
+        session = aiohttp.ClientSession()
+        service = FeedService(
+            store,
+            functools.partial(fetch, session),
+            config=config,
+            prompts=prompts,
+            backoff=Backoff(base=min(60.0, config.interval), cap=max(6 * 3600.0, config.interval)),
+        )
+        watcher = Watcher(
+            service,
+            url,
+            sync=functools.partial(sync_content, store, content_dir) if content_dir else None,
+            editor=DiscordEditor(bot, announce_role_id=config.announce_role_id),
+            on_planned=lambda: _wake_publisher(bot),
+        )
+        return FeedCog(bot, service, watcher, clock=clock, interval=step_interval, session=session)
+
+    return make
+
+
+def feed_cog_from_settings(
+    settings: Settings, store: Store, clock: Clock
+) -> Callable[[VGBot], commands.Cog]:
+    """The one line the runner needs: `extra_cogs=(..., feed_cog_from_settings(...))`."""
+    prompts = Prompts.load(settings.prompts_dir)
+    return feed_cog(
+        store,
+        prompts,
+        url=settings.feed_url,
+        clock=clock,
+        config=FeedConfig.from_settings(settings),
+        step_interval=settings.tick_interval,
+        # content/ changes are picked up by the admin cog's reloader (validated first), so
+        # the release watcher does not sync content itself here.
+        content_dir=None,
+    )

@@ -1,0 +1,188 @@
+"""Release announcements end to end: the real bot against the emulator, its feed served by a
+local HTTP server. Steps are triggered directly (`watcher.step`, `ticker.tick`) at the shared
+ManualClock's time, never by sleeping."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.chat.feed_cog import FeedCog
+from bot.chat.moderation_cog import ModerationCog
+from bot.sandbox.emulator import Channel, EmulatorError, Guild, Perm, User
+from bot.services.feeds import StepReport
+from tests.e2e.conftest import BotFactory, BotRun, World
+from tests.feeds.feedgen import FeedServer, Item, Show, episode, feed_xml
+
+BACK = tuple(episode(n) for n in range(1, 4))
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FeedServer]:
+    async with FeedServer() as running:
+        running.feed = feed_xml(Show(items=BACK))
+        yield running
+
+
+def now(world: World) -> datetime:
+    return datetime.fromtimestamp(world.clock(), UTC)
+
+
+async def start(bots: BotFactory, server: FeedServer, **overrides: Any) -> BotRun:
+    # Long intervals: the background loops take their first step and then leave the rest to
+    # the test, which steps and ticks directly.
+    return await bots.start(
+        feed_url=server.url("feed.xml"), feed_interval=60.0, tick_interval=3600.0, **overrides
+    )
+
+
+async def step(world: World, run: BotRun, *, advance: float = 61) -> StepReport:
+    """Time passes, the watcher reads the feed, the publisher posts, the watcher decorates."""
+    world.clock.advance(advance)
+    feeds = run.bot.get_cog("Feeds")
+    moderation = run.bot.get_cog("Moderation")
+    assert isinstance(feeds, FeedCog) and isinstance(moderation, ModerationCog)
+    report = await feeds.watcher.step(now(world))
+    await moderation.ticker.tick()
+    await feeds.watcher.step(now(world))  # artwork, listen button, tags
+    return report
+
+
+async def moderator(
+    world: World, sub: str, options: dict[str, Any], *, channel: Channel, user: User | None = None
+) -> str:
+    handle = await world.emu.invoke(
+        "feed", options, user=user or world.mod, channel=channel, subcommand=sub
+    )
+    reply = await handle.response(timeout=10)
+    assert handle.ephemeral
+    return str(reply["content"])
+
+
+def bot_posts(world: World, channel: Channel | int) -> list[dict[str, Any]]:
+    bot_id = str(world.emu.bot_user.id)
+    return [
+        m
+        for m in world.emu.messages(channel)
+        if m["author"]["id"] == bot_id and "interaction_metadata" not in m
+    ]
+
+
+def second_guild(world: World) -> tuple[Guild, Channel, User]:
+    guild = world.emu.add_guild("Listening Club")
+    channel = world.emu.add_channel(guild, "new-episodes")
+    mod = world.emu.add_moderator(guild, "club-mod")
+    return guild, channel, mod
+
+
+def released_now(world: World, n: int, **changes: Any) -> Item:
+    return episode(n, published=now(world), image=f"https://art.example.org/{n}.jpg", **changes)
+
+
+async def test_a_new_item_is_announced_once_per_guild_survives_restart_and_edits(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    _, club_channel, club_mod = second_guild(world)
+    run = await start(bots, server)
+    await step(world, run)  # the back catalogue: stored silently
+    for channel, user in ((world.general, world.mod), (club_channel, club_mod)):
+        reply = await moderator(
+            world, "announce", {"channel": channel.id}, channel=channel, user=user
+        )
+        assert "will be announced" in reply
+
+    item = released_now(world, 4)
+    server.feed = feed_xml(Show(items=(item, *BACK)))
+    report = await step(world, run)
+    assert report.read is not None and report.read.announced == 2
+
+    for channel in (world.general, club_channel):
+        (post,) = bot_posts(world, channel)
+        (thread,) = world.emu.threads(channel)
+        assert thread["id"] == post["id"] and "Talking about thing 4" in thread["name"]
+        assert "Talking about thing 4" in post["content"]
+        (row,) = post["components"]
+        (button,) = row["components"]
+        assert button["url"] == item.audio and button["label"] == "Listen"
+        assert post["embeds"][0]["image"]["url"] == "https://art.example.org/4.jpg"
+
+    # A restart, and more reads of the same feed: nothing is posted again.
+    run = await bots.restart(
+        run, feed_url=server.url("feed.xml"), feed_interval=60.0, tick_interval=3600.0
+    )
+    await step(world, run)
+    server.feed = feed_xml(Show(items=(item, *BACK))) + b"\n"  # a new ETag, same items
+    await step(world, run)
+    assert len(bot_posts(world, world.general)) == 1 and len(bot_posts(world, club_channel)) == 1
+
+    # An edited item edits the announcement and renames its thread; it never posts again.
+    server.feed = feed_xml(Show(items=(item.but(title="Episode 4: A better title"), *BACK)))
+    await step(world, run)
+    for channel in (world.general, club_channel):
+        (post,) = bot_posts(world, channel)
+        (thread,) = world.emu.threads(channel)
+        assert "A better title" in post["content"] and "A better title" in thread["name"]
+        assert post["components"] and post["embeds"]
+    with sqlite3.connect(bots.settings().db) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM outbox WHERE kind = 'announce'").fetchone()
+    assert count == 2
+
+
+async def test_a_forum_gets_a_post_tagged_with_the_episodes_topics(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    forum = world.emu.add_channel(
+        world.guild, "releases", "forum", tags=["Defensible moats", "Unrelated"]
+    )
+    run = await start(bots, server)
+    await step(world, run)
+    await moderator(world, "announce", {"channel": forum.id}, channel=world.general)
+
+    # Episode 11 is described in content/ (with topics): its curated notes are announced.
+    server.feed = feed_xml(Show(items=(released_now(world, 11), *BACK)))
+    await step(world, run)
+    (post,) = world.emu.threads(forum)
+    starter = world.emu.messages(int(post["id"]))[0]
+    assert "Great Stagnation" in post["name"] and "Great Stagnation" in starter["content"]
+    tags = {t["id"]: t["name"] for t in forum.available_tags}
+    assert [tags[t] for t in post["applied_tags"]] == ["Defensible moats"]
+    assert starter["components"] and bot_posts(world, world.general) == []
+
+
+async def test_moderators_see_status_and_why_and_others_are_refused(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    run = await start(bots, server)
+    await step(world, run)
+    status = await moderator(world, "status", {}, channel=world.general)
+    # Read at start (200), then again a minute later: unchanged, so 304.
+    assert "✅ healthy" in status and "304 Not Modified" in status and "ETag" in status
+    assert "Episodes known: 3" in status and "Next poll" in status
+
+    server.status = 500
+    await step(world, run)
+    status = await moderator(world, "status", {}, channel=world.general)
+    assert "unhealthy" in status and "HTTP 500" in status
+
+    why = await moderator(world, "why", {"episode": "2"}, channel=world.general)
+    assert "seed" in why and "Talking about thing 2" in why
+
+    with pytest.raises(EmulatorError, match="may not use /feed"):
+        await world.emu.invoke(
+            "feed", {}, user=world.alice, channel=world.general, subcommand="status"
+        )
+    # A server admin may widen who sees the command: the bot checks again when it runs.
+    synced = world.emu.world.find_command(world.guild.id, "feed")
+    assert synced is not None
+    assert int(synced.definition["default_member_permissions"]) == Perm.MANAGE_THREADS
+    synced.definition["default_member_permissions"] = None
+    refused = await moderator(
+        world, "announce", {"channel": world.general.id}, channel=world.general, user=world.alice
+    )
+    assert "Only moderators" in refused
+    with sqlite3.connect(bots.settings().db) as conn:
+        assert conn.execute("SELECT count(*) FROM announce_channels").fetchone() == (0,)
