@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Below systemd's TimeoutStopSec (30 s) and Compose's stop_grace_period (30 s): a graceful stop
+# always ends before the service manager's SIGKILL. (`docker stop` waits 10 s unless given -t.)
+SHUTDOWN_TIMEOUT = 25.0
+
 
 def point_at(api_base: str) -> None:
     """Send REST calls to `api_base` (Discord by default; the emulator or a proxy otherwise)."""
@@ -27,13 +32,21 @@ def point_at(api_base: str) -> None:
 
 def build_bot(app: App, *, clock: Clock | None = None, **client_options: Any) -> VGBot:
     """The bot with every capability wired in; the runner and the end-to-end tests share it."""
+    from bot.chat.admin_cog import admin_cog_from_settings, follow_reloads
     from bot.chat.client import VGBot
     from bot.chat.moderation_cog import scheduling_cog_from_settings
 
     s = app.settings
     if clock is None:
         clock = OffsetFileClock(s.clock_offset_file) if s.clock_offset_file else system_clock
-    client_options.setdefault("extra_cogs", (scheduling_cog_from_settings(s, app.store, clock),))
+    if "extra_cogs" not in client_options:
+        # /about, /config, /reload and the content watcher; cogs rendering templates get the
+        # new ones after each applied reload.
+        admin, reloader = admin_cog_from_settings(s, app, clock)
+        client_options["extra_cogs"] = (
+            follow_reloads(scheduling_cog_from_settings(s, app.store, clock), reloader),
+            admin,
+        )
     return VGBot(
         catalogue=app.catalogue,
         meta=app.meta,
@@ -47,37 +60,127 @@ def build_bot(app: App, *, clock: Clock | None = None, **client_options: Any) ->
 
 
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT, then shut down gracefully (see `_run_until_stopped`)."""
     from bot.app import open_app
 
     point_at(settings.api_base)
-    async with open_app(settings) as app:
-        bot = build_bot(app)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        async with bot:
-            runner = asyncio.create_task(bot.start(settings.token))
-            stopper = asyncio.create_task(stop.wait())
-            if ready is not None:
-                ready.set()
-            done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if runner in done:
-                exc = runner.exception()
-                if isinstance(exc, discord.LoginFailure):
-                    log.error("Discord refused the token: check DISCORD_TOKEN (%s)", exc)
-                    return 2
-                if exc is not None:
-                    log.error("the bot stopped: %s", exc, exc_info=exc)
-                    return 1
-            log.info("shutting down")
-            await bot.close()
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await runner
+    loop = asyncio.get_running_loop()
+    ours = asyncio.all_tasks()  # tasks that are not the bot's: never cancelled by a hard stop
+    stop, force = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        (force if stop.is_set() else stop).set()
+
+    handled = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal)
+            handled.append(sig)
+    try:
+        async with open_app(settings) as app:
+            bot = build_bot(app)
+            beating = _heartbeat(settings, bot)
+            try:
+                return await _run_until_stopped(bot, settings.token, stop, force, ready, ours)
+            finally:
+                if beating is not None:
+                    beating.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await beating
+        # Leaving open_app closed the database, after every cog stopped using it.
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+def _heartbeat(settings: Settings, bot: VGBot) -> asyncio.Task[None] | None:
+    """The health file's writer (bot/health.py), when VGBOT_HEALTH_FILE is set."""
+    if settings.health_file is None:
+        return None
+    from bot.ops.heartbeat import beat
+
+    def detail() -> dict[str, Any] | None:
+        if not bot.accepting or bot.is_closed() or not bot.is_ready():
+            return None  # not connected, or shutting down: let the beat go stale
+        latency = bot.latency
+        return {
+            "guilds": len(bot.guilds),
+            "latency_ms": round(latency * 1000) if math.isfinite(latency) else None,
+        }
+
+    return asyncio.create_task(
+        beat(settings.health_file, clock=system_clock, detail=detail), name="heartbeat"
+    )
+
+
+async def _run_until_stopped(
+    bot: VGBot,
+    token: str,
+    stop: asyncio.Event,
+    force: asyncio.Event,
+    ready: asyncio.Event | None,
+    ours: set[asyncio.Task[Any]],
+) -> int:
+    """Graceful shutdown: the first signal stops new interactions (they are told the bot is
+    restarting) and closes the bot, which unloads the cogs: the scheduler finishes the post in
+    flight, the watchers stop. A second signal, or SHUTDOWN_TIMEOUT, stops at once: a post
+    still in flight then stays in the outbox ('sending') and the next start finishes it
+    exactly once (bot/services/publisher.py)."""
+    runner = asyncio.create_task(bot.start(token), name="discord")
+    stopper = asyncio.create_task(stop.wait())
+    if ready is not None:
+        ready.set()
+    done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if runner in done:
+        await bot.close()
+        exc = runner.exception()
+        if isinstance(exc, discord.LoginFailure):
+            log.error("Discord refused the token: check DISCORD_TOKEN (%s)", exc)
+            return 2
+        if exc is not None:
+            log.error("the bot stopped: %s", exc, exc_info=exc)
+            return 1
+        return 0
+    log.info(
+        "shutting down: no new commands; finishing posts in progress (up to %g s; "
+        "signal again to stop at once)",
+        SHUTDOWN_TIMEOUT,
+    )
+    bot.accepting = False
+    closing = asyncio.create_task(bot.close(), name="closing")
+    forced = asyncio.create_task(force.wait())
+    done, _ = await asyncio.wait(
+        {closing, forced}, timeout=SHUTDOWN_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+    )
+    forced.cancel()
+    if closing not in done:
+        why = "second signal" if force.is_set() else f"still busy after {SHUTDOWN_TIMEOUT:g} s"
+        log.warning(
+            "stopping now (%s): a post still in flight stays in the outbox and is finished "
+            "after the restart",
+            why,
+        )
+        await _stop_now(bot, closing, ours)
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await runner
+    log.info("stopped")
     return 0
+
+
+async def _stop_now(bot: VGBot, closing: asyncio.Task[None], ours: set[asyncio.Task[Any]]) -> None:
+    """Cancel the bot's tasks (a cancelled post stays 'sending' in the outbox, which is safe;
+    a post failing against a closed database would not be), then close its connections."""
+    closing.cancel()
+    current = asyncio.current_task()
+    bots = [t for t in asyncio.all_tasks() if t is not current and t not in ours]
+    for task in bots:
+        task.cancel()
+    if bots:
+        await asyncio.wait(bots, timeout=5)
+    with contextlib.suppress(Exception):
+        await discord.Client.close(bot)  # the gateway and the HTTP session, skipping the cogs
 
 
 def run_bot(settings: Settings) -> int:
