@@ -28,6 +28,7 @@ from bot.store.sync import sync_content
 from tests.feeds.feedgen import ENTITY_BOMB, FeedServer, Item, Show, episode, feed_xml, vtt
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -128,6 +129,40 @@ async def test_conditional_get_answers_304_and_changes_nothing(env):
     feed = await FeedStore(env.store).feed(env.url)
     assert feed is not None and feed.last_not_modified and feed.last_status == 304
     assert feed.healthy and feed.etag
+
+
+async def test_a_real_shaped_feed_imports_with_its_transcript_and_chapters(env):
+    """The parser's fixture: iTunes and Podcasting 2.0 tags, HTML-heavy notes (scripts,
+    styles, tables, iframes), several transcripts, Podlove chapters, items without guid,
+    date or audio. Its URLs are pointed at the local server."""
+    fixture = (REPO / "tests" / "feeds" / "fixtures" / "show.xml").read_bytes()
+    env.server.feed = fixture.replace(
+        b"https://latent.example/t/", env.server.url("files/").encode()
+    )
+    env.server.files["3.json"] = (
+        json.dumps({"segments": [{"startTime": 1.5, "body": "Harnesses drift quietly."}]}).encode(),
+        "application/json",
+    )
+    report = await env.read()
+    assert report.ok and report.added == 4 and report.transcripts == 1
+    assert env.server.count("/files/3.json") == 1  # JSON is preferred over WebVTT and SRT
+    three = await catalog.get_episode(env.store, number=3, with_transcript=True)
+    assert three is not None and three.title == "Evaluation Harnesses That Don't Lie"
+    assert [c.title for c in three.chapters] == ["Welcome", "Why evals drift", "Wrap-up"]
+    assert three.transcript[0].start == 1.5 and "drift" in three.transcript[0].text
+    notes = three.summary + "".join(s.body for s in three.sections)
+    assert "trackPlay" not in notes and "color: red" not in notes
+    assert "[Theo Brandt](https://latent.example/people/theo)" in notes
+    assert [p.name for p in three.guests] == ["Theo Brandt"]
+
+
+async def test_a_document_in_the_wrong_encoding_is_read_but_flagged(env):
+    doc = feed_xml(Show(items=(episode(4, title="Episode 4: Café"),)))
+    env.server.feed = doc.decode().encode("latin-1")  # still declares UTF-8
+    report = await env.read()
+    assert report.ok and report.added == 1
+    feed = await FeedStore(env.store).feed(env.url)
+    assert feed is not None and not feed.healthy and feed.last_error
 
 
 # ---- identity ----
