@@ -1,0 +1,206 @@
+"""Feed import benchmark: `vgbot import-feed` against feedparser's bare parse of the same file.
+
+Generates a podcast feed shaped like a real one (iTunes and Podcasting 2.0 tags, HTML show
+notes with sections and lists, Podlove chapters, a WebVTT transcript per episode served from a
+local HTTP server on 127.0.0.1), then, in one process and on the same bytes, times:
+
+- feedparser.parse alone (the yardstick; target: our import at most 2x this),
+- bot.feeds.parse.parse_feed (feedparser, plus the strict pass and HTML → Discord Markdown),
+- the whole import into a fresh SQLite file (FeedService.read), with the transcript downloads
+  reported separately (they depend on the network, not on us),
+- a second import of the unchanged feed (idempotent: nothing is written).
+
+Medians of --runs runs. Usage: python bench/import.py [--episodes 2000] [--runs 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import aiohttp
+import feedparser
+from aiohttp import web
+
+from bot.feeds.fetch import fetch
+from bot.feeds.parse import parse_feed
+from bot.services.feeds import FeedConfig, FeedService
+from bot.store.db import open_store
+
+WORDS = (
+    "data model models learning pipeline production evaluation feature drift metric bayesian "
+    "causal inference training notebook python open source community tooling deployment "
+    "the of and to a in that is it you we for this on was with be as are so have but not"
+).split()
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def notes(rng: random.Random, n: int) -> str:
+    paragraphs = "".join(f"<p>{sentence(rng, 30)} {sentence(rng, 25)}</p>" for _ in range(3))
+    return (
+        f'<p>Hugo speaks with <a href="https://guests.example.org/{n}">Guest {n}</a> about '
+        f"<strong>{sentence(rng, 6)}</strong></p>{paragraphs}"
+        f"<h2>Topics</h2><ul>{''.join(f'<li>{sentence(rng, 8)}</li>' for _ in range(5))}</ul>"
+        f"<h2>Links</h2><ul><li><a href='https://papers.example.org/{n}'>paper</a></li></ul>"
+        "<script>trackPlay()</script>"
+    )
+
+
+def vtt(rng: random.Random, words: int) -> bytes:
+    cues = []
+    at = 0
+    for i in range(max(1, words // 12)):
+        text = " ".join(rng.choice(WORDS) for _ in range(12))
+        cues.append(
+            f"{i + 1}\n00:{at // 60 % 60:02d}:{at % 60:02d}.000 --> "
+            f"00:{(at + 4) // 60 % 60:02d}:{(at + 4) % 60:02d}.000\n<v Hugo>{text}\n"
+        )
+        at += 4
+    return ("WEBVTT\n\n" + "\n".join(cues)).encode()
+
+
+def feed(episodes: int, base: str, seed: int = 5) -> bytes:
+    rng = random.Random(seed)
+    start = datetime(2015, 1, 6, 10, tzinfo=UTC)
+    items = []
+    for n in range(episodes, 0, -1):
+        when = format_datetime(start + timedelta(days=2 * n))
+        items.append(
+            f"<item><title>Episode {n}: {escape(sentence(rng, 5))}</title>"
+            f"<link>https://show.example.org/{n}</link>"
+            f'<guid isPermaLink="false">vg-{n:05d}</guid><pubDate>{when}</pubDate>'
+            f"<itunes:episode>{n}</itunes:episode><itunes:duration>1:02:03</itunes:duration>"
+            f'<itunes:image href="https://art.example.org/{n}.jpg"/>'
+            '<podcast:person role="host">Hugo Bowne-Anderson</podcast:person>'
+            f'<podcast:person role="guest">Guest Number{n}</podcast:person>'
+            f'<podcast:transcript url="{base}/t/{n}.vtt" type="text/vtt"/>'
+            '<psc:chapters version="1.2"><psc:chapter start="00:00:00" title="Intro"/>'
+            '<psc:chapter start="00:04:30" title="Main"/></psc:chapters>'
+            f"<description><![CDATA[{notes(rng, n)}]]></description>"
+            f'<enclosure url="https://cdn.example.org/{n}.mp3" length="1" type="audio/mpeg"/>'
+            "</item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
+        'xmlns:podcast="https://podcastindex.org/namespace/1.0" '
+        'xmlns:psc="http://podlove.org/simple-chapters"><channel><title>Vanishing Gradients'
+        '</title><link>https://show.example.org/</link><itunes:image href="https://art.example.'
+        'org/show.jpg"/>' + "\n".join(items) + "</channel></rss>"
+    ).encode()
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+class Stages:
+    """Progress callback that remembers when each stage started and finished."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        self.first.setdefault(stage, now)
+        self.last[stage] = now
+
+    def seconds(self, stage: str) -> float:
+        return self.last.get(stage, 0.0) - self.first.get(stage, 0.0)
+
+
+async def main(args: argparse.Namespace) -> int:
+    files: dict[str, bytes] = {}
+
+    async def transcript(request: web.Request) -> web.Response:
+        return web.Response(body=files[request.match_info["name"]], content_type="text/vtt")
+
+    app = web.Application()
+    app.router.add_get("/t/{name}", transcript)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    base = f"http://{host}:{port}"
+    rng = random.Random(9)
+    for n in range(1, args.episodes + 1):
+        files[f"{n}.vtt"] = vtt(rng, args.words)
+    doc = feed(args.episodes, base)
+
+    rows: dict[str, list[float]] = {
+        k: [] for k in ("feedparser", "parse_feed", "import", "transcripts", "again")
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "feed.xml"
+        path.write_bytes(doc)
+        async with aiohttp.ClientSession() as session:
+            for run in range(args.runs):
+                rows["feedparser"].append(timed(lambda: feedparser.parse(doc)))
+                rows["parse_feed"].append(timed(lambda: parse_feed(doc)))
+                async with await open_store(Path(tmp) / f"run{run}.sqlite3") as store:
+                    service = FeedService(
+                        store, functools.partial(fetch, session), config=FeedConfig(concurrency=8)
+                    )
+                    stages = Stages()
+                    now = datetime.now(UTC)
+                    report = await service.read(
+                        str(path), now, announce=False, conditional=False, progress=stages
+                    )
+                    assert report.ok and report.added == args.episodes, report.error
+                    assert report.transcripts == args.episodes, report.extras_failed
+                    rows["transcripts"].append(stages.seconds("transcripts"))
+                    rows["import"].append(report.seconds - stages.seconds("transcripts"))
+                    again = await service.read(str(path), now, announce=False, conditional=False)
+                    assert again.ok and again.added == again.changed == 0
+                    rows["again"].append(again.seconds)
+    await runner.cleanup()
+
+    yard = statistics.median(rows["feedparser"])
+    mb = len(doc) / 1e6
+    print(
+        f"\n{args.episodes:,} episodes, feed {mb:.1f} MB, transcripts of ~{args.words} words "
+        f"({sum(map(len, files.values())) / 1e6:.1f} MB over local HTTP); median of {args.runs}"
+    )
+    print(f"{'what':<48} {'seconds':>8} {'× feedparser':>13}")
+    labels = {
+        "feedparser": "feedparser.parse alone (the yardstick)",
+        "parse_feed": "parse_feed (feedparser + strict pass + Markdown)",
+        "import": "import-feed, transcript downloads excluded",
+        "transcripts": "  transcript downloads and parsing (separately)",
+        "again": "import-feed again, unchanged (idempotent)",
+    }
+    for key, label in labels.items():
+        value = statistics.median(rows[key])
+        print(f"{label:<48} {value:>8.2f} {value / yard:>12.2f}×")
+    ratio = statistics.median(rows["import"]) / yard
+    print(f"\ntarget ≤ 2.00× feedparser: {'met' if ratio <= 2 else 'NOT met'} ({ratio:.2f}×)")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--words", type=int, default=1500, help="words per transcript")
+    parser.add_argument("--quick", action="store_true", help="200 episodes, one run")
+    options = parser.parse_args()
+    if options.quick:
+        options.episodes, options.runs = 200, 1
+    raise SystemExit(asyncio.run(main(options)))
