@@ -34,6 +34,7 @@ def build_bot(app: App, *, clock: Clock | None = None, **client_options: Any) ->
     """The bot with every capability wired in; the runner and the end-to-end tests share it."""
     from bot.chat.admin_cog import admin_cog_from_settings, follow_reloads
     from bot.chat.client import VGBot
+    from bot.chat.feed_cog import feed_cog_from_settings
     from bot.chat.moderation_cog import scheduling_cog_from_settings
 
     s = app.settings
@@ -45,6 +46,7 @@ def build_bot(app: App, *, clock: Clock | None = None, **client_options: Any) ->
         admin, reloader = admin_cog_from_settings(s, app, clock)
         client_options["extra_cogs"] = (
             follow_reloads(scheduling_cog_from_settings(s, app.store, clock), reloader),
+            follow_reloads(feed_cog_from_settings(s, app.store, clock), reloader),
             admin,
         )
     return VGBot(
