@@ -30,6 +30,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -465,12 +466,17 @@ class _Parser:
         jobs, self._jobs = self._jobs, []
         if self.workers < 2 or len(jobs) < self.parallel_min:
             return dict(map(_parse, jobs))
-        if self._pool is None:
-            # spawn, not fork: this process has database threads a fork must not copy.
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-        chunk = max(1, len(jobs) // (self.workers * 8))
-        return dict(self._pool.map(_parse, jobs, chunksize=chunk))
+        try:
+            if self._pool is None:
+                # spawn, not fork: this process has database threads a fork must not copy.
+                context = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            chunk = max(1, len(jobs) // (self.workers * 8))
+            return dict(self._pool.map(_parse, jobs, chunksize=chunk))
+        except (OSError, BrokenProcessPool) as e:  # no processes here (sandbox, limits)
+            log.warning("parsing in this process: worker processes failed (%s)", e)
+            self.workers = 1
+            return dict(map(_parse, jobs))
 
     def close(self) -> None:
         if self._pool is not None:
