@@ -95,23 +95,44 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> in
             loop.remove_signal_handler(sig)
 
 
-def _heartbeat(settings: Settings, bot: VGBot) -> asyncio.Task[None] | None:
-    """The health file's writer (bot/health.py), when VGBOT_HEALTH_FILE is set."""
-    if settings.health_file is None:
-        return None
-    from bot.ops.heartbeat import beat
+class Liveness:
+    """What the heartbeat writes: the bot's state while it is connected and taking work, else
+    None (then no beat is written and the health check goes stale). is_ready() stays true
+    through a gateway outage; the connection events used here do not."""
 
-    def detail() -> dict[str, Any] | None:
-        if not bot.accepting or bot.is_closed() or not bot.is_ready():
-            return None  # not connected, or shutting down: let the beat go stale
+    def __init__(self, bot: VGBot) -> None:
+        self.bot = bot
+        self.connected = False
+        for event in ("on_connect", "on_resumed", "on_ready"):
+            bot.add_listener(self._up, event)
+        bot.add_listener(self._down, "on_disconnect")
+
+    async def _up(self) -> None:
+        self.connected = True
+
+    async def _down(self) -> None:
+        self.connected = False
+
+    def detail(self) -> dict[str, Any] | None:
+        bot = self.bot
+        if not (self.connected and bot.accepting and bot.is_ready()) or bot.is_closed():
+            return None
         latency = bot.latency
         return {
             "guilds": len(bot.guilds),
             "latency_ms": round(latency * 1000) if math.isfinite(latency) else None,
         }
 
+
+def _heartbeat(settings: Settings, bot: VGBot) -> asyncio.Task[None] | None:
+    """The health file's writer (bot/health.py), when VGBOT_HEALTH_FILE is set."""
+    if settings.health_file is None:
+        return None
+    from bot.ops.heartbeat import beat
+
+    liveness = Liveness(bot)
     return asyncio.create_task(
-        beat(settings.health_file, clock=system_clock, detail=detail), name="heartbeat"
+        beat(settings.health_file, clock=system_clock, detail=liveness.detail), name="heartbeat"
     )
 
 

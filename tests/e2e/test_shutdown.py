@@ -24,9 +24,12 @@ import pytest
 from aiohttp import web
 
 from bot.chat.client import RESTARTING
+from bot.chat.runner import Liveness
 from bot.clock import OffsetFileClock
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.emulator.state import Channel, Guild, User
+
+from .conftest import BotRun
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
@@ -258,3 +261,28 @@ async def test_a_second_signal_exits_at_once_leaving_the_post_safely_in_the_outb
     assert len(rig.posts()) == 1 and len(rig.emu.threads(rig.general)) == 1
     (message_id,) = rig.query("SELECT message_id FROM outbox")[0]
     assert str(message_id) == rig.posts()[0]["id"]
+
+
+async def test_the_heartbeat_pauses_while_the_gateway_is_down_and_while_shutting_down(
+    running: BotRun,
+):
+    """In-process: the liveness the heartbeat writes follows the gateway connection."""
+
+    async def eventually(condition: Any, what: str) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():  # the bot's own event handlers flip it: poll, briefly
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.01)
+
+    liveness = Liveness(running.bot)  # attached late: it learns of the next (re)connection
+    assert liveness.detail() is None
+    async with running.emu.gateway_outage(code=4000):
+        pass
+    await eventually(lambda: liveness.detail() is not None, "a resume")
+    detail = liveness.detail()
+    assert detail is not None and detail["guilds"] == 1
+    async with running.emu.gateway_outage(code=4000):  # the gateway stays down meanwhile
+        await eventually(lambda: liveness.detail() is None, "the disconnect")
+    await eventually(lambda: liveness.detail() is not None, "the reconnect")
+    running.bot.accepting = False
+    assert liveness.detail() is None
