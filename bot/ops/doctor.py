@@ -24,11 +24,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from bot.ops import permissions
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -505,7 +508,7 @@ async def _guild_facts(
 # ------------------------------------------------------------------ all of it
 
 
-async def run_doctor(settings: Any, *, now: float) -> list[Finding]:
+async def run_doctor(settings: Settings, *, now: float) -> list[Finding]:
     """Every check, in the order a person would fix things."""
     findings = check_token(settings.token)
     findings += await check_database(settings.db)
@@ -513,7 +516,9 @@ async def run_doctor(settings: Any, *, now: float) -> list[Finding]:
     async with aiohttp.ClientSession() as session:
         findings += await check_feed(settings.feed_url, session)
         findings += check_health(settings.health_file, now)
-        token_ok = settings.token and all(f.level != FAIL for f in findings if f.area == "token")
+        token_ok = bool(settings.token) and all(
+            f.level != FAIL for f in findings if f.area == "token"
+        )
         if token_ok:
             channels = await configured_channels(settings.db)
             findings += await check_discord(settings.token, settings.api_base, channels, session)
