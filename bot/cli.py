@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.health import DEFAULT_MAX_AGE
 from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("path", type=Path, help="a file written by `vgbot backup`")
     sub.add_parser("doctor", help="check token, database, content, feed and Discord permissions")
     h = sub.add_parser("health", help="exit 0 if the running bot's heartbeat is fresh, else 1")
-    h.add_argument("--max-age", type=float, default=90.0, help="seconds (default: 90)")
+    h.add_argument("--max-age", type=float, default=DEFAULT_MAX_AGE, help="seconds (default: 90)")
     sub.add_parser("sync-commands", help="push the slash commands to Discord now")
     return p
 
