@@ -29,8 +29,9 @@ check: $(STAMP)
 	$(BIN)/mypy bot
 	$(BIN)/vgbot content check
 
+# Two workers: the suite is mostly waiting on loopback and subprocesses, and CI has 2 cores.
 test: check
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
