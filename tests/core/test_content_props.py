@@ -6,10 +6,12 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
+import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from bot.core import content
 from bot.core.content import load_dir, parse_episode, parse_topics, transcript_path
 from bot.core.models import Episode, Problem
 
@@ -214,3 +216,55 @@ def test_any_episode_yaml_can_write_is_read_back_faithfully(
     assert (episode.number, episode.title, episode.released) == (number, title.strip(), released)
     assert [h.name for h in episode.hosts] == [h.strip() for h in hosts]
     assert episode.summary == summary.strip()
+
+
+# ---- libyaml composes exactly what the pure-Python parser composes -------------------------
+
+# Pieces where the two parsers have disagreed (tabs, BOMs, Unicode breaks, '?' in flow lists).
+ODD = st.sampled_from(
+    ["\t", "\x85", "\xa0", "\u2028", "\ufeff", "?", "? ", ": ", "- ", "#", "!!str ", "&a ", "*a"]
+    + ["'", '"', "|-", ">", "{", "}", "[", "]", ",", "\n", "\n  ", "...", "--- ", "%YAML 1.1\n"]
+)
+FRONT_MATTER = VALID.split("---\n")[1]
+
+
+def _shape(node: yaml.Node | None) -> object:
+    """A node tree as plain values, with the lines our problems point at."""
+    if node is None or isinstance(node, yaml.ScalarNode):
+        return node and (node.tag, node.value, node.start_mark.line)
+    if isinstance(node, yaml.SequenceNode):
+        return (node.tag, node.start_mark.line, [_shape(n) for n in node.value])
+    return (node.tag, node.start_mark.line, [(_shape(k), _shape(v)) for k, v in node.value])
+
+
+@FAST
+@given(
+    st.sampled_from([FRONT_MATTER, TOPICS]),
+    st.lists(st.tuples(st.floats(0, 1), st.one_of(ODD, NASTY)), min_size=1, max_size=5),
+)
+@example(TOPICS, [(0.9, "questions: [Why now?, How?]\n")])  # PyYAML: '?' ends a flow item
+@example(FRONT_MATTER, [(0.01, "\t")])  # PyYAML refuses a tab inside a plain key
+@example(FRONT_MATTER, [(1.0, "\ufeff")])  # a BOM after the last line: only PyYAML refuses
+def test_libyaml_and_the_python_parser_compose_the_same_nodes_and_problems(
+    base: str, edits: list[tuple[float, str]]
+):
+    text = base
+    for where, piece in edits:
+        at = int(where * len(text))
+        text = text[:at] + piece + text[at:]
+
+    fast = content._compose("topics.yaml", text, first_line=1)
+    slow = content._compose_slowly("topics.yaml", text, first_line=1)
+
+    assert fast[1] == slow[1]
+    assert _shape(fast[0]) == _shape(slow[0])
+
+
+def test_without_libyaml_the_pure_python_parser_reads_the_same_episode(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    with_libyaml = parse_episode(EPISODE_PATH, VALID.encode())
+    monkeypatch.setattr(content, "_CParser", None)  # a PyYAML built without libyaml
+
+    assert parse_episode(EPISODE_PATH, VALID.encode()) == with_libyaml
+    assert with_libyaml[0] is not None
