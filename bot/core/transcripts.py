@@ -153,8 +153,11 @@ def _decode(raw: bytes, report: _Report) -> str:
             text = raw.decode("cp1252", errors="replace")
     # NULs and other C0 controls (bar tab/newline) are never transcript text.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(ch for ch in text if ch >= " " or ch in "\n\t")
+    return _CONTROL.sub("", text)  # one regex pass: a generator per character cost ~6 ms a file
 
+
+# C0 controls but tab and newline (carriage returns are line ends by then).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
 
 # ---- timestamps ----
 
@@ -417,14 +420,13 @@ def _merge_cues(cues: Iterable[_Cue], words: int = PASSAGE_WORDS) -> tuple[Passa
     groups: list[list[tuple[str, _Cue]]] = []
     count = 0
     for cue in cues:
-        for piece in _split_words(cue.text, words):
-            n = len(piece.split())
+        for piece, n in _split_words(cue.text, words):
             if not groups or count + n > words:
                 groups.append([])
                 count = 0
             groups[-1].append((piece, cue))
             count += n
-    if len(groups) >= 2 and sum(len(p.split()) for p, _ in groups[-1]) < words // 5:
+    if len(groups) >= 2 and count < words // 5:  # count: the words of the last group
         groups[-2].extend(groups.pop())
     return tuple(_passage(group) for group in groups)
 
@@ -442,8 +444,12 @@ def _passage(group: list[tuple[str, _Cue]]) -> Passage:
     return Passage("".join(parts).strip(), group[0][1].start, group[-1][1].end)
 
 
-def _split_words(text: str, words: int) -> list[str]:
+def _split_words(text: str, words: int) -> list[tuple[str, int]]:
+    """Pieces of at most `words` words, each with its word count (counted once, here)."""
     tokens = text.split()
     if len(tokens) <= words:
-        return [" ".join(tokens)]
-    return [" ".join(tokens[i : i + words]) for i in range(0, len(tokens), words)]
+        return [(" ".join(tokens), len(tokens))]
+    return [
+        (" ".join(tokens[i : i + words]), len(tokens[i : i + words]))
+        for i in range(0, len(tokens), words)
+    ]

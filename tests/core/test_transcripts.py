@@ -267,6 +267,13 @@ def test_windows_1252_is_read_and_reported():
     assert len(problems) == 1 and "UTF-8" in problems[0].message and problems[0].hint
 
 
+def test_control_characters_are_dropped_but_tabs_and_line_breaks_kept():
+    raw = b"[00:00:01] Hugo: Hel\x00lo\x07 wor\x1bld\tagain\x7f\r\n[00:00:03] Ada: Hi\x0b!\n"
+    passages, problems = parse_transcript("a.txt", raw)
+    assert problems == []
+    assert passages == (Passage("Hugo: Hello world again\x7f\nAda: Hi!", 1.0, None),)
+
+
 @pytest.mark.parametrize("raw", [b"", b"   \n\n", b"\x00\x00"])
 def test_empty_transcript_is_a_problem(raw):
     passages, problems = parse_transcript("a.srt", raw)
