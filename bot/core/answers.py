@@ -129,10 +129,12 @@ def _excerpts(hits: Iterable[Hit]) -> tuple[Excerpt, ...]:
     return tuple(out)
 
 
-def _listing(lines: Sequence[str]) -> str:
+def _listing(lines: Sequence[str], total: int | None = None) -> str:
+    """The first MAX_LIST_LINES lines, then how many more of `total` (default: all lines)."""
+    count = len(lines) if total is None else total
     shown = list(lines[:MAX_LIST_LINES])
-    if len(lines) > MAX_LIST_LINES:
-        shown.append(f"… and {len(lines) - MAX_LIST_LINES} more")
+    if count > MAX_LIST_LINES:
+        shown.append(f"… and {count - MAX_LIST_LINES} more")
     return "\n".join(shown)
 
 
@@ -203,7 +205,9 @@ def topic_reply(
         )
     fields: list[Field] = []
     if episodes:
-        fields.append(Field("Episodes", _listing([e.label() for e in episodes])))
+        # A topic can have hundreds of episodes: label only the ones shown.
+        labels = [e.label() for e in episodes[:MAX_LIST_LINES]]
+        fields.append(Field("Episodes", _listing(labels, len(episodes))))
     if related:
         fields.append(Field("Related topics", ", ".join(t.title for t in related)))
     others = (

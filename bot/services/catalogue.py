@@ -160,14 +160,21 @@ class CatalogueService:
         topic = d.topic(text)
         if topic is None:
             return await self._search(text, d)
-        own = d.topic_episodes(topic.slug)
         expression = query.any_phrase((topic.title, *topic.aliases))
         results = await search.search(
-            self._store, expression, own=[e.id for e in own], limit=HITS, include_topics=False
+            self._store,
+            expression,
+            own=d.topic_episode_ids(topic.slug),
+            limit=HITS,
+            include_topics=False,
         )
         related = [t for t in (d.topic_by_slug(s) for s in topic.related) if t is not None]
         reply = answers.topic_reply(
-            topic, [e.ref() for e in own], results.hits, related, mentioned=results.others
+            topic,
+            d.topic_episode_refs(topic.slug),
+            results.hits,
+            related,
+            mentioned=results.others,
         )
         return reply, results.version
 

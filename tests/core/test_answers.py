@@ -149,3 +149,12 @@ def test_not_found_never_invents_and_offers_suggestions():
 def test_empty_query_reply_shows_an_example():
     reply = empty_query_reply("/topic moats")
     assert reply.kind == "error" and "/topic moats" in reply.text
+
+
+def test_topic_reply_lists_the_newest_episodes_then_how_many_more():
+    many = [EpisodeRef(n, f"Episode {n}") for n in range(300, 0, -1)]
+    reply = topic_reply(MOATS, many, [])
+    lines = {f.name: f.value for f in reply.fields}["Episodes"].splitlines()
+    assert lines[0] == "Ep. 300: Episode 300" and lines[11] == "Ep. 289: Episode 289"
+    assert lines[12:] == ["… and 288 more"]
+    assert reply.footer == "300 episodes on this topic"

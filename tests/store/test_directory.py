@@ -42,8 +42,14 @@ def test_topic_by_slug_title_or_alias_ignoring_case_and_accents():
 
 
 def test_topic_episodes_newest_first():
-    assert [e.number for e in _directory().topic_episodes("defensible-moats")] == [12, 11]
-    assert _directory().topic_episodes("cafe-culture") == []
+    d = _directory()
+    assert [e.number for e in d.topic_episodes("defensible-moats")] == [12, 11]
+    assert d.topic_episodes("cafe-culture") == []
+    refs = d.topic_episode_refs("defensible-moats")
+    assert refs == tuple(e.ref() for e in d.topic_episodes("defensible-moats"))
+    ids = d.topic_episode_ids("defensible-moats")
+    assert ids == tuple(e.id for e in d.topic_episodes("defensible-moats"))
+    assert d.topic_episode_refs("cafe-culture") == () == d.topic_episode_ids("no-such-topic")
 
 
 def test_find_episodes_by_words_of_title_or_guest():
