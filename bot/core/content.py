@@ -96,6 +96,14 @@ def parse_episode(path: str, raw: bytes) -> tuple[Episode | None, list[Problem]]
     return parsed.episode, parsed.problems
 
 
+def parse_episode_file(path: str, raw: bytes) -> tuple[Episode | None, list[Problem], str | None]:
+    """parse_episode plus the transcript the valid episode names (relative to the content root),
+    from one parse: what a sync needs to know about an episode file."""
+    parsed = _parse_episode(path, raw)
+    transcript = parsed.transcript if parsed.episode is not None else None
+    return parsed.episode, parsed.problems, transcript
+
+
 def transcript_path(episode_path: str, raw: bytes) -> str | None:
     """The transcript file named in the front matter, relative to the content root, or None."""
     return _parse_episode(episode_path, raw).transcript
@@ -110,6 +118,19 @@ def parse_topics(path: str, raw: bytes) -> tuple[list[Topic], list[Problem]]:
 def cross_check(episodes: Sequence[Episode], topics: Sequence[Topic]) -> list[Problem]:
     """Problems spanning files: duplicates and references to topics that do not exist."""
     return _relate(episodes, topics, _Lines()).problems
+
+
+def relate(
+    episodes: Sequence[Episode], topics: Sequence[Topic], *, check_topic_refs: bool = True
+) -> Related:
+    """What load_dir keeps of these models, and the cross-file problems (without lines).
+
+    Episodes: in source order, the first file with a number or slug wins; unknown topic
+    references are reported and dropped. Topics: the first entry of a slug wins, an alias that
+    already names another topic is dropped, related slugs must exist. `check_topic_refs=False`
+    neither reports nor drops unknown references (when there is no usable topics file).
+    """
+    return _relate(episodes, topics, _Lines(), check_topic_refs)
 
 
 def load_dir(root: Path) -> Catalog:
@@ -984,7 +1005,9 @@ class _Lines:
 
 
 @dataclass
-class _Related:
+class Related:
+    """What relate() keeps: episodes and topics as load_dir would load them, and why not more."""
+
     episodes: list[Episode]
     topics: list[Topic]
     problems: list[Problem]
@@ -995,7 +1018,7 @@ def _relate(
     topics: Sequence[Topic],
     lines: _Lines,
     check_topic_refs: bool = True,
-) -> _Related:
+) -> Related:
     """Duplicates are left out; references to unknown topics are reported and dropped."""
     problems: list[Problem] = []
     kept: dict[int, Topic] = {}  # index in `topics` -> topic as kept
@@ -1093,7 +1116,7 @@ def _relate(
         if unknown:
             ep = dataclasses.replace(ep, topics=tuple(s for s in ep.topics if s in slugs))
         kept_episodes.append(ep)
-    return _Related(kept_episodes, list(kept.values()), problems)
+    return Related(kept_episodes, list(kept.values()), problems)
 
 
 def _topic_hint(slug: str, names: Mapping[str, str]) -> str:

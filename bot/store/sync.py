@@ -4,7 +4,7 @@ Each sync:
 1. looks at every episode file, topics.yaml and the transcripts the episodes name; a file whose
    size and mtime match what was recorded is not even read, one whose bytes hash the same is
    not parsed; only new or changed files are parsed (bot.core.content / transcripts);
-2. checks the whole resulting catalogue across files (content.cross_check), using the stored
+2. checks the whole resulting catalogue across files (content.relate), using the stored
    rows for the unchanged files, and leaves out what load_dir would leave out (the later file of
    two with one number or slug);
 3. applies every change in ONE transaction, so readers see the old catalogue or the new one,
@@ -19,7 +19,6 @@ episode file removes its episode.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import inspect
 import json
@@ -37,7 +36,6 @@ from typing import Any
 
 from bot.core import content
 from bot.core.models import Episode, Passage, Problem, Topic
-from bot.core.text import slugify
 from bot.core.transcripts import parse_transcript
 from bot.store import catalog
 from bot.store.db import Store, StoreError, explain
@@ -280,16 +278,19 @@ def _plan(
             plan.removed += 1
             plan.forget.add(path)
 
-    # Across files: what load_dir would leave out is left out here too.
-    cross = content.cross_check(candidates, topics)
-    if not topics_usable:  # without a topics file every reference would look unknown
-        cross = [p for p in cross if p.field != "topics"]
+    # Across files: what load_dir would leave out is left out here too. Without a usable
+    # topics file every reference would look unknown, so references are not checked then.
+    related = content.relate(candidates, topics, check_topic_refs=topics_usable)
+    cross = related.problems
     plan.problems += cross
     if any(p.path == content.TOPICS_FILE for p in cross):
         # Look at topics.yaml again next time, so its problems are reported until fixed.
         plan.record.pop(content.TOPICS_FILE, None)
         plan.forget.add(content.TOPICS_FILE)
-    kept = _kept_episodes(candidates)
+    # The episodes as parsed, unknown topic references included: stored rows stand in for
+    # unchanged files at the next sync, when those topics may exist.
+    kept_sources = {ep.source for ep in related.episodes}
+    kept = {ep.source: ep for ep in candidates if ep.source in kept_sources}
     for ep in candidates:
         if ep.source not in kept:
             plan.record.pop(ep.source, None)
@@ -368,7 +369,7 @@ def _plan_topics(
     if problems and stored_topics:  # broken now: the previous topics stay
         plan.forget.add(path)
         return list(stored_topics), True
-    kept = _kept_topics(parsed)
+    kept = content.relate([], parsed).topics
     if kept != list(stored_topics) or path not in records:
         plan.topics = kept
     if look.record is not None:
@@ -443,9 +444,7 @@ def _parse(job: tuple[str, str, bytes]) -> tuple[str, Any]:
     """One file → what bot.core parses from it. Module-level: it runs in worker processes."""
     kind, path, raw = job
     if kind == _EPISODE:
-        episode, problems = content.parse_episode(path, raw)
-        transcript = _transcript_of(path, raw) if episode is not None else None
-        return path, (episode, problems, transcript)
+        return path, content.parse_episode_file(path, raw)
     return path, parse_transcript(path, raw)
 
 
@@ -481,13 +480,6 @@ class _Parser:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
-
-
-def _transcript_of(path: str, raw: bytes) -> str | None:
-    # transcript_path() parses the front matter again: only pay for it when the key is there.
-    if b"transcript" not in raw:
-        return None
-    return content.transcript_path(path, raw)
 
 
 def _inside(root: Path, rel: str) -> bool:
@@ -562,45 +554,6 @@ def _look(root: Path, path: str, record: _Record | None, limit: int, now_ns: int
     if record is not None and record.hash == digest:
         return _Look(path, same=True, record=new)
     return _Look(path, raw=raw, record=new)
-
-
-# ------------------------------------------------------------------ cross-file rules
-# The same choices as content.load_dir (which cross_check's messages describe): files in path
-# order, the first of two with one number or slug wins; the first topic entry of a slug wins,
-# an alias already naming another topic is dropped, related slugs must exist.
-
-
-def _kept_episodes(candidates: Sequence[Episode]) -> dict[str, Episode]:
-    kept: dict[str, Episode] = {}
-    numbers: set[int] = set()
-    slugs: set[str] = set()
-    for ep in sorted(candidates, key=lambda e: e.source):
-        if (ep.number is not None and ep.number in numbers) or ep.slug in slugs:
-            continue
-        if ep.number is not None:
-            numbers.add(ep.number)
-        slugs.add(ep.slug)
-        kept[ep.source] = ep
-    return kept
-
-
-def _kept_topics(topics: Sequence[Topic]) -> list[Topic]:
-    kept: list[Topic] = []
-    names: dict[str, str] = {}
-    for topic in topics:
-        if any(t.slug == topic.slug for t in kept):
-            continue
-        aliases = []
-        for alias in topic.aliases:
-            owner = names.get(alias.casefold()) or names.get(slugify(alias))
-            if not owner or owner == topic.slug:
-                aliases.append(alias)
-        names[topic.slug] = topic.slug
-        names.update({a.casefold(): topic.slug for a in aliases})
-        names.setdefault(slugify(topic.title), topic.slug)
-        kept.append(dataclasses.replace(topic, aliases=tuple(aliases)))
-    slugs = {t.slug for t in kept}
-    return [dataclasses.replace(t, related=tuple(s for s in t.related if s in slugs)) for t in kept]
 
 
 # ------------------------------------------------------------------ applying (one transaction)

@@ -15,7 +15,9 @@ from bot.core.content import (
     cross_check,
     load_dir,
     parse_episode,
+    parse_episode_file,
     parse_topics,
+    relate,
     transcript_path,
 )
 from bot.core.models import Chapter, Episode, Link, Person, Problem, Topic
@@ -786,3 +788,45 @@ def test_cross_check_works_on_models_from_anywhere():
         ("feed:1", "unknown topic 'alpha'"),
         ("feed:2", "episode number 1 is also used by feed:1"),
     ]
+
+
+def test_parse_episode_file_gives_the_episode_with_its_transcript_from_one_parse():
+    text = swap("links:", "transcript: ./transcripts/001.txt\nlinks:")
+
+    episode, problems, transcript = parse_episode_file("episodes/001-pilot.md", text.encode())
+
+    assert (episode, problems) == parse_episode("episodes/001-pilot.md", text.encode())
+    assert episode is not None and transcript == "transcripts/001.txt"
+    assert parse_episode_file("episodes/001-pilot.md", EPISODE.encode())[2] is None
+    broken = swap("number: 1", "number: one", text).encode()  # named, but the episode is invalid
+    assert parse_episode_file("episodes/001-pilot.md", broken)[::2] == (None, None)
+
+
+def test_relate_keeps_what_load_dir_keeps():
+    pilot = Episode(1, "Pilot", "pilot", None, topics=("alpha", "nope"), source="episodes/a.md")
+    same_number = dataclasses.replace(pilot, slug="other", source="episodes/b.md")
+    same_slug = dataclasses.replace(pilot, number=2, source="episodes/c.md")
+    topics = [
+        Topic("alpha", "Alpha", aliases=("Beta", "first")),  # 'Beta' is a later topic's title
+        Topic("beta", "Beta", related=("alpha", "nope")),
+        Topic("alpha", "Alpha again"),
+    ]
+
+    related = relate([same_slug, same_number, pilot], topics)
+
+    assert related.episodes == [dataclasses.replace(pilot, topics=("alpha",))]
+    assert related.topics == [
+        Topic("alpha", "Alpha", aliases=("first",)),
+        Topic("beta", "Beta", related=("alpha",)),
+    ]
+    assert sorted(p.field or "-" for p in related.problems) == [
+        "-",  # the repeated episode slug names no field
+        "aliases",
+        "number",
+        "related",
+        "slug",
+        "topics",
+    ]
+    unchecked = relate([pilot], topics, check_topic_refs=False)
+    assert unchecked.episodes == [pilot]
+    assert all(p.field != "topics" for p in unchecked.problems)

@@ -211,6 +211,31 @@ async def test_duplicate_number_leaves_the_later_file_out_like_load_dir(store, r
     assert again.problems == report.problems and again.parsed == 1
 
 
+async def test_topics_kept_are_the_ones_load_dir_keeps(store, root):
+    # An alias naming a LATER topic's title, a repeated slug, a related slug that is no topic.
+    write_topics(
+        root,
+        [
+            topic("defensible-moats", "Defensible moats", aliases=["Open source risk", "moats"]),
+            topic("open-source-risk", "Open source risk", related=["no-such-topic"]),
+            topic("data-science-as-role-play", "Data science as role play"),
+            topic("causal-inference", "Causal inference"),
+            topic("causal-inference", "Causal inference again"),
+        ],
+    )
+    report = await sync_content(store, root)
+    loaded = load_dir(root)
+
+    assert {(p.path, p.field) for p in report.problems} == {
+        ("topics.yaml", "aliases"),
+        ("topics.yaml", "related"),
+        ("topics.yaml", "slug"),
+    }
+    assert await catalog.list_topics(store) == sorted(loaded.topics, key=lambda t: t.title.lower())
+    moats = next(t for t in loaded.topics if t.slug == "defensible-moats")
+    assert moats.aliases == ("moats",)
+
+
 async def test_unknown_topic_is_reported_and_the_episode_kept(store, root):
     write_episode(root, Ep(14, "Moats Again", slug="moats-again", topics=["defensible-moat"]))
     report = await sync_content(store, root)
