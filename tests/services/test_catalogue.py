@@ -219,3 +219,28 @@ async def test_any_text_gets_a_reply(service, text):
         assert reply.title
         if reply.kind == "error":  # only for text without a letter or digit
             assert "for example" in reply.text
+
+
+async def test_a_topic_with_many_episodes_quotes_its_newest_ones(tmp_path, root):
+    from bot.services.catalogue import HITS
+
+    for n in range(20, 20 + HITS + 2):
+        sections = [("Notes", "Why causal inference needs a model.")] if n % 2 else []
+        summary = "A chat about tooling." if n % 2 else f"Causal inference, take {n}."
+        write_episode(
+            root,
+            Ep(n, f"Episode {n}", topics=["causal-inference"], summary=summary, sections=sections),
+        )
+    async with await open_catalogue(tmp_path / "many.sqlite3", root) as opened:
+        reply = await opened.service.answer_topic("causal inference")
+    assert reply.kind == "topic"
+    newest = list(range(20 + HITS + 1, 20 + HITS + 1 - 5, -1))
+    assert [e.citation.episode_number for e in reply.excerpts] == newest
+    for e in reply.excerpts:  # each quotes where it says it, the topic's words marked
+        n = e.citation.episode_number
+        assert e.citation.section == ("Notes" if n % 2 else "show notes")
+        assert [t.lower() for t, hit in e.segments if hit] == ["causal inference"]
+    fields = {f.name: f.value for f in reply.fields}
+    assert fields["Episodes"].splitlines()[0] == f"Ep. {newest[0]}: Episode {newest[0]}"
+    # Episode 13 (tagged too) and the transcript of 12 ("causality" is not said there).
+    assert reply.footer == f"{HITS + 3} episodes on this topic"

@@ -117,3 +117,21 @@ def test_document_ids_keep_tiers_apart():
 def test_plain_text_keeps_the_words_a_reader_sees():
     text = search.plain_text("**Bold** and [a link](https://x.example) and ![img](y.png) `code`")
     assert text.split() == ["Bold", "and", "a", "link", "and", "img", "code"]
+
+
+def test_newest_own_takes_own_episodes_in_the_given_order_without_ranking():
+    notes = lambda ep, pos=0: search.doc_id(search.TIER_NOTES, ep, pos)  # noqa: E731
+    passage = lambda ep, pos=0: search.doc_id(search.TIER_PASSAGE, ep, pos)  # noqa: E731
+    topic = search.doc_id(search.TIER_TOPIC, 1, 0)
+    found = sorted(
+        [topic, notes(5, 2), notes(5, 1), passage(5), passage(4, 3), passage(4, 1), notes(3)],
+        reverse=True,
+    )
+    r = search.newest_own(found, own=[9, 4, 5, 3], limit=2, quoted=1)
+    assert r is not None
+    # 9 has no match; 4 only passages (the earliest is taken); 5's notes beat its passage.
+    assert r.ids == [passage(4, 1), notes(5, 1)] and r.quote == [passage(4, 1)]
+    assert r.own == set(r.ids) and r.episodes == 3 and r.others == 0
+    assert search.newest_own(found, own=[4, 7], limit=2, quoted=1) is None  # cannot fill
+    r = search.newest_own(found, own=[3, 4, 5], limit=3, quoted=5)
+    assert r is not None and r.ids == [notes(3), passage(4, 1), notes(5, 1)]
