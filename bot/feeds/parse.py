@@ -10,7 +10,6 @@ before any parser expands them.
 from __future__ import annotations
 
 import hashlib
-import html
 import io
 import json
 import logging
@@ -27,7 +26,14 @@ import feedparser
 from feedparser.encodings import convert_to_utf8
 
 from bot.core.models import Chapter, Episode, Link, Person, Problem, Section
-from bot.core.text import html_to_markdown, parse_html, slugify, truncate
+from bot.core.text import (
+    html_to_markdown,
+    parse_notes,
+    slugify,
+    soup_to_markdown,
+    text_to_markdown,
+    truncate,
+)
 from bot.core.transcripts import parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -510,12 +516,11 @@ def _markdown_notes(notes: str, is_html: bool) -> tuple[str, tuple[Section, ...]
     """Show notes → (summary, sections), split on headings when the HTML has any."""
     if not notes:
         return "", ()
-    if not is_html:
-        paragraphs = (p.strip() for p in notes.replace("\r", "").split("\n\n"))
-        notes = "".join(
-            f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs if p
-        )
-    soup = parse_html(notes)
+    if not is_html:  # plain text has no headings to split on
+        return text_to_markdown(notes), ()
+    if "<h" not in notes.lower():  # no heading tag: no tree to edit, maybe none to build
+        return html_to_markdown(notes), ()
+    soup = parse_notes(notes)
     headings: list[str] = []
     for tag in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6"]):
         heading = " ".join(tag.get_text(" ").split())
@@ -525,7 +530,7 @@ def _markdown_notes(notes: str, is_html: bool) -> tuple[str, tuple[Section, ...]
         marker.string = _MARK.format(len(headings))
         tag.replace_with(marker)
         headings.append(heading)
-    markdown = html_to_markdown(str(soup))
+    markdown = soup_to_markdown(soup)
     parts = _MARK_LINE.split(markdown)
     summary = parts[0].strip()
     sections: list[Section] = []
