@@ -12,7 +12,7 @@ from bot.core.content import load_dir
 from bot.core.models import Episode
 from bot.store import catalog
 from bot.store.db import StoreError, open_store
-from bot.store.sync import sync_content
+from bot.store.sync import FTS_HASHSIZE, sync_content
 from tests.store.files import Ep, small_catalogue, topic, write_episode, write_topics
 
 
@@ -349,6 +349,26 @@ async def test_a_big_load_merges_the_index(store, root):
     stages.clear()
     await sync_content(store, root, progress=stages.append, optimize_after=1)
     assert stages == []  # nothing changed: no transaction at all
+
+
+async def _fts_hashsize(store) -> int | None:
+    row = await store.fetchone("SELECT v FROM docs_fts_config WHERE k = 'hashsize'")
+    return None if row is None else int(row[0])
+
+
+async def test_a_bulk_load_restores_the_index_buffer_size_or_rolls_it_back(store, root):
+    def fail(stage: str) -> None:
+        if stage == "topics":
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError):
+        await sync_content(store, root, progress=fail, bulk_min=1)
+    assert await _fts_hashsize(store) is None  # rolled back with everything else
+    assert await _numbers(store) == []
+
+    await sync_content(store, root, bulk_min=1)
+    assert await _fts_hashsize(store) == FTS_HASHSIZE
+    assert await _search_count(store, "forecasting") == 2
 
 
 async def test_parsing_in_worker_processes_gives_the_same_catalogue(root, tmp_path):
