@@ -189,7 +189,7 @@ class AdminCog(commands.Cog, name="Admin"):
         assert guild is not None
         before = await self._current(guild.id)
         after = await self.configs.set(
-            guild.id, name, value, by=interaction.user.id, now=self.clock()
+            guild.id, name, value, by=interaction.user.id, now=self.clock(), guild_name=guild.name
         )
         defaults = self.context.defaults
         was, now = shown(name, before, defaults), shown(name, after, defaults)
@@ -329,9 +329,7 @@ def admin_cog_from_settings(
     context = AdminContext(
         reloader=reloader,
         configs=GuildConfigStore(app.store),
-        defaults=Defaults(
-            grace_window=settings.grace_window, announce_role=settings.announce_role_id
-        ),
+        defaults=Defaults.from_settings(settings),
         started=clock(),
         startup_sync=app.sync_report,
         feed_url=settings.feed_url,

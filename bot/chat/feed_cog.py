@@ -1,7 +1,8 @@
-"""/feed: moderators see the feed's health, ask why an episode was (not) announced, and choose
-where release announcements go. The cog also runs the release watcher in the background, and
-adapts discord.py to the watcher's AnnouncementEditor port (artwork, listen button, forum
-tags, edits). The posts themselves go through the outbox and the scheduling cog's publisher.
+"""/feed: moderators see the feed's health and ask why an episode was (not) announced. Where
+announcements go is a server setting (`/config channel which:announcements`, bot/chat/admin_cog.py).
+The cog also runs the release watcher in the background, and adapts discord.py to the watcher's
+AnnouncementEditor port (a changed episode edits its announcement). The posts themselves go
+through the outbox and the scheduling cog's publisher, whole in their first send.
 """
 
 from __future__ import annotations
@@ -20,14 +21,22 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.chat.poster import compose, mentions, missing_permissions, translated
+from bot.chat.poster import (
+    MAX_TAGS,
+    artwork,
+    compose,
+    link_button,
+    mentions,
+    translated,
+)
 from bot.chat.replies import tell
 from bot.core.render import Prompts
 from bot.feeds.fetch import Backoff, fetch
-from bot.services.feeds import FeedConfig, FeedService, Watcher
+from bot.services.feeds import LISTEN, FeedConfig, FeedService, Watcher
 from bot.services.publisher import PostError
 from bot.store.db import Store
-from bot.store.feeds import AnnounceChannel, Look
+from bot.store.feeds import Look
+from bot.store.guild_config import Defaults, GuildSettings
 from bot.store.sync import sync_content
 
 if TYPE_CHECKING:
@@ -38,20 +47,17 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 MODERATORS = discord.Permissions(manage_threads=True)
-LISTEN = "Listen"
-MAX_TAGS = 5  # Discord: at most five tags on a forum post
 STOP_TIMEOUT = 10.0  # seconds a shutdown waits for the step in progress
-PostChannel = discord.TextChannel | discord.ForumChannel
 
 
 class DiscordEditor:
     """The watcher's AnnouncementEditor on discord.py: the message gets the look's text (with
     its outbox marker kept), the artwork as an embed image and a link button; its thread (or
-    forum post) gets the title and, in a forum, the tags named like the episode's topics."""
+    forum post) gets the title and, in a forum, the tags named like the episode's topics. Only
+    the look's role may be pinged."""
 
-    def __init__(self, client: discord.Client, *, announce_role_id: int | None = None) -> None:
+    def __init__(self, client: discord.Client) -> None:
         self.client = client
-        self.allowed_mentions = mentions(announce_role_id)
 
     async def _channel(self, channel_id: int) -> discord.abc.GuildChannel | discord.Thread:
         channel = self.client.get_channel(channel_id)
@@ -70,18 +76,12 @@ class DiscordEditor:
         # A forum post's first message lives in the post (a thread with the message's id).
         home = thread_id if forum and thread_id else channel_id
         message = self.client.get_partial_messageable(home).get_partial_message(message_id)
-        embed = discord.Embed(title=look.title, url=look.listen_url) if look.image else None
-        if embed is not None and look.image:
-            embed.set_image(url=look.image)
-        view = discord.ui.View(timeout=None)
-        if look.listen_url:
-            view.add_item(discord.ui.Button(label=LISTEN, url=look.listen_url, emoji="🎧"))
         with translated("edit the announcement", home):
             await message.edit(
                 content=compose(look.body, marker),
-                embed=embed,
-                view=view,
-                allowed_mentions=self.allowed_mentions,
+                embed=artwork(look.title, look.image, look.listen_url),
+                view=link_button(LISTEN, look.listen_url),
+                allowed_mentions=mentions(look.role),
             )
         if thread_id is None:
             return
@@ -199,45 +199,6 @@ class FeedCog(commands.Cog, name="Feeds"):
             if name and value
         ]
 
-    @feed.command(name="announce")
-    @app_commands.describe(
-        channel="Where new episodes are announced (a text channel gets a message and a thread, "
-        "a forum a post)"
-    )
-    async def announce(self, interaction: discord.Interaction, channel: PostChannel) -> None:
-        """Announce new episodes of the show in this channel."""
-        guild = interaction.guild
-        assert guild is not None  # guild_only, and checked in interaction_check
-        me = guild.me
-        missing = (
-            ["View Channel"] if me is None else missing_permissions(channel, me, open_thread=True)
-        )
-        if missing:
-            await tell(
-                interaction,
-                f"I can't post in {channel.mention}: I lack {', '.join(missing)} there. Give my "
-                "role those permissions in that channel, then try again. Nothing was changed.",
-            )
-            return
-        await self.service.set_channel(
-            AnnounceChannel(guild.id, channel.id, guild.name, set_by=interaction.user.id),
-            self.now(),
-        )
-        await tell(
-            interaction,
-            f"New episodes will be announced in {channel.mention}. Episodes already in the feed "
-            "are not announced; `/feed status` shows the feed's health.",
-        )
-
-    @feed.command(name="announce-off")
-    async def announce_off(self, interaction: discord.Interaction) -> None:
-        """Stop announcing new episodes in this server."""
-        assert interaction.guild_id is not None
-        if await self.service.clear_channel(interaction.guild_id):
-            await tell(interaction, "Release announcements are off in this server.")
-        else:
-            await tell(interaction, "Release announcements were already off here.")
-
 
 def feed_cog(
     store: Store,
@@ -248,8 +209,10 @@ def feed_cog(
     config: FeedConfig,
     step_interval: float,
     content_dir: Path | None = None,
+    guilds: GuildSettings | None = None,
 ) -> Callable[[VGBot], commands.Cog]:
-    """For VGBot(extra_cogs=...): the watcher on its own HTTP session, and the cog."""
+    """For VGBot(extra_cogs=...): the watcher on its own HTTP session, and the cog. `guilds`:
+    each server's /config settings (announcement channel, role, grace window)."""
 
     def make(bot: VGBot) -> commands.Cog:
         session = aiohttp.ClientSession()
@@ -259,12 +222,13 @@ def feed_cog(
             config=config,
             prompts=prompts,
             backoff=Backoff(base=min(60.0, config.interval), cap=max(6 * 3600.0, config.interval)),
+            guilds=guilds,
         )
         watcher = Watcher(
             service,
             url,
             sync=functools.partial(sync_content, store, content_dir) if content_dir else None,
-            editor=DiscordEditor(bot, announce_role_id=config.announce_role_id),
+            editor=DiscordEditor(bot),
             on_planned=lambda: _wake_publisher(bot),
         )
         return FeedCog(bot, service, watcher, clock=clock, interval=step_interval, session=session)
@@ -287,4 +251,5 @@ def feed_cog_from_settings(
         # content/ changes are picked up by the admin cog's reloader (validated first), so
         # the release watcher does not sync content itself here.
         content_dir=None,
+        guilds=GuildSettings(store, Defaults.from_settings(settings)),
     )

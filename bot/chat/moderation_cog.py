@@ -36,6 +36,7 @@ from bot.services.scheduling import (
     zone_choices,
 )
 from bot.store.db import Store
+from bot.store.guild_config import Defaults, GuildSettings
 from bot.store.outbox import FAILED, SENT, SKIPPED, OutboxEntry
 
 if TYPE_CHECKING:
@@ -212,16 +213,37 @@ class ModerationCog(commands.Cog, name="Moderation"):
         )
 
     async def _target(
-        self, interaction: discord.Interaction, channel: PostChannel | None
+        self,
+        interaction: discord.Interaction,
+        channel: PostChannel | None,
+        *,
+        here: bool = True,
     ) -> discord.TextChannel | discord.ForumChannel | None:
-        """The channel to post in (the option, else where the command was used), checked."""
-        target = channel or interaction.channel
+        """The channel to post in, checked: the option, else the server's discussion channel
+        (/config channel discussion), else (with `here`) where the command was used."""
+        target: object = channel
+        guild = interaction.guild
+        if target is None and guild is not None:
+            settings = await self.service.guilds.get(guild.id)
+            if settings.discussion_channel is not None:
+                target = guild.get_channel(settings.discussion_channel)
+                if target is None:
+                    await tell(
+                        interaction,
+                        f"The discussion channel (<#{settings.discussion_channel}>) no longer "
+                        "exists: name a channel with the `channel` option, or set another with "
+                        "`/config channel`. Nothing was changed.",
+                    )
+                    return None
+        if target is None and here:
+            target = interaction.channel
         if isinstance(target, discord.Thread):
             target = target.parent
         if not isinstance(target, discord.TextChannel | discord.ForumChannel):
             await tell(
                 interaction,
-                "Pick a text or forum channel with the `channel` option. Nothing was changed.",
+                "Pick a text or forum channel with the `channel` option (or have an admin set "
+                "a discussion channel with `/config channel`). Nothing was changed.",
             )
             return None
         problem = self._bot_cannot_post(target)
@@ -234,22 +256,23 @@ class ModerationCog(commands.Cog, name="Moderation"):
 
     @weekly.command(name="set")
     @app_commands.describe(
-        channel="Where to post (a text channel gets a message and a thread, a forum a post)",
         weekday="The day of the week",
         time="Local time, e.g. 18:00 or 6pm",
-        tz="IANA time zone, e.g. Europe/London",
+        channel="Where to post (default: the server's discussion channel, see /config); a text "
+        "channel gets a message and a thread, a forum a post",
+        tz="IANA time zone, e.g. Europe/London (default: the server's, see /config)",
     )
     @app_commands.choices(weekday=[app_commands.Choice(name=d.title(), value=d) for d in WEEKDAYS])
     async def weekly_set(
         self,
         interaction: discord.Interaction,
-        channel: PostChannel,
         weekday: app_commands.Choice[str],
         time: app_commands.Range[str, 1, 100],
-        tz: app_commands.Range[str, 1, 64],
+        channel: PostChannel | None = None,
+        tz: app_commands.Range[str, 1, 64] | None = None,
     ) -> None:
         """Post the weekly discussion prompt at this day, time and zone."""
-        target = await self._target(interaction, channel)
+        target = await self._target(interaction, channel, here=False)
         if target is None or interaction.guild is None:
             return
         try:
@@ -324,7 +347,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
     @app_commands.describe(
         topic="The topic to discuss",
         when="e.g. 'friday 18:00', 'tomorrow 9am', 'in 2 hours' or '2026-12-04 18:00'",
-        channel="Where to open it (default: this channel)",
+        channel="Where to open it (default: the server's discussion channel, else this one)",
         repeat="Once (default) or every week at that time",
         title="The thread's name (default: from the template)",
     )
@@ -444,15 +467,22 @@ def scheduling_cog(
     grace: timedelta,
     tick_interval: float,
     nonce_window: timedelta = DEFAULT_NONCE_WINDOW,
-    announce_role_id: int | None = None,
+    guilds: GuildSettings | None = None,
     topics: TopicSource | None = None,
 ) -> Callable[[VGBot], commands.Cog]:
-    """For VGBot(extra_cogs=...): the cog, its service, and the publisher on this bot."""
+    """For VGBot(extra_cogs=...): the cog, its service, and the publisher on this bot.
+    `guilds`: each server's /config settings (grace window, time zone, discussion channel)
+    over the bot-wide defaults; without it every server gets `grace` and UTC."""
 
     def make(bot: VGBot) -> commands.Cog:
-        service = SchedulingService(store, topics or CatalogueTopics(store), prompts, grace=grace)
-        poster = DiscordPoster(bot, announce_role_id=announce_role_id)
-        publisher = Publisher(service.outbox, poster, clock, grace=grace, nonce_window=nonce_window)
+        settings = guilds or GuildSettings(store, Defaults(grace_window=grace.total_seconds()))
+        service = SchedulingService(
+            store, topics or CatalogueTopics(store), prompts, grace=grace, guilds=settings
+        )
+        poster = DiscordPoster(bot)
+        publisher = Publisher(
+            service.outbox, poster, clock, grace=grace, graces=settings, nonce_window=nonce_window
+        )
         ticker = Ticker(service, publisher, clock)
         return ModerationCog(bot, service, ticker, clock=clock, tick_interval=tick_interval)
 
@@ -473,5 +503,5 @@ def scheduling_cog_from_settings(
         grace=timedelta(seconds=settings.grace_window),
         tick_interval=settings.tick_interval,
         nonce_window=timedelta(seconds=settings.nonce_window),
-        announce_role_id=settings.announce_role_id,
+        guilds=GuildSettings(store, Defaults.from_settings(settings)),
     )

@@ -1,5 +1,6 @@
 """The publisher's Poster port on discord.py: messages, threads and forum posts, with nonces,
-markers, no mentions, and Discord's errors turned into PostError (give up, tell moderators)
+markers, artwork, a link button and forum tags in the first send, no mention but the post's
+one role, and Discord's errors turned into PostError (give up, tell moderators)
 or PostRetry (try again on the next drain).
 
 The marker is the last line of every post, in Discord's small grey subtext: `-# ref 3kf9a0x2mq`.
@@ -13,13 +14,14 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import aiohttp
 import discord
 
 from bot.core.text import MESSAGE_CONTENT, truncate
 from bot.services.publisher import FORUM, TEXT, Found, PostError, PostRetry
+from bot.store.outbox import Post
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,9 @@ SEARCH_LIMIT = 500  # messages looked at when searching for a marker
 ALREADY_HAS_THREAD = 160004  # "A thread has already been created for this message"
 TAG_REQUIRED = 40067  # "A tag is required to create a forum post in this channel"
 PREFERRED_TAGS = ("discussion", "topic", "question", "weekly")
+MAX_TAGS = 5  # Discord: at most five tags on a forum post
+EMBED_TITLE = 256
+LISTEN = "Listen"
 
 
 def compose(body: str, marker: str) -> str:
@@ -36,13 +41,45 @@ def compose(body: str, marker: str) -> str:
     return truncate(body, MESSAGE_CONTENT - len(suffix)) + suffix
 
 
-def mentions(announce_role_id: int | None) -> discord.AllowedMentions:
-    """Nobody is pinged, except the one role the `announce_role_id` setting names."""
-    if announce_role_id is None:
+def mentions(role_id: int | None) -> discord.AllowedMentions:
+    """Nobody is pinged, except the one role given (the guild's announcement role)."""
+    if role_id is None:
         return discord.AllowedMentions.none()
     return discord.AllowedMentions(
-        everyone=False, users=False, roles=[discord.Object(announce_role_id)], replied_user=False
+        everyone=False, users=False, roles=[discord.Object(role_id)], replied_user=False
     )
+
+
+def artwork(title: str, image: str | None, url: str | None) -> discord.Embed | None:
+    """The artwork as an embed image, titled (and linked) like the post; None without one."""
+    if not image:
+        return None
+    embed = discord.Embed(title=title[:EMBED_TITLE] or None, url=url)
+    embed.set_image(url=image)
+    return embed
+
+
+def link_button(label: str, url: str | None) -> discord.ui.View:
+    """A view holding one link button (empty without a URL: sending it clears buttons)."""
+    view = discord.ui.View(timeout=None)
+    if url:
+        emoji = "🎧" if label == LISTEN else None
+        view.add_item(discord.ui.Button(label=label or LISTEN, url=url, emoji=emoji))
+    return view
+
+
+def forum_tags(forum: discord.ForumChannel, names: tuple[str, ...]) -> list[discord.ForumTag]:
+    """The forum's tags named like `names` (case ignored, at most five); when none matches
+    and the forum demands a tag: the best-named, else the first."""
+    wanted = {n.casefold() for n in names}
+    tags = [t for t in forum.available_tags if t.name.casefold() in wanted][:MAX_TAGS]
+    if tags or not forum.flags.require_tag or not forum.available_tags:
+        return tags
+    by_name = {t.name.lower(): t for t in forum.available_tags}
+    for name in PREFERRED_TAGS:
+        if name in by_name:
+            return [by_name[name]]
+    return [forum.available_tags[0]]
 
 
 @contextlib.contextmanager
@@ -111,9 +148,8 @@ def missing_permissions(
 
 
 class DiscordPoster:
-    def __init__(self, client: discord.Client, *, announce_role_id: int | None = None) -> None:
+    def __init__(self, client: discord.Client) -> None:
         self.client = client
-        self.allowed_mentions = mentions(announce_role_id)
 
     async def _channel(self, channel_id: int) -> discord.abc.GuildChannel:
         channel = self.client.get_channel(channel_id)
@@ -141,14 +177,21 @@ class DiscordPoster:
         channel = await self._channel(channel_id)
         return missing_permissions(channel, self._me(channel), open_thread=open_thread)
 
-    async def send_message(
-        self, channel_id: int, body: str, title: str, nonce: str, marker: str
-    ) -> int:
+    async def send_message(self, channel_id: int, post: Post, nonce: str, marker: str) -> int:
         target = self.client.get_partial_messageable(channel_id)
+        extras: dict[str, Any] = {}
+        embed = artwork(post.title, post.image, post.link_url)
+        if embed is not None:
+            extras["embed"] = embed
+        if post.link_url:
+            extras["view"] = link_button(post.link_label, post.link_url)
         with translated("send the post", channel_id):
             # discord.py sends enforce_nonce=True with every nonce.
             message = await target.send(
-                compose(body, marker), nonce=nonce, allowed_mentions=self.allowed_mentions
+                compose(post.body, marker),
+                nonce=nonce,
+                allowed_mentions=mentions(post.mention_role),
+                **extras,
             )
         return message.id
 
@@ -168,20 +211,24 @@ class DiscordPoster:
                 raise
         return thread.id
 
-    async def create_forum_post(
-        self, channel_id: int, name: str, body: str, marker: str
-    ) -> tuple[int, int]:
+    async def create_forum_post(self, channel_id: int, post: Post, marker: str) -> tuple[int, int]:
         forum = await self._channel(channel_id)
         if not isinstance(forum, discord.ForumChannel):
             raise PostError(f"<#{channel_id}> is not a forum channel any more")
-        tags = _tags_for(forum)
+        extras: dict[str, Any] = {}
+        embed = artwork(post.title, post.image, post.link_url)
+        if embed is not None:
+            extras["embed"] = embed
+        if post.link_url:
+            extras["view"] = link_button(post.link_label, post.link_url)
         with translated("create the forum post", channel_id):
             created = await forum.create_thread(
-                name=name,
-                content=compose(body, marker),
-                allowed_mentions=self.allowed_mentions,
+                name=post.title,
+                content=compose(post.body, marker),
+                allowed_mentions=mentions(post.mention_role),
                 auto_archive_duration=THREAD_ARCHIVE_MINUTES,
-                applied_tags=tags,
+                applied_tags=forum_tags(forum, post.tags),
+                **extras,
             )
         return created.thread.id, created.message.id
 
@@ -200,17 +247,6 @@ class DiscordPoster:
                     thread = message.thread
                     return Found(message.id, thread.id if thread is not None else None)
         return None
-
-
-def _tags_for(forum: discord.ForumChannel) -> list[discord.ForumTag]:
-    """No tag, unless the forum demands one: then the best-named, else the first."""
-    if not forum.flags.require_tag or not forum.available_tags:
-        return []
-    by_name = {t.name.lower(): t for t in forum.available_tags}
-    for name in PREFERRED_TAGS:
-        if name in by_name:
-            return [by_name[name]]
-    return [forum.available_tags[0]]
 
 
 async def _find_forum_post(

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 
 from bot.core.when import WhenError, validate_timezone
 from bot.store.guild_config import COLUMNS, GuildConfig
+from bot.store.guild_config import Defaults as Defaults  # where it lived before
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +48,6 @@ DURATION_EXAMPLES = "e.g. 6h, 90m, 1d or 2h30m"
 
 class ConfigError(ValueError):
     """A value /config cannot take; the message says what would work."""
-
-
-@dataclass(frozen=True)
-class Defaults:
-    """The bot-wide values a guild gets for what it has not set."""
-
-    timezone: str = "UTC"
-    grace_window: float = 6 * 3600.0
-    announce_role: int | None = None
 
 
 def parse_duration(text: str) -> float:

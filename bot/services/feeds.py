@@ -4,8 +4,10 @@ One read of a feed (`FeedService.read`) is: a conditional GET, a parse (bot.feed
 transcripts and chapters of new or changed items (fetched a few at a time), the episodes
 stored in the catalogue (answerable at once), then ONE transaction recording the items, why
 each was or was not announced, and the outbox rows of the announcements (bot.store.feeds).
-The outbox's publisher posts them exactly once; `apply_edits` then edits each posted message
-to its full look (artwork, listen button, forum tags) and again whenever the episode changes.
+The outbox's publisher posts them exactly once, each whole in its first send (artwork, listen
+button, forum tags, the guild's role); `apply_edits` edits a posted message whenever the episode
+changes. Each guild's announcement channel, role and grace window are its /config settings
+(bot.store.guild_config), over the bot-wide ones.
 
 Identity and dedupe (docs/feeds.md): an item is its guid, else its audio URL, else its
 normalised title and number (bot.feeds.parse.identity_key). An item that leaves the feed is
@@ -57,6 +59,7 @@ from bot.store.feeds import (
     KnownItem,
     Look,
 )
+from bot.store.guild_config import Defaults, Effective, GuildSettings
 from bot.store.outbox import SENT, OutboxEntry, Post
 
 if TYPE_CHECKING:
@@ -70,6 +73,7 @@ Progress = Callable[[str, int, int], None]  # stage, done, total
 MAX_EXTRAS_BYTES = 20 * 1024 * 1024  # transcripts and chapters files
 DEFAULT_STYLE = "new-episode"
 ANNOUNCE = "announce"
+LISTEN = "Listen"  # the label of the link button under an announcement
 SUMMARY_TITLE = "While we were away"
 
 # Steps recorded for /feed why (docs/feeds.md lists them).
@@ -119,14 +123,14 @@ class AnnouncementEditor(Protocol):
 @dataclass(frozen=True)
 class FeedConfig:
     interval: float = 900.0  # seconds between polls of a healthy feed
-    grace: timedelta = timedelta(hours=6)
+    grace: timedelta = timedelta(hours=6)  # the default; a guild's /config grace wins
     max_bytes: int = MAX_FEED_BYTES
     timeout: float = 30.0
     extras_max_bytes: int = MAX_EXTRAS_BYTES
     extras_timeout: float = 30.0
     concurrency: int = 8  # transcript and chapter downloads at a time
     backdated_slack: timedelta = timedelta(days=1)  # dates are days: a day's leeway
-    announce_role_id: int | None = None
+    announce_role_id: int | None = None  # the default; a guild's /config role wins
     style: str = DEFAULT_STYLE
 
     @classmethod
@@ -314,7 +318,10 @@ def status_text(feed: FeedRow, known: int, now: datetime, channel: AnnounceChann
     if not feed.seeded:
         lines.append("The back catalogue is stored silently on the first good read.")
     if channel is None:
-        lines.append("Announcements: off here (`/feed announce` to choose a channel).")
+        lines.append(
+            "Announcements: off here (an admin turns them on with "
+            "`/config channel which:announcements`)."
+        )
     else:
         lines.append(f"Announcements: <#{channel.channel_id}>.")
     return "\n".join(lines)
@@ -395,7 +402,10 @@ class FeedService:
         prompts: Prompts | None = None,
         backoff: Delay | None = None,
         rng: random.Random | None = None,
+        guilds: GuildSettings | None = None,
     ) -> None:
+        """`guilds`: each server's /config settings; without it, `config`'s grace and role
+        are every server's."""
         self.store = store
         self.feeds = FeedStore(store)
         self.fetcher = fetcher
@@ -403,6 +413,17 @@ class FeedService:
         self.prompts = prompts
         self.backoff = backoff
         self.rng = rng or random.Random()
+        self.guilds = guilds or GuildSettings(
+            store,
+            Defaults(
+                grace_window=self.config.grace.total_seconds(),
+                announce_role=self.config.announce_role_id,
+            ),
+        )
+
+    async def subscribers(self) -> list[AnnounceChannel]:
+        """The guilds that asked for release announcements, with their settings."""
+        return [_subscriber(e) for e in await self.guilds.announce_channels()]
 
     # ---- reading a feed ----
 
@@ -572,7 +593,7 @@ class FeedService:
             await catalog.upsert_episodes(self.store, [w.episode for w in stored], feed.url)
         tick("store", 1, 1)
 
-        subscribers = await self.feeds.announce_channels() if announce and feed.seeded else []
+        subscribers = await self.subscribers() if announce and feed.seeded else []
         fresh: list[_Work] = []
         for w in work:
             item = w.item
@@ -736,29 +757,36 @@ class FeedService:
     ) -> None:
         topics = {t.slug: t for t in await catalog.list_topics(self.store)}
         last_read = feed.last_ok_at or feed.added_at
-        away: list[_Work] = []
+        away: dict[int, list[_Work]] = {}  # guild id → items for its "while we were away"
         image = read.image or feed.image
+        slack = self.config.backdated_slack
         for w in fresh:
             identity = w.item.identity
-            step, detail = release_decision(
-                w.episode.released, last_read, now, self.config.grace, self.config.backdated_slack
-            )
+            released = w.episode.released
+            # Backdated or not is about the item; announced or summarised, about each guild's
+            # grace window.
+            step, detail = release_decision(released, last_read, now, self.config.grace, slack)
             if step == BACKDATED:
                 read.decisions.append(Decision(identity, step, detail))
                 continue
             if not subscribers:
                 read.decisions.append(
                     Decision(
-                        identity, NOBODY, "no server asked for announcements (`/feed announce`)"
+                        identity,
+                        NOBODY,
+                        "no server asked for announcements (`/config channel which:announcements`)",
                     )
                 )
                 continue
-            if step == AWAY:
-                read.decisions.append(Decision(identity, step, detail))
-                away.append(w)
-                continue
             shown = await self._shown(w)
             for channel in subscribers:
+                grace = self.config.grace if channel.grace is None else channel.grace
+                step, detail = release_decision(released, last_read, now, grace, slack)
+                where = f"<#{channel.channel_id}>"
+                if step != ANNOUNCED:
+                    read.decisions.append(Decision(identity, step, f"{detail} in {where}"))
+                    away.setdefault(channel.guild_id, []).append(w)
+                    continue
                 look = self._look(shown, w.item.image or image, channel, now, topics)
                 if isinstance(look, str):
                     read.decisions.append(Decision(identity, RENDER, look))
@@ -766,21 +794,23 @@ class FeedService:
                 key = announcement_key(feed.id, identity, channel.guild_id)
                 read.posts.append((self._entry(key, channel, look, now), identity, look))
                 read.decisions.append(
-                    Decision(identity, ANNOUNCED, f"{detail}; posting in <#{channel.channel_id}>")
+                    Decision(identity, ANNOUNCED, f"{detail}; posting in {where}")
                 )
-        if away:
-            episodes = [await self._shown(w) for w in away]
-            identities = [w.item.identity for w in away]
-            look = summary_look(
-                episodes, read.title or feed.title, image, self.config.announce_role_id
-            )
-            for channel in subscribers:
-                key = summary_key(feed.id, identities, channel.guild_id)
-                entry = self._entry(key, channel, look, now, open_thread=False)
-                read.posts.append((entry, "", look))
-            report.summarised = len(away)
+        summarised: set[str] = set()
+        for channel in subscribers:
+            missed = away.get(channel.guild_id)
+            if not missed:
+                continue
+            episodes = [await self._shown(w) for w in missed]
+            identities = [w.item.identity for w in missed]
+            summarised.update(identities)
+            look = summary_look(episodes, read.title or feed.title, image, channel.role_id)
+            key = summary_key(feed.id, identities, channel.guild_id)
+            entry = self._entry(key, channel, look, now, open_thread=False)
+            read.posts.append((entry, "", look))
+        report.summarised = len(summarised)
         # Edits: items announced before whose look changed.
-        by_guild = {c.guild_id: c for c in await self.feeds.announce_channels()}
+        by_guild = {c.guild_id: c for c in await self.subscribers()}
         for w in work:
             if w.known is None:
                 continue
@@ -841,7 +871,7 @@ class FeedService:
             rendered = self.prompts.render(ANNOUNCE, style, context)
         except RenderError as exc:
             return f"the announce template failed: {exc}"
-        role = self.config.announce_role_id
+        role = channel.role_id
         body = (f"<@&{role}>\n" if role else "") + rendered.body
         return Look(
             title=rendered.title,
@@ -849,6 +879,7 @@ class FeedService:
             image=image,
             listen_url=listen_url(ep),
             tags=tuple(t.title for t in known),
+            role=role,
         )
 
     def _entry(
@@ -871,6 +902,11 @@ class FeedService:
                 open_thread=open_thread,
                 topic=look.tags[0] if look.tags else "",
                 style=channel.style or self.config.style,
+                image=look.image,
+                link_url=look.listen_url,
+                link_label=LISTEN if look.listen_url else "",
+                tags=look.tags,
+                mention_role=look.role,
             ),
             due_at=now,
         )
@@ -910,7 +946,10 @@ class FeedService:
     # ---- moderators ----
 
     async def status(self, now: datetime, guild_id: int | None) -> list[str]:
-        channel = await self.feeds.announce_channel(guild_id) if guild_id is not None else None
+        channel = None
+        if guild_id is not None:
+            settings = await self.guilds.get(guild_id)
+            channel = _subscriber(settings) if settings.announce_channel is not None else None
         return [
             status_text(feed, await self.feeds.count_items(feed.id), now, channel)
             for feed in await self.feeds.feeds()
@@ -928,12 +967,6 @@ class FeedService:
         decisions = await self.feeds.decisions(feed_id, item.identity)
         posts = await self.feeds.announcements(feed_id, item.identity)
         return why_text(feed, item, decisions, posts)
-
-    async def set_channel(self, channel: AnnounceChannel, now: datetime) -> None:
-        await self.feeds.set_announce_channel(channel, now)
-
-    async def clear_channel(self, guild_id: int) -> bool:
-        return await self.feeds.clear_announce_channel(guild_id)
 
     def _log(self, report: ReadReport) -> None:
         if report.error is not None:
@@ -959,6 +992,17 @@ class FeedService:
             report.summarised,
             report.seconds,
         )
+
+
+def _subscriber(settings: Effective) -> AnnounceChannel:
+    assert settings.announce_channel is not None
+    return AnnounceChannel(
+        settings.guild_id,
+        settings.announce_channel,
+        settings.guild_name,
+        role_id=settings.announce_role,
+        grace=settings.grace,
+    )
 
 
 def _with_identity(item: FeedItem) -> Episode:

@@ -8,7 +8,8 @@ The algorithm (also in docs/scheduling.md, "Exactly-once posting policy"), for e
 2. A row never tried ('pending') is marked 'sending' with `first_attempt_at` and committed
    BEFORE the HTTP call. It is then sent with a Discord nonce derived from its key
    (`enforce_nonce`), and a marker derived from the key (the adapter writes it in the
-   message), and its message id is committed as soon as Discord returns it.
+   message), and its message id is committed as soon as Discord returns it. The one send
+   carries the whole post: artwork, link button, forum tags and the role it may mention.
 3. A text channel message then gets its thread (a thread started from a message has the
    message's id, so "already exists" means it is there: success). The row becomes 'sent'.
    In a forum, one call creates the post (thread and first message) and the row is 'sent'.
@@ -19,8 +20,8 @@ The algorithm (also in docs/scheduling.md, "Exactly-once posting policy"), for e
    - otherwise (Discord's nonce memory lasts only minutes, and forum posts take no nonce):
      look for the marker among the bot's messages (or forum posts) since the first attempt,
      minus `search_margin`; if found, record it, else send.
-5. A row that would be sent afresh more than `grace` after its time is 'skipped' instead
-   (posts missed by more than the grace window are not posted late).
+5. A row that would be sent afresh more than its guild's grace window after its time is
+   'skipped' instead (posts missed by more than the grace window are not posted late).
 6. Network trouble (PostRetry, OSError, timeouts) leaves the row as it is for the next drain
    (discord.py itself retries 429 and 5xx); a refusal (PostError) makes it 'failed'.
 """
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.store.outbox import SENDING, Outbox, OutboxEntry, StaleRow
+from bot.store.outbox import SENDING, Outbox, OutboxEntry, Post, StaleRow
 
 log = logging.getLogger(__name__)
 
@@ -75,25 +76,30 @@ class Poster(Protocol):
         """Names of the permissions the bot lacks to make this post there (empty: none)."""
         ...
 
-    async def send_message(
-        self, channel_id: int, body: str, title: str, nonce: str, marker: str
-    ) -> int:
-        """Post `body` (with `marker` visible in it) using `nonce`; the message id."""
+    async def send_message(self, channel_id: int, post: Post, nonce: str, marker: str) -> int:
+        """Post the message (its body with `marker` visible in it, its artwork, link button
+        and role mention, all in this one send) using `nonce`; the message id."""
         ...
 
     async def create_thread(self, channel_id: int, message_id: int, name: str) -> int:
         """Start a thread on the message; its id. A thread already there is returned too."""
         ...
 
-    async def create_forum_post(
-        self, channel_id: int, name: str, body: str, marker: str
-    ) -> tuple[int, int]:
-        """A forum post: (thread id, first message id)."""
+    async def create_forum_post(self, channel_id: int, post: Post, marker: str) -> tuple[int, int]:
+        """A forum post named `post.title`, tagged, its first message as in `send_message`:
+        (thread id, first message id)."""
         ...
 
     async def find_marked(self, channel_id: int, marker: str, since: datetime) -> Found | None:
         """The bot's own message (or forum post) carrying `marker`, created after `since`."""
         ...
+
+
+class Graces(Protocol):
+    """The grace window of each guild (its /config setting, else the bot-wide one);
+    bot.store.guild_config.GuildSettings implements it."""
+
+    async def grace(self, guild_id: int) -> timedelta: ...
 
 
 def _base36(data: bytes) -> str:
@@ -132,13 +138,15 @@ class Publisher:
         clock: Clock,
         *,
         grace: timedelta,
+        graces: Graces | None = None,
         nonce_window: timedelta = DEFAULT_NONCE_WINDOW,
         search_margin: timedelta = DEFAULT_SEARCH_MARGIN,
     ) -> None:
         self.outbox = outbox
         self.poster = poster
         self.clock = clock
-        self.grace = grace
+        self.grace = grace  # for guilds `graces` does not know (or without `graces`)
+        self.graces = graces
         self.nonce_window = nonce_window
         self.search_margin = search_margin
         self._lock = asyncio.Lock()
@@ -206,14 +214,17 @@ class Publisher:
             log.info("post %s was already made (message %s)", entry.key, found.message_id)
         return found
 
-    def _too_late(self, entry: OutboxEntry) -> bool:
-        return self.now() - entry.due_at > self.grace
+    async def _grace(self, guild_id: int) -> timedelta:
+        return self.grace if self.graces is None else await self.graces.grace(guild_id)
+
+    async def _too_late(self, entry: OutboxEntry) -> bool:
+        return self.now() - entry.due_at > await self._grace(entry.guild_id)
 
     async def _skip_late(self, entry: OutboxEntry) -> str:
         late = self.now() - entry.due_at
         reason = (
             f"could not be posted within the grace window ({late} after its time, grace "
-            f"{self.grace}); last error: {entry.last_error or 'none'}"
+            f"{await self._grace(entry.guild_id)}); last error: {entry.last_error or 'none'}"
         )
         await self.outbox.mark_skipped(entry.key, reason, self.now())
         log.warning("skipped %s: %s", entry.key, reason)
@@ -228,20 +239,16 @@ class Publisher:
                 within_nonce = self.now() - entry.first_attempt_at < self.nonce_window
                 if not within_nonce:
                     found = await self._search(entry)
-                    if found is None and self._too_late(entry):
+                    if found is None and await self._too_late(entry):
                         return await self._skip_late(entry)
-            elif self._too_late(entry):
+            elif await self._too_late(entry):
                 return await self._skip_late(entry)
             if found is not None:
                 message_id, thread_id = found.message_id, found.thread_id
             else:
                 await self.outbox.start_attempt(entry.key, self.now())
                 message_id = await self.poster.send_message(
-                    entry.channel_id,
-                    entry.post.body,
-                    entry.post.title,
-                    nonce_for(entry.key),
-                    marker_for(entry.key),
+                    entry.channel_id, entry.post, nonce_for(entry.key), marker_for(entry.key)
                 )
             await self.outbox.record_message(entry.key, message_id, self.now())
         if entry.post.open_thread and thread_id is None:
@@ -274,11 +281,11 @@ class Publisher:
                     thread_id=found.thread_id or found.message_id,
                 )
                 return "sent"
-        if self._too_late(entry):
+        if await self._too_late(entry):
             return await self._skip_late(entry)
         await self.outbox.start_attempt(entry.key, self.now())
         thread_id, message_id = await self.poster.create_forum_post(
-            entry.channel_id, entry.post.title, entry.post.body, marker_for(entry.key)
+            entry.channel_id, entry.post, marker_for(entry.key)
         )
         await self.outbox.mark_sent(
             entry.key, self.now(), message_id=message_id, thread_id=thread_id

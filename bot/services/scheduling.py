@@ -46,6 +46,7 @@ from bot.core.when import (
 )
 from bot.store.catalog import episodes_of_topic, list_topics
 from bot.store.db import Store
+from bot.store.guild_config import Defaults, GuildSettings
 from bot.store.outbox import (
     FAILED,
     PENDING,
@@ -257,7 +258,10 @@ class SchedulingService:
         prompts: Prompts,
         *,
         grace: timedelta,
+        guilds: GuildSettings | None = None,
     ) -> None:
+        """`grace` is the bot-wide grace window; `guilds` gives each guild's own (and its time
+        zone), falling back to `grace` when not given."""
         if grace < timedelta(0):
             raise ValueError(f"grace must not be negative, got {grace}")
         self.store = store
@@ -266,6 +270,9 @@ class SchedulingService:
         self.topics = topics
         self.prompts = prompts
         self.grace = grace
+        self.guilds = guilds or GuildSettings(
+            store, Defaults(timezone=DEFAULT_ZONE, grace_window=grace.total_seconds())
+        )
 
     # ---- the weekly prompt ----
 
@@ -275,12 +282,13 @@ class SchedulingService:
         channel_id: int,
         weekday: str,
         at: str,
-        tz: str,
+        tz: str | None,
         *,
         by: int,
         now: datetime,
         guild_name: str = "",
     ) -> WeeklyView:
+        """`tz` None: the guild's zone (see `guild_zone`)."""
         errors: list[str] = []
         day = wall = zone_name = None
         try:
@@ -292,7 +300,7 @@ class SchedulingService:
         except WhenError as exc:
             errors.append(f"time: {exc}")
         try:
-            zone_name = validate_timezone(tz)
+            zone_name = validate_timezone(tz) if tz is not None else await self.guild_zone(guild_id)
         except WhenError as exc:
             errors.append(f"tz: {exc}")
         if errors or day is None or wall is None or zone_name is None:
@@ -354,9 +362,13 @@ class SchedulingService:
         return Preview(rendered=rendered, topic=topic, style=style, when=when, episode=episode)
 
     async def guild_zone(self, guild_id: int) -> str:
-        """The zone plain times are read in: the weekly prompt's, else UTC."""
+        """The zone plain times are read in: the guild's (/config timezone), else the weekly
+        prompt's, else the bot-wide default (UTC)."""
+        settings = await self.guilds.get(guild_id)
+        if settings.zone_set:
+            return settings.timezone
         config = await self.rows.weekly(guild_id)
-        return config.rule.tz if config is not None else DEFAULT_ZONE
+        return config.rule.tz if config is not None else settings.timezone
 
     async def _weekly_view(self, config: WeeklyConfig, now: datetime) -> WeeklyView:
         notes: list[str] = []
@@ -535,12 +547,20 @@ class SchedulingService:
         """Write every due occurrence to the outbox, once; return the rows written (pending,
         and the skipped or failed ones with their reason). Planning again is harmless."""
         state = _PlanState(await self.topics.topics(), await self.topics.favoured())
+        guilds = await self.guilds.all()
+
+        def grace(guild_id: int) -> timedelta:
+            found = guilds.get(guild_id)
+            return found.grace if found is not None else self.guilds.default_for(guild_id).grace
+
         written: list[OutboxEntry] = []
         async with self.store.transaction() as db:
             for config in await self.rows.enabled_weeklies(db):
-                written += await self._plan_weekly(db, config, now, state)
+                written += await self._plan_weekly(db, config, now, state, grace(config.guild_id))
             for schedule in await self.rows.active_schedules(db):
-                written += await self._plan_schedule(db, schedule, now, state)
+                written += await self._plan_schedule(
+                    db, schedule, now, state, grace(schedule.guild_id)
+                )
         for entry in written:
             if entry.state == SKIPPED:
                 log.warning("skipped %s: %s", entry.key, entry.last_error)
@@ -551,14 +571,19 @@ class SchedulingService:
         return written
 
     async def _plan_weekly(
-        self, db: aiosqlite.Connection, config: WeeklyConfig, now: datetime, state: _PlanState
+        self,
+        db: aiosqlite.Connection,
+        config: WeeklyConfig,
+        now: datetime,
+        state: _PlanState,
+        grace: timedelta,
     ) -> list[OutboxEntry]:
         since = config.active_since or now
-        decision = due(config.rule, config.last_run, since, now, self.grace)
+        decision = due(config.rule, config.last_run, since, now, grace)
         written: list[OutboxEntry] = []
         for when in decision.skipped:
             key = occurrence_key("weekly", config.guild_id, when)
-            entry = self._skipped(key, "weekly", config.guild_id, config.channel_id, when, now)
+            entry = _skipped(key, "weekly", config.guild_id, config.channel_id, when, now, grace)
             if await insert(db, entry, now):
                 written.append(entry)
         styles_used = 0
@@ -576,14 +601,26 @@ class SchedulingService:
         return written
 
     async def _plan_schedule(
-        self, db: aiosqlite.Connection, schedule: Schedule, now: datetime, state: _PlanState
+        self,
+        db: aiosqlite.Connection,
+        schedule: Schedule,
+        now: datetime,
+        state: _PlanState,
+        grace: timedelta,
     ) -> list[OutboxEntry]:
-        decision = due(schedule.rule, schedule.last_run, schedule.created_at, now, self.grace)
+        decision = due(schedule.rule, schedule.last_run, schedule.created_at, now, grace)
         written: list[OutboxEntry] = []
         for when in decision.skipped:
             key = occurrence_key("thread", schedule.id, when)
-            entry = self._skipped(
-                key, "thread", schedule.guild_id, schedule.channel_id, when, now, schedule.id
+            entry = _skipped(
+                key,
+                "thread",
+                schedule.guild_id,
+                schedule.channel_id,
+                when,
+                now,
+                grace,
+                schedule.id,
             )
             if await insert(db, entry, now):
                 written.append(entry)
@@ -596,36 +633,6 @@ class SchedulingService:
                 written.append(entry)
         await self.rows.schedule_ran(db, schedule.id, now)
         return written
-
-    def _skipped(
-        self,
-        key: str,
-        kind: str,
-        guild_id: int,
-        channel_id: int,
-        when: datetime,
-        now: datetime,
-        schedule_id: int | None = None,
-    ) -> OutboxEntry:
-        late = now - when
-        if late > self.grace:
-            reason = (
-                f"missed: {_age(late)} late when the bot next looked (was it down?), more than "
-                f"the grace window of {_age(self.grace)}, so it was not posted late"
-            )
-        else:
-            reason = "superseded by a later occurrence that was also missed: only the newest posts"
-        return OutboxEntry(
-            key=key,
-            kind=kind,
-            guild_id=guild_id,
-            channel_id=channel_id,
-            post=Post(title="", body=""),
-            due_at=when,
-            state=SKIPPED,
-            schedule_id=schedule_id,
-            last_error=reason,
-        )
 
     async def _episode(self, state: _PlanState, slug: str) -> Episode | None:
         if slug not in state.episodes:
@@ -716,6 +723,37 @@ class SchedulingService:
         topic = context.topic.slug if context.topic else ""
         post = Post(title=rendered.title, body=rendered.body, topic=topic, style=style)
         return replace(base, post=post)
+
+
+def _skipped(
+    key: str,
+    kind: str,
+    guild_id: int,
+    channel_id: int,
+    when: datetime,
+    now: datetime,
+    grace: timedelta,
+    schedule_id: int | None = None,
+) -> OutboxEntry:
+    late = now - when
+    if late > grace:
+        reason = (
+            f"missed: {_age(late)} late when the bot next looked (was it down?), more than "
+            f"the grace window of {_age(grace)}, so it was not posted late"
+        )
+    else:
+        reason = "superseded by a later occurrence that was also missed: only the newest posts"
+    return OutboxEntry(
+        key=key,
+        kind=kind,
+        guild_id=guild_id,
+        channel_id=channel_id,
+        post=Post(title="", body=""),
+        due_at=when,
+        state=SKIPPED,
+        schedule_id=schedule_id,
+        last_error=reason,
+    )
 
 
 def _failed(entry: OutboxEntry, error: str) -> OutboxEntry:

@@ -1,5 +1,6 @@
-"""Feeds, their items, the decisions taken about each item, the guilds that want release
-announcements, and what each announcement message should look like.
+"""Feeds, their items, the decisions taken about each item, and what each announcement message
+should look like. Which guilds want announcements, and where, is their /config setting
+(bot.store.guild_config: `announce_channel`).
 
 The episodes themselves live in the catalogue (bot.store.catalog.upsert_episodes); the posts in
 the outbox (bot.store.outbox). `FeedStore.record` writes one read of a feed in ONE transaction:
@@ -17,7 +18,7 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.store import outbox
@@ -81,37 +82,41 @@ class Decision:
 
 @dataclass(frozen=True)
 class AnnounceChannel:
+    """A guild that asked for release announcements: where, and its settings for them
+    (None: the bot-wide default)."""
+
     guild_id: int
     channel_id: int
     guild_name: str = ""
-    style: str = ""
-    set_at: datetime | None = None
-    set_by: int | None = None
+    style: str = ""  # announce template style; '' = the default
+    role_id: int | None = None  # the one role announcements mention
+    grace: timedelta | None = None
 
 
 @dataclass(frozen=True)
 class Look:
-    """What an announcement message should look like: the outbox posts title and body; the
-    artwork, the listen button and the forum tags are added by editing it afterwards."""
+    """What an announcement message should look like: the outbox's first send carries all of
+    it (text, artwork, listen button, forum tags, the role it mentions); a changed episode
+    edits the message to its new look."""
 
     title: str
     body: str
     image: str | None = None
     listen_url: str | None = None
     tags: tuple[str, ...] = ()
+    role: int | None = None  # the role the body mentions (and the only one pinged)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "title": self.title,
-                "body": self.body,
-                "image": self.image,
-                "listen_url": self.listen_url,
-                "tags": list(self.tags),
-            },
-            ensure_ascii=False,
-            sort_keys=True,
-        )
+        data: dict[str, Any] = {
+            "title": self.title,
+            "body": self.body,
+            "image": self.image,
+            "listen_url": self.listen_url,
+            "tags": list(self.tags),
+        }
+        if self.role is not None:  # absent otherwise: older looks keep their digest
+            data["role"] = self.role
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
     @property
     def digest(self) -> str:
@@ -126,6 +131,7 @@ class Look:
             image=data.get("image"),
             listen_url=data.get("listen_url"),
             tags=tuple(str(t) for t in data.get("tags") or ()),
+            role=None if data.get("role") is None else int(data["role"]),
         )
 
 
@@ -393,15 +399,18 @@ class FeedStore:
                 if not await outbox.insert(db, entry, read.now):
                     continue  # planned before (same key): once per guild, whatever happens
                 added += 1
+                # The post carries the whole look: applied from the start, edited on change.
                 await db.execute(
                     "INSERT INTO feed_announcements (outbox_key, feed_id, identity, guild_id,"
-                    " wanted, wanted_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " wanted, wanted_hash, applied_hash, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         entry.key,
                         read.feed_id,
                         identity,
                         entry.guild_id,
                         look.to_json(),
+                        look.digest,
                         look.digest,
                         now,
                     ),
@@ -462,50 +471,6 @@ class FeedStore:
             {r[1] for r in rows if r[1]},
             {r[2] for r in rows},
         )
-
-    # ---- guilds ----
-
-    async def set_announce_channel(self, channel: AnnounceChannel, now: datetime) -> None:
-        async with self._store.transaction() as db:
-            await db.execute(
-                "INSERT INTO announce_channels (guild_id, guild_name, channel_id, style, set_at,"
-                " set_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
-                " guild_name = excluded.guild_name, channel_id = excluded.channel_id,"
-                " style = excluded.style, set_at = excluded.set_at, set_by = excluded.set_by",
-                (
-                    channel.guild_id,
-                    channel.guild_name,
-                    channel.channel_id,
-                    channel.style,
-                    epoch(now),
-                    channel.set_by,
-                ),
-            )
-
-    async def clear_announce_channel(self, guild_id: int) -> bool:
-        async with self._store.transaction() as db:
-            cursor = await db.execute(
-                "DELETE FROM announce_channels WHERE guild_id = ?", (guild_id,)
-            )
-            return cursor.rowcount == 1
-
-    async def announce_channels(self) -> list[AnnounceChannel]:
-        rows = await self._store.fetchall("SELECT * FROM announce_channels ORDER BY guild_id")
-        return [
-            AnnounceChannel(
-                guild_id=int(r["guild_id"]),
-                channel_id=int(r["channel_id"]),
-                guild_name=r["guild_name"],
-                style=r["style"],
-                set_at=_when(r["set_at"]),
-                set_by=r["set_by"],
-            )
-            for r in rows
-        ]
-
-    async def announce_channel(self, guild_id: int) -> AnnounceChannel | None:
-        found = [c for c in await self.announce_channels() if c.guild_id == guild_id]
-        return found[0] if found else None
 
     # ---- announcements ----
 

@@ -36,13 +36,20 @@ class StaleRow(Exception):
 
 @dataclass(frozen=True)
 class Post:
-    """What to post: a message (or a forum post's first message) and the thread's name."""
+    """What to post: a message (or a forum post's first message) and the thread's name, with
+    everything the first send carries (artwork, a link button, forum tags, the one role it may
+    mention), so a post never needs an edit to be complete."""
 
     title: str
     body: str
     open_thread: bool = True  # open a thread on the message (a forum post always is one)
     topic: str = ""  # topic slug, for moderators' listings
     style: str = ""  # template style it was rendered with
+    image: str | None = None  # shown as the embed's image (the show's or episode's artwork)
+    link_url: str | None = None  # a link button under the message...
+    link_label: str = ""  # ...with this label (e.g. "Listen")
+    tags: tuple[str, ...] = ()  # forum tags to apply, by name (unknown names are ignored)
+    mention_role: int | None = None  # the one role the post may ping (its body mentions it)
 
 
 @dataclass(frozen=True)
@@ -76,16 +83,27 @@ def from_epoch(value: float | None) -> datetime | None:
 
 
 def _payload(post: Post) -> str:
-    return json.dumps(
-        {
-            "title": post.title,
-            "body": post.body,
-            "open_thread": post.open_thread,
-            "topic": post.topic,
-            "style": post.style,
-        },
-        ensure_ascii=False,
-    )
+    data: dict[str, Any] = {
+        "title": post.title,
+        "body": post.body,
+        "open_thread": post.open_thread,
+        "topic": post.topic,
+        "style": post.style,
+    }
+    # Only what is set: rows written before these existed read back the same.
+    extras = {
+        "image": post.image,
+        "link_url": post.link_url,
+        "link_label": post.link_label,
+        "tags": list(post.tags),
+        "mention_role": post.mention_role,
+    }
+    data.update({k: v for k, v in extras.items() if v})
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _entry(row: sqlite3.Row) -> OutboxEntry:
@@ -96,6 +114,11 @@ def _entry(row: sqlite3.Row) -> OutboxEntry:
         open_thread=bool(data.get("open_thread", True)),
         topic=str(data.get("topic", "")),
         style=str(data.get("style", "")),
+        image=data.get("image") or None,
+        link_url=data.get("link_url") or None,
+        link_label=str(data.get("link_label", "")),
+        tags=tuple(str(t) for t in data.get("tags") or ()),
+        mention_role=_optional_int(data.get("mention_role")),
     )
     due_at = from_epoch(row["due_at"])
     assert due_at is not None  # NOT NULL column

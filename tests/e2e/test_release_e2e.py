@@ -41,14 +41,15 @@ async def start(bots: BotFactory, server: FeedServer, **overrides: Any) -> BotRu
 
 
 async def step(world: World, run: BotRun, *, advance: float = 61) -> StepReport:
-    """Time passes, the watcher reads the feed, the publisher posts, the watcher decorates."""
+    """Time passes, the watcher reads the feed, the publisher posts, the watcher edits what
+    changed."""
     world.clock.advance(advance)
     feeds = run.bot.get_cog("Feeds")
     moderation = run.bot.get_cog("Moderation")
     assert isinstance(feeds, FeedCog) and isinstance(moderation, ModerationCog)
     report = await feeds.watcher.step(now(world))
     await moderation.ticker.tick()
-    await feeds.watcher.step(now(world))  # artwork, listen button, tags
+    await feeds.watcher.step(now(world))  # edits of changed episodes
     return report
 
 
@@ -63,6 +64,40 @@ async def moderator(
     return str(reply["content"])
 
 
+def admin_of(world: World, guild: Guild) -> User:
+    role = world.emu.add_role(guild, "Admin", "MANAGE_GUILD")
+    return world.emu.add_member(guild, f"admin-{guild.id}", roles=[role])
+
+
+async def configure(
+    world: World, user: User, sub: str, options: dict[str, Any], *, channel: Channel
+) -> str:
+    """An admin's /config command (where announcements go, the role they mention, ...)."""
+    handle = await world.emu.invoke("config", options, user=user, channel=channel, subcommand=sub)
+    reply = await handle.response(timeout=10)
+    assert handle.ephemeral
+    return str(reply["content"])
+
+
+async def announce_in(
+    world: World, user: User, channel: Channel, *, used_in: Channel | None = None
+) -> None:
+    options = {"which": "announcements", "channel": channel.id}
+    reply = await configure(world, user, "channel", options, channel=used_in or channel)
+    assert reply.startswith(f"**Announcement channel** is now <#{channel.id}>"), reply
+
+
+def first_posts(world: World, channel: Channel) -> list[dict[str, Any]]:
+    """The bodies of the bot's POSTs creating messages (or forum posts) in `channel`."""
+    return [
+        r.json
+        for r in world.emu.requests
+        if r.method == "POST"
+        and r.path in (f"/channels/{channel.id}/messages", f"/channels/{channel.id}/threads")
+        and r.status in (200, 201)
+    ]
+
+
 def bot_posts(world: World, channel: Channel | int) -> list[dict[str, Any]]:
     bot_id = str(world.emu.bot_user.id)
     return [
@@ -75,8 +110,7 @@ def bot_posts(world: World, channel: Channel | int) -> list[dict[str, Any]]:
 def second_guild(world: World) -> tuple[Guild, Channel, User]:
     guild = world.emu.add_guild("Listening Club")
     channel = world.emu.add_channel(guild, "new-episodes")
-    mod = world.emu.add_moderator(guild, "club-mod")
-    return guild, channel, mod
+    return guild, channel, admin_of(world, guild)
 
 
 def released_now(world: World, n: int, **changes: Any) -> Item:
@@ -86,14 +120,14 @@ def released_now(world: World, n: int, **changes: Any) -> Item:
 async def test_a_new_item_is_announced_once_per_guild_survives_restart_and_edits(
     world: World, bots: BotFactory, server: FeedServer
 ):
-    _, club_channel, club_mod = second_guild(world)
+    _, club_channel, club_admin = second_guild(world)
     run = await start(bots, server)
     await step(world, run)  # the back catalogue: stored silently
-    for channel, user in ((world.general, world.mod), (club_channel, club_mod)):
-        reply = await moderator(
-            world, "announce", {"channel": channel.id}, channel=channel, user=user
-        )
-        assert "will be announced" in reply
+    for channel, user in (
+        (world.general, admin_of(world, world.guild)),
+        (club_channel, club_admin),
+    ):
+        await announce_in(world, user, channel)
 
     item = released_now(world, 4)
     server.feed = feed_xml(Show(items=(item, *BACK)))
@@ -109,6 +143,12 @@ async def test_a_new_item_is_announced_once_per_guild_survives_restart_and_edits
         (button,) = row["components"]
         assert button["url"] == item.audio and button["label"] == "Listen"
         assert post["embeds"][0]["image"]["url"] == "https://art.example.org/4.jpg"
+        # All of it in the first send: no edit was needed.
+        (sent,) = first_posts(world, channel)
+        assert sent["embeds"][0]["image"]["url"] == "https://art.example.org/4.jpg"
+        assert sent["components"][0]["components"][0]["url"] == item.audio
+        assert sent["allowed_mentions"] == {"parse": []} and "<@&" not in sent["content"]
+    assert not [r for r in world.emu.requests if r.method == "PATCH"]
 
     # A restart, and more reads of the same feed: nothing is posted again.
     run = await bots.restart(
@@ -140,7 +180,7 @@ async def test_a_forum_gets_a_post_tagged_with_the_episodes_topics(
     )
     run = await start(bots, server)
     await step(world, run)
-    await moderator(world, "announce", {"channel": forum.id}, channel=world.general)
+    await announce_in(world, admin_of(world, world.guild), forum, used_in=world.general)
 
     # Episode 11 is described in content/ (with topics): its curated notes are announced.
     server.feed = feed_xml(Show(items=(released_now(world, 11), *BACK)))
@@ -151,6 +191,10 @@ async def test_a_forum_gets_a_post_tagged_with_the_episodes_topics(
     tags = {t["id"]: t["name"] for t in forum.available_tags}
     assert [tags[t] for t in post["applied_tags"]] == ["Defensible moats"]
     assert starter["components"] and bot_posts(world, world.general) == []
+    (sent,) = first_posts(world, forum)  # tags, button and artwork in the one POST
+    assert [tags[str(t)] for t in sent["applied_tags"]] == ["Defensible moats"]
+    assert sent["message"]["components"] and sent["message"]["embeds"]
+    assert not [r for r in world.emu.requests if r.method == "PATCH"]
 
 
 async def test_moderators_see_status_and_why_and_others_are_refused(
@@ -181,8 +225,30 @@ async def test_moderators_see_status_and_why_and_others_are_refused(
     assert int(synced.definition["default_member_permissions"]) == Perm.MANAGE_THREADS
     synced.definition["default_member_permissions"] = None
     refused = await moderator(
-        world, "announce", {"channel": world.general.id}, channel=world.general, user=world.alice
+        world, "why", {"episode": "2"}, channel=world.general, user=world.alice
     )
     assert "Only moderators" in refused
-    with sqlite3.connect(bots.settings().db) as conn:
-        assert conn.execute("SELECT count(*) FROM announce_channels").fetchone() == (0,)
+
+
+async def test_each_server_mentions_its_own_role_and_nobody_else(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    _, club_channel, club_admin = second_guild(world)
+    ada = admin_of(world, world.guild)
+    fans = world.emu.add_role(world.guild, "new-episodes", mentionable=True)
+    run = await start(bots, server)
+    await step(world, run)
+    await announce_in(world, ada, world.general)
+    await announce_in(world, club_admin, club_channel)
+    reply = await configure(world, ada, "role", {"role": fans.id}, channel=world.general)
+    assert reply.startswith(f"**Announcement role** is now <@&{fans.id}>")
+
+    server.feed = feed_xml(Show(items=(released_now(world, 4), *BACK)))
+    await step(world, run)
+    (sent,) = first_posts(world, world.general)
+    assert sent["content"].startswith(f"<@&{fans.id}>\n")
+    assert sent["allowed_mentions"] == {"parse": [], "roles": [fans.id]}
+    (post,) = bot_posts(world, world.general)
+    assert post["mention_roles"] == [str(fans.id)]
+    (club,) = first_posts(world, club_channel)  # the other server set no role: nobody
+    assert "<@&" not in club["content"] and club["allowed_mentions"] == {"parse": []}

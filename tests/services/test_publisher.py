@@ -26,6 +26,7 @@ from bot.services.publisher import (
     nonce_for,
 )
 from bot.store.db import open_store
+from bot.store.guild_config import Defaults, GuildConfigStore, GuildSettings
 from bot.store.outbox import FAILED, PENDING, SENDING, SENT, SKIPPED, Outbox, OutboxEntry, Post
 
 T0 = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)
@@ -57,6 +58,7 @@ class Message:
     content: str
     created_at: float
     thread_id: int | None = None
+    post: Post | None = None  # everything the one send carried
 
 
 class FakeDiscord:
@@ -100,9 +102,7 @@ class FakeDiscord:
         missing = self.missing.get(channel_id, [])
         return [m for m in missing if open_thread or "Thread" not in m]
 
-    async def send_message(
-        self, channel_id: int, body: str, title: str, nonce: str, marker: str
-    ) -> int:
+    async def send_message(self, channel_id: int, post: Post, nonce: str, marker: str) -> int:
         assert len(nonce) <= 25
         self._maybe("send:before")
         seen = self.nonces.get((channel_id, nonce))
@@ -111,8 +111,10 @@ class FakeDiscord:
             message_id = seen[0]
         else:
             message_id = self._next_id()
-            content = f"{body}\n-# {marker}"
-            self.messages[message_id] = Message(message_id, channel_id, content, self.clock())
+            content = f"{post.body}\n-# {marker}"
+            self.messages[message_id] = Message(
+                message_id, channel_id, content, self.clock(), post=post
+            )
             self.nonces[(channel_id, nonce)] = (message_id, self.clock())
         self._maybe("send:after")
         return message_id
@@ -126,14 +128,12 @@ class FakeDiscord:
         self._maybe("thread:after")
         return message_id
 
-    async def create_forum_post(
-        self, channel_id: int, name: str, body: str, marker: str
-    ) -> tuple[int, int]:
+    async def create_forum_post(self, channel_id: int, post: Post, marker: str) -> tuple[int, int]:
         self._maybe("forum:before")
         thread_id = self._next_id()
-        self.threads[thread_id] = (channel_id, name)
-        content = f"{body}\n-# {marker}"
-        msg = Message(thread_id, thread_id, content, self.clock(), thread_id)
+        self.threads[thread_id] = (channel_id, post.title)
+        content = f"{post.body}\n-# {marker}"
+        msg = Message(thread_id, thread_id, content, self.clock(), thread_id, post)
         self.messages[thread_id] = msg
         self._maybe("forum:after")
         return thread_id, thread_id
@@ -495,3 +495,38 @@ async def test_the_tick_loop_ticks_at_start_on_wake_and_stops_when_told(
         await asyncio.wait_for(loop, 5)
     assert planner.calls == [T0, T0 + timedelta(minutes=5)]
     assert "scheduler tick failed" in caplog.text and ticker.stopping
+
+
+async def test_the_one_send_carries_the_whole_post(tmp_path, discord, clock):
+    db = tmp_path / "bot.sqlite3"
+    post = Post(
+        title="Episode 4",
+        body="<@&77>\nOut now",
+        image="https://art.example.org/4.jpg",
+        link_url="https://show.example.org/4.mp3",
+        link_label="Listen",
+        tags=("Defensible moats",),
+        mention_role=77,
+    )
+    text = post_entry("announce:1:a:1", kind="announce", post=post)
+    forum = post_entry("announce:1:a:2", kind="announce", post=post, channel_id=FORUM_CHANNEL)
+    await enqueue(db, text, forum)
+    async with Bot(db, discord, clock) as publisher:
+        assert sorted((await publisher.drain()).sent) == [text.key, forum.key]
+    assert [m.post for m in discord.messages.values()] == [post, post]
+
+
+async def test_each_guild_has_its_own_grace_window(tmp_path, discord, clock):
+    db = tmp_path / "bot.sqlite3"
+    strict, relaxed = post_entry("weekly:1:x", guild_id=1), post_entry("weekly:2:x", guild_id=2)
+    await enqueue(db, strict, relaxed)
+    async with await open_store(db) as store:
+        await GuildConfigStore(store).set(1, "grace_window", 3600.0, by=9, now=T0.timestamp())
+    clock.advance(hours=3)
+    async with await open_store(db) as store:
+        graces = GuildSettings(store, Defaults(grace_window=GRACE.total_seconds()))
+        publisher = Publisher(Outbox(store), discord, clock, grace=GRACE, graces=graces)
+        report = await publisher.drain()
+        skipped = await Outbox(store).get(strict.key)
+    assert report.skipped == [strict.key] and report.sent == [relaxed.key]
+    assert skipped is not None and "grace 1:00:00" in skipped.last_error

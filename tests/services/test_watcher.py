@@ -31,7 +31,8 @@ from bot.services.feeds import (
 )
 from bot.services.publisher import PostError, marker_for
 from bot.store.db import Store, open_store
-from bot.store.feeds import AnnounceChannel, Look
+from bot.store.feeds import Look
+from bot.store.guild_config import GuildConfigStore
 from bot.store.outbox import Outbox, OutboxEntry
 from bot.store.sync import sync_content
 from tests.feeds.feedgen import FeedServer, Item, Show, episode, feed_xml
@@ -123,11 +124,18 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         url = server.url("feed.xml")
         watcher = Watcher(service, url, editor=editor, on_planned=lambda: woken.append(1))
         for guild, channel in ((GUILD_A, CHANNEL_A), (GUILD_B, CHANNEL_B)):
-            await service.set_channel(AnnounceChannel(guild, channel, f"Guild {guild}"), T0)
+            await configure(store, guild, "announce_channel", channel)
         yield Env(server, store, session, service, watcher, editor, woken)
 
 
 BACK = tuple(episode(n) for n in range(1, 4))
+
+
+async def configure(store: Store, guild: int, name: str, value: int | float | None) -> None:
+    """What /config does: one guild setting stored (None: back to the default)."""
+    await GuildConfigStore(store).set(
+        guild, name, value, by=1, now=T0.timestamp(), guild_name=f"Guild {guild}"
+    )
 
 
 def new_item(n: int, released: datetime) -> Item:
@@ -252,7 +260,7 @@ async def test_an_old_episode_added_late_is_stored_but_not_announced(env):
 
 async def test_no_server_asked_for_announcements(env):
     for guild in (GUILD_A, GUILD_B):
-        assert await env.service.clear_channel(guild)
+        await configure(env.store, guild, "announce_channel", None)
     env.server.feed = feed_xml(Show(items=BACK))
     await env.watcher.step(T0)
     env.server.feed = feed_xml(Show(items=(new_item(4, T0), *BACK)))
@@ -264,35 +272,35 @@ async def test_no_server_asked_for_announcements(env):
 # ---- the message: artwork, button, edits ----
 
 
-async def test_posted_announcements_get_artwork_and_a_listen_button_then_follow_edits(env):
+async def test_the_outbox_row_carries_artwork_button_and_tags_and_edits_follow_changes(env):
     env.server.feed = feed_xml(Show(items=BACK))
     await env.watcher.step(T0)
     now = T0 + timedelta(minutes=15)
     item = new_item(4, now)
     env.server.feed = feed_xml(Show(items=(item, *BACK)))
     await env.watcher.step(now)
-    assert env.editor.edits == []  # nothing posted yet: nothing to edit
+    for row in await env.rows():  # what the publisher's first send carries
+        assert row.post.image == "https://art.example.org/4.jpg"
+        assert row.post.link_url == item.audio and row.post.link_label == "Listen"
+        assert row.post.mention_role is None and not row.post.body.startswith("<@&")
     await env.post_all(now)
 
     await env.watcher.step(now + timedelta(minutes=1))
-    assert len(env.editor.edits) == 2
-    edit = env.editor.edits[0]
-    assert edit.look.image == "https://art.example.org/4.jpg"
-    assert edit.look.listen_url == item.audio
-    rows = {r.channel_id: r for r in await env.rows()}
-    assert edit.marker == marker_for(rows[edit.channel_id].key)
-    await env.watcher.step(now + timedelta(minutes=2))
-    assert len(env.editor.edits) == 2  # applied once
+    assert env.editor.edits == []  # posted whole: nothing to add afterwards
 
     fixed = item.but(title="Episode 4: Fixed typo in the title")
     env.server.feed = feed_xml(Show(items=(fixed, *BACK)))
     later = now + timedelta(minutes=30)
     await env.watcher.step(later)
     assert len(await env.rows()) == 2  # edited, never posted again
-    assert len(env.editor.edits) == 4
-    assert all(
-        "Fixed typo" in e.look.body and "Fixed typo" in e.look.title for e in env.editor.edits[2:]
-    )
+    assert len(env.editor.edits) == 2
+    edit = env.editor.edits[0]
+    assert "Fixed typo" in edit.look.body and "Fixed typo" in edit.look.title
+    assert edit.look.image == "https://art.example.org/4.jpg" and edit.look.listen_url
+    rows = {r.channel_id: r for r in await env.rows()}
+    assert edit.marker == marker_for(rows[edit.channel_id].key)
+    await env.watcher.step(later + timedelta(minutes=1))
+    assert len(env.editor.edits) == 2  # applied once
     assert "will be edited" in await env.service.why("4")
 
 
@@ -300,25 +308,58 @@ async def test_a_refused_edit_is_reported_and_not_retried_forever(env):
     env.server.feed = feed_xml(Show(items=BACK))
     await env.watcher.step(T0)
     now = T0 + timedelta(minutes=15)
-    env.server.feed = feed_xml(Show(items=(new_item(4, now), *BACK)))
+    item = new_item(4, now)
+    env.server.feed = feed_xml(Show(items=(item, *BACK)))
     await env.watcher.step(now)
     await env.post_all(now)
     env.editor.refuse = True
-    step = await env.watcher.step(now + timedelta(minutes=1))
+    env.server.feed = feed_xml(Show(items=(item.but(title="Episode 4: Renamed"), *BACK)))
+    step = await env.watcher.step(now + timedelta(minutes=16))
     assert step.edits is not None and step.edits.failed == 2
-    step = await env.watcher.step(now + timedelta(minutes=2))
+    step = await env.watcher.step(now + timedelta(minutes=17))
     assert step.edits is not None and step.edits.failed == 0
     assert "last edit failed: the message was deleted" in await env.service.why("4")
 
 
-async def test_the_announce_role_is_mentioned_when_set(env):
+async def test_the_bot_wide_announce_role_is_mentioned_when_a_guild_sets_none(env):
     env.service = make_service(env.store, env.session, announce_role_id=555)
     env.watcher = Watcher(env.service, env.url)
     env.server.feed = feed_xml(Show(items=BACK))
     await env.watcher.step(T0)
     env.server.feed = feed_xml(Show(items=(new_item(4, T0), *BACK)))
     await env.watcher.step(T0 + timedelta(minutes=15))
-    assert all(r.post.body.startswith("<@&555>\n") for r in await env.rows())
+    rows = await env.rows()
+    assert rows and all(r.post.body.startswith("<@&555>\n") for r in rows)
+    assert all(r.post.mention_role == 555 for r in rows)
+
+
+async def test_each_guild_mentions_its_own_role_or_nobody(env):
+    await configure(env.store, GUILD_A, "announce_role", 777)
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    env.server.feed = feed_xml(Show(items=(new_item(4, T0), *BACK)))
+    await env.watcher.step(T0 + timedelta(minutes=15))
+    rows = {r.guild_id: r.post for r in await env.rows()}
+    assert rows[GUILD_A].body.startswith("<@&777>\n") and rows[GUILD_A].mention_role == 777
+    assert "<@&" not in rows[GUILD_B].body and rows[GUILD_B].mention_role is None
+
+
+async def test_each_guild_has_its_own_grace_window(env):
+    await configure(env.store, GUILD_A, "grace_window", 3600.0)  # B keeps the default 6 h
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    # Down overnight; back Tuesday 03:00. Episode 4 is dated Monday: taken as out at the end
+    # of Monday, 3 h ago: inside B's 6 h, outside A's 1 h.
+    back = T0 + timedelta(hours=18)
+    env.server.feed = feed_xml(Show(items=(new_item(4, T0 + HOUR), *BACK)))
+    step = await env.watcher.step(back)
+    assert step.read is not None and (step.read.announced, step.read.summarised) == (1, 1)
+    rows = {r.guild_id: r for r in await env.rows()}
+    assert rows[GUILD_A].key.startswith("away:") and "While we were away" in rows[GUILD_A].post.body
+    assert rows[GUILD_B].key.startswith("announce:") and rows[GUILD_B].post.open_thread
+    why = await env.service.why("4")
+    assert "up to 3.0 h ago, outside the grace window (60 min)" in why and f"<#{CHANNEL_A}>" in why
+    assert f"posting in <#{CHANNEL_B}>" in why
 
 
 # ---- content/ ----
