@@ -130,6 +130,10 @@ class _Plan:
     removed: int = 0
     unchanged: int = 0
     parsed: int = 0
+    # Plans the transcripts once their parsing (in worker processes) is done; None when
+    # they are planned already. Run it in a thread: it waits for the workers.
+    pending: Callable[[], None] | None = None
+    pending_jobs: int = 0
 
     @property
     def writes(self) -> bool:
@@ -167,13 +171,13 @@ async def sync_content(
     parser = _Parser(workers or min(os.cpu_count() or 1, MAX_WORKERS), parallel_min)
     try:
         plan = await asyncio.to_thread(_plan, root, records, stored, topics, time.time_ns(), parser)
+        if plan.pending is not None or plan.writes or plan.record or plan.forget:
+            try:
+                await _apply(store, plan, stored, progress, optimize_after, bulk_min)
+            except sqlite3.Error as e:  # read-only file, full disk, locked: say which and why
+                raise StoreError(explain(store.path, e)) from e
     finally:
         parser.close()
-    if plan.writes or plan.record or plan.forget:
-        try:
-            await _apply(store, plan, stored, progress, optimize_after, bulk_min)
-        except sqlite3.Error as e:  # read-only file, full disk, locked: say which and why
-            raise StoreError(explain(store.path, e)) from e
     report = SyncReport(
         added=plan.added,
         changed=plan.changed,
@@ -325,29 +329,41 @@ def _plan(
     for look in {look.path: look for look in transcript_looks.values()}.values():
         if look.raw is not None:
             parser.add(_TRANSCRIPT, look.path, look.raw)
-    parsed_transcripts = parser.run()
     for source, ep in kept.items():
-        old = stored.get(source)
-        passages_changed = _plan_transcript(
-            root, ep, named[source], old, transcript_looks.get(source), parsed_transcripts, plan
-        )
         if source in fresh:
             plan.episodes.append((source, ep, named[source], fresh[source][0]))
-        if old is None:
-            plan.added += 1
-        elif source in fresh or passages_changed:
-            plan.changed += 1
-        else:
-            plan.unchanged += 1
-    # Transcripts no kept episode names any more are forgotten.
-    still_named = {t for t in named.values() if t}
-    for path in records:
-        if path.startswith(content.EPISODES_DIR + "/") or path == content.TOPICS_FILE:
-            continue
-        if path not in still_named and path not in plan.record:
-            plan.forget.add(path)
-    for path in plan.record:
-        plan.forget.discard(path)
+
+    def plan_transcripts(parsed: Mapping[str, Any]) -> None:
+        for source, ep in kept.items():
+            old = stored.get(source)
+            passages_changed = _plan_transcript(
+                root, ep, named[source], old, transcript_looks.get(source), parsed, plan
+            )
+            if old is None:
+                plan.added += 1
+            elif source in fresh or passages_changed:
+                plan.changed += 1
+            else:
+                plan.unchanged += 1
+        # Transcripts no kept episode names any more are forgotten.
+        still_named = {t for t in named.values() if t}
+        for path in records:
+            if path.startswith(content.EPISODES_DIR + "/") or path == content.TOPICS_FILE:
+                continue
+            if path not in still_named and path not in plan.record:
+                plan.forget.add(path)
+        for path in plan.record:
+            plan.forget.discard(path)
+
+    # Parsed in worker processes, the transcripts are planned once the transaction has
+    # written the episodes: both CPUs work at once (a first load: ~1,000 transcripts parsing
+    # while ~10,000 episodes are indexed). Parsed here, they are planned now.
+    results = parser.start()
+    if parser.deferred:
+        plan.pending = lambda: plan_transcripts(results())
+        plan.pending_jobs = parser.started
+    else:
+        plan_transcripts(results())
     return plan
 
 
@@ -466,29 +482,52 @@ class _Parser:
         self.parallel_min = parallel_min
         self._jobs: list[tuple[str, str, bytes]] = []
         self._pool: ProcessPoolExecutor | None = None
+        self.deferred = False
+        self.started = 0
 
     def add(self, kind: str, path: str, raw: bytes) -> None:
         self._jobs.append((kind, path, raw))
 
     def run(self) -> dict[str, Any]:
+        return self.start()()
+
+    def start(self) -> Callable[[], dict[str, Any]]:
+        """Start the jobs added; returns what gives their results. `deferred` tells whether
+        they run in worker processes meanwhile (else they ran here, before this returned)."""
         jobs, self._jobs = self._jobs, []
+        self.deferred = False
+        self.started = len(jobs)
         if self.workers < 2 or len(jobs) < self.parallel_min:
-            return dict(map(_parse, jobs))
+            done = dict(map(_parse, jobs))
+            return lambda: done
         try:
             if self._pool is None:
                 # spawn, not fork: this process has database threads a fork must not copy.
                 context = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
             chunk = max(1, len(jobs) // (self.workers * 8))
-            return dict(self._pool.map(_parse, jobs, chunksize=chunk))
+            running = self._pool.map(_parse, jobs, chunksize=chunk)  # submits every chunk now
         except (OSError, BrokenProcessPool) as e:  # no processes here (sandbox, limits)
-            log.warning("parsing in this process: worker processes failed (%s)", e)
-            self.workers = 1
-            return dict(map(_parse, jobs))
+            return self._here(jobs, e)
+        self.deferred = True
+
+        def results() -> dict[str, Any]:
+            try:
+                return dict(running)
+            except (OSError, BrokenProcessPool) as e:  # a worker died: redo them all here
+                return self._here(jobs, e)()
+
+        return results
+
+    def _here(self, jobs: list[tuple[str, str, bytes]], e: Exception) -> Callable[[], Any]:
+        log.warning("parsing in this process: worker processes failed (%s)", e)
+        self.workers = 1
+        done = dict(map(_parse, jobs))
+        return lambda: done
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)  # a failed sync need not wait for them
 
 
 def _inside(root: Path, rel: str) -> bool:
@@ -582,7 +621,7 @@ async def _apply(
             if inspect.isawaitable(result):
                 await result
 
-    bulk = len(plan.episodes) + len(plan.passages) >= bulk_min
+    bulk = len(plan.episodes) + len(plan.passages) + plan.pending_jobs >= bulk_min
     if bulk:  # a big load builds index segments faster with a bigger page cache
         await store.writer_pragma(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
     try:
@@ -643,6 +682,9 @@ async def _write(
             [r[0] for r in feed if {("n", r[1]), ("g", r[2]), ("s", r[3])} & taken],
         )
         written = await catalog.write_episodes(db, rows)
+        if plan.pending is not None:
+            await asyncio.to_thread(plan.pending)
+            plan.pending = None
         await stage("passages")
         written += await catalog.write_passages(
             db,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -378,6 +381,30 @@ async def test_parsing_in_worker_processes_gives_the_same_catalogue(root, tmp_pa
         for ep in load_dir(root).episodes:
             got = await catalog.get_episode(parallel, number=ep.number, with_transcript=True)
             assert got == ep
+
+
+def test_when_worker_processes_die_the_files_are_parsed_here(root, tmp_path):
+    # A script without a `__main__` guard: every spawned worker re-runs it and dies while
+    # starting, so the pool breaks after the jobs were submitted.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"
+        "from pathlib import Path\n"
+        "from bot.store.db import open_store\n"
+        "from bot.store.sync import sync_content\n"
+        "async def main():\n"
+        f"    async with await open_store(Path({str(tmp_path / 'w.sqlite3')!r})) as store:\n"
+        f"        r = await sync_content(store, Path({str(root)!r}), workers=2, parallel_min=1)\n"
+        "        print('RESULT', r.added, r.parsed, len(r.problems))\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "RESULT 3 5 0" in done.stdout
+    assert "parsing in this process: worker processes failed" in done.stderr
 
 
 async def test_episodes_of_a_topic_newest_first(store, root):
