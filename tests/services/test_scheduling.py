@@ -21,6 +21,7 @@ from bot.services.scheduling import (
     zone_choices,
 )
 from bot.store.db import open_store
+from bot.store.guild_config import GuildConfigStore
 from bot.store.outbox import FAILED, PENDING, SENT, SKIPPED, Outbox, OutboxEntry
 from tests.services.test_publisher import TEXT_CHANNEL, Clock, Crash, FakeDiscord
 
@@ -210,6 +211,45 @@ async def test_downtime_beyond_grace_skips_and_records_why(db, caplog):
     assert view is not None and [e.key for e in view.problems] == [skipped.key]
     assert "skipped weekly:1:2026-03-06T18:00Z" in caplog.text
     assert view.config.style_counter == 0  # nothing posted: the rotation did not move
+
+
+async def configure(path: Path, guild: int, name: str, value: str | float | None) -> None:
+    """What /config does: one guild setting stored."""
+    async with await open_store(path) as store:
+        await GuildConfigStore(store).set(guild, name, value, by=MOD, now=TUE.timestamp())
+
+
+async def test_each_guild_has_its_own_grace_window(db):
+    await configure(db, OTHER_GUILD, "grace_window", 3600.0)  # GUILD keeps the default 6 h
+    async with Bot(db) as service:
+        for guild in (GUILD, OTHER_GUILD):
+            await service.set_weekly(guild, TEXT_CHANNEL, "friday", "18:00", "UTC", by=MOD, now=TUE)
+        await service.plan(datetime(2026, 3, 6, 17, 0, tzinfo=UTC))
+    async with Bot(db) as service:  # back 3 h after the prompts' time
+        written = await service.plan(datetime(2026, 3, 6, 21, 0, tzinfo=UTC))
+    states = {e.guild_id: e for e in written}
+    assert states[GUILD].state == PENDING
+    assert states[OTHER_GUILD].state == SKIPPED
+    assert "the grace window of 60 min" in states[OTHER_GUILD].last_error
+
+
+async def test_plain_times_and_a_weekly_without_zone_use_the_guilds_time_zone(db):
+    await configure(db, GUILD, "timezone", "Europe/Paris")
+    async with Bot(db) as service:
+        # A weekly prompt in another zone does not override the server's setting.
+        await service.set_weekly(GUILD, 5, "monday", "09:00", "America/New_York", by=MOD, now=TUE)
+        thread = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "friday 18:00", by=MOD, now=TUE
+        )
+        weekly = await service.set_weekly(
+            OTHER_GUILD, TEXT_CHANNEL, "friday", "18:00", None, by=MOD, now=TUE
+        )
+        again = await service.set_weekly(GUILD, 5, "friday", "18:00", None, by=MOD, now=TUE)
+        listing = await service.list_schedules(GUILD, TUE)
+    assert thread.next_run == datetime(2026, 3, 6, 17, 0, tzinfo=UTC)  # 18:00 CET
+    assert thread.schedule.tz == "Europe/Paris" and listing.zone == "Europe/Paris"
+    assert again.config.rule.tz == "Europe/Paris"
+    assert weekly.config.rule.tz == "UTC"  # a guild that set no zone: the default
 
 
 async def test_weeks_of_downtime_post_only_the_newest_occurrence_within_grace(db):

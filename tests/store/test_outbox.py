@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -123,3 +124,29 @@ async def test_errors_are_clipped_and_naive_times_refused(tmp_path):
             await outbox.add(entry("naive", due_at=datetime(2026, 1, 1)), T0)
         with pytest.raises(ValueError, match="unknown outbox state"):
             await outbox.add(entry("bad", state="posted"), T0)
+
+
+async def test_the_whole_post_round_trips_and_plain_posts_keep_their_old_payload(tmp_path):
+    full = Post(
+        title="Episode 4",
+        body="<@&7>\nOut now",
+        image="https://art.example.org/4.jpg",
+        link_url="https://show.example.org/4.mp3",
+        link_label="Listen",
+        tags=("Evals", "MLOps"),
+        mention_role=7,
+    )
+    async with await open_store(tmp_path / "db.sqlite3") as store:
+        outbox = Outbox(store)
+        await outbox.add(entry("announce:1", post=full), T0)
+        await outbox.add(entry(), T0)
+        stored = await outbox.get("announce:1")
+        plain = await store.fetchone("SELECT payload FROM outbox WHERE key = ?", (entry().key,))
+    assert stored is not None and stored.post == full
+    assert plain is not None and set(json.loads(plain[0])) == {
+        "title",
+        "body",
+        "open_thread",
+        "topic",
+        "style",
+    }
