@@ -15,11 +15,12 @@ import asyncio
 import importlib
 import logging
 import pkgutil
+import queue
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +78,16 @@ T = TypeVar("T")
 class Reader:
     """A read-only connection on its own thread. `run(fn)` calls fn(connection) there: any
     number of statements (and the Python between them) for one thread hop, which matters on
-    the answer path where a hop costs about as much as a small query."""
+    the answer path where a hop costs about as much as a small query. The thread takes jobs
+    from a queue and settles asyncio futures directly (no concurrent.futures Future to chain:
+    ~20-40 µs less per hop than run_in_executor)."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
 
     def _open(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None)
@@ -101,19 +106,54 @@ class Reader:
         assert self._conn is not None
         return fn(self._conn)
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._call, fn)
-
-    def _close(self) -> None:
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                break
+            fn, loop, future = job
+            try:
+                result, error = self._call(fn), None
+            except BaseException as e:  # handed to the awaiting task, raised there
+                result, error = None, e
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                pass
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
-    async def close(self) -> None:
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="sqlite-reader", daemon=True)
+            self._thread.start()
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._close)
-        self._thread.shutdown(wait=True)
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, loop, future))
+        return await future
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._jobs.put(None)  # after the jobs already queued
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+
+
+_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
 
 
 class Store:

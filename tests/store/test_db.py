@@ -105,3 +105,34 @@ async def test_transaction_rolls_back_on_error(tmp_path):
         async with store.transaction() as db:  # the connection is usable again
             await db.execute("INSERT INTO topics (slug, title) VALUES ('a', 'A')")
         assert len(await store.fetchall("SELECT * FROM topics")) == 1
+
+
+async def test_reads_run_on_one_reader_thread_and_errors_reach_the_caller(tmp_path):
+    import asyncio
+    import threading
+
+    store = await open_store(tmp_path / "bot.sqlite3")
+    names = await asyncio.gather(
+        *(store.read(lambda c: threading.current_thread().name) for _ in range(20))
+    )
+    assert set(names) == {"sqlite-reader"}
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        await store.fetchall("SELECT * FROM nowhere")
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await store.fetchall("CREATE TABLE t (x)")
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> int:
+        started.set()
+        release.wait(5)
+        return 1
+
+    pending = asyncio.ensure_future(store.read(slow))
+    await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+    pending.cancel()  # the caller gave up: the reader finishes the job and carries on
+    release.set()
+    assert (await store.fetchone("SELECT 41 + 1"))[0] == 42
+    await store.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await store.fetchall("SELECT 1")
