@@ -9,6 +9,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -264,3 +265,33 @@ async def test_an_over_long_post_is_cut_to_fit_with_its_marker(
     key = tables(bots.settings().db)["outbox"][0][0]
     assert len(post["content"]) <= 2000 and post["content"].endswith(f"-# {marker_for(key)}")
     assert "…" in post["content"]
+
+
+async def test_the_servers_config_gives_the_zone_and_the_discussion_channel(
+    world: World, bots: BotFactory
+):
+    run = await bots.start()
+    role = world.emu.add_role(world.guild, "Admin", "MANAGE_GUILD")
+    ada = world.emu.add_member(world.guild, "ada", roles=[role])
+    for sub, options in (
+        ("channel", {"which": "discussion", "channel": world.forum.id}),
+        ("timezone", {"zone": "Asia/Tokyo"}),
+    ):
+        reply = await command(world, "config", sub, options, user=ada)
+        assert " is now " in reply["content"], reply["content"]
+
+    # No channel, no zone: the discussion channel, and a plain time read in Tokyo.
+    tokyo = now(world).astimezone(ZoneInfo("Asia/Tokyo")) + timedelta(hours=2)
+    when = f"{tokyo:%Y-%m-%d %H:%M}"
+    reply = await command(world, "schedule", "thread", {"topic": "open-source-risk", "when": when})
+    assert f"in <#{world.forum.id}>" in reply["content"], reply["content"]
+    due = tokyo.replace(second=0, microsecond=0).astimezone(UTC)
+    assert f"<t:{int(due.timestamp())}:F>" in reply["content"]
+    day = f"{tokyo + timedelta(days=3):%A}"  # days away: only the scheduled thread is due below
+    reply = await command(world, "weekly", "set", {"weekday": day.lower(), "time": "18:00"})
+    assert f"every {day} at 18:00 (Asia/Tokyo) in <#{world.forum.id}>" in reply["content"]
+
+    world.clock.advance((due - now(world)).total_seconds())
+    await cog_of(run).ticker.tick()
+    (post,) = world.emu.threads(world.forum)
+    assert post["owner_id"] == str(world.emu.bot_user.id)
