@@ -196,11 +196,7 @@ class CatalogueService:
         if len(parsed.phrases) > 1:
             attempts.append(query.match_expression(parsed, any_term=True))
         attempts.append(query.match_expression(parsed, prefix_last=True))
-        results = search.Results([])
-        for expression in dict.fromkeys(attempts):
-            results = await search.search(self._store, expression, limit=HITS)
-            if results.hits:
-                break
+        results = await search.search_first(self._store, attempts, limit=HITS)
         hits = results.hits
         topics = [t for t in (d.topic_by_slug(h.topic_slug) for h in hits if h.topic_slug) if t]
         episode_hits = [h for h in hits if h.episode is not None]

@@ -21,7 +21,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core.answers import ELLIPSIS, MARK_END, MARK_START, MAX_EXCERPTS, EpisodeRef, Hit
@@ -317,52 +317,91 @@ async def search(
     an empty one, as a snippet costs a full-text lookup per row. `columns` restricts
     matching to some of title, people, notes, transcript.
     """
-    if not expression:
-        return Results([])
+    return await search_first(
+        store,
+        [expression],
+        own=own,
+        limit=limit,
+        quoted=quoted,
+        include_topics=include_topics,
+        columns=columns,
+    )
+
+
+async def search_first(
+    store: Store,
+    expressions: Sequence[str],
+    *,
+    own: Sequence[int] = (),
+    limit: int = 8,
+    quoted: int = MAX_EXCERPTS,
+    include_topics: bool = True,
+    columns: Sequence[str] = (),
+) -> Results:
+    """`search` for each expression in turn, all in one thread hop: the results of the first
+    that has hits (empty results if none has)."""
     if columns:
-        expression = "{" + " ".join(columns) + "} : (" + expression + ")"
+        within = "{" + " ".join(columns) + "} : "
+        expressions = [within + "(" + e + ")" for e in expressions if e]
+    attempts = [e for e in dict.fromkeys(expressions) if e]
+    if not attempts:
+        return Results([])
     below = tier_range(TIER_TOPIC)[1 if include_topics else 0]
 
     def run(conn: sqlite3.Connection) -> Results:  # on the reader thread: one hop in all
         version = conn.execute(_VERSION).fetchone()[0]
-        args = {"q": expression, "below": below, "cap": CANDIDATES}
-        ranking = None
-        if len(own) >= limit:
-            found = [r[0] for r in conn.execute(_UNRANKED, args)]
-            if not found:
-                return Results([], version=version)
-            ranking = newest_own(found, own, limit, quoted)
-            matched = len(found)
-        if ranking is None:
-            candidates = conn.execute(_CANDIDATES, args).fetchall()
-            if not candidates:
-                return Results([], version=version)
-            ranking = rank([(r[0], r[1]) for r in candidates], own, limit, quoted)
-            matched = len(candidates)
-        quote = set(ranking.quote)
-        rows = conn.execute(
-            _DETAILS,
-            {
-                "q": expression,
-                "quote": json.dumps(ranking.quote),
-                "lo": min(ranking.quote, default=0),
-                "hi": max(ranking.quote, default=-1),
-                "plain": json.dumps([i for i in ranking.ids if i not in quote]),
-                "a": MARK_START,
-                "b": MARK_END,
-                "e": ELLIPSIS,
-            },
-        ).fetchall()
-        by_id = {r["id"]: r for r in rows}
-        return Results(
-            [_hit(by_id[i], ranking) for i in ranking.ids if i in by_id],
-            episodes=ranking.episodes,
-            others=ranking.others,
-            capped=matched >= CANDIDATES,
-            version=version,
-        )
+        for expression in attempts:
+            results = _search(conn, expression, below, own, limit, quoted)
+            if results.hits:
+                return replace(results, version=version)
+        return Results([], version=version)
 
     return await store.read(run)
+
+
+def _search(
+    conn: sqlite3.Connection,
+    expression: str,
+    below: int,
+    own: Sequence[int],
+    limit: int,
+    quoted: int,
+) -> Results:
+    args = {"q": expression, "below": below, "cap": CANDIDATES}
+    ranking = None
+    if len(own) >= limit:
+        found = [r[0] for r in conn.execute(_UNRANKED, args)]
+        if not found:
+            return Results([])
+        ranking = newest_own(found, own, limit, quoted)
+        matched = len(found)
+    if ranking is None:
+        candidates = conn.execute(_CANDIDATES, args).fetchall()
+        if not candidates:
+            return Results([])
+        ranking = rank([(r[0], r[1]) for r in candidates], own, limit, quoted)
+        matched = len(candidates)
+    quote = set(ranking.quote)
+    rows = conn.execute(
+        _DETAILS,
+        {
+            "q": expression,
+            "quote": json.dumps(ranking.quote),
+            "lo": min(ranking.quote, default=0),
+            "hi": max(ranking.quote, default=-1),
+            "plain": json.dumps([i for i in ranking.ids if i not in quote]),
+            "a": MARK_START,
+            "b": MARK_END,
+            "e": ELLIPSIS,
+        },
+    ).fetchall()
+    by_id = {r["id"]: r for r in rows}
+    return Results(
+        [_hit(by_id[i], ranking) for i in ranking.ids if i in by_id],
+        episodes=ranking.episodes,
+        others=ranking.others,
+        capped=matched >= CANDIDATES,
+    )
 
 
 def _hit(row: Any, ranking: Ranking) -> Hit:

@@ -135,3 +135,12 @@ def test_newest_own_takes_own_episodes_in_the_given_order_without_ranking():
     assert search.newest_own(found, own=[4, 7], limit=2, quoted=1) is None  # cannot fill
     r = search.newest_own(found, own=[3, 4, 5], limit=3, quoted=5)
     assert r is not None and r.ids == [notes(3), passage(4, 1), notes(5, 1)]
+
+
+async def test_search_first_takes_the_first_expression_with_hits(store):
+    first = await search.search_first(store, ['"xylophone"', "", '"forecast"', '"moats"'])
+    assert [h.episode.number for h in first.hits if h.episode] == [12]
+    assert first.version is not None
+    none = await search.search_first(store, ['"xylophone"', '"zither"'])
+    assert none.hits == [] and none.version == first.version
+    assert (await search.search_first(store, ["", ""])).hits == []
