@@ -34,7 +34,6 @@ MAX_EXCERPTS = 5
 MAX_LIST_LINES = 12  # chapters, sections, episodes listed in one field
 MAX_SUGGESTIONS = 5
 
-_SPACE = re.compile(r"\s+")
 LINK_LABELS = {"episode": "Episode page", "audio": "Audio", "transcript": "Transcript"}
 
 
@@ -75,7 +74,7 @@ def segments(marked: str) -> tuple[tuple[str, bool], ...]:
     stray or nested markers tolerated."""
     out: list[tuple[str, bool]] = []
     hit = False
-    for piece in _MARKS.split(_SPACE.sub(" ", marked).strip()):
+    for piece in _MARKS.split(" ".join(marked.split())):
         if piece == MARK_START:
             hit = True
         elif piece == MARK_END:

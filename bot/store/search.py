@@ -410,7 +410,8 @@ def _hit(row: Any, ranking: Ranking) -> Hit:
     if row["episode_title"] is not None:
         links = dict(json.loads(row["links"]))
         episode = EpisodeRef(row["number"], row["episode_title"], links.get("episode"))
-        chapters = tuple(Chapter(float(s), t) for s, t in json.loads(row["chapters"]))
+        if row["kind"] == "passage":  # only a passage is cited by its chapter
+            chapters = tuple(Chapter(float(s), t) for s, t in json.loads(row["chapters"]))
     doc = row["id"]
     return Hit(
         kind=row["kind"],
