@@ -232,3 +232,63 @@ def test_html_that_looks_like_a_url_is_converted_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert html_to_markdown("https://ex.org/notes") == "https://ex.org/notes"
+
+
+# ---- the fast paths agree with the parser ----
+
+# Text with no markup: what a plain-text description or a one-line note looks like, spaces,
+# line breaks, Markdown characters and odd whitespace included.
+_TAGLESS = st.lists(
+    st.sampled_from([*"ab *_#>-.1\\\t\r\n\x0b\x0c\xa0\u2003\u200b@é😀", "@everyone"]),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TAGLESS)
+def test_tagless_text_skips_the_parser_with_the_same_result(text):
+    assert html_to_markdown(text) == T.soup_to_markdown(T.parse_notes(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(_TAGLESS, st.text(max_size=40)))
+def test_plain_text_notes_read_as_their_html_paragraphs(text):
+    assert T.text_to_markdown(text) == html_to_markdown(T.plain_text_html(text))
+
+
+def test_plain_text_notes():
+    text = "First *line*\nsecond   line\r\n\r\n\n  Next_para @here <b>not bold</b>"
+    assert T.text_to_markdown(text) == (
+        "First \\*line\\*\nsecond line\n\nNext\\_para @\u200bhere <b>not bold</b>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<b>Bold</b> A &amp; B", "Bold A & B"),
+        ("<script>x()</script>Title\n  two", "Title two"),
+        ("No markup  at all", "No markup at all"),
+        ("", ""),
+    ],
+)
+def test_html_to_text(html, text):
+    assert T.html_to_text(html) == text
+
+
+def test_entities_declared_in_notes_are_never_expanded():
+    bomb = (
+        '<!DOCTYPE x [<!ENTITY a "AAAAAAAAAA"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        "<p>&b;&b;&b;</p>"
+    )
+    assert "AAAA" not in html_to_markdown(bomb)
+
+
+def test_hostile_markup_leaves_only_text_and_safe_links():
+    html = (
+        '<p onclick="x()" style="color:red">Hi <a href=" JavaScript:alert(1)">there</a> '
+        '<a href="data:text/html,x">data</a> <img src="javascript:x" alt="pic"></p>'
+        '<iframe src="https://evil.example"></iframe><object data="x">obj</object>'
+        "<style>p{}</style><svg><text>drawn</text></svg><form><input value='v'>f</form>"
+    )
+    assert html_to_markdown(html) == "Hi there data pic"

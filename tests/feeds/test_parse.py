@@ -224,6 +224,55 @@ def test_item_without_title_takes_the_start_of_its_description():
     assert parse_feed(raw).items[0].episode.title == "Short note."
 
 
+def test_titles_marked_up_as_html_become_plain_text():
+    raw = (
+        b'<rss version="2.0"><channel><title>The &lt;i&gt;Show&lt;/i&gt;</title><item>'
+        b"<title>&lt;b&gt;Bold&lt;/b&gt; A &amp;amp; B</title><guid>g</guid></item>"
+        b"<item><title>AT&amp;T &lt; 3</title><guid>h</guid></item></channel></rss>"
+    )
+    result = parse_feed(raw)
+    assert result.title == "The Show"
+    assert [i.episode.title for i in result.items] == ["Bold A & B", "AT&T < 3"]
+
+
+def test_hostile_show_notes_keep_only_text_and_safe_links():
+    # feedparser's own sanitiser is off (it doubled its time): ours must do the whole job.
+    notes = (
+        '<p onclick="x()">Hi <a href="javascript:alert(1)">there</a> @everyone</p>'
+        '<iframe src="https://evil.example"></iframe><script>steal()</script>'
+        '<h2>Links</h2><p><a href="https://ok.example/a">ok</a> <a href="/relative">rel</a></p>'
+    )
+    raw = (
+        "<rss version='2.0'><channel><item><title>T</title><guid>g</guid>"
+        f"<description><![CDATA[{notes}]]></description></item></channel></rss>"
+    ).encode()
+    ep = parse_feed(raw).items[0].episode
+    assert ep.summary == "Hi there @\u200beveryone"
+    assert [(s.heading, s.body) for s in ep.sections] == [
+        ("Links", "[ok](https://ok.example/a) rel")
+    ]
+
+
+def test_relative_links_resolve_against_xml_base():
+    raw = (
+        b'<rss version="2.0"><channel xml:base="https://show.example/ep/"><item><title>T</title>'
+        b'<guid>g</guid><description>&lt;a href="notes"&gt;the notes&lt;/a&gt;</description>'
+        b"</item></channel></rss>"
+    )
+    assert parse_feed(raw).items[0].episode.summary == "[the notes](https://show.example/ep/notes)"
+
+
+def test_plain_text_notes_keep_their_paragraphs_and_line_breaks():
+    raw = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>S</title><entry><title>T</title>'
+        b'<id>urn:x:1</id><summary type="text">One *star*\nnext &lt;b&gt; line\n\nSecond para'
+        b"</summary></entry></feed>"
+    )
+    assert parse_feed(raw).items[0].episode.summary == (
+        "One \\*star\\*\nnext <b> line\n\nSecond para"
+    )
+
+
 def test_undeclared_namespace_prefix_falls_back_to_feedparser():
     raw = (
         b'<rss version="2.0"><channel><title>S</title><item><title>Ep</title><guid>g</guid>'
