@@ -28,7 +28,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,9 +64,12 @@ BULK_CACHE_KIB = 65536
 BULK_FTS_HASHSIZE = 64 * 1024 * 1024
 FTS_HASHSIZE = 1024 * 1024  # FTS5's default, restored after a bulk load
 
-# A first load parses thousands of files: that many are parsed in worker processes.
+# A first load parses thousands of files: that many are parsed in worker processes, sent
+# in chunks of this many jobs or bytes (small enough to keep both workers busy to the end).
 PARALLEL_MIN = 200
 MAX_WORKERS = 8
+CHUNK_JOBS = 100
+CHUNK_BYTES = 2 * 1024 * 1024
 
 Progress = Callable[[str], Awaitable[None] | None]
 
@@ -473,57 +476,80 @@ def _parse(job: tuple[str, str, bytes]) -> tuple[str, Any]:
     return path, parse_transcript(path, raw)
 
 
+def _parse_chunk(jobs: list[tuple[str, str, bytes]]) -> list[tuple[str, Any]]:
+    return [_parse(job) for job in jobs]
+
+
 class _Parser:
     """Collects parse jobs and runs them: in this process for a few, in `workers` processes
-    for many (a first load parses thousands of files; parsing is pure CPU work)."""
+    for many (a first load parses thousands of files; parsing is pure CPU work).
+
+    Once `parallel_min` jobs are waiting, they go to the workers in chunks as they are added,
+    so the workers start (and parse) while this process is still reading files.
+    """
 
     def __init__(self, workers: int, parallel_min: int) -> None:
         self.workers = workers
         self.parallel_min = parallel_min
-        self._jobs: list[tuple[str, str, bytes]] = []
+        self._jobs: list[tuple[str, str, bytes]] = []  # this batch's, all of them
+        self._waiting: list[tuple[str, str, bytes]] = []  # not sent to a worker yet
+        self._waiting_bytes = 0
+        self._sent: list[Future[list[tuple[str, Any]]]] = []
         self._pool: ProcessPoolExecutor | None = None
         self.deferred = False
         self.started = 0
 
     def add(self, kind: str, path: str, raw: bytes) -> None:
-        self._jobs.append((kind, path, raw))
+        job = (kind, path, raw)
+        self._jobs.append(job)
+        self._waiting.append(job)
+        self._waiting_bytes += len(raw)
+        if len(self._jobs) < self.parallel_min or self.workers < 2:
+            return
+        if len(self._waiting) >= CHUNK_JOBS or self._waiting_bytes >= CHUNK_BYTES:
+            self._send()
 
     def run(self) -> dict[str, Any]:
         return self.start()()
 
     def start(self) -> Callable[[], dict[str, Any]]:
-        """Start the jobs added; returns what gives their results. `deferred` tells whether
+        """Run the jobs added; returns what gives their results. `deferred` tells whether
         they run in worker processes meanwhile (else they ran here, before this returned)."""
-        jobs, self._jobs = self._jobs, []
-        self.deferred = False
+        jobs, sent = self._jobs, self._sent
+        parallel = self.workers >= 2 and len(jobs) >= self.parallel_min
+        if parallel and self._waiting:
+            self._send()
+        self._jobs, self._waiting, self._waiting_bytes, self._sent = [], [], 0, []
         self.started = len(jobs)
-        if self.workers < 2 or len(jobs) < self.parallel_min:
+        self.deferred = parallel and self.workers >= 2  # _send may have given up on workers
+        if not self.deferred:
             done = dict(map(_parse, jobs))
             return lambda: done
+
+        def results() -> dict[str, Any]:
+            try:
+                return {path: parsed for f in sent for path, parsed in f.result()}
+            except (OSError, BrokenProcessPool) as e:  # a worker died: redo them all here
+                return self._here(jobs, e)
+
+        return results
+
+    def _send(self) -> None:
+        chunk, self._waiting, self._waiting_bytes = self._waiting, [], 0
         try:
             if self._pool is None:
                 # spawn, not fork: this process has database threads a fork must not copy.
                 context = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-            chunk = max(1, len(jobs) // (self.workers * 8))
-            running = self._pool.map(_parse, jobs, chunksize=chunk)  # submits every chunk now
+            self._sent.append(self._pool.submit(_parse_chunk, chunk))
         except (OSError, BrokenProcessPool) as e:  # no processes here (sandbox, limits)
-            return self._here(jobs, e)
-        self.deferred = True
+            log.warning("parsing in this process: worker processes cannot start (%s)", e)
+            self.workers = 1
 
-        def results() -> dict[str, Any]:
-            try:
-                return dict(running)
-            except (OSError, BrokenProcessPool) as e:  # a worker died: redo them all here
-                return self._here(jobs, e)()
-
-        return results
-
-    def _here(self, jobs: list[tuple[str, str, bytes]], e: Exception) -> Callable[[], Any]:
+    def _here(self, jobs: list[tuple[str, str, bytes]], e: Exception) -> dict[str, Any]:
         log.warning("parsing in this process: worker processes failed (%s)", e)
         self.workers = 1
-        done = dict(map(_parse, jobs))
-        return lambda: done
+        return dict(map(_parse, jobs))
 
     def close(self) -> None:
         if self._pool is not None:
