@@ -11,7 +11,9 @@ the top: topics, then notes of the newest episodes, then transcripts. For a rare
 phrase (most real questions, and every topic name in the shipped content) that is every
 match; for a word found in thousands of documents it bounds the work, at the cost of ranking
 only the newest notes and passages that contain it. Then one hit per episode is kept, the
-asked topic's own episodes first, and only the few shown get a snippet.
+asked topic's own episodes first, and only the few shown get a snippet. When the asked
+topic's own episodes fill the reply, bm25 is skipped: they are quoted newest first, as they
+are listed (`newest_own`).
 """
 
 from __future__ import annotations
