@@ -1,6 +1,6 @@
 """Sends the outbox's posts to Discord exactly once, through the `Poster` port.
 
-The algorithm (also in docs/scheduling.md, "Exactly-once posting policy"), for each open row:
+The algorithm (also in the README, "Exactly-once posting policy"), for each open row:
 
 1. The channel's kind and the bot's permissions there are checked first; a missing
    permission makes the row 'failed' with the names of the permissions (moderators see it

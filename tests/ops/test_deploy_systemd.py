@@ -1,4 +1,4 @@
-"""A newcomer's systemd deploy, step by step as deploy/README.md gives it, on this machine.
+"""A newcomer's systemd deploy, step by step as the README's "Deploy" section gives it.
 
 systemd is not running here, so its part is played from the unit file itself: the clone goes to
 a temporary /opt/vgbot, the README's own install line builds the venv there, the env file holds
@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox.emulator import Emulator
+from tests.deploy.guide import deploy_guide
 from tests.deploy.systemd import environment, last, parse_unit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ OPT = "/opt/vgbot"
 def readme_install_line(readme: str) -> str:
     """The lean install command the README gives for the systemd path."""
     found = re.search(r"`(python3 -m venv \.venv && [^`]+)`", readme)
-    assert found, "deploy/README.md no longer gives the lean install line"
+    assert found, "the README's Deploy section no longer gives the lean install line"
     return found.group(1)
 
 
@@ -78,7 +79,7 @@ def install(root: Path) -> tuple[Path, str]:
         "PIP_FIND_LINKS": str(wheels),
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
-    readme = (target / "deploy" / "README.md").read_text(encoding="utf-8")
+    readme = deploy_guide(target)
     run(["/bin/sh", "-c", readme_install_line(readme)], cwd=target, env=env)
     return target, path
 
