@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 from rapidfuzz import fuzz, process
-from yaml.composer import Composer
-from yaml.resolver import Resolver
 
 try:
     from yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]  # libyaml
@@ -83,6 +82,7 @@ _TAGS_OK = frozenset(
 _ODD_CHARACTER = re.compile(
     "[\t\x85\xa0\u2028\u2029\ufeff]|" + yaml.reader.Reader.NON_PRINTABLE.pattern
 )
+_RESOLVER = yaml.resolver.Resolver()  # the tags SafeLoader gives untagged values
 _FieldLines = dict[tuple[str, ...], int]  # ("topics", "defensible-moats") -> file line
 _SLUG_HINT = "use lowercase letters, digits and single '-' between words, e.g. defensible-moats"
 
@@ -200,19 +200,21 @@ class _Refused(yaml.MarkedYAMLError):
         self.hint = hint
 
 
-class _Guards:
-    """The limits hostile input needs, around PyYAML's Composer.compose_node.
+class _GuardedLoader(yaml.SafeLoader):
+    """SafeLoader's composer with the limits hostile input needs.
 
     Aliases are refused outright: safe_load expands them, which is how a few hundred bytes
     ("billion laughs") become gigabytes. Nothing in our format needs them.
     """
 
-    node_count = 0
-    depth = 0
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.node_count = 0
+        self.depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        event = self.peek_event()  # type: ignore[attr-defined]
-        assert event.start_mark is not None  # both parsers set marks
+        event = self.peek_event()
+        assert event.start_mark is not None  # the pure-Python parser always sets marks
         if isinstance(event, yaml.AliasEvent):
             raise _Refused(
                 event.start_mark,
@@ -234,7 +236,7 @@ class _Guards:
             )
         self.depth += 1
         try:
-            node: yaml.Node | None = super().compose_node(parent, index)  # type: ignore[misc]
+            node = super().compose_node(parent, index)
         finally:
             self.depth -= 1
         if node is not None and node.tag not in _TAGS_OK:
@@ -246,20 +248,81 @@ class _Guards:
         return node
 
 
-class _GuardedLoader(_Guards, yaml.SafeLoader):
-    """The pure-Python parser: slow, but its error messages are the ones we explain."""
+class _Unsure(Exception):
+    """The fast composer met something only the pure-Python parser may judge."""
 
 
-if _CParser is not None:
+def _compose_fast(text: str) -> yaml.Node | None:
+    """libyaml's events composed into nodes, for plain valid YAML only: any alias, anchor,
+    unknown tag, limit or oddity raises _Unsure (or a YAMLError) and the pure-Python parser
+    decides. The nodes PyYAML's Composer builds, without its Python calls per event;
+    iterative, so deep nesting never reaches the C stack, and nothing is built past a limit.
+    """
+    parser = _CParser(text)
+    get: Callable[[], Any] = parser.get_event  # libyaml's events are untyped in the stubs
+    try:
+        get()  # the stream's start
+        event = get()
+        if isinstance(event, yaml.StreamEndEvent):
+            return None
+        if not isinstance(event, yaml.DocumentStartEvent):
+            raise _Unsure
+        open_nodes: list[tuple[yaml.CollectionNode, list[yaml.Node]]] = []
+        root: yaml.Node | None = None
+        count = 0
+        while root is None:
+            event = get()
+            kind = type(event)
+            node: yaml.Node
+            if kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
+                node, items = open_nodes.pop()
+                node.end_mark = event.end_mark
+                if kind is yaml.MappingEndEvent:
+                    pairs = iter(items)
+                    node.value = list(zip(pairs, pairs, strict=True))
+                else:
+                    node.value = items
+            elif kind is yaml.AliasEvent or event.anchor is not None:
+                raise _Unsure
+            else:
+                count += 1
+                if count > MAX_YAML_NODES or len(open_nodes) >= MAX_YAML_DEPTH:
+                    raise _Unsure
+                node = _fast_node(kind, event)
+                if node.tag not in _TAGS_OK:
+                    raise _Unsure
+                if isinstance(node, yaml.CollectionNode):
+                    open_nodes.append((node, []))
+                    continue
+            if open_nodes:
+                open_nodes[-1][1].append(node)
+            else:
+                root = node
+        if not isinstance(get(), yaml.DocumentEndEvent) or not isinstance(
+            get(), yaml.StreamEndEvent
+        ):
+            raise _Unsure  # a second document, or something else PyYAML would object to
+        return root
+    finally:
+        parser.dispose()
 
-    class _FastGuardedLoader(_Guards, Composer, _CParser, Resolver):
-        """libyaml's parser (~10x faster) feeding the same guarded Python composer, so the
-        guards see every event before a node exists: an alias is refused, never followed."""
 
-        def __init__(self, stream: str) -> None:
-            _CParser.__init__(self, stream)
-            Composer.__init__(self)
-            Resolver.__init__(self)
+def _fast_node(kind: type, event: Any) -> yaml.Node:
+    """The node an event starts, tagged as SafeLoader's Composer would tag it."""
+    tag = event.tag
+    if kind is yaml.ScalarEvent:
+        if tag is None or tag == "!":
+            tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
+        return yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+    if kind is yaml.SequenceStartEvent:
+        if tag is None or tag == "!":
+            tag = _RESOLVER.resolve(yaml.SequenceNode, None, event.implicit)
+        return yaml.SequenceNode(tag, [], event.start_mark, None, event.flow_style)
+    if kind is yaml.MappingStartEvent:
+        if tag is None or tag == "!":
+            tag = _RESOLVER.resolve(yaml.MappingNode, None, event.implicit)
+        return yaml.MappingNode(tag, [], event.start_mark, None, event.flow_style)
+    raise _Unsure  # an event out of place
 
 
 def _libyaml_may_read(text: str) -> bool:
@@ -309,13 +372,10 @@ def _compose(path: str, text: str, first_line: int) -> tuple[yaml.Node | None, l
     parser, whose messages (and the hints keyed on them) are the ones authors see.
     """
     if _libyaml_may_read(text):
-        fast = _FastGuardedLoader(text)
         try:
-            return fast.get_single_node(), []
-        except yaml.YAMLError:
-            pass  # broken or refused: the pure-Python parser says why, in its words
-        finally:
-            fast.dispose()
+            return _compose_fast(text), []
+        except (_Unsure, yaml.YAMLError):
+            pass  # broken, refused or unusual: the pure-Python parser says why, in its words
     return _compose_slowly(path, text, first_line)
 
 
