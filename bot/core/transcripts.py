@@ -403,7 +403,7 @@ def _parse_text(text: str, report: _Report) -> Iterator[_Cue]:
             pending.append(line)
     flush()
     # A marker's cue lasts until the next marker.
-    for cue, nxt in zip(cues, [*cues[1:], None], strict=True):
+    for cue, nxt in zip(cues, [*cues[1:], None][: len(cues)], strict=True):
         end = nxt.start if nxt is not None and cue.start is not None else None
         if end is not None and cue.start is not None and end < cue.start:
             end = None

@@ -267,6 +267,11 @@ def test_windows_1252_is_read_and_reported():
     assert len(problems) == 1 and "UTF-8" in problems[0].message and problems[0].hint
 
 
+def test_html_with_only_a_timestamp_is_an_empty_transcript_not_a_crash():
+    passages, problems = parse_transcript("a.html", b"0:0")
+    assert passages == () and problems[0].message.startswith("no transcript text")
+
+
 def test_control_characters_are_dropped_but_tabs_and_line_breaks_kept():
     raw = b"[00:00:01] Hugo: Hel\x00lo\x07 wor\x1bld\tagain\x7f\r\n[00:00:03] Ada: Hi\x0b!\n"
     passages, problems = parse_transcript("a.txt", raw)
