@@ -17,7 +17,7 @@ import math
 import re
 import xml.parsers.expat
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date
 from html.entities import html5
 from typing import Any
@@ -496,11 +496,23 @@ def identity_key(
 
 
 def _with_hash(item: FeedItem) -> FeedItem:
-    payload = asdict(item)
+    payload = _plain(item)
     payload.pop("content_hash")
     payload.pop("line")  # moving an item in the feed is not an edit
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
     return FeedItem(**{**vars(item), "content_hash": digest})
+
+
+def _plain(value: Any) -> Any:
+    """dataclasses.asdict, as far as json.dumps can tell (same keys, lists for tuples), without
+    its deep copy of every string: that copy was most of the hashing time."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _whole_number(value: object) -> int | None:
