@@ -57,3 +57,13 @@ def test_unknown_yaml_key_lists_known_ones(tmp_path):
     cfg.write_text("dbb: x\n")
     with pytest.raises(SettingsError, match="unknown setting 'dbb'.*known: .*db"):
         load_settings(env={}, config_file=cfg)
+
+
+def test_the_readme_documents_every_setting():
+    import dataclasses
+
+    from bot.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    missing = [f.name for f in dataclasses.fields(Settings) if f.name not in readme]
+    assert missing == []
