@@ -36,6 +36,11 @@ CHANNELS = {"general": "101", "discussions": "102"}
         ("/schedule list", "schedule list", {}),
         ("/schedule cancel 7", "schedule cancel", {"id": 7}),
         (
+            "/schedule thread moats tomorrow",
+            "schedule thread",
+            {"topic": "moats", "when": "tomorrow"},
+        ),
+        (
             '/schedule thread topic:moats when:"friday 18:00" channel:#discussions repeat:weekly',
             "schedule thread",
             {"topic": "moats", "when": "friday 18:00", "channel": "102", "repeat": "weekly"},
@@ -58,7 +63,7 @@ def test_good_lines(text, qualified, options):
         ("/episode", "missing query"),
         ("/schedule", "usage: /schedule thread | /schedule list | /schedule cancel"),
         ("/schedule cancel seven", "'id' takes a whole number"),
-        ("/schedule thread moats friday", "name the options"),
+        ("/schedule thread moats friday 18:00", "name the options"),
         ("/schedule thread topic:x when:y channel:#nowhere", "no channel '#nowhere'"),
     ],
 )

@@ -11,7 +11,12 @@ REPO = Path(__file__).resolve().parents[1]
 def test_make_run_without_token_opens_the_sandbox_and_answers(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))}
     env["VGBOT_DB"] = str(tmp_path / "vgbot.sqlite3")
-    typed = '/episode 11\n:complete /topic moat\n/topic "moats\n:as moderator\n:quit\n'
+    typed = (
+        '/episode 11\n:complete /topic moat\n/topic "moats\n'
+        "/weekly show\n"  # a member is refused
+        ":as moderator\n/weekly set friday 18:00 channel:#general tz:Europe/London\n"
+        ":advance 7d\n:quit\n"
+    )
     out = subprocess.run(
         ["make", "-s", "run"],
         cwd=REPO,
@@ -30,6 +35,11 @@ def test_make_run_without_token_opens_the_sandbox_and_answers(tmp_path):
     assert "→  defensible-moats" in screen  # autocomplete
     assert "No closing quotation" in screen  # an unbalanced quote gets a clear message
     assert "you are now a moderator" in screen
+    assert "may not use /weekly" in screen  # the member's attempt
+    assert "Weekly prompt set" in screen
+    # The clock jump makes the weekly prompt due: the bot posts it in #general by itself.
+    after_advance = screen.split("the clock moved forward 7d", 1)[1]
+    assert "── bot in #general ──" in after_advance and "-# ref " in after_advance
     assert "Traceback" not in screen + out.stderr
     # The bot ran as its own process and left its log in the sandbox folder.
     assert (tmp_path / "sandbox" / "bot.log").exists()

@@ -30,3 +30,12 @@ def test_plain_content_is_wrapped():
     text = render_message({"content": "word " * 40})
     assert all(len(line) <= 88 for line in text.splitlines())
     assert "(only you can see this)" not in text
+
+
+def test_timestamps_and_channel_links_read_as_a_client_shows_them():
+    text = render_message(
+        {"content": "Next: <t:1796407200:F> (<t:1796407200:R>) in <#101>, not <#999>"},
+        channels={"general": "101"},
+    )
+    assert "Next: Fri 04 Dec 2026 18:00 UTC (Fri 04 Dec 2026 18:00 UTC) in #general" in text
+    assert "<#999>" not in text and "#999" in text

@@ -118,10 +118,16 @@ def parse_command_line(
         else:
             positional.append(word)
     if positional:
+        # Unnamed words fill the required options in order: one option takes them all, or
+        # one word each when the counts match; anything else must be named.
         required = [o for o in params.values() if o.get("required") and o["name"] not in options]
-        if len(required) != 1:
+        if len(required) == 1:
+            options[required[0]["name"]] = _convert(required[0], " ".join(positional), channels)
+        elif required and len(required) == len(positional):
+            for option, word in zip(required, positional, strict=True):
+                options[option["name"]] = _convert(option, word, channels)
+        else:
             raise CommandLineError(f"name the options, e.g. {usage}")
-        options[required[0]["name"]] = _convert(required[0], " ".join(positional), channels)
     missing = [o["name"] for o in params.values() if o.get("required") and o["name"] not in options]
     if missing:
         raise CommandLineError(f"missing {', '.join(missing)}: {usage}")

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 EPHEMERAL = 1 << 6
 WIDTH = 88
+
+
+_TIMESTAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
+_CHANNEL = re.compile(r"<#(\d+)>")
+
+
+def humanize(text: str, channels: Mapping[str, str] | None = None) -> str:
+    """What a Discord client shows for timestamps and channel links (times in UTC here)."""
+    names = {v: k for k, v in (channels or {}).items()}
+
+    def stamp(m: re.Match[str]) -> str:
+        when = datetime.fromtimestamp(int(m[1]), UTC)
+        return when.strftime("%a %d %b %Y %H:%M UTC")
+
+    text = _TIMESTAMP.sub(stamp, text)
+    return _CHANNEL.sub(lambda m: f"#{names.get(m[1], m[1])}", text)
 
 
 def _wrap(text: str, indent: str) -> list[str]:
@@ -18,7 +37,13 @@ def _wrap(text: str, indent: str) -> list[str]:
     return out
 
 
-def render_message(message: dict[str, Any], *, where: str = "") -> str:
+def render_message(
+    message: dict[str, Any], *, where: str = "", channels: Mapping[str, str] | None = None
+) -> str:
+    return humanize(_render(message, where), channels)
+
+
+def _render(message: dict[str, Any], where: str) -> str:
     flags = int(message.get("flags") or 0)
     head = "bot"
     if where:

@@ -159,7 +159,7 @@ class Sandbox:
                 continue  # already shown as the answer to a command
             ch = self.emu.world.channels.get(int(message["channel_id"]))
             where = f"#{ch.name}" if ch else "a channel"
-            self.say(render_message(message, where=where))
+            self.say(render_message(message, where=where, channels=self._channels()))
 
     async def _settle(self, seconds: float = 1.5) -> None:
         # Give the bot a moment to post what a command or a clock jump made due.
@@ -195,9 +195,9 @@ class Sandbox:
             subcommand=" ".join(inv.path) or None,
         )
         message = await handle.response(timeout=15)
-        self.say(render_message(message, where=f"#{self.channel}"))
-        for follow in handle.followups:
-            self.say(render_message(follow, where=f"#{self.channel}"))
+        channels = self._channels()
+        for shown in [message, *handle.followups]:
+            self.say(render_message(shown, where=f"#{self.channel}", channels=channels))
         self._seen |= {int(m["id"]) for m in [message, *handle.followups] if m.get("id")}
         await self._settle(0.5)
 
