@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -345,10 +344,9 @@ BOMBS = {
 
 @pytest.mark.parametrize("name", BOMBS)
 @pytest.mark.parametrize("codec", ["utf-8", "utf-16"])
-def test_entity_declarations_are_refused_fast(name, codec):
-    started = time.perf_counter()
+def test_entity_declarations_are_refused(name, codec):
+    # Speed and memory are covered without timing: the memory-capped subprocess test below.
     result = parse_feed(BOMBS[name].encode(codec), url=URL)
-    assert time.perf_counter() - started < 2.0  # generous: the refusal is immediate
     assert result.items == []
     assert len(result.problems) == 1 and "entities" in result.problems[0].message
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from bot.core.models import Topic
 from bot.store.directory import CHOICE_CHARS, MAX_CHOICES, Directory, EpisodeEntry
 
@@ -102,17 +100,15 @@ def test_suggestions_for_typos():
     assert d.suggest_topics("xq") == []
 
 
-def test_choices_fit_discord_and_stay_fast_at_ten_thousand_episodes():
+def test_choices_fit_discord_at_ten_thousand_episodes():
+    # Speed is measured in bench/search.py (autocomplete p50/p99), never asserted here.
     entries = [
         _entry(n, f"Episode title number {n} about " + "very long words " * 10, ("A Guest",))
         for n in range(1, 10_001)
     ]
     d = Directory(entries, TOPICS)
     for prefix in ("", "1", "9999", "a", "episode t", "ver", "guest", "zzz", "x" * 500):
-        started = time.perf_counter()
         choices = d.episode_choices(prefix)
-        elapsed = time.perf_counter() - started
         assert len(choices) <= MAX_CHOICES
         assert all(0 < len(n) <= CHOICE_CHARS and 0 < len(v) <= CHOICE_CHARS for n, v in choices)
-        assert elapsed < 0.05, f"{prefix!r} took {elapsed * 1000:.1f} ms"  # loose: CI machines vary
     assert len(d.episode_choices("a")) == MAX_CHOICES
