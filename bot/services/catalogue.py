@@ -14,16 +14,15 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 
 from bot.core import answers, query
 from bot.core.answers import Hit
 from bot.core.models import Reply
 from bot.core.text import slugify
 from bot.store import catalog, search
-from bot.store.db import Store, open_store
+from bot.store.db import Store
 from bot.store.directory import Directory, EpisodeEntry, load_directory
 from bot.store.sync import SyncReport, sync_content
 
@@ -243,37 +242,3 @@ class CatalogueService:
 
 def _with_footer(reply: Reply, footer: str) -> Reply:
     return replace(reply, footer=footer)
-
-
-@dataclass
-class OpenCatalogue:
-    """A store, its service and the report of the content sync done on opening."""
-
-    store: Store
-    service: CatalogueService
-    sync_report: SyncReport
-
-    async def close(self) -> None:
-        await self.store.close()
-
-    async def __aenter__(self) -> OpenCatalogue:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-
-async def open_catalogue(db: Path, content_dir: Path) -> OpenCatalogue:
-    """Open the database, sync content_dir into it, and return the service over it."""
-    store = await open_store(db)
-    try:
-        report = await sync_content(store, content_dir)
-    except BaseException:
-        await store.close()
-        raise
-    return OpenCatalogue(store, CatalogueService(store), report)

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.services.catalogue import CHOICES_MAX_AGE, CatalogueService, open_catalogue
+from bot.app import open_app
+from bot.services.catalogue import CHOICES_MAX_AGE, CatalogueService
+from bot.settings import Settings
 from bot.store.db import open_store
 from bot.store.sync import sync_content
 from tests.store.files import Ep, small_catalogue, write_episode
@@ -23,9 +25,9 @@ def root(tmp_path):
 
 @pytest.fixture
 async def service(tmp_path, root):
-    async with await open_catalogue(tmp_path / "bot.sqlite3", root) as opened:
+    async with open_app(Settings(db=tmp_path / "bot.sqlite3", content_dir=root)) as opened:
         assert opened.sync_report.problems == []
-        yield opened.service
+        yield opened.catalogue
 
 
 @pytest.mark.parametrize(
@@ -93,10 +95,10 @@ async def test_topic_by_slug_title_or_alias(service, text):
 async def test_topic_own_episodes_rank_before_better_other_matches(tmp_path, root):
     write_episode(root, Ep(15, "Pricing Power", topics=["defensible-moats"], summary="Moats once."))
     write_episode(root, Ep(16, "Moats, Moats Everywhere", summary="Untagged but all about moats."))
-    async with await open_catalogue(tmp_path / "other.sqlite3", root) as opened:
-        plain = await opened.service.search("moats")
+    async with open_app(Settings(db=tmp_path / "other.sqlite3", content_dir=root)) as opened:
+        plain = await opened.catalogue.search("moats")
         assert [e.citation.episode_number for e in plain.excerpts][0] == 16  # best by text
-        topic = await opened.service.answer_topic("moats")
+        topic = await opened.catalogue.answer_topic("moats")
         order = [e.citation.episode_number or 0 for e in topic.excerpts]
         # 12 quotes more of the topic's names ("competitive advantage", "defensible moats")
         # than 16, so it ranks above 16 once both are behind the topic's own episodes.
@@ -198,8 +200,8 @@ async def test_autocomplete_rechecks_the_catalogue_every_few_seconds(tmp_path, r
 async def test_shipped_content_answers(tmp_path, content_root):
     root = tmp_path / "shipped"
     shutil.copytree(content_root, root)
-    async with await open_catalogue(tmp_path / "bot.sqlite3", root) as opened:
-        service: CatalogueService = opened.service
+    async with open_app(Settings(db=tmp_path / "bot.sqlite3", content_dir=root)) as opened:
+        service: CatalogueService = opened.catalogue
         reply = await service.answer_episode("saroufim")
         assert reply.title == "Episode 11: Data Science: The Great Stagnation"
         topic = await service.answer_topic("moats")
@@ -231,8 +233,8 @@ async def test_a_topic_with_many_episodes_quotes_its_newest_ones(tmp_path, root)
             root,
             Ep(n, f"Episode {n}", topics=["causal-inference"], summary=summary, sections=sections),
         )
-    async with await open_catalogue(tmp_path / "many.sqlite3", root) as opened:
-        reply = await opened.service.answer_topic("causal inference")
+    async with open_app(Settings(db=tmp_path / "many.sqlite3", content_dir=root)) as opened:
+        reply = await opened.catalogue.answer_topic("causal inference")
     assert reply.kind == "topic"
     newest = list(range(20 + HITS + 1, 20 + HITS + 1 - 5, -1))
     assert [e.citation.episode_number for e in reply.excerpts] == newest
