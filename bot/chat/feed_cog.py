@@ -30,6 +30,7 @@ from bot.chat.poster import (
     translated,
 )
 from bot.chat.replies import tell
+from bot.clock import Clock
 from bot.core.render import Prompts
 from bot.feeds.fetch import Backoff, fetch
 from bot.services.feeds import LISTEN, FeedConfig, FeedService, Watcher
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
 MODERATORS = discord.Permissions(manage_threads=True)
 STOP_TIMEOUT = 10.0  # seconds a shutdown waits for the step in progress
 

@@ -21,6 +21,7 @@ from discord.ext import commands
 
 from bot.chat.poster import DiscordPoster, missing_permissions
 from bot.chat.replies import NO_MENTIONS, tell
+from bot.clock import Clock
 from bot.core.render import Prompts
 from bot.core.schedule import describe, format_discord_timestamp
 from bot.core.text import MESSAGE_CONTENT, truncate
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
 MODERATORS = discord.Permissions(manage_threads=True)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 STATE_ICONS = {SENT: "✅", SKIPPED: "⏭️", FAILED: "❌"}

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.clock import Clock
 from bot.core.content import load_dir
 from bot.core.models import Problem
 from bot.core.render import KINDS, Prompts, check_templates
@@ -33,8 +34,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 3.0  # seconds between two looks at the folders
 LOGGED_PROBLEMS = 20
-
-Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import TYPE_CHECKING, Protocol
 
+from bot.clock import Clock
 from bot.core import query
 from bot.core.models import Episode, Passage, Problem, Topic
 from bot.core.render import Context, Prompts, RenderError, episode_name, episode_url
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]  # epoch seconds, as bot.clock
 Progress = Callable[[str, int, int], None]  # stage, done, total
 
 MAX_EXTRAS_BYTES = 20 * 1024 * 1024  # transcripts and chapters files

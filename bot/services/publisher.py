@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from bot.clock import Clock
 from bot.store.outbox import SENDING, Outbox, OutboxEntry, Post, StaleRow
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]  # epoch seconds, as bot.clock
 
 NONCE_LENGTH = 25  # Discord accepts nonces of at most 25 characters
 DEFAULT_NONCE_WINDOW = timedelta(minutes=2)  # safely below Discord's few minutes of dedupe
