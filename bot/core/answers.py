@@ -23,6 +23,7 @@ from bot.core.models import (
     Topic,
     format_timestamp,
 )
+from bot.core.text import escape_markdown, escape_mentions, truncate
 
 # Private-use characters around matched words in search snippets: they cannot occur in
 # indexed text (stripped at indexing), so they mark matches unambiguously.
@@ -242,7 +243,7 @@ def search_reply(
     )
     return Reply(
         kind="search",
-        title=f"Search: {query_text}",
+        title=f"Search: {echo(query_text)}",
         fields=fields,
         excerpts=excerpts,
         suggestions=tuple(t.title for t in topics[:MAX_SUGGESTIONS]),
@@ -250,11 +251,19 @@ def search_reply(
     )
 
 
+ECHO_CHARS = 100  # the user's words quoted back: enough to recognise, never a wall of text
+
+
+def echo(user_text: str) -> str:
+    """User text quoted in a reply: shortened, and escaped so it cannot format or mention."""
+    return escape_mentions(escape_markdown(truncate(" ".join(user_text.split()), ECHO_CHARS)))
+
+
 def not_found_reply(
     query_text: str, suggestions: Sequence[str] = (), *, message: str | None = None
 ) -> Reply:
     """Nothing in the catalogue matches: say so plainly, offer the closest names we have."""
-    subject = f"“{query_text}”" if query_text else "that"
+    subject = f"“{echo(query_text)}”" if query_text else "that"
     text = message or (
         f"The show has not covered {subject} yet: nothing in the show notes or transcripts matches."
     )

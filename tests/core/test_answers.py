@@ -158,3 +158,12 @@ def test_topic_reply_lists_the_newest_episodes_then_how_many_more():
     assert lines[0] == "Ep. 300: Episode 300" and lines[11] == "Ep. 289: Episode 289"
     assert lines[12:] == ["… and 288 more"]
     assert reply.footer == "300 episodes on this topic"
+
+
+def test_echoed_user_text_is_short_escaped_and_inert():
+    from bot.core.answers import echo, not_found_reply
+
+    reply = not_found_reply("**bold** [x](https://evil.example) @everyone " + "z" * 10_000)
+    assert "\\*\\*bold\\*\\*" in reply.text and "\\[x\\]" in reply.text
+    assert "@everyone" not in reply.text
+    assert len(echo("w " * 5_000)) <= 100
