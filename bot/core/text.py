@@ -246,8 +246,10 @@ def _clean(soup: BeautifulSoup) -> None:
     for node, text in collapsed:
         node.replace_with(text)
     for element in unwanted:
+        if element.decomposed:
+            continue  # gone already, with a dropped ancestor (a comment inside a <script>)
         if isinstance(element, Tag):
-            element.decompose()  # safe on a tag already gone with a dropped ancestor
+            element.decompose()
         else:
             element.extract()
 

@@ -292,3 +292,14 @@ def test_hostile_markup_leaves_only_text_and_safe_links():
         "<style>p{}</style><svg><text>drawn</text></svg><form><input value='v'>f</form>"
     )
     assert html_to_markdown(html) == "Hi there data pic"
+
+
+def test_a_comment_inside_a_dropped_tag_is_dropped_with_it():
+    # Found by the feed mutation property: the comment went with its dropped parent first.
+    for html in (
+        "<p>keep</p><script>x</script><!-- c -->",
+        "<p>keep</p><noscript><!-- n --></noscript>",
+        "<p>keep</p><form><!-- c --></form>",
+        "<p>keep</p><template><!-- c --></template>",
+    ):
+        assert html_to_markdown(html) == "keep", html
