@@ -22,6 +22,7 @@ from bot.clock import OffsetFileClock
 from bot.sandbox.commandline import CommandLineError, Invocation, parse_command_line
 from bot.sandbox.emulator import Emulator, EmulatorError
 from bot.sandbox.emulator.__main__ import DEFAULT_GUILD, build_default_world
+from bot.sandbox.process import bot_env
 from bot.sandbox.show import render_message
 from bot.settings import Settings
 
@@ -74,20 +75,18 @@ class Sandbox:
     async def start(self) -> None:
         await self.emu.start()
         self._seen = {int(m["id"]) for m in self._all_messages()}
-        env = {
-            **os.environ,
-            "DISCORD_TOKEN": self.emu.token,
-            "DISCORD_API_BASE": self.emu.api_base,
-            "DISCORD_GATEWAY_URL": self.emu.gateway_url,
-            "VGBOT_DB": str(self.folder / "vgbot.sqlite3"),
-            "VGBOT_CONTENT_DIR": str(self.settings.content_dir.resolve()),
-            "VGBOT_PROMPTS_DIR": str(self.settings.prompts_dir.resolve()),
-            "VGBOT_DEV_GUILD_ID": str(self.guild.id),
-            "VGBOT_CLOCK_OFFSET_FILE": str(self.folder / "clock"),
-            "VGBOT_TICK_INTERVAL": "1",
+        env = bot_env(
+            self.emu,
+            self.guild.id,
+            db=self.folder / "vgbot.sqlite3",
+            content_dir=self.settings.content_dir.resolve(),
+            prompts_dir=self.settings.prompts_dir.resolve(),
+            clock_offset_file=self.folder / "clock",
+            base=os.environ,
+            tick_interval=1,
             # `:advance 7d` jumps past scheduled times: post them late rather than skip them.
-            "VGBOT_GRACE_WINDOW": str(30 * 86400),
-        }
+            grace_window=30 * 86400,
+        )
         self.bot = self._spawn_bot(env)
         try:
             await self.emu.wait_for(

@@ -35,6 +35,7 @@ from bot.clock import OffsetFileClock
 from bot.core.schedule import occurrence_key
 from bot.sandbox.emulator import Emulator, Recorded
 from bot.sandbox.emulator.state import Channel, Guild, User
+from bot.sandbox.process import bot_env
 from bot.services.publisher import marker_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,19 +103,17 @@ class Rig:
         return self.folder / "bot.sqlite3"
 
     def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DISCORD_TOKEN": self.emu.token,
-            "DISCORD_API_BASE": self.emu.api_base,
-            "DISCORD_GATEWAY_URL": self.emu.gateway_url,
-            "VGBOT_DB": str(self.db),
-            "VGBOT_CONTENT_DIR": str(REPO / "content"),
-            "VGBOT_PROMPTS_DIR": str(REPO / "prompts"),
-            "VGBOT_DEV_GUILD_ID": str(self.guild.id),
-            "VGBOT_CLOCK_OFFSET_FILE": str(self.folder / "clock"),
-            "VGBOT_TICK_INTERVAL": "0.2",
-            "VGBOT_GRACE_WINDOW": str(2 * 24 * 3600),
-        }
+        return bot_env(
+            self.emu,
+            self.guild.id,
+            db=self.db,
+            content_dir=REPO / "content",
+            prompts_dir=REPO / "prompts",
+            clock_offset_file=self.folder / "clock",
+            base=os.environ,
+            tick_interval=0.2,
+            grace_window=2 * 24 * 3600,
+        )
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         with open(self.folder / "bot.log", "ab") as log_file:

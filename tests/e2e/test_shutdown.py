@@ -28,6 +28,7 @@ from bot.chat.runner import Liveness
 from bot.clock import OffsetFileClock
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.emulator.state import Channel, Guild, User
+from bot.sandbox.process import bot_env
 
 from .conftest import BotRun
 
@@ -80,19 +81,17 @@ class Rig:
         return self.folder / "bot.log"
 
     def env(self) -> dict[str, str]:
-        return {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("VGBOT_", "DISCORD_"))},
-            "DISCORD_TOKEN": self.emu.token,
-            "DISCORD_API_BASE": self.emu.api_base,
-            "DISCORD_GATEWAY_URL": self.emu.gateway_url,
-            "VGBOT_DB": str(self.db),
-            "VGBOT_CONTENT_DIR": str(REPO / "content"),
-            "VGBOT_PROMPTS_DIR": str(REPO / "prompts"),
-            "VGBOT_DEV_GUILD_ID": str(self.guild.id),
-            "VGBOT_CLOCK_OFFSET_FILE": str(self.folder / "clock"),
-            "VGBOT_HEALTH_FILE": str(self.folder / "health.json"),
-            "VGBOT_TICK_INTERVAL": "0.2",
-        }
+        return bot_env(
+            self.emu,
+            self.guild.id,
+            db=self.db,
+            content_dir=REPO / "content",
+            prompts_dir=REPO / "prompts",
+            clock_offset_file=self.folder / "clock",
+            base={k: v for k, v in os.environ.items() if not k.startswith(("VGBOT_", "DISCORD_"))},
+            health_file=self.folder / "health.json",
+            tick_interval=0.2,
+        )
 
     def spawn(self) -> None:
         with open(self.log, "ab") as out:

@@ -1,0 +1,40 @@
+"""The environment of a bot process pointed at the local emulator (the sandbox, and the tests
+that run the bot as its own process): the same `vgbot run` as production, other settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bot.sandbox.emulator import Emulator
+
+
+def bot_env(
+    emu: Emulator,
+    guild_id: int,
+    *,
+    db: Path,
+    content_dir: Path,
+    prompts_dir: Path,
+    clock_offset_file: Path,
+    base: Mapping[str, str],
+    **settings: Any,
+) -> dict[str, str]:
+    """`base` (usually os.environ) plus what connects the bot to `emu`; `settings` become
+    VGBOT_<NAME> variables (e.g. tick_interval=0.2)."""
+    env = dict(base)
+    env.update(
+        {
+            "DISCORD_TOKEN": emu.token,
+            "DISCORD_API_BASE": emu.api_base,
+            "DISCORD_GATEWAY_URL": emu.gateway_url,
+            "VGBOT_DB": str(db),
+            "VGBOT_CONTENT_DIR": str(content_dir),
+            "VGBOT_PROMPTS_DIR": str(prompts_dir),
+            "VGBOT_DEV_GUILD_ID": str(guild_id),
+            "VGBOT_CLOCK_OFFSET_FILE": str(clock_offset_file),
+        }
+    )
+    env.update({f"VGBOT_{name.upper()}": str(value) for name, value in settings.items()})
+    return env
