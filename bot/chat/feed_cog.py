@@ -21,6 +21,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.chat.checks import MODERATORS, require_moderator
 from bot.chat.poster import (
     MAX_TAGS,
     artwork,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODERATORS = discord.Permissions(manage_threads=True)
 STOP_TIMEOUT = 10.0  # seconds a shutdown waits for the step in progress
 
 
@@ -158,8 +158,7 @@ class FeedCog(commands.Cog, name="Feeds"):
         return datetime.fromtimestamp(self.clock(), UTC)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.type is discord.InteractionType.autocomplete:
-            return True
+        return require_moderator(interaction)
         if interaction.guild is None:
             raise app_commands.NoPrivateMessage("These commands work in a server only.")
         if not interaction.permissions.manage_threads:

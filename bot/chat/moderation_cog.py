@@ -19,6 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.chat.checks import MODERATORS, require_moderator
 from bot.chat.poster import DiscordPoster, missing_permissions
 from bot.chat.replies import NO_MENTIONS, tell
 from bot.clock import Clock
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODERATORS = discord.Permissions(manage_threads=True)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 STATE_ICONS = {SENT: "✅", SKIPPED: "⏭️", FAILED: "❌"}
 PostChannel = discord.TextChannel | discord.ForumChannel
@@ -184,8 +184,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
     # ---- checks ----
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.type is discord.InteractionType.autocomplete:
-            return True
+        return require_moderator(interaction)
         if interaction.guild is None:
             raise app_commands.NoPrivateMessage("These commands work in a server only.")
         if not interaction.permissions.manage_threads:
