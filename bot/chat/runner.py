@@ -9,6 +9,7 @@ import math
 import signal
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 
 from bot.clock import Clock, OffsetFileClock, system_clock
@@ -161,6 +162,14 @@ async def _run_until_stopped(
         if isinstance(exc, discord.LoginFailure):
             log.error("Discord refused the token: check DISCORD_TOKEN (%s)", exc)
             return 2
+        if isinstance(exc, aiohttp.ClientConnectionError | OSError):
+            # Not a bug: say what to check, without a traceback.
+            log.error(
+                "cannot reach Discord at %s (%s): check the network, or DISCORD_API_BASE",
+                discord.http.Route.BASE,
+                exc,
+            )
+            return 1
         if exc is not None:
             log.error("the bot stopped: %s", exc, exc_info=exc)
             return 1

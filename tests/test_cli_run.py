@@ -1,0 +1,34 @@
+"""`vgbot run` fails clearly, never with a traceback, when it cannot start."""
+
+import os
+import socket
+import subprocess
+import sys
+
+
+def _run(tmp_path, **env):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))}
+    base |= {"VGBOT_DB": str(tmp_path / "bot.sqlite3"), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "run"], capture_output=True, text=True, env=base, timeout=60
+    )
+
+
+def test_no_token_exits_2_and_says_what_to_set(tmp_path):
+    out = _run(tmp_path)
+    assert out.returncode == 2
+    assert "set DISCORD_TOKEN" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_unreachable_discord_is_one_clear_line(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = _run(
+        tmp_path,
+        DISCORD_TOKEN="abc.def.ghi",
+        DISCORD_API_BASE=f"http://127.0.0.1:{port}/api/v10",
+    )
+    assert out.returncode == 1
+    assert "cannot reach Discord at http://127.0.0.1" in out.stderr
+    assert "Traceback" not in out.stderr and "abc.def.ghi" not in out.stderr
