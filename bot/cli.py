@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.health import DEFAULT_MAX_AGE
 from bot.settings import Settings, SettingsError, load_settings
+from bot.store.db import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -232,4 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_bot(settings)
     except KeyboardInterrupt:
         return 130
+    except StoreError as exc:
+        # The database cannot be used as it is: the message says why and what to do.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 2

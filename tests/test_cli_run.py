@@ -32,3 +32,19 @@ def test_unreachable_discord_is_one_clear_line(tmp_path):
     assert out.returncode == 1
     assert "cannot reach Discord at http://127.0.0.1" in out.stderr
     assert "Traceback" not in out.stderr and "abc.def.ghi" not in out.stderr
+
+
+def test_a_file_that_is_not_a_database_is_named_with_the_fix(tmp_path):
+    bad = tmp_path / "bot.sqlite3"
+    bad.write_text("not a database")
+    for command in (["episode", "11"], ["run"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "bot", "--db", str(bad), *command],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DISCORD_TOKEN": "abc.def.ghi"},
+            timeout=60,
+        )
+        assert out.returncode == 2, command
+        assert "is not a usable SQLite database" in out.stderr and "VGBOT_DB" in out.stderr
+        assert "Traceback" not in out.stderr
