@@ -3,6 +3,8 @@ that run the bot as its own process): the same `vgbot run` as production, other 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,3 +40,15 @@ def bot_env(
     )
     env.update({f"VGBOT_{name.upper()}": str(value) for name, value in settings.items()})
     return env
+
+
+def spawn_bot(env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`python -m bot run` with `env`, its output appended to `log_path`."""
+    with open(log_path, "ab") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )

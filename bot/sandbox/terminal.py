@@ -22,7 +22,7 @@ from bot.clock import OffsetFileClock
 from bot.sandbox.commandline import CommandLineError, Invocation, parse_command_line
 from bot.sandbox.emulator import Emulator, EmulatorError
 from bot.sandbox.emulator.__main__ import DEFAULT_GUILD, build_default_world
-from bot.sandbox.process import bot_env
+from bot.sandbox.process import bot_env, spawn_bot
 from bot.sandbox.show import render_message
 from bot.settings import Settings
 
@@ -87,7 +87,7 @@ class Sandbox:
             # `:advance 7d` jumps past scheduled times: post them late rather than skip them.
             grace_window=30 * 86400,
         )
-        self.bot = self._spawn_bot(env)
+        self.bot = spawn_bot(env, self.folder / "bot.log")
         try:
             await self.emu.wait_for(
                 lambda: bool(self.emu.gateway.connected) and bool(self._commands()),
@@ -98,16 +98,6 @@ class Sandbox:
             self.say("The bot did not start. Its log says:")
             self.say(self._log_tail())
             raise
-
-    def _spawn_bot(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        with open(self.folder / "bot.log", "ab") as log_file:
-            return subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
 
     async def stop(self) -> None:
         if self.bot is not None and self.bot.poll() is None:

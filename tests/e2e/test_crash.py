@@ -21,7 +21,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from bot.clock import OffsetFileClock
 from bot.core.schedule import occurrence_key
 from bot.sandbox.emulator import Emulator, Recorded
 from bot.sandbox.emulator.state import Channel, Guild, User
-from bot.sandbox.process import bot_env
+from bot.sandbox.process import bot_env, spawn_bot
 from bot.services.publisher import marker_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,19 +114,9 @@ class Rig:
             grace_window=2 * 24 * 3600,
         )
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        with open(self.folder / "bot.log", "ab") as log_file:
-            return subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"],
-                env=self.env(),
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-
     async def start(self) -> None:
         self.ready_before = self.emu.gateway.ready_sessions
-        self.proc = await asyncio.to_thread(self._spawn)
+        self.proc = await asyncio.to_thread(spawn_bot, self.env(), self.folder / "bot.log")
         self.killer.pid = self.proc.pid
 
     async def wait_ready(self) -> None:

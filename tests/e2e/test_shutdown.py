@@ -28,7 +28,7 @@ from bot.chat.runner import Liveness
 from bot.clock import OffsetFileClock
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.emulator.state import Channel, Guild, User
-from bot.sandbox.process import bot_env
+from bot.sandbox.process import bot_env, spawn_bot
 
 from .conftest import BotRun
 
@@ -94,14 +94,7 @@ class Rig:
         )
 
     def spawn(self) -> None:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"],
-                env=self.env(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        self.proc = spawn_bot(self.env(), self.log)
 
     async def start(self) -> None:
         before = self.emu.gateway.ready_sessions
