@@ -216,25 +216,39 @@ def _strip_tags(line: str) -> str:
     return html.unescape(_TAG.sub("", line)).strip()
 
 
+def _timed(
+    first: int, block: list[str], report: _Report, *, missing: str, example: str, pattern: str
+) -> tuple[int, tuple[float, float]] | None:
+    """Where a block's timing line is and what it says; reports and returns None otherwise.
+    The index line is optional in practice; the timing line is the anchor."""
+    index = next((i for i, line in enumerate(block[:2]) if "-->" in line), None)
+    if index is None:
+        report.add(missing, line=first, hint=example)
+        return None
+    times = _timing(block[index])
+    if times is None:
+        report.add(
+            f"malformed timing line {block[index].strip()!r}",
+            line=first + index,
+            hint=f"use {pattern}",
+        )
+        return None
+    return index, times
+
+
 def _parse_srt(text: str, report: _Report) -> Iterator[_Cue]:
     for first, block in _blocks(text):
-        # The index line is optional in practice; the timing line is the anchor.
-        index = next((i for i, line in enumerate(block[:2]) if "-->" in line), None)
-        if index is None:
-            report.add(
-                "subtitle block without a timing line",
-                line=first,
-                hint="each block needs '00:00:01,000 --> 00:00:04,000' after its number",
-            )
+        timed = _timed(
+            first,
+            block,
+            report,
+            missing="subtitle block without a timing line",
+            example="each block needs '00:00:01,000 --> 00:00:04,000' after its number",
+            pattern="HH:MM:SS,mmm --> HH:MM:SS,mmm",
+        )
+        if timed is None:
             continue
-        times = _timing(block[index])
-        if times is None:
-            report.add(
-                f"malformed timing line {block[index].strip()!r}",
-                line=first + index,
-                hint="use HH:MM:SS,mmm --> HH:MM:SS,mmm",
-            )
-            continue
+        index, times = timed
         body = " ".join(filter(None, (_strip_tags(line) for line in block[index + 1 :])))
         yield _Cue(body, times[0], times[1])
 
@@ -252,22 +266,17 @@ def _parse_vtt(text: str, report: _Report) -> Iterator[_Cue]:
         head = block[0]
         if head.startswith(("WEBVTT", "NOTE", "STYLE", "REGION")) and "-->" not in head:
             continue
-        index = next((i for i, line in enumerate(block[:2]) if "-->" in line), None)
-        if index is None:
-            report.add(
-                "cue without a timing line",
-                line=first,
-                hint="each cue needs '00:00:01.000 --> 00:00:04.000'",
-            )
+        timed = _timed(
+            first,
+            block,
+            report,
+            missing="cue without a timing line",
+            example="each cue needs '00:00:01.000 --> 00:00:04.000'",
+            pattern="HH:MM:SS.mmm --> HH:MM:SS.mmm (cue settings may follow)",
+        )
+        if timed is None:
             continue
-        times = _timing(block[index])
-        if times is None:
-            report.add(
-                f"malformed timing line {block[index].strip()!r}",
-                line=first + index,
-                hint="use HH:MM:SS.mmm --> HH:MM:SS.mmm (cue settings may follow)",
-            )
-            continue
+        index, times = timed
         speaker = ""
         parts = []
         for line in block[index + 1 :]:
