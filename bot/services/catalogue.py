@@ -1,6 +1,7 @@
 """Use cases over the catalogue: /episode, /topic, search and their autocomplete.
 
-A thread hop to SQLite costs about as much as a small query, so the /topic path makes one:
+Each read of SQLite has a fixed cost (a quick read on the loop, or a hop to the reader thread,
+which costs about as much as a small query), so the /topic path makes one:
 the search reads the catalogue version along with the hits, and the in-memory name index is
 checked against it afterwards (another process may have synced; then the index is reloaded
 and the answer built again). Autocomplete reads no database at all, except to re-check the

@@ -6,7 +6,9 @@ A Store has two connections: one writer (aiosqlite), used only inside `transacti
 (serialised by a lock, BEGIN IMMEDIATE so concurrent processes wait instead of failing
 half-way), and one read-only reader on its own thread, which under WAL keeps answering from the
 last committed state while a long write (a content sync) is in progress. `read(fn)` runs
-several reads in one thread hop (the answer path); `fetchall`/`fetchone` run one statement.
+several reads in one thread hop; `fetchall`/`fetchone` run one statement. `read_quick(fn)` is
+for the answer path: a third, read-only connection used right on the event loop when the read
+is short (QuickReader), the reader thread otherwise.
 """
 
 from __future__ import annotations
@@ -146,6 +148,61 @@ class Reader:
 
 _Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 
+QUICK_BUDGET_S = 0.005  # a quick read still running after this long moves to the reader thread
+_QUICK_CHECK_EVERY = 1000  # SQLite VM instructions between two looks at the clock
+_GIVE_UP = {sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+class QuickReader:
+    """A read-only connection used on the event loop's own thread, for the answer path.
+
+    Handing a read to the reader thread costs ~0.5 ms on this kind of VM (waking an idle
+    thread, then waking the loop again): as much as the search itself. A read that finishes
+    within `budget` seconds is simply done here; SQLite's progress handler interrupts one that
+    runs longer, and `try_run` says so, so the caller runs it again on the reader thread. The
+    loop is never held much longer than the budget. It never waits for a lock either
+    (busy_timeout 0): a busy or locked database also goes to the reader thread, which waits.
+    Only for idempotent reads: an interrupted one runs again from the start.
+    """
+
+    def __init__(self, path: Path, budget: float = QUICK_BUDGET_S) -> None:
+        self._path = path
+        self.budget = budget
+        self._conn: sqlite3.Connection | None = None
+        self._deadline = 0.0
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            for pragma in _PRAGMAS + ("PRAGMA query_only = ON", "PRAGMA busy_timeout = 0"):
+                conn.execute(pragma)
+        except BaseException:
+            conn.close()
+            raise
+        conn.set_progress_handler(self._over_budget, _QUICK_CHECK_EVERY)
+        return conn
+
+    def _over_budget(self) -> int:
+        return time.perf_counter() > self._deadline  # non-zero interrupts the statement
+
+    def try_run(self, fn: Callable[[sqlite3.Connection], T]) -> tuple[bool, T | None]:
+        """(True, fn(conn)) when it finished in time; (False, None) to run it elsewhere."""
+        try:
+            if self._conn is None:
+                self._conn = self._open()
+            self._deadline = time.perf_counter() + self.budget
+            return True, fn(self._conn)
+        except sqlite3.Error as e:
+            if getattr(e, "sqlite_errorcode", None) in _GIVE_UP:
+                return False, None
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.cancelled():
@@ -163,6 +220,7 @@ class Store:
         self.path = path
         self._writer = writer
         self._reader = reader
+        self.quick = QuickReader(path)
         self._write_lock = asyncio.Lock()
         self.schema_version = 0
 
@@ -188,6 +246,14 @@ class Store:
         """Run fn(connection) on the reader thread (read-only; sees the last commit)."""
         return await self._reader.run(fn)
 
+    async def read_quick(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`read(fn)`, done right here on the event loop when it takes less than a few
+        milliseconds (see QuickReader); fn must only read, and may run twice."""
+        done, result = self.quick.try_run(fn)
+        if done:
+            return result  # type: ignore[return-value]
+        return await self._reader.run(fn)
+
     async def fetchall(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
     ) -> list[sqlite3.Row]:
@@ -202,6 +268,7 @@ class Store:
 
     async def close(self) -> None:
         try:
+            self.quick.close()
             await self._reader.close()
         finally:
             await self._writer.close()

@@ -178,7 +178,7 @@ def topic_docs(topic_id: int, topic: Topic) -> list[DocRow]:
 
 # ------------------------------------------------------------------ queries
 
-# Two statements, run together on the reader thread (one hop). The first ranks the
+# Two statements, run together in one read (Store.read_quick). The first ranks the
 # candidates (rowid and bm25 only: no row is read). Grouping per episode and the own-first
 # order are done in Python, where they cost ~0.1 ms for hundreds of candidates (SQLite window
 # functions took over 1 ms). The second reads the few rows kept. Quoted rows need snippet(),
@@ -340,7 +340,7 @@ async def search_first(
     include_topics: bool = True,
     columns: Sequence[str] = (),
 ) -> Results:
-    """`search` for each expression in turn, all in one thread hop: the results of the first
+    """`search` for each expression in turn, all in one read: the results of the first
     that has hits (empty results if none has)."""
     if columns:
         within = "{" + " ".join(columns) + "} : "
@@ -350,7 +350,7 @@ async def search_first(
         return Results([])
     below = tier_range(TIER_TOPIC)[1 if include_topics else 0]
 
-    def run(conn: sqlite3.Connection) -> Results:  # on the reader thread: one hop in all
+    def run(conn: sqlite3.Connection) -> Results:  # one read in all; it may run twice
         version = conn.execute(_VERSION).fetchone()[0]
         for expression in attempts:
             results = _search(conn, expression, below, own, limit, quoted)
@@ -358,7 +358,7 @@ async def search_first(
                 return replace(results, version=version)
         return Results([], version=version)
 
-    return await store.read(run)
+    return await store.read_quick(run)
 
 
 def _search(

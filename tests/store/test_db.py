@@ -136,3 +136,69 @@ async def test_reads_run_on_one_reader_thread_and_errors_reach_the_caller(tmp_pa
     await store.close()
     with pytest.raises(RuntimeError, match="closed"):
         await store.fetchall("SELECT 1")
+
+
+# A read that walks a million rows: far more than any budget below allows.
+_LONG = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) "
+    "SELECT count(*) FROM n"
+)
+
+
+async def test_a_quick_read_runs_on_the_loop_thread_and_sees_the_last_commit(tmp_path):
+    import threading
+
+    async with await open_store(tmp_path / "bot.sqlite3") as store:
+        async with store.transaction() as db:
+            await db.execute("INSERT INTO topics (slug, title) VALUES ('a', 'A')")
+
+        def read(conn: sqlite3.Connection) -> tuple[str, int]:
+            n = conn.execute("SELECT count(*) FROM topics").fetchone()[0]
+            return threading.current_thread().name, n
+
+        assert await store.read_quick(read) == (threading.current_thread().name, 1)
+        async with store.transaction() as db:
+            await db.execute("INSERT INTO topics (slug, title) VALUES ('b', 'B')")
+        assert (await store.read_quick(read))[1] == 2
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await store.read_quick(lambda c: c.execute("CREATE TABLE t (x)"))
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            await store.read_quick(lambda c: c.execute("SELECT * FROM nowhere").fetchall())
+
+
+async def test_a_read_over_the_budget_is_finished_on_the_reader_thread(tmp_path):
+    import threading
+
+    async with await open_store(tmp_path / "bot.sqlite3") as store:
+        threads: list[str] = []
+
+        def long(conn: sqlite3.Connection) -> int:
+            threads.append(threading.current_thread().name)
+            return conn.execute(_LONG).fetchone()[0]
+
+        store.quick.budget = 0.0  # interrupted at its first look at the clock
+        assert await store.read_quick(long) == 1_000_000
+        assert threads == [threading.current_thread().name, "sqlite-reader"]
+        # The interrupted connection is fine for the next read.
+        store.quick.budget = 60.0
+        assert await store.read_quick(lambda c: c.execute("SELECT 41 + 1").fetchone()[0]) == 42
+
+
+async def test_a_busy_database_sends_a_quick_read_to_the_reader_thread(tmp_path):
+    import threading
+
+    # Under WAL a reader is only refused in rare moments (another process recovering the WAL
+    # after a crash): SQLite then says SQLITE_BUSY, as raised here on the loop thread.
+    async with await open_store(tmp_path / "bot.sqlite3") as store:
+        threads: list[str] = []
+
+        def read(conn: sqlite3.Connection) -> int:
+            threads.append(threading.current_thread().name)
+            if len(threads) == 1:
+                busy = sqlite3.OperationalError("database is locked")
+                busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+                raise busy
+            return conn.execute("SELECT count(*) FROM topics").fetchone()[0]
+
+        assert await store.read_quick(read) == 0
+        assert threads == [threading.current_thread().name, "sqlite-reader"]
