@@ -37,7 +37,7 @@ _TIER_SHIFT = 52
 _OWNER_SHIFT = 20
 MAX_OWNER = (1 << 32) - 1
 MAX_POSITION = (1 << _OWNER_SHIFT) - 1
-CANDIDATES = 200  # documents ranked per query at most (see the module doc)
+CANDIDATES = 100  # documents ranked per query at most (see the module doc)
 SNIPPET_TOKENS = 30  # words in an excerpt
 
 DOC_COLUMNS = (
@@ -234,25 +234,36 @@ def rank(
     candidates: Sequence[tuple[int, float]], own: Sequence[int], limit: int, quoted: int
 ) -> Ranking:
     """Best document per episode (or topic), own episodes first, then by score (lower is
-    better, as bm25 in SQLite). Pure: the candidates come from the first query."""
+    better, as bm25 in SQLite; on a tie the higher id). Pure: the candidates come from the
+    first query. Runs per answer over up to CANDIDATES rows, so the loop is kept plain."""
     best: dict[int, tuple[float, int]] = {}
+    get = best.get
     for doc, score in candidates:
-        group = _group(doc)
-        current = best.get(group)
-        if current is None or (score, -doc) < (current[0], -current[1]):
+        group = doc >> _OWNER_SHIFT if doc >= _TOPIC_BASE else (doc >> _OWNER_SHIFT) & MAX_OWNER
+        current = get(group)
+        if current is None or score < current[0] or (score == current[0] and doc > current[1]):
             best[group] = (score, doc)
     owned = set(own)
-    mine = {doc for group, (_, doc) in best.items() if doc < _TOPIC_BASE and group in owned}
-    order = sorted(best.values(), key=lambda sd: (sd[1] not in mine, sd[0], -sd[1]))
-    ids = [doc for _, doc in order[:limit]]
-    episodes = sum(1 for _, doc in best.values() if doc < _TOPIC_BASE)
+    episodes = mine = 0
+    order: list[tuple[bool, float, int]] = []  # (not own, score, -id): sorts best first
+    for group, (score, doc) in best.items():
+        is_own = False
+        if doc < _TOPIC_BASE:
+            episodes += 1
+            if group in owned:
+                is_own = True
+                mine += 1
+        order.append((not is_own, score, -doc))
+    order.sort()
+    top = order[:limit]
+    ids = [-negative for _, _, negative in top]
     return Ranking(
         ids=ids,
-        scores={doc: score for score, doc in order[:limit]},
-        own=mine & set(ids),
+        scores={-negative: score for _, score, negative in top},
+        own={-negative for not_own, _, negative in top if not not_own},
         quote=[doc for doc in ids if doc < _TOPIC_BASE][:quoted],
         episodes=episodes,
-        others=episodes - len(mine),
+        others=episodes - mine,
     )
 
 
@@ -269,14 +280,19 @@ def newest_own(
     earliest passage, when `limit` of them have one; None otherwise (then rank instead).
     Pure, no bm25: scores are 0."""
     firsts: dict[int, int] = {}
+    get = firsts.get
     for doc in candidates:
         if doc >= _TOPIC_BASE:
             continue
-        group = _group(doc)
-        current = firsts.get(group)
+        group = (doc >> _OWNER_SHIFT) & MAX_OWNER
+        current = get(group)
         # Notes (tier 1) before passages (tier 0), then the lowest position in the tier.
-        if current is None or (doc >> _TIER_SHIFT, -doc) > (current >> _TIER_SHIFT, -current):
+        if current is None:
             firsts[group] = doc
+        else:
+            tier, current_tier = doc >> _TIER_SHIFT, current >> _TIER_SHIFT
+            if tier > current_tier or (tier == current_tier and doc < current):
+                firsts[group] = doc
     ids = [firsts[e] for e in own if e in firsts][:limit]
     if len(ids) < limit:
         return None

@@ -144,3 +144,34 @@ async def test_search_first_takes_the_first_expression_with_hits(store):
     none = await search.search_first(store, ['"xylophone"', '"zither"'])
     assert none.hits == [] and none.version == first.version
     assert (await search.search_first(store, ["", ""])).hits == []
+
+
+async def test_a_word_in_more_documents_than_are_ranked_ranks_the_newest(tmp_path):
+    root = tmp_path / "content"
+    small_catalogue(root)
+    # Each episode has 2 documents with the word (summary, one section): the cap is reached
+    # within the newest episodes, and the older ones are counted out, not ranked.
+    per_episode = 2
+    n = search.CANDIDATES // per_episode + 20
+    for number in range(100, 100 + n):
+        write_episode(
+            root,
+            Ep(
+                number,
+                f"Episode {number}",
+                released=f"2023-{1 + number % 12:02d}-01",
+                summary="We talk about zebras" + " and zebras" * (number % 3),
+                sections=(("More", "Zebras again."),),
+            ),
+        )
+    async with await open_store(tmp_path / "bot.sqlite3") as s:
+        assert (await sync_content(s, root)).problems == []
+        results = await search.search(s, match_expression(parse_query("zebra")))
+        ids = await _ids(s)
+    assert results.capped
+    assert results.episodes == search.CANDIDATES // per_episode  # every candidate's episode
+    newest = sorted(ids[number] for number in range(100, 100 + n))[-results.episodes :]
+    hit_ids = {ids[h.episode.number] for h in results.hits if h.episode is not None}
+    assert len(hit_ids) == 8 and hit_ids <= set(newest)
+    # Ranked by bm25 among those: the summaries saying "zebras" three times come first.
+    assert all(h.episode is not None and h.episode.number % 3 == 2 for h in results.hits[:3])
