@@ -169,6 +169,7 @@ class QuickReader:
         self._path = path
         self.budget = budget
         self._conn: sqlite3.Connection | None = None
+        self._thread = 0  # the thread that opened the connection
         self._deadline = 0.0
 
     def _open(self) -> sqlite3.Connection:
@@ -188,9 +189,12 @@ class QuickReader:
 
     def try_run(self, fn: Callable[[sqlite3.Connection], T]) -> tuple[bool, T | None]:
         """(True, fn(conn)) when it finished in time; (False, None) to run it elsewhere."""
+        if self._conn is not None and self._thread != threading.get_ident():
+            return False, None  # sqlite3 connections stay with the thread that opened them
         try:
             if self._conn is None:
                 self._conn = self._open()
+                self._thread = threading.get_ident()
             self._deadline = time.perf_counter() + self.budget
             return True, fn(self._conn)
         except sqlite3.Error as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import pytest
@@ -202,3 +203,18 @@ async def test_a_busy_database_sends_a_quick_read_to_the_reader_thread(tmp_path)
 
         assert await store.read_quick(read) == 0
         assert threads == [threading.current_thread().name, "sqlite-reader"]
+
+
+async def test_a_quick_read_from_another_thread_goes_to_the_reader_thread(tmp_path):
+    import threading
+
+    async with await open_store(tmp_path / "bot.sqlite3") as store:
+        assert await store.read_quick(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1
+
+        def elsewhere() -> list[str]:  # another event loop, in another thread
+            async def read() -> str:
+                return await store.read_quick(lambda c: threading.current_thread().name)
+
+            return [asyncio.run(read())]
+
+        assert await asyncio.to_thread(elsewhere) == ["sqlite-reader"]
