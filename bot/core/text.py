@@ -25,6 +25,7 @@ from bs4 import (
     PageElement,
     ProcessingInstruction,
     Tag,
+    XMLParsedAsHTMLWarning,
 )
 from markdownify import MarkdownConverter
 
@@ -144,7 +145,7 @@ def parse_html(html: str) -> BeautifulSoup:
     """BeautifulSoup with the stdlib parser, quiet about input that merely looks like a URL
     (a one-line description often is one)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        _quiet_bs4()
         return BeautifulSoup(html, "html.parser")
 
 
@@ -153,8 +154,15 @@ def parse_notes(html: str) -> BeautifulSoup:
     stdlib parser on a big feed. Like a browser, libxml2's HTML parser never expands entities
     declared in the markup."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        _quiet_bs4()
         return BeautifulSoup(html, "lxml", element_classes={Tag: _NotesTag})
+
+
+def _quiet_bs4() -> None:
+    # bs4 warns when a description looks like a path/URL or like XML: feed text is HTML
+    # whatever it looks like, and a warning per item would only flood the log.
+    warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+    warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
 
 
 class _NotesTag(Tag):

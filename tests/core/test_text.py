@@ -303,3 +303,13 @@ def test_a_comment_inside_a_dropped_tag_is_dropped_with_it():
         "<p>keep</p><template><!-- c --></template>",
     ):
         assert html_to_markdown(html) == "keep", html
+
+
+@pytest.mark.parametrize(
+    ("html", "shown"),
+    [('<?xml version="1.0"?><rss><p>Notes</p></rss>', "Notes"), ("notes/ep-11.html", "ep-11")],
+)
+def test_html_that_looks_like_xml_or_a_path_converts_without_a_warning(html, shown, recwarn):
+    # A warning per feed item would flood the log; the text is converted all the same.
+    assert shown in html_to_markdown(html)
+    assert [str(w.message)[:60] for w in recwarn] == []
