@@ -92,6 +92,7 @@ class Options:
     cache: Path
     fresh: bool
     profile: Path | None
+    latency_ms: float = 0.0  # simulated one-way network delay in the emulator
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -118,6 +119,13 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         help="where generated catalogues are kept between runs",
     )
     parser.add_argument("--fresh", action="store_true", help="rebuild the cached catalogue")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="simulated one-way network delay between the bots and the emulator (default 0: "
+        "loopback); e.g. 20 for a bot hosted near Discord",
+    )
     parser.add_argument(
         "--profile", type=Path, help="cProfile our bot's batches into this file, print the top"
     )
@@ -148,6 +156,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         )
     if batches > interactions:
         parser.error(f"--batches ({batches}) cannot exceed --interactions ({interactions})")
+    if not 0 <= args.latency_ms <= 1000:
+        parser.error(f"--latency-ms must be 0 to 1000, got {args.latency_ms}")
     return Options(
         episodes=episodes,
         # As bench/search.py: a tenth of the episodes have a transcript.
@@ -162,6 +172,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         cache=args.cache,
         fresh=args.fresh,
         profile=args.profile,
+        latency_ms=args.latency_ms,
     )
 
 
@@ -555,7 +566,9 @@ async def run(opts: Options) -> tuple[list[Result], Prepared]:
         db = Path(tmp) / "bot.sqlite3"
         shutil.copyfile(prepared.db, db)  # a fresh copy: no command hash from an earlier run
         # record_limit: a long run keeps only the latest requests in the emulator's log.
-        async with Emulator(clock=time.time, record_limit=100) as emu:
+        async with Emulator(
+            clock=time.time, record_limit=100, latency=opts.latency_ms / 1000
+        ) as emu:
             ours_guild = emu.add_guild("Vanishing Gradients")
             bare_guild = emu.add_guild("Bare")  # each bot's /topic lives in its own guild
             ours_channel = emu.add_channel(ours_guild, "general")
@@ -622,7 +635,13 @@ def report(opts: Options, results: Sequence[Result], prepared: Prepared) -> str:
         f"{opts.interactions:,} measured interactions per bot and in-flight count, in "
         f"{opts.batches} interleaved batches of each bot (+{opts.warmup} warm-up per batch). "
         f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, "
-        f"{os.cpu_count()} CPUs; {built}.",
+        f"{os.cpu_count()} CPUs; {built}."
+        + (
+            f" Simulated network: {opts.latency_ms:g} ms each way (gateway frames, REST"
+            " requests and responses)."
+            if opts.latency_ms
+            else " Loopback, no simulated network."
+        ),
         "",
         "| in flight | who | p50 ms | p99 ms | per second | answers |",
         "|---:|---|---:|---:|---:|---|",

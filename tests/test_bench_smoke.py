@@ -70,11 +70,15 @@ def test_the_catalogue_is_built_once_then_reused(tmp_path: Path) -> None:
     (cache / f"200ep-20tr-seed7-0123456789ab.building-{gone.pid}").mkdir()
 
     first = run_bench(*args, "--cache", str(cache), cwd=tmp_path)
-    second = run_bench(*args, "--cache", str(cache), cwd=tmp_path)
+    # The second also runs over a simulated network: the same answers, only later.
+    second = run_bench(*args, "--cache", str(cache), "--latency-ms", "5", cwd=tmp_path)
 
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    assert "catalogue built in" in first.stdout
+    assert "catalogue built in" in first.stdout and "Loopback, no simulated network" in first.stdout
     assert "catalogue from cache" in second.stdout
+    assert "Simulated network: 5 ms each way" in second.stdout
+    answered_row = r"^\| 1 \| ours \| [\d.]+ \| [\d.]+ \| [\d,]+ \| .*answer"
+    assert re.search(answered_row, second.stdout, re.M)
     assert [p.name.startswith("200ep-20tr-seed7-") for p in cache.iterdir()] == [True]
 
 
@@ -86,6 +90,7 @@ def test_the_catalogue_is_built_once_then_reused(tmp_path: Path) -> None:
         (["--concurrency", "0"], "--concurrency needs in-flight counts of at least 1"),
         (["--interactions", "3", "--batches", "5"], "--batches (5) cannot exceed --interactions"),
         (["--episodes", "-4"], "--episodes must be at least 1, got -4"),
+        (["--latency-ms", "-1"], "--latency-ms must be 0 to 1000, got -1.0"),
     ],
 )
 def test_bad_flags_are_explained(tmp_path: Path, args: list[str], message: str) -> None:

@@ -557,3 +557,34 @@ async def test_modal_round_trip(running: Running) -> None:
     submitted = await w.emu.submit_modal(shown, {"opinion": "more Bayes please"})
     reply = await submitted.response()
     assert reply["content"] == "thanks: more Bayes please" and submitted.ephemeral
+
+
+# ---- simulated network latency (benchmarks) ----
+
+
+async def test_with_network_latency_the_bot_still_connects_and_answers_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with Emulator(heartbeat_interval=0.5, latency=0.02) as emu:
+        guild = emu.add_guild("Vanishing Gradients")
+        general = emu.add_channel(guild, "general")
+        alice = emu.add_member(guild, "alice")
+        monkeypatch.setattr(discord.http.Route, "BASE", emu.api_base)
+        monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(emu.gateway_url))
+        bot = make_bot(guild.id)
+        task = asyncio.create_task(bot.start(emu.token))
+        try:
+            await asyncio.wait_for(bot.wait_until_ready(), 10)
+            handle = await emu.invoke("multi", user=alice, channel=general)
+            await emu.wait_for(lambda: len(handle.followups) == 2, timeout=10)
+            assert [m["content"] for m in emu.messages(general)] == ["first", "second"]
+            assert [f["content"] for f in handle.followups] == ["second", "third, quietly"]
+        finally:
+            await bot.close()
+            await asyncio.wait_for(task, 10)
+
+
+@pytest.mark.parametrize("latency", [-0.001, 11.0])
+def test_a_nonsense_latency_is_refused(latency: float) -> None:
+    with pytest.raises(EmulatorError, match="latency must be 0 to 10 seconds"):
+        Emulator(latency=latency)

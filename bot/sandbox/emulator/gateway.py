@@ -50,6 +50,14 @@ class _Close:
 
 
 @dataclass
+class _Late:
+    """A frame that leaves once the simulated network latency has passed (loop time)."""
+
+    due: float
+    frame: dict[str, Any]
+
+
+@dataclass
 class Session:
     id: str
     intents: int
@@ -60,11 +68,18 @@ class Session:
 
 
 class Connection:
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, compress: bool) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        compress: bool,
+        latency: float = 0.0,
+    ) -> None:
         self.ws = ws
         self.request = request
         self.deflate = zlib.compressobj() if compress else None
-        self.queue: asyncio.Queue[dict[str, Any] | _Close] = asyncio.Queue()
+        self.latency = latency
+        self.queue: asyncio.Queue[dict[str, Any] | _Late | _Close] = asyncio.Queue()
         self.session: Session | None = None
         self.writer: asyncio.Task[None] | None = None
         self.closing = False
@@ -72,7 +87,11 @@ class Connection:
 
     def send(self, frame: dict[str, Any]) -> None:
         if not self.closing:
-            self.queue.put_nowait(frame)
+            if self.latency:
+                due = asyncio.get_running_loop().time() + self.latency
+                self.queue.put_nowait(_Late(due, frame))
+            else:
+                self.queue.put_nowait(frame)
 
     def close(self, code: int, message: str = "") -> None:
         if not self.closing:
@@ -86,6 +105,11 @@ class Connection:
                 if not self.aborted:  # a cut connection has no one to exchange close frames with
                     await self.ws.close(code=item.code, message=item.message.encode())
                 return
+            if isinstance(item, _Late):  # frames keep their order; each waits out its own trip
+                delay = item.due - asyncio.get_running_loop().time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                item = item.frame
             text = json.dumps(item, separators=(",", ":"))
             try:
                 if self.deflate is not None:
@@ -107,9 +131,11 @@ class Gateway:
         heartbeat_interval: float,
         on_change: Callable[[], None],
         allowed_intents: int = PRIVILEGED_INTENTS,
+        latency: float = 0.0,
     ) -> None:
         self.world = world
         self.heartbeat_interval = heartbeat_interval
+        self.latency = latency  # simulated one-way network delay of every frame sent, seconds
         self.on_change = on_change
         self.allowed_privileged = allowed_intents & PRIVILEGED_INTENTS
         self.url = ""  # set by the server once it has a port
@@ -244,7 +270,7 @@ class Gateway:
         compress = request.query.get("compress")
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
         await ws.prepare(request)
-        conn = Connection(ws, request, compress == "zlib-stream")
+        conn = Connection(ws, request, compress == "zlib-stream", self.latency)
         self.connections.add(conn)
         conn.writer = asyncio.create_task(conn.write_loop())
         try:

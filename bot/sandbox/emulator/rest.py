@@ -6,6 +6,7 @@ the world's outbox to the gateway (see `Emulator.after_request`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -148,6 +149,8 @@ class Rest:
         if not path.startswith(API_PREFIX + "/"):
             return await handler(request)  # gateway websocket and attachment downloads
         rel = path[len(API_PREFIX) :]
+        if self.emu.latency:
+            await asyncio.sleep(self.emu.latency)  # the request's trip here
         body: Any = None
         files: list[tuple[str, bytes, str | None]] = []
         response: web.StreamResponse
@@ -179,6 +182,8 @@ class Rest:
             ),
             mutating=request.method != "GET" and response.status < 400,
         )
+        if self.emu.latency:
+            await asyncio.sleep(self.emu.latency)  # and the response's trip back
         return response
 
     def _fault(self, request: web.Request, rel: str) -> web.Response | None:

@@ -151,9 +151,16 @@ class Emulator:
         enforce_rate_limits: bool = False,
         allowed_intents: int = PRIVILEGED_INTENTS,
         record_limit: int | None = None,
+        latency: float = 0.0,
     ) -> None:
         if heartbeat_interval <= 0:
             raise EmulatorError(f"heartbeat_interval must be > 0 seconds, got {heartbeat_interval}")
+        if not 0 <= latency <= 10:
+            raise EmulatorError(f"latency must be 0 to 10 seconds, got {latency}")
+        # Simulated one-way network delay (benchmarks: loopback is not the internet). A REST
+        # request waits it out before it is handled and again before its response leaves; a
+        # gateway frame leaves that long after it was sent.
+        self.latency = latency
         if nonce_window < 0:
             raise EmulatorError(f"nonce_window must be >= 0 seconds, got {nonce_window}")
         self.host = host
@@ -168,6 +175,7 @@ class Emulator:
             heartbeat_interval=heartbeat_interval,
             on_change=self._notify,
             allowed_intents=allowed_intents,
+            latency=latency,
         )
         self.faults = Faults()
         self.buckets = Buckets(
