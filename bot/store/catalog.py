@@ -196,12 +196,35 @@ async def next_id(db: aiosqlite.Connection, table: str) -> int:
     return int(rows[0][0])
 
 
-async def insert_docs(db: aiosqlite.Connection, docs: Sequence[search.DocRow]) -> int:
-    """Add search documents and index them (docs_fts is written here, not by triggers)."""
+async def insert_docs(
+    db: aiosqlite.Connection,
+    docs: Sequence[search.DocRow],
+    unindexed: list[search.DocRow] | None = None,
+) -> int:
+    """Add search documents and index them (docs_fts is written here, not by triggers).
+    Given `unindexed`, the documents are appended to it instead of indexed: the caller indexes
+    them with `index_docs` before its transaction ends, and deletes none of them meanwhile
+    (the index would be told to forget words it was never given)."""
     if docs:
         await db.executemany(search.INSERT_DOC, docs)
-        await db.executemany(search.INSERT_FTS, [search.fts_values(d) for d in docs])
+        if unindexed is None:
+            await db.executemany(search.INSERT_FTS, [search.fts_values(d) for d in docs])
+        else:
+            unindexed.extend(docs)
     return len(docs)
+
+
+async def index_docs(db: aiosqlite.Connection, docs: Sequence[search.DocRow]) -> None:
+    """Index documents whose rows `insert_docs` wrote unindexed, in rowid order: FTS5 writes
+    its pending entries out as a new segment whenever a rowid is lower than the last one, so
+    a bulk load written in one ascending pass (with a buffer big enough) is one segment, which
+    `optimize_index` then has nothing to merge."""
+    ordered = sorted(docs, key=_doc_id)
+    await db.executemany(search.INSERT_FTS, map(search.fts_values, ordered))
+
+
+def _doc_id(doc: search.DocRow) -> int:
+    return int(doc[0])
 
 
 async def optimize_index(db: aiosqlite.Connection) -> None:
@@ -210,59 +233,83 @@ async def optimize_index(db: aiosqlite.Connection) -> None:
     await db.execute("INSERT INTO docs_fts (docs_fts) VALUES ('optimize')")
 
 
-async def delete_docs(db: aiosqlite.Connection, where: str, args: Sequence[Sequence[Any]]) -> None:
-    """Remove the documents matching `where` (run once per args row) from docs and the index.
-    The index needs the exact text it indexed to forget it: docs still has it."""
-    if not args:
+async def delete_docs(db: aiosqlite.Connection, where: str, args: Sequence[Any] = ()) -> None:
+    """Remove the documents matching `where` (with `args`) from docs and the index. The index
+    needs the exact text it indexed to forget it: docs still has it.
+
+    Nothing is run when nothing matches: a statement that may change several rows opens a
+    statement savepoint, and FTS5 writes its pending entries out as a new segment at each one,
+    so a load into an empty catalogue that asked to forget each episode's old documents first
+    would cut its index into a segment per batch."""
+    rows = await db.execute_fetchall(f"SELECT EXISTS (SELECT 1 FROM docs WHERE {where})", args)
+    if not next(iter(rows))[0]:
         return
-    await db.executemany(
+    await db.execute(
         "INSERT INTO docs_fts (docs_fts, rowid, title, people, notes, transcript) "
         f"SELECT 'delete', id, title, people, notes, transcript FROM docs WHERE {where}",
         args,
     )
-    await db.executemany(f"DELETE FROM docs WHERE {where}", args)
+    await db.execute(f"DELETE FROM docs WHERE {where}", args)
+
+
+def _ids(ids: Iterable[int]) -> tuple[str]:
+    """One parameter for `IN (SELECT value FROM json_each(?))`: a whole batch in one statement."""
+    return (json.dumps(list(ids)),)
+
+
+_IN_IDS = "IN (SELECT value FROM json_each(?))"
 
 
 async def write_episodes(
-    db: aiosqlite.Connection, rows: Sequence[tuple[tuple[Any, ...], Episode]]
+    db: aiosqlite.Connection,
+    rows: Sequence[tuple[tuple[Any, ...], Episode]],
+    unindexed: list[search.DocRow] | None = None,
 ) -> int:
     """Insert or update episode rows and rebuild their notes documents (not the passages).
-    Returns the number of documents written."""
+    Returns the number of documents written. `unindexed`: see insert_docs."""
     if not rows:
         return 0
     await db.executemany(_UPSERT_EPISODE, [values for values, _ in rows])
     await delete_docs(
-        db, "episode_id = ? AND kind <> 'passage'", [(values[0],) for values, _ in rows]
+        db, f"episode_id {_IN_IDS} AND kind <> 'passage'", _ids(values[0] for values, _ in rows)
     )
     return await insert_docs(
-        db, [d for values, ep in rows for d in search.notes_docs(values[0], ep)]
+        db, [d for values, ep in rows for d in search.notes_docs(values[0], ep)], unindexed
     )
 
 
 async def write_passages(
-    db: aiosqlite.Connection, passages: Sequence[tuple[int, Sequence[Passage]]]
+    db: aiosqlite.Connection,
+    passages: Sequence[tuple[int, Sequence[Passage]]],
+    unindexed: list[search.DocRow] | None = None,
 ) -> int:
     """Replace the transcript passages of episodes (an empty sequence removes them).
-    Returns the number of documents written."""
+    Returns the number of documents written. `unindexed`: see insert_docs."""
     if not passages:
         return 0
     await delete_docs(
-        db, "episode_id = ? AND kind = 'passage'", [(episode_id,) for episode_id, _ in passages]
+        db, f"episode_id {_IN_IDS} AND kind = 'passage'", _ids(i for i, _ in passages)
     )
     return await insert_docs(
-        db, [d for episode_id, ps in passages for d in search.passage_docs(episode_id, ps)]
+        db,
+        [d for episode_id, ps in passages for d in search.passage_docs(episode_id, ps)],
+        unindexed,
     )
 
 
 async def delete_episodes(db: aiosqlite.Connection, ids: Iterable[int]) -> None:
     args = [(i,) for i in ids]
     if args:
-        await delete_docs(db, "episode_id = ?", args)
+        await delete_docs(db, f"episode_id {_IN_IDS}", _ids(i for (i,) in args))
         await db.executemany("DELETE FROM episodes WHERE id = ?", args)
 
 
-async def replace_topics(db: aiosqlite.Connection, topics: Sequence[Topic]) -> int:
-    await delete_docs(db, "topic_id IS NOT NULL", [()])
+async def replace_topics(
+    db: aiosqlite.Connection,
+    topics: Sequence[Topic],
+    unindexed: list[search.DocRow] | None = None,
+) -> int:
+    await delete_docs(db, "topic_id IS NOT NULL")
     await db.execute("DELETE FROM topics")
     await db.executemany(
         "INSERT INTO topics (id, slug, title, description, aliases, related, questions) "
@@ -270,7 +317,7 @@ async def replace_topics(db: aiosqlite.Connection, topics: Sequence[Topic]) -> i
         [topic_values(i, t) for i, t in enumerate(topics, start=1)],
     )
     return await insert_docs(
-        db, [d for i, t in enumerate(topics, start=1) for d in search.topic_docs(i, t)]
+        db, [d for i, t in enumerate(topics, start=1) for d in search.topic_docs(i, t)], unindexed
     )
 
 

@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -39,7 +39,7 @@ import aiosqlite
 from bot.core import content
 from bot.core.models import Episode, Passage, Problem, Topic
 from bot.core.transcripts import parse_transcript
-from bot.store import catalog
+from bot.store import catalog, search
 from bot.store.db import Store, StoreError, explain
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,12 @@ OPTIMIZE_AFTER_DOCS = 2000
 # A sync writing this many episodes is a bulk load: the writer gets a bigger page cache,
 # and FTS5 a bigger buffer of pending index entries. FTS5 writes that buffer out as a new
 # segment whenever it fills (1 MiB by default), and merges segments as they pile up: a 64 MiB
-# buffer made 13 million words ~25% cheaper to index (measured; bench/README.md).
+# buffer made 13 million words ~25% cheaper to index (measured; bench/README.md). 256 MiB
+# is a ceiling, not an allocation: 10,000 episodes and 13 million transcript words pend
+# ~70-128 MiB, so a first load of that size is written as ONE segment (see _write).
 BULK_EPISODES = 200
 BULK_CACHE_KIB = 65536
-BULK_FTS_HASHSIZE = 64 * 1024 * 1024
+BULK_FTS_HASHSIZE = 256 * 1024 * 1024
 FTS_HASHSIZE = 1024 * 1024  # FTS5's default, restored after a bulk load
 
 # A first load parses thousands of files: that many are parsed in worker processes, sent
@@ -70,6 +72,7 @@ PARALLEL_MIN = 200
 MAX_WORKERS = 8
 CHUNK_JOBS = 100
 CHUNK_BYTES = 2 * 1024 * 1024
+NEW_TRANSCRIPT_BYTES = 100 * 1024  # what a transcript read by its job counts as, unseen
 
 Progress = Callable[[str], Awaitable[None] | None]
 
@@ -133,9 +136,11 @@ class _Plan:
     removed: int = 0
     unchanged: int = 0
     parsed: int = 0
-    # Plans the transcripts once their parsing (in worker processes) is done; None when
-    # they are planned already. Run it in a thread: it waits for the workers.
-    pending: Callable[[], None] | None = None
+    # Plans the transcripts as their parsing (in worker processes) gets done, in the order of
+    # `episodes`: each item is the sources planned since the last (their new passages are in
+    # `passages`), and the last one comes when all are. None when they are planned already.
+    # Step it in a thread: it waits for the workers.
+    pending: Iterator[list[str]] | None = None
     pending_jobs: int = 0
 
     @property
@@ -156,7 +161,8 @@ async def sync_content(
     """Bring the catalogue in line with the content folder at `root`; see the module doc.
 
     `progress(stage)`, plain or async, is called before each write stage ("episodes",
-    "passages", "topics", "files", and "optimize" after a big load); raising from it aborts
+    "topics", "passages", "index" when notes or topics changed, "files", and "optimize" after
+    a big load); raising from it aborts
     the sync (the transaction rolls back). `optimize_after`: merge the index when at least
     this many search documents were written. `workers`: processes that parse files when at
     least `parallel_min` need parsing (0: one per CPU, up to MAX_WORKERS). `bulk_min`: a sync
@@ -171,9 +177,10 @@ async def sync_content(
         )
         return SyncReport(problems=[problem], seconds=time.perf_counter() - started)
     records, stored, topics = await _load_state(store)
-    parser = _Parser(workers or min(os.cpu_count() or 1, MAX_WORKERS), parallel_min)
+    now_ns = time.time_ns()
+    parser = _Parser(workers or min(os.cpu_count() or 1, MAX_WORKERS), parallel_min, root, now_ns)
     try:
-        plan = await asyncio.to_thread(_plan, root, records, stored, topics, time.time_ns(), parser)
+        plan = await asyncio.to_thread(_plan, root, records, stored, topics, now_ns, parser)
         if plan.pending is not None or plan.writes or plan.record or plan.forget:
             try:
                 await _apply(store, plan, stored, progress, optimize_after, bulk_min)
@@ -254,18 +261,25 @@ def _plan(
     candidates: list[Episode] = []
     fresh: dict[str, tuple[str, str | None]] = {}  # source → (hash, transcript path)
     paths = _episode_paths(root, plan.problems)
-    looks = []
+    # A new episode file has no record, so it is read: the parser reads, hashes and parses it
+    # in one job (in a first load, this process only lists the files).
+    looks: dict[str, _Look] = {}
     for path in paths:
         old = stored.get(path)
-        record = records.get(path) if old is not None else None
-        look = _look(root, path, record, content.MAX_FILE_BYTES, now_ns)
-        looks.append(look)
+        if old is None:
+            parser.add(_NEW_EPISODE, path, None)
+            continue
+        look = _look(root, path, records.get(path), content.MAX_FILE_BYTES, now_ns)
+        looks[path] = look
         if look.raw is not None:
             parser.add(_EPISODE, path, look.raw)
     parsed = parser.run()
-    for look in looks:
-        path = look.path
+    for path in paths:
         old = stored.get(path)
+        if path in looks:
+            look = looks[path]
+        else:
+            look, parsed[path] = parsed[path]
         if look.same and old is not None:
             candidates.append(old.episode)
             if look.record is not None:  # same bytes, new mtime: remember the new stat
@@ -324,11 +338,21 @@ def _plan(
             named[source] = fresh[source][1]
         else:
             named[source] = old.transcript_path if old else None
-    transcript_looks = {
-        source: _look_transcript(root, transcript, stored.get(source), records, now_ns)
-        for source, transcript in named.items()
-        if transcript is not None
-    }
+    transcript_looks: dict[str, _Look] = {}
+    # A transcript only new episodes name has no record to trust (see _look_transcript), so
+    # it is read: the parser reads and parses it in one job, and its look comes back with it.
+    by_parser: dict[str, list[str]] = {}  # transcript → the new episodes naming it
+    shared = {t for source, t in named.items() if t and stored.get(source) is not None}
+    for source, transcript in named.items():
+        if transcript is None:
+            continue
+        old = stored.get(source)
+        if old is None and transcript not in shared:
+            by_parser.setdefault(transcript, []).append(source)
+        else:
+            transcript_looks[source] = _look_transcript(root, transcript, old, records, now_ns)
+    for transcript in by_parser:
+        parser.add(_NEW_TRANSCRIPT, transcript, None)
     for look in {look.path: look for look in transcript_looks.values()}.values():
         if look.raw is not None:
             parser.add(_TRANSCRIPT, look.path, look.raw)
@@ -336,12 +360,30 @@ def _plan(
         if source in fresh:
             plan.episodes.append((source, ep, named[source], fresh[source][0]))
 
-    def plan_transcripts(parsed: Mapping[str, Any]) -> None:
+    def plan_transcripts(chunks: Iterator[Mapping[str, Any]]) -> Iterator[list[str]]:
+        parsed: dict[str, Any] = {}
+        planned: list[str] = []
         for source, ep in kept.items():
+            transcript = named[source]
+            look = transcript_looks.get(source)
+            wanted = transcript in by_parser or (
+                look is not None and not look.same and look.raw is not None
+            )
+            while wanted and transcript not in parsed:  # its parse is in a later chunk
+                for path, result in next(chunks).items():
+                    if path in by_parser:
+                        look_read, result = result
+                        for reader in by_parser[path]:
+                            transcript_looks[reader] = look_read
+                    parsed[path] = result
+                if planned:
+                    yield planned
+                    planned = []
             old = stored.get(source)
             passages_changed = _plan_transcript(
-                root, ep, named[source], old, transcript_looks.get(source), parsed, plan
+                root, ep, transcript, old, transcript_looks.get(source), parsed, plan
             )
+            planned.append(source)
             if old is None:
                 plan.added += 1
             elif source in fresh or passages_changed:
@@ -357,16 +399,19 @@ def _plan(
                 plan.forget.add(path)
         for path in plan.record:
             plan.forget.discard(path)
+        yield planned
 
-    # Parsed in worker processes, the transcripts are planned once the transaction has
-    # written the episodes: both CPUs work at once (a first load: ~1,000 transcripts parsing
-    # while ~10,000 episodes are indexed). Parsed here, they are planned now.
-    results = parser.start()
+    # Parsed in worker processes, the transcripts are planned inside the transaction, as
+    # they get parsed: both CPUs work at once (a first load: ~1,000 transcripts parsing
+    # while the passages of those parsed already are written). Parsed here, they are planned
+    # now.
+    chunks = parser.start()
     if parser.deferred:
-        plan.pending = lambda: plan_transcripts(results())
+        plan.pending = plan_transcripts(chunks)
         plan.pending_jobs = parser.started
     else:
-        plan_transcripts(results())
+        for _ in plan_transcripts(chunks):
+            pass
     return plan
 
 
@@ -465,19 +510,39 @@ def _plan_transcript(
 
 # ------------------------------------------------------------------ parsing, maybe in parallel
 
+# Jobs: (kind, path, bytes read here). A "new" job has no bytes: it is a file without a
+# record, which the job reads (and hashes) itself, giving back (look, parsed) where the look's
+# raw is b"" (read) or None (not: look.error says why) and parsed is None when not read.
 _EPISODE, _TRANSCRIPT = "episode", "transcript"
+_NEW_EPISODE, _NEW_TRANSCRIPT = "new episode", "new transcript"
+_Job = tuple[str, str, bytes | None]
 
 
-def _parse(job: tuple[str, str, bytes]) -> tuple[str, Any]:
+def _parse(job: _Job, root: Path, now_ns: int) -> tuple[str, Any]:
     """One file → what bot.core parses from it. Module-level: it runs in worker processes."""
     kind, path, raw = job
+    if kind == _NEW_EPISODE:
+        look = _look(root, path, None, content.MAX_FILE_BYTES, now_ns)
+        return path, _parse_read(look, content.parse_episode_file)
+    if kind == _NEW_TRANSCRIPT:
+        look = _look_transcript(root, path, None, {}, now_ns)
+        return path, _parse_read(look, parse_transcript)
+    assert raw is not None
     if kind == _EPISODE:
         return path, content.parse_episode_file(path, raw)
     return path, parse_transcript(path, raw)
 
 
-def _parse_chunk(jobs: list[tuple[str, str, bytes]]) -> list[tuple[str, Any]]:
-    return [_parse(job) for job in jobs]
+def _parse_read(look: _Look, parse: Callable[[str, bytes], Any]) -> tuple[_Look, Any]:
+    if look.raw is None:
+        return look, None
+    parsed = parse(look.path, look.raw)
+    look.raw = b""  # read: the bytes need not travel back
+    return look, parsed
+
+
+def _parse_chunk(jobs: list[_Job], root: Path, now_ns: int) -> list[tuple[str, Any]]:
+    return [_parse(job, root, now_ns) for job in jobs]
 
 
 class _Parser:
@@ -488,33 +553,35 @@ class _Parser:
     so the workers start (and parse) while this process is still reading files.
     """
 
-    def __init__(self, workers: int, parallel_min: int) -> None:
+    def __init__(self, workers: int, parallel_min: int, root: Path, now_ns: int) -> None:
         self.workers = workers
         self.parallel_min = parallel_min
-        self._jobs: list[tuple[str, str, bytes]] = []  # this batch's, all of them
-        self._waiting: list[tuple[str, str, bytes]] = []  # not sent to a worker yet
+        self.root, self.now_ns = root, now_ns  # what every job is looked at and parsed with
+        self._jobs: list[_Job] = []  # this batch's, all of them
+        self._waiting: list[_Job] = []  # not sent to a worker yet
         self._waiting_bytes = 0
         self._sent: list[Future[list[tuple[str, Any]]]] = []
         self._pool: ProcessPoolExecutor | None = None
         self.deferred = False
         self.started = 0
 
-    def add(self, kind: str, path: str, raw: bytes) -> None:
+    def add(self, kind: str, path: str, raw: bytes | None) -> None:
         job = (kind, path, raw)
         self._jobs.append(job)
         self._waiting.append(job)
-        self._waiting_bytes += len(raw)
+        self._waiting_bytes += NEW_TRANSCRIPT_BYTES if kind == _NEW_TRANSCRIPT else len(raw or b"")
         if len(self._jobs) < self.parallel_min or self.workers < 2:
             return
         if len(self._waiting) >= CHUNK_JOBS or self._waiting_bytes >= CHUNK_BYTES:
             self._send()
 
     def run(self) -> dict[str, Any]:
-        return self.start()()
+        return {path: parsed for chunk in self.start() for path, parsed in chunk.items()}
 
-    def start(self) -> Callable[[], dict[str, Any]]:
-        """Run the jobs added; returns what gives their results. `deferred` tells whether
-        they run in worker processes meanwhile (else they ran here, before this returned)."""
+    def start(self) -> Iterator[dict[str, Any]]:
+        """Run the jobs added; returns their results, chunk by chunk in the order the jobs
+        were added. `deferred` tells whether they run in worker processes meanwhile (then
+        the iterator waits for each chunk), else they ran here, before this returned."""
         jobs, sent = self._jobs, self._sent
         parallel = self.workers >= 2 and len(jobs) >= self.parallel_min
         if parallel and self._waiting:
@@ -523,16 +590,19 @@ class _Parser:
         self.started = len(jobs)
         self.deferred = parallel and self.workers >= 2  # _send may have given up on workers
         if not self.deferred:
-            done = dict(map(_parse, jobs))
-            return lambda: done
+            return iter([dict(self._parse_here(jobs))])
+        return self._results(jobs, sent)
 
-        def results() -> dict[str, Any]:
+    def _results(
+        self, jobs: list[_Job], sent: list[Future[list[tuple[str, Any]]]]
+    ) -> Iterator[dict[str, Any]]:
+        for future in sent:
             try:
-                return {path: parsed for f in sent for path, parsed in f.result()}
+                chunk = future.result()
             except (OSError, BrokenProcessPool) as e:  # a worker died: redo them all here
-                return self._here(jobs, e)
-
-        return results
+                yield self._here(jobs, e)
+                return
+            yield dict(chunk)
 
     def _send(self) -> None:
         chunk, self._waiting, self._waiting_bytes = self._waiting, [], 0
@@ -541,15 +611,18 @@ class _Parser:
                 # spawn, not fork: this process has database threads a fork must not copy.
                 context = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-            self._sent.append(self._pool.submit(_parse_chunk, chunk))
+            self._sent.append(self._pool.submit(_parse_chunk, chunk, self.root, self.now_ns))
         except (OSError, BrokenProcessPool) as e:  # no processes here (sandbox, limits)
             log.warning("parsing in this process: worker processes cannot start (%s)", e)
             self.workers = 1
 
-    def _here(self, jobs: list[tuple[str, str, bytes]], e: Exception) -> dict[str, Any]:
+    def _here(self, jobs: list[_Job], e: Exception) -> dict[str, Any]:
         log.warning("parsing in this process: worker processes failed (%s)", e)
         self.workers = 1
-        return dict(map(_parse, jobs))
+        return dict(self._parse_here(jobs))
+
+    def _parse_here(self, jobs: list[_Job]) -> list[tuple[str, Any]]:
+        return _parse_chunk(jobs, self.root, self.now_ns)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -707,21 +780,30 @@ async def _write(
             db,
             [r[0] for r in feed if {("n", r[1]), ("g", r[2]), ("s", r[3])} & taken],
         )
-        written = await catalog.write_episodes(db, rows)
-        if plan.pending is not None:
-            await asyncio.to_thread(plan.pending)
-            plan.pending = None
-        await stage("passages")
-        written += await catalog.write_passages(
-            db,
-            [
-                (ids.get(source) or stored[source].id, passages)
-                for source, passages in plan.passages.items()
-            ],
-        )
+        # The index gets its documents in rowid order: passages (the lowest ids) as their
+        # transcripts get parsed, then notes and topics (catalog.index_docs). In a bulk load,
+        # that is one segment, which the optimize below has nothing to merge; so nothing that
+        # could write the index out early (see catalog.delete_docs) runs between them.
+        unindexed: list[search.DocRow] = []
+        written = await catalog.write_episodes(db, rows, unindexed)
         await stage("topics")
         if plan.topics is not None:
-            written += await catalog.replace_topics(db, plan.topics)
+            written += await catalog.replace_topics(db, plan.topics, unindexed)
+        await stage("passages")
+        batches = plan.pending if plan.pending is not None else iter([list(plan.passages)])
+        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            written += await catalog.write_passages(
+                db,
+                [
+                    (ids.get(source) or stored[source].id, plan.passages[source])
+                    for source in batch
+                    if source in plan.passages
+                ],
+            )
+        plan.pending = None
+        if unindexed:
+            await stage("index")
+            await catalog.index_docs(db, unindexed)
         await stage("files")
         await db.executemany(
             "DELETE FROM content_files WHERE path = ?", [(p,) for p in sorted(plan.forget)]

@@ -347,7 +347,7 @@ async def test_a_big_load_merges_the_index(store, root):
     _age(root)
     stages: list[str] = []
     await sync_content(store, root, progress=stages.append, optimize_after=1)
-    assert stages == ["episodes", "passages", "topics", "files", "optimize"]
+    assert stages == ["episodes", "topics", "passages", "index", "files", "optimize"]
     assert await _search_count(store, "forecasting") == 2  # title and section of 12
     stages.clear()
     await sync_content(store, root, progress=stages.append, optimize_after=1)
