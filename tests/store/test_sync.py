@@ -354,6 +354,29 @@ async def test_a_big_load_merges_the_index(store, root):
     assert stages == []  # nothing changed: no transaction at all
 
 
+async def _index_segments(store) -> int:
+    # FTS5 stores segment s's pages at ids s << 37 and up (FTS5_SEGMENT_ROWID in fts5_index.c).
+    row = await store.fetchone(
+        "SELECT count(DISTINCT id >> 37) FROM docs_fts_data WHERE id >= (1 << 37)"
+    )
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_first_bulk_load_writes_the_index_as_one_segment(root, tmp_path, workers):
+    # Passages (the lowest document ids) first, then notes and topics: in rowid order, FTS5
+    # never has to write its pending entries out early, so there is nothing to merge.
+    _age(root)
+    async with await open_store(tmp_path / f"w{workers}.sqlite3") as store:
+        report = await sync_content(
+            store, root, bulk_min=1, workers=workers, parallel_min=1, optimize_after=10**9
+        )
+        assert (report.added, report.problems) == (3, [])
+        assert await _index_segments(store) == 1
+        assert await _search_count(store, "forecasting") == 2
+        assert await _search_count(store, "café") == 1  # a passage of episode 12
+
+
 async def _fts_hashsize(store) -> int | None:
     row = await store.fetchone("SELECT v FROM docs_fts_config WHERE k = 'hashsize'")
     return None if row is None else int(row[0])
