@@ -264,18 +264,32 @@ async def write_episodes(
     db: aiosqlite.Connection,
     rows: Sequence[tuple[tuple[Any, ...], Episode]],
     unindexed: list[search.DocRow] | None = None,
+    notes: Sequence[Sequence[search.DocRow] | None] = (),
 ) -> int:
     """Insert or update episode rows and rebuild their notes documents (not the passages).
-    Returns the number of documents written. `unindexed`: see insert_docs."""
+    Returns the number of documents written. `unindexed`: see insert_docs. `notes`, when
+    given, holds for each row `search.notes_docs(0, episode)` built beforehand (in a worker
+    process: the text clean-up is most of the cost), or None to build them here."""
     if not rows:
         return 0
     await db.executemany(_UPSERT_EPISODE, [values for values, _ in rows])
     await delete_docs(
         db, f"episode_id {_IN_IDS} AND kind <> 'passage'", _ids(values[0] for values, _ in rows)
     )
-    return await insert_docs(
-        db, [d for values, ep in rows for d in search.notes_docs(values[0], ep)], unindexed
-    )
+    docs: list[search.DocRow] = []
+    for i, (values, ep) in enumerate(rows):
+        built = notes[i] if i < len(notes) else None
+        if built is None:
+            docs += search.notes_docs(values[0], ep)
+        else:
+            docs += _owned(built, values[0])
+    return await insert_docs(db, docs, unindexed)
+
+
+def _owned(docs: Sequence[search.DocRow], episode_id: int) -> list[search.DocRow]:
+    """Notes documents built for episode id 0, given to `episode_id` (ids: search.doc_id)."""
+    base = search.doc_id(search.TIER_NOTES, episode_id, 0)
+    return [(base | (d[0] & search.MAX_POSITION), episode_id, *d[2:]) for d in docs]
 
 
 async def write_passages(

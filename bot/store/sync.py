@@ -126,6 +126,7 @@ class _Plan:
 
     problems: list[Problem] = field(default_factory=list)
     episodes: list[tuple[str, Episode, str | None, str]] = field(default_factory=list)
+    notes: dict[str, list[search.DocRow]] = field(default_factory=dict)  # see _parse_episode
     passages: dict[str, tuple[Passage, ...]] = field(default_factory=dict)  # source → new
     deletes: list[int] = field(default_factory=list)
     topics: list[Topic] | None = None  # replace all topics when set
@@ -291,11 +292,12 @@ def _plan(
             )
         else:
             plan.parsed += 1
-            episode, problems, transcript = parsed[path]
+            episode, problems, transcript, notes = parsed[path]
             plan.problems += problems
             if episode is not None and look.record is not None:
                 candidates.append(episode)
                 fresh[path] = (look.record.hash, transcript)
+                plan.notes[path] = notes
                 plan.record[path] = look.record
                 continue
         if old is not None:  # broken now: the previous version stays
@@ -523,14 +525,24 @@ def _parse(job: _Job, root: Path, now_ns: int) -> tuple[str, Any]:
     kind, path, raw = job
     if kind == _NEW_EPISODE:
         look = _look(root, path, None, content.MAX_FILE_BYTES, now_ns)
-        return path, _parse_read(look, content.parse_episode_file)
+        return path, _parse_read(look, _parse_episode)
     if kind == _NEW_TRANSCRIPT:
         look = _look_transcript(root, path, None, {}, now_ns)
         return path, _parse_read(look, parse_transcript)
     assert raw is not None
     if kind == _EPISODE:
-        return path, content.parse_episode_file(path, raw)
+        return path, _parse_episode(path, raw)
     return path, parse_transcript(path, raw)
+
+
+def _parse_episode(
+    path: str, raw: bytes
+) -> tuple[Episode | None, list[Problem], str | None, list[search.DocRow]]:
+    """parse_episode_file, plus the episode's notes documents, built here (in a worker
+    process) for episode id 0: the writer only gives them their id (catalog.write_episodes)."""
+    episode, problems, transcript = content.parse_episode_file(path, raw)
+    notes = search.notes_docs(0, episode) if episode is not None else []
+    return episode, problems, transcript, notes
 
 
 def _parse_read(look: _Look, parse: Callable[[str, bytes], Any]) -> tuple[_Look, Any]:
@@ -785,7 +797,8 @@ async def _write(
         # that is one segment, which the optimize below has nothing to merge; so nothing that
         # could write the index out early (see catalog.delete_docs) runs between them.
         unindexed: list[search.DocRow] = []
-        written = await catalog.write_episodes(db, rows, unindexed)
+        notes = [plan.notes.get(source) for source, _, _, _ in plan.episodes]
+        written = await catalog.write_episodes(db, rows, unindexed, notes)
         await stage("topics")
         if plan.topics is not None:
             written += await catalog.replace_topics(db, plan.topics, unindexed)

@@ -13,7 +13,7 @@ import pytest
 
 from bot.core.content import load_dir
 from bot.core.models import Episode
-from bot.store import catalog
+from bot.store import catalog, search
 from bot.store.db import StoreError, open_store
 from bot.store.sync import FTS_HASHSIZE, sync_content
 from tests.store.files import Ep, small_catalogue, topic, write_episode, write_topics
@@ -352,6 +352,22 @@ async def test_a_big_load_merges_the_index(store, root):
     stages.clear()
     await sync_content(store, root, progress=stages.append, optimize_after=1)
     assert stages == []  # nothing changed: no transaction at all
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_notes_documents_are_the_ones_search_builds(root, tmp_path, workers):
+    # Built in the parsing job for episode id 0, they are given their id by the writer.
+    async with await open_store(tmp_path / f"w{workers}.sqlite3") as store:
+        await sync_content(store, root, workers=workers, parallel_min=1)
+        for ep in load_dir(root).episodes:
+            row = await store.fetchone("SELECT id FROM episodes WHERE number = ?", (ep.number,))
+            assert row is not None
+            got = await store.fetchall(
+                f"SELECT {search.DOC_COLUMNS} FROM docs "
+                "WHERE episode_id = ? AND kind <> 'passage' ORDER BY id",
+                (row[0],),
+            )
+            assert [tuple(r) for r in got] == search.notes_docs(row[0], ep)
 
 
 async def _index_segments(store) -> int:
