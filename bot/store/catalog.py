@@ -118,7 +118,9 @@ def topic_from_row(row: Any) -> Topic:
 
 async def catalog_version(store: Store) -> int:
     """Changes whenever the catalogue does (any process): a cheap freshness check."""
-    row = await store.fetchone("SELECT version FROM catalog_state WHERE id = 1")
+    row = await store.read_quick(
+        lambda c: c.execute("SELECT version FROM catalog_state WHERE id = 1").fetchone()
+    )
     return int(row[0]) if row else 0
 
 
@@ -146,16 +148,15 @@ async def get_episode(
         where, arg = "slug = ?", slug
     else:
         raise ValueError("get_episode needs episode_id, number or slug")
-    row = await store.fetchone(
-        f"""SELECT e.*,
+    # One small read on the answer path (/episode): a quick read, done on the event loop.
+    sql = f"""SELECT e.*,
                (SELECT json_group_array(json_array(heading, anchor, markdown)) FROM
                    (SELECT heading, anchor, markdown FROM docs
                     WHERE episode_id = e.id AND kind = 'section' ORDER BY id)) AS sections,
                (SELECT json_group_array(slug) FROM topics) AS known
             FROM episodes e WHERE {where}
-            ORDER BY origin = 'content' DESC, id LIMIT 1""",
-        (arg,),
-    )
+            ORDER BY origin = 'content' DESC, id LIMIT 1"""
+    row = await store.read_quick(lambda c: c.execute(sql, (arg,)).fetchone())
     if row is None:
         return None
     sections = [Section(h, body or "", anchor or "") for h, anchor, body in json.loads(row[-2])]
