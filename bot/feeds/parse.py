@@ -9,6 +9,7 @@ before any parser expands them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -120,6 +121,9 @@ def _is_podcast_ns(ns: str) -> bool:
     return ns in _PODCAST_NS or "podcastindex" in ns.lower()
 
 
+_ITEM_NAMES = frozenset(("item", "entry"))
+
+
 def _forbid(*_: object) -> None:
     raise _Refused
 
@@ -134,15 +138,20 @@ def _scan(data: bytes) -> _Scan:
     parser.EntityDeclHandler = _forbid
     parser.UnparsedEntityDeclHandler = _forbid
     parser.ExternalEntityRefHandler = lambda *_: 1  # never load anything
-    stack: list[str] = []
     text: list[str] = []
     person: dict[str, str] = {}
+    # Open elements named item or entry (in any namespace): counted rather than searched
+    # for in a stack of names, since every element asks whether it is inside an item.
+    depth = 0
 
     def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal depth
         ns, local = _split_name(name)
-        stack.append(name)
-        item = scan.items[-1] if scan.items and _in_item(stack) else None
-        if local in ("item", "entry") and ns in ("", _ATOM_NS) and not _in_item(stack[:-1]):
+        outside = depth == 0
+        if local in _ITEM_NAMES:
+            depth += 1
+        item = scan.items[-1] if scan.items and depth else None
+        if local in _ITEM_NAMES and ns in ("", _ATOM_NS) and outside:
             scan.items.append(_ItemExtras(parser.CurrentLineNumber))
         elif ns == _ITUNES_NS and local == "image" and attrs.get("href"):
             if item is not None:
@@ -162,16 +171,14 @@ def _scan(data: bytes) -> _Scan:
             item.psc.append((attrs.get("start", ""), attrs.get("title", "")))
 
     def end(name: str) -> None:
+        nonlocal depth
         ns, local = _split_name(name)
-        if _is_podcast_ns(ns) and local == "person" and scan.items and _in_item(stack):
+        if local == "person" and depth and scan.items and _is_podcast_ns(ns):
             who = " ".join("".join(text).split())
             if who:
                 scan.items[-1].persons.append((who, person.get("role", "host").strip().lower()))
-        if stack:
-            stack.pop()
-
-    def chars(data: str) -> None:
-        text.append(data)
+        if local in _ITEM_NAMES:
+            depth -= 1
 
     def skipped(name: str, is_param: int) -> None:
         if not is_param and f"{name};" in html5:
@@ -179,7 +186,7 @@ def _scan(data: bytes) -> _Scan:
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
-    parser.CharacterDataHandler = chars
+    parser.CharacterDataHandler = text.append
     parser.SkippedEntityHandler = skipped
     try:
         parser.Parse(data, True)
@@ -187,10 +194,6 @@ def _scan(data: bytes) -> _Scan:
         scan.error = xml.parsers.expat.errors.messages.get(exc.code, str(exc))
         scan.error_line = exc.lineno
     return scan
-
-
-def _in_item(stack: Sequence[str]) -> bool:
-    return any(_split_name(n)[1] in ("item", "entry") for n in stack)
 
 
 def _declares_entities(data: bytes) -> bool:
@@ -496,23 +499,29 @@ def identity_key(
 
 
 def _with_hash(item: FeedItem) -> FeedItem:
-    payload = _plain(item)
-    payload.pop("content_hash")
-    payload.pop("line")  # moving an item in the feed is not an edit
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    payload = {name: getattr(item, name) for name in _HASHED_FIELDS}
+    text = json.dumps(payload, sort_keys=True, default=_hashable)
+    digest = hashlib.sha256(text.encode()).hexdigest()
     return FeedItem(**{**vars(item), "content_hash": digest})
 
 
-def _plain(value: Any) -> Any:
-    """dataclasses.asdict, as far as json.dumps can tell (same keys, lists for tuples), without
-    its deep copy of every string: that copy was most of the hashing time."""
+# What the digest covers: not the digest itself, nor where the item sits (moving an item in
+# the feed is not an edit).
+_HASHED_FIELDS = tuple(f.name for f in fields(FeedItem) if f.name not in ("content_hash", "line"))
+
+
+def _hashable(value: Any) -> Any:
+    """json.dumps's fallback: a dataclass as the dict of its fields, anything else as str.
+    The digest is the one stored items got from dataclasses.asdict (same keys, lists for
+    tuples), without copying every string first; json's C encoder walks the rest."""
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+        return {name: getattr(value, name) for name in _field_names(type(value))}
+    return str(value)
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 def _whole_number(value: object) -> int | None:
