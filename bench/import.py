@@ -17,9 +17,8 @@ printed as the transcripts' storage, and the import without it on a line of its 
 totals are printed; the first stays the one the target was set on.
 
 Medians of --runs runs, in wall-clock seconds and in CPU seconds of this process (all its
-threads) and of the worker processes it started: on a shared, busy machine the wall clock
-swings by 2x between runs, CPU time much less.
-Usage: python bench/import.py [--episodes 2000] [--runs 3] [--quick]
+threads): on a shared, busy machine the wall clock swings by 2x between runs, CPU time much
+less. Usage: python bench/import.py [--episodes 2000] [--runs 3] [--quick]
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ import argparse
 import asyncio
 import functools
 import random
-import resource
 import statistics
 import tempfile
 import time
@@ -115,21 +113,14 @@ def feed(episodes: int, base: str, seed: int = 5) -> bytes:
     ).encode()
 
 
-def cpu_time() -> float:
-    """CPU seconds of this process (all threads) and of its finished child processes (the
-    import's show-notes workers, counted once the pool has joined them)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
-
-
 def clocks() -> tuple[float, float]:
-    return time.perf_counter(), cpu_time()
+    return time.perf_counter(), time.process_time()
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, float]:
     wall, cpu = clocks()
     fn()
-    return time.perf_counter() - wall, cpu_time() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 class Stages:
@@ -202,7 +193,7 @@ async def main(args: argparse.Namespace) -> int:
                     again_started = clocks()
                     again = await service.read(str(path), now, announce=False, conditional=False)
                     assert again.ok and again.added == again.changed == 0
-                    rows["again"].append((again.seconds, cpu_time() - again_started[1]))
+                    rows["again"].append((again.seconds, time.process_time() - again_started[1]))
                 async with await open_store(Path(tmp) / f"notes{run}.sqlite3") as store:
                     started = clocks()
                     await catalog.upsert_episodes(store, bare, str(path))

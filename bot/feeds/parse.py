@@ -18,8 +18,6 @@ import math
 import re
 import xml.parsers.expat
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date
 from html.entities import html5
@@ -45,12 +43,6 @@ log = logging.getLogger(__name__)
 
 MAX_FEED_BYTES = 20 * 1024 * 1024
 MAX_CHAPTERS_BYTES = 2 * 1024 * 1024
-
-# Show notes are most of a big feed's parse (~1.7 ms an item, bs4 and markdownify). With an
-# executor, a feed of at least PARALLEL_MIN items has them converted in chunks of
-# NOTES_CHUNK by the executor's workers and this thread at once (see _convert_notes).
-PARALLEL_MIN = 200
-NOTES_CHUNK = 50
 
 _PODCAST_NS = (
     "https://podcastindex.org/namespace/1.0",
@@ -213,18 +205,8 @@ def _declares_entities(data: bytes) -> bool:
 # ---- feed ----
 
 
-def parse_feed(
-    raw: bytes,
-    *,
-    url: str = "",
-    max_bytes: int = MAX_FEED_BYTES,
-    executor: Executor | None = None,
-    parallel_min: int = PARALLEL_MIN,
-) -> FeedResult:
-    """Parse a podcast feed. Never raises: what cannot be read becomes a Problem.
-
-    `executor` (e.g. a process pool): converts show notes alongside this thread when the feed
-    has at least `parallel_min` items; the result is the same without it."""
+def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) -> FeedResult:
+    """Parse a podcast feed. Never raises: what cannot be read becomes a Problem."""
     where = url or "feed"
     result = FeedResult()
     if len(raw) > max_bytes:
@@ -297,20 +279,10 @@ def parse_feed(
         or _str_or_none(feed.get("logo"))  # Atom
     )
     extras = scan.items if len(scan.items) == len(entries) and not scan.error else None
-    notes = [_notes(entry) for entry in entries]
-    converted = _convert_notes(notes, executor if len(entries) >= parallel_min else None)
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         extra = extras[index] if extras is not None else None
-        item, problems = _item(
-            entry,
-            extra,
-            notes[index][0],
-            converted[index],
-            where=where,
-            url=url,
-            show=result.title,
-        )
+        item, problems = _item(entry, extra, where=where, url=url, show=result.title)
         result.problems.extend(problems)
         if item is None:
             continue
@@ -431,16 +403,8 @@ _AUTHOR_SPLIT = re.compile(r"\s*(?:,|&|\band\b|;)\s*")
 
 
 def _item(
-    entry: Any,
-    extra: _ItemExtras | None,
-    notes_html: str,
-    markdown: tuple[str, tuple[Section, ...]],
-    *,
-    where: str,
-    url: str,
-    show: str,
+    entry: Any, extra: _ItemExtras | None, *, where: str, url: str, show: str
 ) -> tuple[FeedItem | None, list[Problem]]:
-    """One entry; `notes_html` is its _notes() and `markdown` their _markdown_notes()."""
     problems: list[Problem] = []
     line = extra.line if extra else None
 
@@ -448,6 +412,7 @@ def _item(
         problems.append(Problem(where, message, line=line, field=field, hint=hint))
 
     title = _title(entry)
+    notes_html, notes_is_html = _notes(entry)
     if not title and not notes_html:
         problem("an item has neither a title nor a description; skipped", hint="add a <title>")
         return None, problems
@@ -472,7 +437,7 @@ def _item(
         # "Episode 11: Title" → "Title": the number is shown beside the title anyway.
         title = title[prefix.end() :].strip() or title
 
-    summary, sections = markdown
+    summary, sections = _markdown_notes(notes_html, notes_is_html)
     if not title:
         title = _first_words(summary) or "Untitled episode"
 
@@ -582,47 +547,12 @@ def _notes(entry: Any) -> tuple[str, bool]:
     return max(candidates, key=lambda c: len(c[0]), default=("", True))
 
 
-Markdown = tuple[str, tuple[Section, ...]]
-
-
-def _convert_notes(notes: list[tuple[str, bool]], executor: Executor | None) -> list[Markdown]:
-    """_markdown_notes of each, in order. With an executor, its workers take chunks from the
-    front while this thread takes them from the back (a chunk no worker has started is
-    cancelled there and done here), so neither waits while work is left. A pool that cannot
-    start or dies (no processes in a sandbox, a killed worker) costs time, not the result."""
-    chunks = [notes[i : i + NOTES_CHUNK] for i in range(0, len(notes), NOTES_CHUNK)]
-    if executor is None or len(chunks) < 2:
-        return _markdown_chunk(notes)
-    futures: list[Future[list[Markdown]]] = []
-    try:
-        for chunk in chunks:
-            futures.append(executor.submit(_markdown_chunk, chunk))
-    except (RuntimeError, OSError, BrokenProcessPool):
-        log.warning("show notes: the worker pool failed to start; converting here", exc_info=True)
-    done: dict[int, list[Markdown]] = {}
-    for i in reversed(range(len(chunks))):
-        if i >= len(futures) or futures[i].cancel():
-            done[i] = _markdown_chunk(chunks[i])
-    for i in range(len(chunks)):
-        if i not in done:
-            try:
-                done[i] = futures[i].result()
-            except (OSError, BrokenProcessPool):
-                log.warning("show notes: a worker failed; converting its chunk here")
-                done[i] = _markdown_chunk(chunks[i])
-    return [markdown for i in range(len(chunks)) for markdown in done[i]]
-
-
-def _markdown_chunk(notes: list[tuple[str, bool]]) -> list[Markdown]:
-    return [_markdown_notes(text, is_html) for text, is_html in notes]
-
-
 _HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 _MARK = "VGSECTIONBREAK{}X"
 _MARK_LINE = re.compile(r"^\**VGSECTIONBREAK(\d+)X\**$", re.MULTILINE)
 
 
-def _markdown_notes(notes: str, is_html: bool) -> Markdown:
+def _markdown_notes(notes: str, is_html: bool) -> tuple[str, tuple[Section, ...]]:
     """Show notes → (summary, sections), split on headings when the HTML has any."""
     if not notes:
         return "", ()

@@ -23,12 +23,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -74,10 +71,6 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # stage, done, total
 
 MAX_EXTRAS_BYTES = 20 * 1024 * 1024  # transcripts and chapters files
-# A feed this big (~100 items or more) is parsed with worker processes converting its show
-# notes (bot.feeds.parse.PARALLEL_MIN items decide whether they are used).
-PARALLEL_BYTES = 256 * 1024
-MAX_WORKERS = 3
 DEFAULT_STYLE = "new-episode"
 ANNOUNCE = "announce"
 LISTEN = "Listen"  # the label of the link button under an announcement
@@ -136,7 +129,6 @@ class FeedConfig:
     extras_max_bytes: int = MAX_EXTRAS_BYTES
     extras_timeout: float = 30.0
     concurrency: int = 8  # transcript and chapter downloads at a time
-    workers: int | None = None  # processes converting show notes; None: one per extra CPU
     backdated_slack: timedelta = timedelta(days=1)  # dates are days: a day's leeway
     announce_role_id: int | None = None  # the default; a guild's /config role wins
     style: str = DEFAULT_STYLE
@@ -528,8 +520,8 @@ class FeedService:
         keep_episodes: bool,
     ) -> None:
         tick("parse", 0, 1)
-        parsed = await asyncio.to_thread(
-            _parse, result.body or b"", feed.url, self.config.max_bytes, self._workers()
+        parsed: FeedResult = await asyncio.to_thread(
+            parse_feed, result.body or b"", url=feed.url, max_bytes=self.config.max_bytes
         )
         tick("parse", 1, 1)
         report.title = parsed.title
@@ -670,11 +662,6 @@ class FeedService:
         await self.feeds.record(read)
         if keep_episodes:
             report.episodes = await self._episodes(feed.url, parsed, work)
-
-    def _workers(self) -> int:
-        if self.config.workers is not None:
-            return self.config.workers
-        return min((os.cpu_count() or 1) - 1, MAX_WORKERS)
 
     async def _complete(self, work: list[_Work], report: ReadReport, tick: Progress) -> None:
         """Fetch transcripts and chapters, a few at a time; a failure keeps what was stored."""
@@ -1016,22 +1003,6 @@ def _subscriber(settings: Effective) -> AnnounceChannel:
         role_id=settings.announce_role,
         grace=settings.grace,
     )
-
-
-def _parse(body: bytes, url: str, max_bytes: int, workers: int) -> FeedResult:
-    """parse_feed, with `workers` processes converting the show notes of a big feed beside
-    this thread (~half the wall time of a 2,000-item feed on 2 CPUs; the same CPU time).
-    Blocking (the pool is started and joined here): run it in a thread."""
-    if workers < 1 or len(body) < PARALLEL_BYTES:
-        return parse_feed(body, url=url, max_bytes=max_bytes)
-    try:
-        # spawn, not fork: this process has database threads a fork must not copy.
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    except (OSError, ValueError):  # no processes here (sandbox, limits): one thread it is
-        log.warning("feed: no worker processes; parsing in one thread", exc_info=True)
-        return parse_feed(body, url=url, max_bytes=max_bytes)
-    with pool:
-        return parse_feed(body, url=url, max_bytes=max_bytes, executor=pool)
 
 
 def _with_identity(item: FeedItem) -> Episode:

@@ -7,7 +7,7 @@ import functools
 import json
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 from bot.core.content import load_dir
 from bot.feeds.export import episode_document, write_content
 from bot.feeds.fetch import fetch
-from bot.feeds.parse import PARALLEL_MIN
 from bot.services.catalogue import CatalogueService
-from bot.services.feeds import PARALLEL_BYTES, FeedConfig, FeedService, ReadReport
+from bot.services.feeds import FeedConfig, FeedService, ReadReport
 from bot.store import catalog
 from bot.store.db import Store, open_store
 from bot.store.feeds import FeedStore
@@ -108,31 +107,6 @@ async def test_import_stores_episodes_transcripts_and_chapters_answerable_at_onc
     assert [s.heading for s in stored.sections] == ["What we covered"]
     hits = await env.catalogue.search("zanzibar")
     assert hits.found
-
-
-async def test_a_big_feed_parsed_beside_a_worker_process_stores_the_same_catalogue(env, tmp_path):
-    # Big enough for the worker pool (bytes and items); notes padded to reach the bytes.
-    pad = "<p>" + "A paragraph of show notes, long enough to matter. " * 12 + "</p>"
-    count = max(PARALLEL_MIN, PARALLEL_BYTES // 900)
-    items = [episode(n, notes=episode(n).notes + pad) for n in range(1, count + 1)]
-    raw = feed_xml(Show(items=tuple(items)))
-    assert len(raw) >= PARALLEL_BYTES
-    env.server.feed = raw
-    stored = []
-    for workers in (0, 1):
-        async with await open_store(tmp_path / f"w{workers}.sqlite3") as store:
-            service = FeedService(
-                store, env.service.fetcher, config=replace(env.service.config, workers=workers)
-            )
-            report = await service.read(env.url, NOW, announce=False, conditional=False)
-            assert report.ok and report.added == count
-            stored.append(
-                await store.fetchall(
-                    "SELECT e.key, e.title, e.summary, e.content_hash, d.id, d.markdown"
-                    " FROM episodes e JOIN docs d ON d.episode_id = e.id ORDER BY d.id"
-                )
-            )
-    assert [tuple(r) for r in stored[0]] == [tuple(r) for r in stored[1]]
 
 
 async def test_a_second_import_changes_nothing_and_fetches_no_transcript(env):
