@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -18,3 +19,6 @@ def test_search_bench_quick_prints_its_tables(repo_root):
     assert "| rank_bm25 BM25Okapi (top 12) |" in out
     assert "Content sync: cold" in out
     assert "| sync_unchanged_s |" in out
+    # The episode files alone are synced too: 300 of them at --quick, nothing to parse again.
+    assert re.search(r"episode files alone \(301 files with topics.yaml, no transcripts", out)
+    assert "| sync_cold_episode_files_s |" in out
