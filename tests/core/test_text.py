@@ -313,3 +313,55 @@ def test_html_that_looks_like_xml_or_a_path_converts_without_a_warning(html, sho
     # A warning per feed item would flood the log; the text is converted all the same.
     assert shown in html_to_markdown(html)
     assert [str(w.message)[:60] for w in recwarn] == []
+
+
+_HTML_BITS = st.sampled_from(
+    [
+        "<p>",
+        "</p>",
+        "<ul><li>",
+        "</li></ul>",
+        "<a href='https://x.org/a'>",
+        "</a>",
+        "<b>",
+        "</b>",
+        "<script>x()</script>",
+        "<!-- c -->",
+        "<br>",
+        "&amp;",
+        "&nbsp;",
+        "<table><td>",
+        "text ",
+        "é ",
+        "<h2>",
+        "</h2>",
+        "<",
+        ">",
+        "\x00",
+        "<![CDATA[x]]>",
+        "<?xml version='1.0'?>",
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(_HTML_BITS, max_size=12).map("".join), min_size=2, max_size=6))
+def test_show_notes_parse_the_same_with_the_reused_parser_as_with_a_fresh_one(documents):
+    from bs4 import BeautifulSoup
+
+    for html in documents:  # one after another, as a feed's items are
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fresh = BeautifulSoup(html, "lxml", element_classes={T.Tag: T._NotesTag})
+        assert T.soup_to_markdown(T.parse_notes(html)) == T.soup_to_markdown(fresh)
+
+
+def test_show_notes_parse_in_several_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    documents = [
+        f"<p>Item {i} <a href='https://x.org/{i}'>link {i}</a></p>" * 20 for i in range(200)
+    ]
+    expected = [html_to_markdown(d) for d in documents]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(html_to_markdown, documents)) == expected
