@@ -48,12 +48,8 @@ log = logging.getLogger(__name__)
 # changing (coarse file-system clocks): it is re-read next time instead of trusted by stat.
 RACY_NS = 2_000_000_000
 
-# Called with the stage name before each write stage; may be async (awaited inside the
-# transaction). Raising from it aborts the sync.
-# After writing this many search documents in one sync (a first load, a big import), the
-# index is merged into one segment: about a second per 100,000 documents, and queries on
-# it are several times faster. Smaller syncs leave merging to FTS5's automerge.
-OPTIMIZE_AFTER_DOCS = 2000
+# After writing this many search documents in one sync, the index is merged (see catalog).
+OPTIMIZE_AFTER_DOCS = catalog.OPTIMIZE_AFTER_DOCS
 
 # A sync writing this many episodes is a bulk load: the writer gets a bigger page cache,
 # and FTS5 a bigger buffer of pending index entries. FTS5 writes that buffer out as a new
@@ -74,6 +70,8 @@ CHUNK_JOBS = 100
 CHUNK_BYTES = 2 * 1024 * 1024
 NEW_TRANSCRIPT_BYTES = 100 * 1024  # what a transcript read by its job counts as, unseen
 
+# Called with the stage name before each write stage; may be async (awaited inside the
+# transaction). Raising from it aborts the sync.
 Progress = Callable[[str], Awaitable[None] | None]
 
 

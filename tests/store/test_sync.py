@@ -7,12 +7,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bot.core.content import load_dir
-from bot.core.models import Episode
+from bot.core.models import Episode, Passage
 from bot.store import catalog, search
 from bot.store.db import StoreError, open_store
 from bot.store.sync import FTS_HASHSIZE, sync_content
@@ -463,3 +464,35 @@ async def test_a_database_error_midway_is_explained_and_rolled_back(store, root)
         await sync_content(store, root, progress=disk_full)
     assert await _numbers(store) == []
     assert (await sync_content(store, root)).added == 3
+
+
+async def test_a_big_feed_import_merges_the_index_and_a_small_one_does_not(tmp_path):
+    feed = "https://example.com/feed.xml"
+    episodes = [
+        Episode(
+            number=n,
+            title=f"Feed episode {n}",
+            slug=f"feed-{n}",
+            released=None,
+            guid=f"g{n}",
+            summary=f"Notes of episode {n} about forecasting.",
+            transcript=tuple(
+                Passage(f"passage {k} of {n} on forecasting", k * 60.0, None) for k in range(3)
+            ),
+        )
+        for n in range(1, 41)
+    ]
+    async with await open_store(tmp_path / "feed.sqlite3") as store:
+        # 40 episodes: 40 notes documents and 120 passages, written in two batches so that
+        # the index has more than one segment unless it is merged.
+        await catalog.upsert_episodes(store, episodes[:20], feed, optimize_after=10**9)
+        await catalog.upsert_episodes(store, episodes[20:], feed, optimize_after=10**9)
+        assert await _index_segments(store) > 1
+        # A later import writing at least optimize_after documents merges all of it.
+        more = [
+            replace(ep, number=ep.number + 100, guid=f"h{ep.number}", slug=f"more-{ep.number}")
+            for ep in episodes
+        ]
+        await catalog.upsert_episodes(store, more, feed, optimize_after=160)
+        assert await _index_segments(store) == 1
+        assert await _search_count(store, "forecasting") == 80 * 4
