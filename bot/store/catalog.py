@@ -236,6 +236,18 @@ def _doc_id(doc: search.DocRow) -> int:
 OPTIMIZE_AFTER_DOCS = 2000
 
 
+# A bulk load's FTS5 buffer of pending index entries (FTS5 writes it out as a segment when
+# full; 1 MiB by default). A ceiling, not an allocation (bot/store/sync.py measures it).
+BULK_FTS_HASHSIZE = 256 * 1024 * 1024
+FTS_HASHSIZE = 1024 * 1024
+BULK_FEED_EPISODES = 200  # a feed import writing this many episodes is written as a bulk load
+
+
+async def set_fts_hashsize(db: aiosqlite.Connection, size: int) -> None:
+    """Inside a transaction: an FTS5 special insert setting the index's config."""
+    await db.execute("INSERT INTO docs_fts (docs_fts, rank) VALUES ('hashsize', ?)", (size,))
+
+
 async def optimize_index(db: aiosqlite.Connection) -> None:
     """Merge the index into one segment: after a bulk load, each query then reads one b-tree
     per term instead of dozens (several times faster snippets and lookups)."""
@@ -376,11 +388,13 @@ async def upsert_episodes(
     source: str,
     *,
     optimize_after: int = OPTIMIZE_AFTER_DOCS,
+    bulk_min: int = BULK_FEED_EPISODES,
 ) -> UpsertReport:
     """Add or update episodes from a feed (`source` = the feed URL). Never deletes: a feed
     shows only its latest items. An episode already described in content/ (same number,
     guid or slug) is skipped: the show notes there are the curated version. Writing at least
-    `optimize_after` search documents merges the index (see OPTIMIZE_AFTER_DOCS)."""
+    `optimize_after` search documents merges the index (see OPTIMIZE_AFTER_DOCS); writing at
+    least `bulk_min` episodes is a bulk load (one ascending pass)."""
     added = changed = unchanged = skipped = 0
     async with store.transaction() as db:
         content = list(
@@ -419,8 +433,18 @@ async def upsert_episodes(
             source_ep = ep if ep.source else replace(ep, source=source)
             rows.append((episode_values(episode_id, ORIGIN_FEED, key, source_ep, None, digest), ep))
             passages.append((episode_id, ep.transcript))
-        written = await write_episodes(db, rows)
-        written += await write_passages(db, passages)
+        # A big import (a new feed's back catalogue) is indexed in one ascending pass with a
+        # big buffer, as a first content load is: one segment, nothing for optimize to merge.
+        bulk = len(rows) >= bulk_min
+        unindexed: list[search.DocRow] | None = [] if bulk else None
+        if bulk:
+            await set_fts_hashsize(db, BULK_FTS_HASHSIZE)
+        written = await write_episodes(db, rows, unindexed)
+        written += await write_passages(db, passages, unindexed)
+        if unindexed:
+            await index_docs(db, unindexed)
+        if bulk:
+            await set_fts_hashsize(db, FTS_HASHSIZE)
         if rows:
             await bump_version(db)
         if written >= optimize_after:

@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from bot.core import content
 from bot.core.models import Episode, Passage, Problem, Topic
 from bot.core.transcripts import parse_transcript
@@ -59,8 +57,8 @@ OPTIMIZE_AFTER_DOCS = catalog.OPTIMIZE_AFTER_DOCS
 # ~70-128 MiB, so a first load of that size is written as ONE segment (see _write).
 BULK_EPISODES = 200
 BULK_CACHE_KIB = 65536
-BULK_FTS_HASHSIZE = 256 * 1024 * 1024
-FTS_HASHSIZE = 1024 * 1024  # FTS5's default, restored after a bulk load
+BULK_FTS_HASHSIZE = catalog.BULK_FTS_HASHSIZE
+FTS_HASHSIZE = catalog.FTS_HASHSIZE  # FTS5's default, restored after a bulk load
 
 # A first load parses thousands of files: that many are parsed in worker processes, sent
 # in chunks of this many jobs or bytes (small enough to keep both workers busy to the end).
@@ -754,11 +752,6 @@ async def _apply(
             await store.writer_pragma("PRAGMA cache_size = -2000")
 
 
-async def _set_fts_hashsize(db: aiosqlite.Connection, size: int) -> None:
-    # An FTS5 special insert: sets the index's config, not a document.
-    await db.execute("INSERT INTO docs_fts (docs_fts, rank) VALUES ('hashsize', ?)", (size,))
-
-
 async def _write(
     store: Store,
     plan: _Plan,
@@ -769,7 +762,7 @@ async def _write(
 ) -> None:
     async with store.transaction() as db:
         if bulk:  # stored in the index's config table: in the transaction, undone below
-            await _set_fts_hashsize(db, BULK_FTS_HASHSIZE)
+            await catalog.set_fts_hashsize(db, BULK_FTS_HASHSIZE)
         await stage("episodes")
         await catalog.delete_episodes(db, plan.deletes)
         new_id = await catalog.next_id(db, "episodes")
@@ -841,7 +834,7 @@ async def _write(
         if plan.writes:
             await catalog.bump_version(db)
         if bulk:
-            await _set_fts_hashsize(db, FTS_HASHSIZE)
+            await catalog.set_fts_hashsize(db, FTS_HASHSIZE)
         if written >= optimize_after:
             await stage("optimize")
             await catalog.optimize_index(db)

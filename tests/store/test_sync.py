@@ -496,3 +496,40 @@ async def test_a_big_feed_import_merges_the_index_and_a_small_one_does_not(tmp_p
         await catalog.upsert_episodes(store, more, feed, optimize_after=160)
         assert await _index_segments(store) == 1
         assert await _search_count(store, "forecasting") == 80 * 4
+
+
+async def test_a_bulk_feed_import_is_indexed_as_one_segment_and_edits_replace_words(tmp_path):
+    feed = "https://example.com/feed.xml"
+    episodes = [
+        Episode(
+            number=n,
+            title=f"Feed episode {n}",
+            slug=f"feed-{n}",
+            released=None,
+            guid=f"g{n}",
+            summary=f"Notes of episode {n} about lighthouses.",
+            transcript=tuple(
+                Passage(f"passage {k} on lighthouses", k * 60.0, None) for k in range(3)
+            ),
+        )
+        for n in range(1, 41)
+    ]
+    async with await open_store(tmp_path / "feed.sqlite3") as store:
+        first = await catalog.upsert_episodes(
+            store, episodes, feed, optimize_after=10**9, bulk_min=1
+        )
+        assert first.added == 40
+        assert await _index_segments(store) == 1  # nothing written out early, nothing to merge
+        assert await _search_count(store, "lighthouses") == 40 * 4
+        assert await _fts_hashsize(store) == FTS_HASHSIZE  # the bulk buffer was given back
+        # Half of them edited: their old words leave the index, the new ones are found.
+        edited = [
+            replace(ep, summary=f"Notes of episode {ep.number} about harbours.")
+            for ep in episodes[:20]
+        ]
+        again = await catalog.upsert_episodes(store, edited, feed, bulk_min=1)
+        assert (again.added, again.changed) == (0, 20)
+        assert await _search_count(store, "lighthouses") == 20 + 40 * 3
+        assert await _search_count(store, "harbours") == 20
+        ep = await catalog.get_episode(store, number=1, with_transcript=True)
+        assert ep is not None and "harbours" in ep.summary and len(ep.transcript) == 3
