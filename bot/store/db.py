@@ -173,7 +173,9 @@ class QuickReader:
         self._deadline = 0.0
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None)
+        # check_same_thread off: try_run keeps it to one thread itself, and close() may come
+        # from another (a store closed by a different loop than the one that first read).
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         try:
             for pragma in _PRAGMAS + ("PRAGMA query_only = ON", "PRAGMA busy_timeout = 0"):

@@ -218,3 +218,17 @@ async def test_a_quick_read_from_another_thread_goes_to_the_reader_thread(tmp_pa
             return [asyncio.run(read())]
 
         assert await asyncio.to_thread(elsewhere) == ["sqlite-reader"]
+
+
+async def test_a_store_first_read_quickly_from_another_thread_closes_from_this_one(tmp_path):
+    store = await open_store(tmp_path / "bot.sqlite3")
+
+    def elsewhere() -> int:
+        async def read() -> int:
+            return await store.read_quick(lambda c: c.execute("SELECT 41 + 1").fetchone()[0])
+
+        return asyncio.run(read())
+
+    assert await asyncio.to_thread(elsewhere) == 42  # the quick connection is that thread's
+    assert await store.read_quick(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1
+    await store.close()  # from this thread: no "objects created in a thread" error
