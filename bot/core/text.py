@@ -175,14 +175,13 @@ class _ReusedParserBuilder(LXMLTreeBuilder):
     document at a time."""
 
     _parser: Any = None
+    _encoding: str | None = None
 
     def parser_for(self, encoding: str | None) -> Any:
         if self._parser is None or self._encoding != encoding:
             self._parser = etree.HTMLParser(target=self, recover=True, encoding=encoding)
             self._encoding = encoding
         return self._parser
-
-    _encoding: str | None = None
 
 
 _builders = threading.local()

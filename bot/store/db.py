@@ -92,15 +92,7 @@ class Reader:
         self._closed = False
 
     def _open(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        try:
-            for pragma in _PRAGMAS + ("PRAGMA query_only = ON",):
-                conn.execute(pragma)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+        self._conn = _connect_reader(self._path)
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._conn is None:
@@ -175,14 +167,7 @@ class QuickReader:
     def _open(self) -> sqlite3.Connection:
         # check_same_thread off: try_run keeps it to one thread itself, and close() may come
         # from another (a store closed by a different loop than the one that first read).
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        try:
-            for pragma in _PRAGMAS + ("PRAGMA query_only = ON", "PRAGMA busy_timeout = 0"):
-                conn.execute(pragma)
-        except BaseException:
-            conn.close()
-            raise
+        conn = _connect_reader(self._path, "PRAGMA busy_timeout = 0", check_same_thread=False)
         conn.set_progress_handler(self._over_budget, _QUICK_CHECK_EVERY)
         return conn
 
@@ -296,6 +281,21 @@ _PRAGMAS = (
     "PRAGMA foreign_keys = ON",
     "PRAGMA synchronous = NORMAL",
 )
+
+
+def _connect_reader(
+    path: Path, *pragmas: str, check_same_thread: bool = True
+) -> sqlite3.Connection:
+    """A read-only connection with the store's pragmas (then `pragmas`), rows as sqlite3.Row."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
+    conn.row_factory = sqlite3.Row
+    try:
+        for pragma in (*_PRAGMAS, "PRAGMA query_only = ON", *pragmas):
+            conn.execute(pragma)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 async def _connect_writer(path: Path) -> aiosqlite.Connection:

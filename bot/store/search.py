@@ -239,6 +239,7 @@ def rank(
     best: dict[int, tuple[float, int]] = {}
     get = best.get
     for doc, score in candidates:
+        # The episode id of an episode's document; the topic id (with its tier) of a topic's.
         group = doc >> _OWNER_SHIFT if doc >= _TOPIC_BASE else (doc >> _OWNER_SHIFT) & MAX_OWNER
         current = get(group)
         if current is None or score < current[0] or (score == current[0] and doc > current[1]):
@@ -265,11 +266,6 @@ def rank(
         episodes=episodes,
         others=episodes - mine,
     )
-
-
-def _group(doc: int) -> int:
-    """The episode id of an episode's document; the topic id (with its tier) of a topic's."""
-    return doc >> _OWNER_SHIFT if doc >= _TOPIC_BASE else (doc >> _OWNER_SHIFT) & MAX_OWNER
 
 
 def newest_own(

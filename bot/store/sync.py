@@ -46,19 +46,15 @@ log = logging.getLogger(__name__)
 # changing (coarse file-system clocks): it is re-read next time instead of trusted by stat.
 RACY_NS = 2_000_000_000
 
-# After writing this many search documents in one sync, the index is merged (see catalog).
-OPTIMIZE_AFTER_DOCS = catalog.OPTIMIZE_AFTER_DOCS
-
 # A sync writing this many episodes is a bulk load: the writer gets a bigger page cache,
 # and FTS5 a bigger buffer of pending index entries. FTS5 writes that buffer out as a new
 # segment whenever it fills (1 MiB by default), and merges segments as they pile up: a 64 MiB
 # buffer made 13 million words ~25% cheaper to index (measured; bench/README.md). 256 MiB
-# is a ceiling, not an allocation: 10,000 episodes and 13 million transcript words pend
-# ~70-128 MiB, so a first load of that size is written as ONE segment (see _write).
+# (catalog.BULK_FTS_HASHSIZE) is a ceiling, not an allocation: 10,000 episodes and 13
+# million transcript words pend ~70-128 MiB, so a first load of that size is written as ONE
+# segment (see _write).
 BULK_EPISODES = 200
 BULK_CACHE_KIB = 65536
-BULK_FTS_HASHSIZE = catalog.BULK_FTS_HASHSIZE
-FTS_HASHSIZE = catalog.FTS_HASHSIZE  # FTS5's default, restored after a bulk load
 
 # A first load parses thousands of files: that many are parsed in worker processes, sent
 # in chunks of this many jobs or bytes (small enough to keep both workers busy to the end).
@@ -150,7 +146,7 @@ async def sync_content(
     root: Path,
     *,
     progress: Progress | None = None,
-    optimize_after: int = OPTIMIZE_AFTER_DOCS,
+    optimize_after: int = catalog.OPTIMIZE_AFTER_DOCS,
     workers: int = 0,
     parallel_min: int = PARALLEL_MIN,
     bulk_min: int = BULK_EPISODES,
@@ -762,7 +758,7 @@ async def _write(
 ) -> None:
     async with store.transaction() as db:
         if bulk:  # stored in the index's config table: in the transaction, undone below
-            await catalog.set_fts_hashsize(db, BULK_FTS_HASHSIZE)
+            await catalog.set_fts_hashsize(db, catalog.BULK_FTS_HASHSIZE)
         await stage("episodes")
         await catalog.delete_episodes(db, plan.deletes)
         new_id = await catalog.next_id(db, "episodes")
@@ -834,7 +830,7 @@ async def _write(
         if plan.writes:
             await catalog.bump_version(db)
         if bulk:
-            await catalog.set_fts_hashsize(db, FTS_HASHSIZE)
+            await catalog.set_fts_hashsize(db, catalog.FTS_HASHSIZE)
         if written >= optimize_after:
             await stage("optimize")
             await catalog.optimize_index(db)

@@ -16,7 +16,7 @@ from bot.core.content import load_dir
 from bot.core.models import Episode, Passage
 from bot.store import catalog, search
 from bot.store.db import StoreError, open_store
-from bot.store.sync import FTS_HASHSIZE, sync_content
+from bot.store.sync import sync_content
 from tests.store.files import Ep, small_catalogue, topic, write_episode, write_topics
 
 
@@ -410,7 +410,7 @@ async def test_a_bulk_load_restores_the_index_buffer_size_or_rolls_it_back(store
     assert await _numbers(store) == []
 
     await sync_content(store, root, bulk_min=1)
-    assert await _fts_hashsize(store) == FTS_HASHSIZE
+    assert await _fts_hashsize(store) == catalog.FTS_HASHSIZE
     assert await _search_count(store, "forecasting") == 2
 
 
@@ -466,27 +466,30 @@ async def test_a_database_error_midway_is_explained_and_rolled_back(store, root)
     assert (await sync_content(store, root)).added == 3
 
 
-async def test_a_big_feed_import_merges_the_index_and_a_small_one_does_not(tmp_path):
-    feed = "https://example.com/feed.xml"
-    episodes = [
+def _feed_episodes(word: str, count: int = 40) -> list[Episode]:
+    """Feed items with the word once in their notes and once in each of 3 passages."""
+    return [
         Episode(
             number=n,
             title=f"Feed episode {n}",
             slug=f"feed-{n}",
             released=None,
             guid=f"g{n}",
-            summary=f"Notes of episode {n} about forecasting.",
-            transcript=tuple(
-                Passage(f"passage {k} of {n} on forecasting", k * 60.0, None) for k in range(3)
-            ),
+            summary=f"Notes of episode {n} about {word}.",
+            transcript=tuple(Passage(f"passage {k} on {word}", k * 60.0, None) for k in range(3)),
         )
-        for n in range(1, 41)
+        for n in range(1, count + 1)
     ]
+
+
+async def test_a_big_feed_import_merges_the_index_and_a_small_one_does_not(tmp_path):
+    feed = "https://example.com/feed.xml"
+    episodes = _feed_episodes("forecasting")
     async with await open_store(tmp_path / "feed.sqlite3") as store:
         # 40 episodes: 40 notes documents and 120 passages, written in two batches so that
         # the index has more than one segment unless it is merged.
-        await catalog.upsert_episodes(store, episodes[:20], feed, optimize_after=10**9)
-        await catalog.upsert_episodes(store, episodes[20:], feed, optimize_after=10**9)
+        await catalog.upsert_episodes(store, episodes[:20], feed)  # 80 documents each:
+        await catalog.upsert_episodes(store, episodes[20:], feed)  # below OPTIMIZE_AFTER_DOCS
         assert await _index_segments(store) > 1
         # A later import writing at least optimize_after documents merges all of it.
         more = [
@@ -500,20 +503,7 @@ async def test_a_big_feed_import_merges_the_index_and_a_small_one_does_not(tmp_p
 
 async def test_a_bulk_feed_import_is_indexed_as_one_segment_and_edits_replace_words(tmp_path):
     feed = "https://example.com/feed.xml"
-    episodes = [
-        Episode(
-            number=n,
-            title=f"Feed episode {n}",
-            slug=f"feed-{n}",
-            released=None,
-            guid=f"g{n}",
-            summary=f"Notes of episode {n} about lighthouses.",
-            transcript=tuple(
-                Passage(f"passage {k} on lighthouses", k * 60.0, None) for k in range(3)
-            ),
-        )
-        for n in range(1, 41)
-    ]
+    episodes = _feed_episodes("lighthouses")
     async with await open_store(tmp_path / "feed.sqlite3") as store:
         first = await catalog.upsert_episodes(
             store, episodes, feed, optimize_after=10**9, bulk_min=1
@@ -521,7 +511,7 @@ async def test_a_bulk_feed_import_is_indexed_as_one_segment_and_edits_replace_wo
         assert first.added == 40
         assert await _index_segments(store) == 1  # nothing written out early, nothing to merge
         assert await _search_count(store, "lighthouses") == 40 * 4
-        assert await _fts_hashsize(store) == FTS_HASHSIZE  # the bulk buffer was given back
+        assert await _fts_hashsize(store) == catalog.FTS_HASHSIZE  # the bulk buffer was given back
         # Half of them edited: their old words leave the index, the new ones are found.
         edited = [
             replace(ep, summary=f"Notes of episode {ep.number} about harbours.")
