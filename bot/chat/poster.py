@@ -179,12 +179,7 @@ class DiscordPoster:
 
     async def send_message(self, channel_id: int, post: Post, nonce: str, marker: str) -> int:
         target = self.client.get_partial_messageable(channel_id)
-        extras: dict[str, Any] = {}
-        embed = artwork(post.title, post.image, post.link_url)
-        if embed is not None:
-            extras["embed"] = embed
-        if post.link_url:
-            extras["view"] = link_button(post.link_label, post.link_url)
+        extras = _extras(post)
         with translated("send the post", channel_id):
             # discord.py sends enforce_nonce=True with every nonce.
             message = await target.send(
@@ -215,12 +210,7 @@ class DiscordPoster:
         forum = await self._channel(channel_id)
         if not isinstance(forum, discord.ForumChannel):
             raise PostError(f"<#{channel_id}> is not a forum channel any more")
-        extras: dict[str, Any] = {}
-        embed = artwork(post.title, post.image, post.link_url)
-        if embed is not None:
-            extras["embed"] = embed
-        if post.link_url:
-            extras["view"] = link_button(post.link_label, post.link_url)
+        extras = _extras(post)
         with translated("create the forum post", channel_id):
             created = await forum.create_thread(
                 name=post.title,
@@ -271,3 +261,14 @@ async def _find_forum_post(
         if marker in starter.content:
             return Found(starter.id, thread.id)
     return None
+
+
+def _extras(post: Post) -> dict[str, Any]:
+    """The artwork embed and the listen button of a post, for a message or a forum post."""
+    extras: dict[str, Any] = {}
+    embed = artwork(post.title, post.image, post.link_url)
+    if embed is not None:
+        extras["embed"] = embed
+    if post.link_url:
+        extras["view"] = link_button(post.link_label, post.link_url)
+    return extras
