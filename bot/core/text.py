@@ -77,7 +77,9 @@ class _DiscordMarkdown(MarkdownConverter):
 
     def convert_hN(self, n: int, el: Any, text: str, parent_tags: set[str]) -> str:
         text = " ".join(text.split())
-        if "_inline" in parent_tags or not text:
+        if "_inline" in parent_tags and text:
+            return f" {text} "  # a heading in a table cell: a word apart from the cell's text
+        if not text:
             return text
         # Discord renders "#" headings huge; a bold line keeps notes compact and readable.
         if not (text.startswith("**") and text.endswith("**")):
@@ -121,6 +123,33 @@ class _DiscordMarkdown(MarkdownConverter):
 
     def convert_table(self, el: Any, text: str, parent_tags: set[str]) -> str:
         return f"\n\n{text.strip()}\n\n"
+
+
+# Where a heading starts a section of the notes: inside nothing but block containers. A
+# heading inside a list, table, link, quote or emphasis stays in the text as a bold line.
+_SECTION_PARENTS = frozenset(
+    ("[document]", "html", "body", "div", "section", "article", "main", "header", "footer")
+    + ("aside", "center", "hgroup")
+)
+_SECTION_MARK = "VGSECTIONBREAK{}X"
+_SECTION_MARK_LINE = re.compile(r"^VGSECTIONBREAK(\d+)X$", re.MULTILINE)
+
+
+class _SectionedMarkdown(_DiscordMarkdown):
+    """Marks each section heading with a line of its own, numbered, and keeps its text in
+    `headings`: the notes are split on those lines afterwards. One per conversion."""
+
+    def __init__(self) -> None:
+        super().__init__(**_CONVERTER_OPTIONS)
+        self.headings: list[str] = []
+
+    def convert_hN(self, n: int, el: Any, text: str, parent_tags: set[str]) -> str:
+        if parent_tags <= _SECTION_PARENTS:
+            heading = " ".join(el.get_text(" ").split())
+            if heading:
+                self.headings.append(heading)
+                return f"\n\n{_SECTION_MARK.format(len(self.headings) - 1)}\n\n"
+        return super().convert_hN(n, el, text, parent_tags)
 
 
 def _safe_url(url: object) -> str:
@@ -253,10 +282,27 @@ def html_to_text(html: str) -> str:
 
 
 def soup_to_markdown(soup: BeautifulSoup) -> str:
-    """A parsed document → Discord Markdown, for callers that edit the tree first (the feed
-    parser marks section headings). Changes `soup`."""
+    """A parsed document → Discord Markdown. Changes `soup`."""
     _clean(soup)
     return _finish(_converter().convert_soup(soup))
+
+
+def html_to_sections(html: str) -> tuple[str, list[tuple[str, str]]]:
+    """Show-notes HTML → (the Markdown before the first heading, [(heading, its Markdown)]),
+    split on the headings that structure the document (see _SECTION_PARENTS)."""
+    if "VGSECTIONBREAK" in html:  # text that would pass for our marks: no splitting
+        return html_to_markdown(html), []
+    soup = parse_notes(html)
+    _clean(soup)
+    converter = _SectionedMarkdown()
+    parts = _SECTION_MARK_LINE.split(_finish(converter.convert_soup(soup)))
+    numbers = parts[1::2]
+    if numbers != [str(i) for i in range(len(converter.headings))]:
+        # A mark that ended up inside other text (no sectioning structure in this HTML after
+        # all): convert again without marks rather than show one.
+        return html_to_markdown(html), []
+    sections = [(converter.headings[i], parts[2 * i + 2].strip()) for i in range(len(numbers))]
+    return parts[0].strip(), sections
 
 
 _UNWANTED_STRINGS = (Comment, Doctype, Declaration, ProcessingInstruction)
@@ -282,18 +328,22 @@ def _clean(soup: BeautifulSoup) -> None:
                 collapsed.append((node, text))
     for node, text in collapsed:
         node.replace_with(text)
-    for element in unwanted:
-        if element.decomposed:
-            continue  # gone already, with a dropped ancestor (a comment inside a <script>)
+    # Innermost first (reverse document order): each element is still in the tree when it is
+    # removed, so nothing needs asking whether a dropped ancestor took it already; bs4's
+    # `decomposed` asks by searching the whole subtree.
+    for element in reversed(unwanted):
         if isinstance(element, Tag):
             element.decompose()
         else:
             element.extract()
 
 
+_CONVERTER_OPTIONS: dict[str, Any] = {"bullets": "-", "heading_style": "atx", "escape_misc": False}
+
+
 @functools.cache
 def _converter() -> _DiscordMarkdown:
-    return _DiscordMarkdown(bullets="-", heading_style="atx", escape_misc=False)
+    return _DiscordMarkdown(**_CONVERTER_OPTIONS)
 
 
 def _escape_emphasis(text: str) -> str:

@@ -24,16 +24,14 @@ from html.entities import html5
 from typing import Any
 
 import feedparser
-from bs4 import Tag
 from feedparser.encodings import convert_to_utf8
 
 from bot.core.models import Chapter, Episode, Link, Person, Problem, Section
 from bot.core.text import (
     html_to_markdown,
+    html_to_sections,
     html_to_text,
-    parse_notes,
     slugify,
-    soup_to_markdown,
     text_to_markdown,
     truncate,
 )
@@ -547,11 +545,6 @@ def _notes(entry: Any) -> tuple[str, bool]:
     return max(candidates, key=lambda c: len(c[0]), default=("", True))
 
 
-_HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
-_MARK = "VGSECTIONBREAK{}X"
-_MARK_LINE = re.compile(r"^\**VGSECTIONBREAK(\d+)X\**$", re.MULTILINE)
-
-
 def _markdown_notes(notes: str, is_html: bool) -> tuple[str, tuple[Section, ...]]:
     """Show notes → (summary, sections), split on headings when the HTML has any."""
     if not notes:
@@ -560,28 +553,15 @@ def _markdown_notes(notes: str, is_html: bool) -> tuple[str, tuple[Section, ...]
         return text_to_markdown(notes), ()
     if "<h" not in notes.lower():  # no heading tag: no tree to edit, maybe none to build
         return html_to_markdown(notes), ()
-    soup = parse_notes(notes)
-    headings: list[str] = []
-    for tag in [n for n in soup.descendants if isinstance(n, Tag) and n.name in _HEADINGS]:
-        heading = " ".join(tag.get_text(" ").split())
-        if not heading:
-            continue
-        marker = soup.new_tag("p")
-        marker.string = _MARK.format(len(headings))
-        tag.replace_with(marker)
-        headings.append(heading)
-    markdown = soup_to_markdown(soup)
-    parts = _MARK_LINE.split(markdown)
-    summary = parts[0].strip()
+    summary, parts = html_to_sections(notes)
     sections: list[Section] = []
     anchors: dict[str, int] = {}
-    for i in range(1, len(parts) - 1, 2):
-        heading = headings[int(parts[i])]
+    for heading, body in parts:
         anchor = slugify(heading) or "section"
         anchors[anchor] = anchors.get(anchor, 0) + 1
         if anchors[anchor] > 1:
             anchor = f"{anchor}-{anchors[anchor]}"
-        sections.append(Section(heading, parts[i + 1].strip(), anchor))
+        sections.append(Section(heading, body, anchor))
     return summary, tuple(sections)
 
 

@@ -271,6 +271,44 @@ def test_hostile_show_notes_keep_only_text_and_safe_links():
     ]
 
 
+def notes_episode(notes: str):
+    raw = (
+        "<rss version='2.0'><channel><item><title>T</title><guid>g</guid>"
+        f"<description><![CDATA[{notes}]]></description></item></channel></rss>"
+    ).encode()
+    return parse_feed(raw).items[0].episode
+
+
+def test_only_headings_that_structure_the_notes_start_sections():
+    # Headings inside a link, a list or a table once left their section mark in the text
+    # ("VGSECTIONBREAK0X"); they are part of that text, as a bold line.
+    ep = notes_episode(
+        "<p>Intro</p><ul><li><h3>Listed</h3> item</li></ul>"
+        '<table><tr><td><h4>Cell</h4>text</td></tr></table><a href="https://x.example/"><h2>'
+        "Linked</h2></a><div><h2>Guests <script>x()</script>today</h2><p>Ada</p></div>"
+        "<h2>Guests today</h2><p>Grace</p><h2> </h2><p>tail</p>"
+    )
+    everything = ep.summary + "".join(s.heading + s.body for s in ep.sections)
+    assert "VGSECTIONBREAK" not in everything
+    assert [line.strip() for line in ep.summary.splitlines() if line.strip()] == [
+        "Intro",
+        "- **Listed**",
+        "item",
+        "Cell text",
+        "[**Linked**](https://x.example/)",
+    ]
+    assert [(s.heading, s.body, s.anchor) for s in ep.sections] == [
+        ("Guests today", "Ada", "guests-today"),
+        ("Guests today", "Grace\n\ntail", "guests-today-2"),
+    ]
+
+
+def test_notes_that_contain_our_section_mark_are_kept_whole():
+    ep = notes_episode("<p>VGSECTIONBREAK0X</p><h2>Later</h2><p>more</p>")
+    assert ep.summary == "VGSECTIONBREAK0X\n\n**Later**\n\nmore"
+    assert ep.sections == ()
+
+
 def test_relative_links_resolve_against_xml_base():
     raw = (
         b'<rss version="2.0"><channel xml:base="https://show.example/ep/"><item><title>T</title>'
