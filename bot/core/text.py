@@ -7,7 +7,6 @@ when it checks the same limits.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import threading
@@ -16,21 +15,10 @@ import warnings
 from html import escape as escape_html
 from typing import Any
 
-from bs4 import (
-    BeautifulSoup,
-    Comment,
-    Declaration,
-    Doctype,
-    MarkupResemblesLocatorWarning,
-    NavigableString,
-    PageElement,
-    ProcessingInstruction,
-    Tag,
-    XMLParsedAsHTMLWarning,
-)
-from bs4.builder._lxml import LXMLTreeBuilder
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
+from html_to_markdown import ConversionOptions
+from html_to_markdown import convert as convert_html
 from lxml import etree
-from markdownify import MarkdownConverter
 
 log = logging.getLogger(__name__)
 
@@ -72,84 +60,14 @@ _DROPPED_TAGS = (
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
 
-class _DiscordMarkdown(MarkdownConverter):
-    """markdownify, adjusted to what Discord renders well."""
-
-    def convert_hN(self, n: int, el: Any, text: str, parent_tags: set[str]) -> str:
-        text = " ".join(text.split())
-        if "_inline" in parent_tags and text:
-            return f" {text} "  # a heading in a table cell: a word apart from the cell's text
-        if not text:
-            return text
-        # Discord renders "#" headings huge; a bold line keeps notes compact and readable.
-        if not (text.startswith("**") and text.endswith("**")):
-            text = f"**{text}**"
-        return f"\n\n{text}\n\n"
-
-    def convert_a(self, el: Any, text: str, parent_tags: set[str]) -> str:
-        href = _safe_url(el.get("href"))
-        label = " ".join(text.split())
-        if not href or "_noformat" in parent_tags:
-            return text
-        if not label or label.replace("\\_", "_") == href:
-            return f"<{href}>"  # angle brackets: a link without a big preview embed
-        label = label.replace("[", "\\[").replace("]", "\\]")
-        lead = " " if text[:1].isspace() else ""
-        tail = " " if text[-1:].isspace() else ""
-        return f"{lead}[{label}]({href}){tail}"
-
-    def convert_img(self, el: Any, text: str, parent_tags: set[str]) -> str:
-        src = _safe_url(el.get("src"))
-        alt = " ".join((el.get("alt") or "").split()).replace("[", "\\[").replace("]", "\\]")
-        if not src:
-            return alt
-        return f"[{alt or 'image'}]({src})"
-
-    def convert_br(self, el: Any, text: str, parent_tags: set[str]) -> str:
-        return text if "_inline" in parent_tags else "\n"
-
-    # Discord has no tables: one line per row, cells separated by " | ", header cells bold.
-    def convert_td(self, el: Any, text: str, parent_tags: set[str]) -> str:
-        cell = " ".join(text.split())
-        return f"{cell} | " if cell else ""
-
-    def convert_th(self, el: Any, text: str, parent_tags: set[str]) -> str:
-        cell = " ".join(text.split())
-        return f"**{cell}** | " if cell else ""
-
-    def convert_tr(self, el: Any, text: str, parent_tags: set[str]) -> str:
-        row = text.strip().removesuffix("|").strip()
-        return f"{row}\n" if row else ""
-
-    def convert_table(self, el: Any, text: str, parent_tags: set[str]) -> str:
-        return f"\n\n{text.strip()}\n\n"
-
-
 # Where a heading starts a section of the notes: inside nothing but block containers. A
 # heading inside a list, table, link, quote or emphasis stays in the text as a bold line.
 _SECTION_PARENTS = frozenset(
-    ("[document]", "html", "body", "div", "section", "article", "main", "header", "footer")
-    + ("aside", "center", "hgroup")
+    ("html", "body", "div", "section", "article", "main", "header", "footer", "aside")
+    + ("center", "hgroup")
 )
 _SECTION_MARK = "VGSECTIONBREAK{}X"
 _SECTION_MARK_LINE = re.compile(r"^VGSECTIONBREAK(\d+)X$", re.MULTILINE)
-
-
-class _SectionedMarkdown(_DiscordMarkdown):
-    """Marks each section heading with a line of its own, numbered, and keeps its text in
-    `headings`: the notes are split on those lines afterwards. One per conversion."""
-
-    def __init__(self) -> None:
-        super().__init__(**_CONVERTER_OPTIONS)
-        self.headings: list[str] = []
-
-    def convert_hN(self, n: int, el: Any, text: str, parent_tags: set[str]) -> str:
-        if parent_tags <= _SECTION_PARENTS:
-            heading = " ".join(el.get_text(" ").split())
-            if heading:
-                self.headings.append(heading)
-                return f"\n\n{_SECTION_MARK.format(len(self.headings) - 1)}\n\n"
-        return super().convert_hN(n, el, text, parent_tags)
 
 
 def _safe_url(url: object) -> str:
@@ -177,92 +95,45 @@ def parse_html(html: str) -> BeautifulSoup:
     """BeautifulSoup with the stdlib parser, quiet about input that merely looks like a URL
     (a one-line description often is one)."""
     with warnings.catch_warnings():
-        _quiet_bs4()
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         return BeautifulSoup(html, "html.parser")
 
 
-def parse_notes(html: str) -> BeautifulSoup:
-    """BeautifulSoup with lxml's C parser, for show notes: several times faster than the
-    stdlib parser on a big feed. Like a browser, libxml2's HTML parser never expands entities
-    declared in the markup."""
-    builder = getattr(_builders, "notes", None)
-    if builder is None:
-        builder = _builders.notes = _ReusedParserBuilder()
-    try:
-        with warnings.catch_warnings():
-            _quiet_bs4()
-            return BeautifulSoup(html, builder=builder, element_classes={Tag: _NotesTag})
-    except BaseException:
-        _builders.notes = None  # a parse that failed half-way leaves nothing to reuse
-        raise
-
-
-class _ReusedParserBuilder(LXMLTreeBuilder):
-    """bs4's lxml builder, keeping one lxml parser for every document instead of building a
-    new one per document (lxml inspects the target each time): ~0.1 ms less per show notes,
-    a few percent of a big feed's import. One per thread (_builders): a parser is fed one
-    document at a time."""
-
-    _parser: Any = None
-    _encoding: str | None = None
-
-    def parser_for(self, encoding: str | None) -> Any:
-        if self._parser is None or self._encoding != encoding:
-            self._parser = etree.HTMLParser(target=self, recover=True, encoding=encoding)
-            self._encoding = encoding
-        return self._parser
-
-
-_builders = threading.local()
-
-
-def _quiet_bs4() -> None:
-    # bs4 warns when a description looks like a path/URL or like XML: feed text is HTML
-    # whatever it looks like, and a warning per item would only flood the log.
-    warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-    warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-
-
-class _NotesTag(Tag):
-    """A Tag whose find_parent(name) is a plain walk up the tree: markdownify asks it of every
-    tag, and bs4's general matcher made that a third of the conversion's time."""
-
-    def find_parent(self, name: Any = None, attrs: Any = None, **kwargs: Any) -> Any:
-        if not isinstance(name, str) or attrs or kwargs:
-            return super().find_parent(name, attrs, **kwargs)
-        parent = self.parent
-        while parent is not None and parent.name != name:
-            parent = parent.parent
-        return parent
-
-
-# Characters that make text need an HTML parser: markup, character references, and what lxml
-# rewrites (NUL becomes U+FFFD, a leading byte-order mark is dropped).
+# Characters that make a title need an HTML parser: markup, character references, and what
+# the parser rewrites (NUL becomes U+FFFD, a leading byte-order mark is dropped).
 _NEEDS_PARSER = re.compile("[<&\x00\ufeff]")
+# Control characters that XML (and so lxml) refuses, and Discord shows as nothing: dropped from
+# notes on every path. Tab, line feed, form feed and carriage return are whitespace.
+_CONTROLS = tuple(c for c in range(1, 32) if c not in (9, 10, 12, 13))
 
 
 def html_to_markdown(html: str) -> str:
     """Show-notes HTML → Discord Markdown. Never raises on odd HTML: the parser repairs what
     it can."""
-    if not _NEEDS_PARSER.search(html):
-        return _finish(_escape_emphasis(_WHITESPACE.sub(" ", html)))
-    return soup_to_markdown(parse_notes(html))
+    return _convert(_prepared(html, None))
+
+
+def html_to_sections(html: str) -> tuple[str, list[tuple[str, str]]]:
+    """Show-notes HTML → (the Markdown before the first heading, [(heading, its Markdown)]),
+    split on the headings that structure the document (see _SECTION_PARENTS)."""
+    if "VGSECTIONBREAK" in html:  # text that would pass for our marks: no splitting
+        return html_to_markdown(html), []
+    headings: list[str] = []
+    parts = _SECTION_MARK_LINE.split(_convert(_prepared(html, headings)))
+    numbers = parts[1::2]
+    if numbers != [str(i) for i in range(len(headings))]:
+        # A mark that ended up inside other text: convert again without marks rather than
+        # show one.
+        return html_to_markdown(html), []
+    sections = [(headings[i], parts[2 * i + 2].strip()) for i in range(len(numbers))]
+    return parts[0].strip(), sections
 
 
 def text_to_markdown(text: str) -> str:
     """Plain-text show notes → Discord Markdown: blank lines separate paragraphs, line breaks
-    are kept, Markdown characters show literally. The same as html_to_markdown of the text as
-    <p> paragraphs with <br> line breaks, without parsing any HTML."""
-    if _NEEDS_PARSER.search(text):
-        return html_to_markdown(plain_text_html(text))
-    paragraphs = (p.strip() for p in text.replace("\r", "").split("\n\n"))
-    return _finish(
-        "\n\n".join(
-            "\n".join(_escape_emphasis(_WHITESPACE.sub(" ", ln)) for ln in p.split("\n"))
-            for p in paragraphs
-            if p
-        )
-    )
+    are kept, Markdown characters show literally."""
+    return html_to_markdown(plain_text_html(text))
 
 
 def plain_text_html(text: str) -> str:
@@ -276,78 +147,249 @@ def html_to_text(html: str) -> str:
     gone, character references decoded, whitespace collapsed."""
     if not _NEEDS_PARSER.search(html):
         return " ".join(html.split())
-    soup = parse_notes(html)
-    _clean(soup)
-    return " ".join(soup.get_text().split())
+    root = _parsed(html)
+    if root is None:
+        return ""
+    _drop_unwanted(root)
+    return " ".join(etree.tostring(root, method="text", encoding="unicode").split())
 
 
-def soup_to_markdown(soup: BeautifulSoup) -> str:
-    """A parsed document → Discord Markdown. Changes `soup`."""
-    _clean(soup)
-    return _finish(_converter().convert_soup(soup))
+# ---- HTML → Markdown: lxml repairs and cleans the tree, html-to-markdown converts ----
+#
+# The converter (Rust) does the Markdown; what Discord needs differently is done to the tree
+# first: unsafe links and images become text, headings bold lines (Discord shows "#" headings
+# huge), tables one line per row (Discord has no tables).
+
+_CONVERSION = ConversionOptions(
+    bullets="-",
+    escape_asterisks=True,
+    escape_underscores=True,
+    escape_misc=False,
+    extract_metadata=False,
+    newline_style="spaces",  # "  \n", and _finish strips trailing spaces: a plain line break
+)
+_HEADING_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+_BOLD_TAGS = frozenset(("b", "strong"))
+_INLINE_TAGS = frozenset(
+    ("a", "abbr", "b", "cite", "code", "em", "font", "i", "kbd", "mark", "q", "s", "samp")
+    + ("small", "span", "strong", "sub", "sup", "td", "th", "u", "var")
+)
+_parsers = threading.local()
+# The converter escapes a backslash we put before a bracket, and leaves a bare bracket in a
+# link's label, where it can end the label early. So brackets in labels travel as two
+# private-use characters, made escaped brackets afterwards; the same characters in the input
+# become U+FFFD, like NUL.
+_LABEL_BRACKETS = {ord("["): "\ue000", ord("]"): "\ue001"}
+_RESERVED = {0: "\ufffd", 0xE000: "\ufffd", 0xE001: "\ufffd"} | {c: None for c in _CONTROLS}
+_ESCAPED_BRACKETS = {0xE000: "\\[", 0xE001: "\\]"}
 
 
-def html_to_sections(html: str) -> tuple[str, list[tuple[str, str]]]:
-    """Show-notes HTML → (the Markdown before the first heading, [(heading, its Markdown)]),
-    split on the headings that structure the document (see _SECTION_PARENTS)."""
-    if "VGSECTIONBREAK" in html:  # text that would pass for our marks: no splitting
-        return html_to_markdown(html), []
-    soup = parse_notes(html)
-    _clean(soup)
-    converter = _SectionedMarkdown()
-    parts = _SECTION_MARK_LINE.split(_finish(converter.convert_soup(soup)))
-    numbers = parts[1::2]
-    if numbers != [str(i) for i in range(len(converter.headings))]:
-        # A mark that ended up inside other text (no sectioning structure in this HTML after
-        # all): convert again without marks rather than show one.
-        return html_to_markdown(html), []
-    sections = [(converter.headings[i], parts[2 * i + 2].strip()) for i in range(len(numbers))]
-    return parts[0].strip(), sections
+def _parsed(html: str) -> Any:
+    """The document's <html> element (lxml), or None when there is nothing in it."""
+    parser = getattr(_parsers, "html", None)
+    if parser is None:
+        # Comments and processing instructions never reach the tree. Like a browser,
+        # libxml2's HTML parser never expands entities declared in the markup.
+        parser = _parsers.html = etree.HTMLParser(
+            recover=True, remove_comments=True, remove_pis=True, no_network=True, encoding="utf-8"
+        )
+    data = html.translate(_RESERVED).encode("utf-8", "replace")
+    try:
+        return etree.fromstring(data, parser)
+    except etree.XMLSyntaxError:  # an empty document, or one lxml cannot start
+        return None
 
 
-_UNWANTED_STRINGS = (Comment, Doctype, Declaration, ProcessingInstruction)
+def _prepared(html: str, headings: list[str] | None) -> Any:
+    """The parsed tree, made ready for the converter. With `headings`, each heading that
+    structures the document is replaced by a numbered mark line and its text appended."""
+    root = _parsed(html)
+    if root is None:
+        return None
+    _drop_unwanted(root)
+    for table in reversed(list(root.iter("table"))):  # innermost first
+        _flatten_table(table)
+    for heading in list(root.iter(*_HEADING_TAGS)):
+        _replace_heading(heading, headings)
+    return root
+
+
+def _drop_unwanted(root: Any) -> None:
+    """Drop elements whose content is never text, make unsafe links and images text, and
+    collapse whitespace as a browser would: in one walk, skipping what is dropped."""
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        el, pre = stack.pop()
+        for child in list(el):
+            tag = child.tag
+            if not isinstance(tag, str) or tag in _DROPPED_TAGS:
+                _remove(child)
+                continue
+            if child.tail and not pre:
+                child.tail = _WHITESPACE.sub(" ", child.tail)
+            child_pre = pre or tag in _PREFORMATTED
+            if child.text and not child_pre:
+                child.text = _WHITESPACE.sub(" ", child.text)
+            if tag == "a":
+                _fix_link(child)
+            elif tag == "img":
+                _replace_image(child)
+                continue
+            child.attrib.pop("title", None)  # Discord shows no link titles
+            stack.append((child, child_pre))
+
+
+def _fix_link(a: Any) -> None:
+    href = _safe_url(a.get("href"))
+    if not href:
+        _unwrap(a)
+        return
+    a.attrib.clear()
+    a.set("href", href)
+    for node in a.iter():  # brackets in a label would end it early
+        if node.text:
+            node.text = node.text.translate(_LABEL_BRACKETS)
+        if node.tail and node is not a:
+            node.tail = node.tail.translate(_LABEL_BRACKETS)
+
+
+def _replace_image(img: Any) -> None:
+    src = _safe_url(img.get("src"))
+    alt = " ".join((img.get("alt") or "").split())
+    if not src:
+        _replace_with_text(img, alt)
+        return
+    link = etree.Element("a", href=src)
+    link.text = (alt or "image").translate(_LABEL_BRACKETS)
+    link.tail = img.tail
+    img.getparent().replace(img, link)
+
+
+def _flatten_table(table: Any) -> None:
+    """A table as lines: one per row, cells joined by " | ", header cells bold."""
+    lines = etree.Element("p")
+    for row in table.iter("tr"):
+        cells = [c for c in row if c.tag in ("td", "th") and _has_content(c)]
+        if not cells:
+            continue
+        if len(lines):
+            etree.SubElement(lines, "br")
+        for i, cell in enumerate(cells):
+            holder = etree.SubElement(lines, "strong" if cell.tag == "th" else "span")
+            holder.text = (cell.text or "").strip()
+            holder.extend(list(cell))
+            if len(holder):
+                holder[-1].tail = (holder[-1].tail or "").rstrip()
+            else:
+                holder.text = holder.text.rstrip()
+            if i < len(cells) - 1:
+                holder.tail = " | "
+    lines.tail = table.tail
+    table.getparent().replace(table, lines)
+
+
+def _has_content(el: Any) -> bool:
+    return bool("".join(el.itertext()).strip()) or any(True for _ in el.iter("a"))
+
+
+def _replace_heading(heading: Any, headings: list[str] | None) -> None:
+    text = " ".join("".join(heading.itertext()).split())
+    parent = heading.getparent()
+    if headings is not None and text and _structures(heading):
+        mark = etree.Element("p")
+        mark.text = _SECTION_MARK.format(len(headings))
+        headings.append(text)
+        mark.tail = heading.tail
+        parent.replace(heading, mark)
+        return
+    if not text:
+        heading.tag = "span"
+        return
+    # A bold line; a heading that is bold already is not made bold twice.
+    children = list(heading)
+    already = (
+        len(children) == 1
+        and children[0].tag in _BOLD_TAGS
+        and not (heading.text or "").strip()
+        and not (children[0].tail or "").strip()
+    )
+    inline = any(a.tag in _INLINE_TAGS for a in heading.iterancestors())
+    if already:
+        heading.tag = "span" if inline else "p"
+        return
+    heading.tag = "strong"
+    for br in list(heading.iter("br")):
+        _replace_with_text(br, " ")
+    if inline:  # a word apart from the text around it, as a block was
+        heading.tail = " " + (heading.tail or "")
+    else:
+        block = etree.Element("p")
+        block.tail, heading.tail = heading.tail, None
+        parent.replace(heading, block)
+        block.append(heading)
+
+
+def _structures(heading: Any) -> bool:
+    return all(a.tag in _SECTION_PARENTS for a in heading.iterancestors())
+
+
+def _remove(el: Any) -> None:
+    """Remove `el` and what is inside it, keeping the text that follows it."""
+    _replace_with_text(el, "")
+
+
+def _replace_with_text(el: Any, text: str) -> None:
+    parent = el.getparent()
+    text += el.tail or ""
+    previous = el.getprevious()
+    if previous is not None:
+        previous.tail = (previous.tail or "") + text
+    else:
+        parent.text = (parent.text or "") + text
+    parent.remove(el)
+
+
+def _unwrap(el: Any) -> None:
+    """Replace `el` by what is inside it."""
+    parent = el.getparent()
+    index = parent.index(el)
+    children = list(el)
+    lead = el.text or ""
+    if index > 0:
+        previous = parent[index - 1]
+        previous.tail = (previous.tail or "") + lead
+    else:
+        parent.text = (parent.text or "") + lead
+    if children:
+        children[-1].tail = (children[-1].tail or "") + (el.tail or "")
+    elif index > 0:
+        parent[index - 1].tail = (parent[index - 1].tail or "") + (el.tail or "")
+    else:
+        parent.text = (parent.text or "") + (el.tail or "")
+    parent.remove(el)
+    for offset, child in enumerate(children):
+        parent.insert(index + offset, child)
+
+
+def _convert(root: Any) -> str:
+    if root is None:
+        return ""
+    html = etree.tostring(root, method="html", encoding="unicode")
+    try:
+        markdown = convert_html(html, _CONVERSION).content or ""
+    except Exception:  # a converter bug on odd input: the notes' text beats nothing
+        log.warning("show notes could not be converted; keeping their text", exc_info=True)
+        markdown = _escape_emphasis(
+            " ".join(etree.tostring(root, method="text", encoding="unicode").split())
+        )
+    return _finish(markdown.translate(_ESCAPED_BRACKETS))
+
+
 _PREFORMATTED = frozenset(("pre", "code", "textarea"))
 
 
-def _clean(soup: BeautifulSoup) -> None:
-    """Drop comments, scripts and the like; collapse whitespace as a browser would; in one
-    walk over the tree (bs4's find_all, once per kind of node, costs several times more)."""
-    unwanted: list[PageElement] = []
-    collapsed: list[tuple[NavigableString, str]] = []
-    for node in soup.descendants:
-        if isinstance(node, Tag):
-            if node.name in _DROPPED_TAGS:
-                unwanted.append(node)
-            node.attrs.pop("title", None)  # Discord shows no link titles
-        elif isinstance(node, _UNWANTED_STRINGS):
-            unwanted.append(node)
-        elif isinstance(node, NavigableString):
-            # HTML collapses whitespace, newlines included, except in preformatted text.
-            text = _WHITESPACE.sub(" ", node)
-            if text != node and not any(p.name in _PREFORMATTED for p in node.parents):
-                collapsed.append((node, text))
-    for node, text in collapsed:
-        node.replace_with(text)
-    # Innermost first (reverse document order): each element is still in the tree when it is
-    # removed, so nothing needs asking whether a dropped ancestor took it already; bs4's
-    # `decomposed` asks by searching the whole subtree.
-    for element in reversed(unwanted):
-        if isinstance(element, Tag):
-            element.decompose()
-        else:
-            element.extract()
-
-
-_CONVERTER_OPTIONS: dict[str, Any] = {"bullets": "-", "heading_style": "atx", "escape_misc": False}
-
-
-@functools.cache
-def _converter() -> _DiscordMarkdown:
-    return _DiscordMarkdown(**_CONVERTER_OPTIONS)
-
-
 def _escape_emphasis(text: str) -> str:
-    # What markdownify does to text outside code: the only escaping with escape_misc=False.
+    # The converter's only escaping with escape_misc=False, for text that skips it.
     return text.replace("*", r"\*").replace("_", r"\_")
 
 

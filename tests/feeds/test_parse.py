@@ -294,7 +294,7 @@ def test_only_headings_that_structure_the_notes_start_sections():
         "Intro",
         "- **Listed**",
         "item",
-        "Cell text",
+        "**Cell** text",
         "[**Linked**](https://x.example/)",
     ]
     assert [(s.heading, s.body, s.anchor) for s in ep.sections] == [
