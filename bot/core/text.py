@@ -218,6 +218,7 @@ def _drop_unwanted(root: Any) -> None:
     """Drop elements whose content is never text, make unsafe links and images text, and
     collapse whitespace as a browser would: in one walk, skipping what is dropped."""
     stack: list[tuple[Any, bool]] = [(root, False)]
+    unsafe_links: list[Any] = []  # unwrapped after the walk, which still cleans inside them
     while stack:
         el, pre = stack.pop()
         for child in list(el):
@@ -230,20 +231,22 @@ def _drop_unwanted(root: Any) -> None:
             child_pre = pre or tag in _PREFORMATTED
             if child.text and not child_pre:
                 child.text = _WHITESPACE.sub(" ", child.text)
-            if tag == "a":
-                _fix_link(child)
+            if tag == "a" and not _fix_link(child):
+                unsafe_links.append(child)
             elif tag == "img":
                 _replace_image(child)
                 continue
             child.attrib.pop("title", None)  # Discord shows no link titles
             stack.append((child, child_pre))
+    for link in unsafe_links:
+        _unwrap(link)
 
 
-def _fix_link(a: Any) -> None:
+def _fix_link(a: Any) -> bool:
+    """Make a safe link ready for the converter; False when it must become its text."""
     href = _safe_url(a.get("href"))
     if not href:
-        _unwrap(a)
-        return
+        return False
     a.attrib.clear()
     a.set("href", href)
     for node in a.iter():  # brackets in a label would end it early
@@ -251,6 +254,7 @@ def _fix_link(a: Any) -> None:
             node.text = node.text.translate(_LABEL_BRACKETS)
         if node.tail and node is not a:
             node.tail = node.tail.translate(_LABEL_BRACKETS)
+    return True
 
 
 def _replace_image(img: Any) -> None:

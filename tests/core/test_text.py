@@ -23,6 +23,10 @@ from bot.core.text import escape_markdown, escape_mentions, html_to_markdown, tr
         ('<a href="https://ex.org/">[1]</a>', r"[\[1\]](https://ex.org/)"),
         ('<a href="javascript:alert(1)">click</a>', "click"),
         ('<a href="/relative">page</a>', "page"),
+        (
+            '<a href="javascript:x()"><script>x()</script>in  the\n <b>text</b></a>',
+            "in the **text**",
+        ),
         ('<a href="mailto:a@b.org">mail</a>', "[mail](mailto:a@b.org)"),
         ("<b>bold</b> <strong>strong</strong>", "**bold** **strong**"),
         ("<i>it</i> <em>em</em>", "*it* *em*"),
