@@ -169,6 +169,7 @@ _CONVERSION = ConversionOptions(
     newline_style="spaces",  # "  \n", and _finish strips trailing spaces: a plain line break
 )
 _HEADING_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+_PREFORMATTED = frozenset(("pre", "code", "textarea"))
 _BOLD_TAGS = frozenset(("b", "strong"))
 _INLINE_TAGS = frozenset(
     ("a", "abbr", "b", "cite", "code", "em", "font", "i", "kbd", "mark", "q", "s", "samp")
@@ -297,6 +298,8 @@ def _has_content(el: Any) -> bool:
 
 
 def _replace_heading(heading: Any, headings: list[str] | None) -> None:
+    for br in list(heading.iter("br")):  # a heading is one line
+        _replace_with_text(br, " ")
     text = " ".join("".join(heading.itertext()).split())
     parent = heading.getparent()
     if headings is not None and text and _structures(heading):
@@ -322,8 +325,6 @@ def _replace_heading(heading: Any, headings: list[str] | None) -> None:
         heading.tag = "span" if inline else "p"
         return
     heading.tag = "strong"
-    for br in list(heading.iter("br")):
-        _replace_with_text(br, " ")
     if inline:  # a word apart from the text around it, as a block was
         heading.tail = " " + (heading.tail or "")
     else:
@@ -387,9 +388,6 @@ def _convert(root: Any) -> str:
             " ".join(etree.tostring(root, method="text", encoding="unicode").split())
         )
     return _finish(markdown.translate(_ESCAPED_BRACKETS))
-
-
-_PREFORMATTED = frozenset(("pre", "code", "textarea"))
 
 
 def _escape_emphasis(text: str) -> str:

@@ -286,7 +286,7 @@ def test_only_headings_that_structure_the_notes_start_sections():
         "<p>Intro</p><ul><li><h3>Listed</h3> item</li></ul>"
         '<table><tr><td><h4>Cell</h4>text</td></tr></table><a href="https://x.example/"><h2>'
         "Linked</h2></a><div><h2>Guests <script>x()</script>today</h2><p>Ada</p></div>"
-        "<h2>Guests today</h2><p>Grace</p><h2> </h2><p>tail</p>"
+        "<h2>Guests<br>today</h2><p>Grace</p><h2> </h2><p>tail</p>"
     )
     everything = ep.summary + "".join(s.heading + s.body for s in ep.sections)
     assert "VGSECTIONBREAK" not in everything
