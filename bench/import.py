@@ -252,6 +252,14 @@ async def main(args: argparse.Namespace) -> int:
         wall, cpu = median(key, 0), median(key, 1)
         ratios = f"{wall:>7.2f} {wall / yard[0]:>5.2f}×   {cpu:>6.2f} {cpu / yard[1]:>5.2f}×"
         print(f"{label:<54} {ratios}")
+    # Each run's import over the same run's yardstick: this host moves a timing by up to
+    # ~1.5x within seconds, so the pairs show how much of a median's ratio is that noise.
+    for key, what in (("import", ""), ("notes_only", ", transcript storage excluded")):
+        per_run = [
+            i[1] / f[1] for i, f in zip(rows[key], rows["feedparser"], strict=True) if f[1] > 0
+        ]
+        listed = ", ".join(f"{r:.2f}" for r in per_run)
+        print(f"per run, CPU, import ÷ that run's feedparser{what}: {listed}")
     for key, what in (("import", ""), ("notes_only", ", transcript storage excluded")):
         for clock, name in ((0, "wall clock"), (1, "CPU time")):
             ratio = median(key, clock) / yard[clock]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -342,6 +343,28 @@ async def test_feed_episodes_are_upserted_and_content_wins(store, root):
     assert report.added == 1
     rows = await store.fetchall("SELECT origin, title FROM episodes WHERE number = 20")
     assert [tuple(r) for r in rows] == [("content", "From The Feed, Annotated")]
+
+
+async def test_feed_episodes_stored_with_the_first_hash_are_still_known(store):
+    # Hashes written before the transcript was hashed as plain tuples: still "unchanged".
+    feed = "https://example.com/feed.xml"
+    told = (Passage("Hello there.", 0.0, 4.5), Passage("More words.", 4.5, None))
+    items = [
+        Episode(number=n, title=f"E{n}", slug=f"e{n}", released=None, guid=f"g{n}", transcript=told)
+        for n in (30, 31)
+    ]
+    await catalog.upsert_episodes(store, items, feed)
+    async with store.transaction() as db:
+        for ep in items:
+            first_hash = hashlib.blake2b(repr(ep).encode(), digest_size=16).hexdigest()
+            await db.execute(
+                "UPDATE episodes SET content_hash = ? WHERE guid = ?", (first_hash, ep.guid)
+            )
+    edited = [items[0], replace(items[1], transcript=(Passage("Changed.", 0.0, 4.5),))]
+    again = await catalog.upsert_episodes(store, edited, feed)
+    assert (again.unchanged, again.changed) == (1, 1)
+    third = await catalog.upsert_episodes(store, edited, feed)
+    assert (third.unchanged, third.changed) == (2, 0)
 
 
 async def test_a_big_load_merges_the_index(store, root):
