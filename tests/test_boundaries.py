@@ -8,6 +8,7 @@ PURE = [
     "bot.core.content",
     "bot.core.transcripts",
     "bot.core.text",
+    "bot.core.markup",
     "bot.core.layout",
     "bot.core.render",
     "bot.core.schedule",

@@ -11,8 +11,11 @@ import json
 import logging
 import math
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
+
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 
 from bot.core.models import Passage, Problem
 
@@ -340,9 +343,11 @@ def _seconds(value: object) -> float | None:
 
 
 def _parse_html(text: str, report: _Report) -> Iterator[_Cue]:
-    from bot.core.text import parse_html  # only needed for this format
-
-    soup = parse_html(text)
+    with warnings.catch_warnings():
+        # bs4 warns when a document looks like a URL or like XML: this is HTML either way.
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(text, "html.parser")
     for tag in soup(["script", "style", "head", "iframe", "noscript", "template"]):
         tag.decompose()
     # Block elements end a line; inline text inside them stays together.

@@ -26,15 +26,9 @@ from typing import Any
 import feedparser
 from feedparser.encodings import convert_to_utf8
 
+from bot.core.markup import html_to_markdown, html_to_sections, html_to_text, text_to_markdown
 from bot.core.models import Chapter, Episode, Link, Person, Problem, Section
-from bot.core.text import (
-    html_to_markdown,
-    html_to_sections,
-    html_to_text,
-    slugify,
-    text_to_markdown,
-    truncate,
-)
+from bot.core.text import slugify, truncate
 from bot.core.transcripts import parse_timestamp
 
 log = logging.getLogger(__name__)
