@@ -328,3 +328,20 @@ def test_manual_clock_only_moves_forward() -> None:
     assert clock.advance(5) == 105.0 == clock()
     with pytest.raises(ValueError, match="only moves forward"):
         clock.advance(-1)
+
+
+def test_interaction_tokens_are_forgotten_after_their_lifetime(world: World) -> None:
+    from bot.sandbox.emulator.interactions import TOKEN_TTL, Interactions
+
+    registry = Interactions(world)
+
+    def create(at: float) -> int:
+        rec = registry.create(type=2, guild_id=1, channel_id=2, user_id=3, data={}, now=at)
+        return rec.id
+
+    old = [create(0.0), create(10.0)]
+    kept = create(TOKEN_TTL)
+    newest = create(TOKEN_TTL + 11.0)  # the first two are now over their lifetime
+    assert sorted(registry.by_id) == sorted([kept, newest])
+    assert {r.id for r in registry.by_token.values()} == {kept, newest}
+    assert not set(old) & set(registry.by_id)

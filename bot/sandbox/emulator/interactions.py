@@ -391,8 +391,13 @@ class Interactions:
         return rec
 
     def _forget_expired(self, now: float) -> None:
-        expired = [r for r in self.by_id.values() if now - r.created_at > TOKEN_TTL]
-        for rec in expired:
+        # Oldest first (insertion order), stopping at the first still alive: a scan of every
+        # record per interaction made a long session's interactions ever slower. A record a
+        # clock step left behind is still refused when used (the TTL is checked there too).
+        while self.by_id:
+            rec = next(iter(self.by_id.values()))
+            if now - rec.created_at <= TOKEN_TTL:
+                return
             del self.by_id[rec.id]
             del self.by_token[rec.token]
 
