@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,24 +96,48 @@ def validate(content_dir: Path, prompts_dir: Path) -> Validation:
 
 def fingerprint(folders: Sequence[Path]) -> str:
     """Changes whenever a file in the folders is added, removed, resized or touched. Hidden
-    files and folders (editor swap files, .git) are left out, as the content loader does."""
+    files and folders (editor swap files, .git) are left out, as the content loader does.
+
+    Runs in a thread every few seconds over every file of the catalogue (~11,000 in the
+    benchmarks): one scandir per folder and one stat per file, and it lets go of the GIL
+    every few hundred files so the event loop is never kept waiting long for it."""
     digest = hashlib.blake2b(digest_size=16)
     for folder in folders:
         digest.update(f"\0{folder}\0".encode())
         if not folder.is_dir():
             digest.update(b"missing")
             continue
-        for top, dirs, files in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(f for f in files if not f.startswith(".")):
-                path = os.path.join(top, name)
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    continue  # removed while we looked: the next look sees it gone
-                rel = os.path.relpath(path, folder)
-                digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        rows: list[str] = []
+        _scan(str(folder), "", rows)
+        digest.update("\n".join(rows).encode())
     return digest.hexdigest()
+
+
+_YIELD_EVERY = 256  # files between two releases of the GIL (~2 ms of scanning)
+
+
+def _scan(path: str, rel: str, rows: list[str]) -> None:
+    try:
+        with os.scandir(path) as it:
+            entries = sorted((e for e in it if not e.name.startswith(".")), key=_name)
+    except OSError:
+        return  # removed while we looked: the next look sees it gone
+    for entry in entries:
+        try:
+            if entry.is_dir():
+                if not entry.is_symlink():  # as os.walk: a linked folder is not entered
+                    _scan(entry.path, f"{rel}{entry.name}/", rows)
+                continue
+            st = entry.stat()
+        except OSError:
+            continue
+        rows.append(f"{rel}{entry.name}\0{st.st_size}\0{st.st_mtime_ns}")
+        if len(rows) % _YIELD_EVERY == 0:
+            time.sleep(0)  # the event loop's thread takes the GIL now, if it waits for it
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 class Reloader:

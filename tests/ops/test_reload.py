@@ -175,6 +175,25 @@ def test_the_fingerprint_sees_edits_additions_and_removals_but_not_hidden_files(
     assert fingerprint([content, prompts]) != first
 
 
+def test_the_fingerprint_sees_nested_folders_and_many_files_but_not_linked_folders(tmp_path):
+    content = tmp_path / "content"
+    deep = content / "episodes" / "2024" / "spring"
+    deep.mkdir(parents=True)
+    for i in range(600):  # past the GIL release point, more than once
+        (content / "episodes" / f"{i:03}.md").write_text("x")
+    first = fingerprint([content])
+    (deep / "a.md").write_text("---\n")
+    nested = fingerprint([content])
+    assert nested != first
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (content / "linked").symlink_to(outside, target_is_directory=True)
+    (outside / "b.md").write_text("---\n")
+    assert fingerprint([content]) == nested  # as os.walk: a linked folder is not entered
+    (content / "episodes" / "599.md").write_text("xy")  # resized, deep in the listing
+    assert fingerprint([content]) != nested
+
+
 async def test_a_missing_folder_is_refused_not_applied(store, folders):
     content, _ = folders
     reloader, _ = reloader_for(store, folders)
