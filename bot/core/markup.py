@@ -78,10 +78,12 @@ _INNER_SPACES = re.compile(r"(?<=\S)[ \t]{2,}")
 
 
 # Characters that make a title need an HTML parser: markup, character references, and what
-# the parser rewrites (NUL becomes U+FFFD, a leading byte-order mark is dropped).
-_NEEDS_PARSER = re.compile("[<&\x00\ufeff]")
-# Control characters that XML (and so lxml) refuses, and Discord shows as nothing: dropped from
-# notes on every path. Tab, line feed, form feed and carriage return are whitespace.
+# the parsing rewrites (a leading byte-order mark is dropped; see _RESERVED and _CONTROLS).
+_NEEDS_PARSER = re.compile("[<&\ufeff\x00-\x08\x0b\x0e-\x1f\ue000\ue001\ufffe\uffff\ud800-\udfff]")
+# Control characters that XML (and so lxml) refuses, and Discord shows as nothing: dropped
+# before parsing. Tab, line feed, form feed and carriage return are whitespace. The other
+# characters XML refuses (U+FFFE, U+FFFF; lone surrogates) become U+FFFD (_RESERVED, and the
+# encoding's "replace").
 _CONTROLS = tuple(c for c in range(1, 32) if c not in (9, 10, 12, 13))
 
 
@@ -157,7 +159,9 @@ _parsers = threading.local()
 # private-use characters, made escaped brackets afterwards; the same characters in the input
 # become U+FFFD, like NUL.
 _LABEL_BRACKETS = {ord("["): "\ue000", ord("]"): "\ue001"}
-_RESERVED = {0: "\ufffd", 0xE000: "\ufffd", 0xE001: "\ufffd"} | {c: None for c in _CONTROLS}
+_RESERVED = {c: "\ufffd" for c in (0, 0xE000, 0xE001, 0xFFFE, 0xFFFF)} | {
+    c: None for c in _CONTROLS
+}
 _ESCAPED_BRACKETS = {0xE000: "\\[", 0xE001: "\\]"}
 
 

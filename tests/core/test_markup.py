@@ -100,6 +100,15 @@ def test_any_text_converts_without_the_characters_discord_cannot_show(text):
         assert "\ue000" not in markdown and "\ue001" not in markdown
 
 
+@pytest.mark.parametrize("odd", ["\ufffe", "\uffff", "\ud800", "\x00", "\x01", "\ue000"])
+def test_characters_xml_refuses_never_break_a_conversion(odd):
+    for html in (f"<p>a{odd} b</p>", f"a{odd}b", f"<h2>x{odd}</h2><p>y{odd}</p>"):
+        for text in (html_to_markdown(html), M.text_to_markdown(html), M.html_to_text(html)):
+            assert "a" in text or "x" in text or "y" in text
+            assert odd not in text
+        assert M.html_to_sections(html)
+
+
 def test_plain_text_notes():
     text = "First *line*\nsecond   line\r\n\r\n\n  Next_para @here <b>not bold</b>"
     assert M.text_to_markdown(text) == (
