@@ -274,7 +274,18 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         extra = extras[index] if extras is not None else None
-        item, problems = _item(entry, extra, where=where, url=url, show=result.title)
+        try:
+            item, problems = _item(entry, extra, where=where, url=url, show=result.title)
+        except Exception as exc:  # a bug on one odd item must not cost the others
+            log.exception("%s: item %d could not be read", where, index + 1)
+            problems = [
+                Problem(
+                    where,
+                    f"item {index + 1} could not be read ({type(exc).__name__}); it is skipped",
+                    hint="the bot's log has the details; please report it with the feed",
+                )
+            ]
+            item = None
         result.problems.extend(problems)
         if item is None:
             continue

@@ -309,6 +309,31 @@ def test_notes_that_contain_our_section_mark_are_kept_whole():
     assert ep.sections == ()
 
 
+def test_an_item_that_fails_is_reported_and_the_others_are_kept(monkeypatch, caplog):
+    # No item of ours is known to fail: an unknown bug is simulated in the standard library
+    # (slugs fold accents with unicodedata), for one item only.
+    import unicodedata
+
+    real = unicodedata.normalize
+
+    def failing(form: str, text: str) -> str:
+        if "BOOM" in text:
+            raise RuntimeError("simulated bug")
+        return real(form, text)
+
+    monkeypatch.setattr(unicodedata, "normalize", failing)
+    raw = (
+        b"<rss version='2.0'><channel><title>S</title>"
+        b"<item><title>Fine one</title><guid>a</guid></item>"
+        b"<item><title>BOOM</title><guid>b</guid></item>"
+        b"<item><title>Fine two</title><guid>c</guid></item></channel></rss>"
+    )
+    result = parse_feed(raw)
+    assert [i.episode.title for i in result.items] == ["Fine one", "Fine two"]
+    assert any("item 2 could not be read (RuntimeError)" in str(p) for p in result.problems)
+    assert "simulated bug" in caplog.text
+
+
 def test_relative_links_resolve_against_xml_base():
     raw = (
         b'<rss version="2.0"><channel xml:base="https://show.example/ep/"><item><title>T</title>'
