@@ -159,15 +159,6 @@ class FeedCog(commands.Cog, name="Feeds"):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return require_moderator(interaction)
-        if interaction.guild is None:
-            raise app_commands.NoPrivateMessage("These commands work in a server only.")
-        if not interaction.permissions.manage_threads:
-            log.info("refused /feed to user %s without Manage Threads", interaction.user.id)
-            raise app_commands.CheckFailure(
-                "Only moderators (Manage Threads permission) can use this command. "
-                "Nothing was changed."
-            )
-        return True
 
     @feed.command(name="status")
     async def status(self, interaction: discord.Interaction) -> None:

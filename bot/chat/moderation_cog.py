@@ -185,19 +185,6 @@ class ModerationCog(commands.Cog, name="Moderation"):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return require_moderator(interaction)
-        if interaction.guild is None:
-            raise app_commands.NoPrivateMessage("These commands work in a server only.")
-        if not interaction.permissions.manage_threads:
-            log.info(
-                "refused /%s to user %s without Manage Threads",
-                interaction.command.qualified_name if interaction.command else "?",
-                interaction.user.id,
-            )
-            raise app_commands.CheckFailure(
-                "Only moderators (Manage Threads permission) can use this command. "
-                "Nothing was changed."
-            )
-        return True
 
     def _bot_cannot_post(self, channel: discord.abc.GuildChannel) -> str | None:
         me = channel.guild.me
