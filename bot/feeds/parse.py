@@ -26,7 +26,7 @@ from typing import Any
 import feedparser
 from feedparser.encodings import convert_to_utf8
 
-from bot.core.markup import html_to_markdown, html_to_sections, html_to_text, text_to_markdown
+from bot.core.markup import html_to_sections, html_to_text, text_to_markdown
 from bot.core.models import Chapter, Episode, Link, Person, Problem, Section
 from bot.core.text import slugify, truncate
 from bot.core.transcripts import parse_timestamp
@@ -556,8 +556,6 @@ def _markdown_notes(notes: str, is_html: bool) -> tuple[str, tuple[Section, ...]
         return "", ()
     if not is_html:  # plain text has no headings to split on
         return text_to_markdown(notes), ()
-    if "<h" not in notes.lower():  # no heading tag: no tree to edit, maybe none to build
-        return html_to_markdown(notes), ()
     summary, parts = html_to_sections(notes)
     sections: list[Section] = []
     anchors: dict[str, int] = {}

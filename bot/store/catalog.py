@@ -333,10 +333,10 @@ async def write_passages(
 
 
 async def delete_episodes(db: aiosqlite.Connection, ids: Iterable[int]) -> None:
-    args = [(i,) for i in ids]
-    if args:
-        await delete_docs(db, f"episode_id {_IN_IDS}", _ids(i for (i,) in args))
-        await db.executemany("DELETE FROM episodes WHERE id = ?", args)
+    ids = list(ids)
+    if ids:
+        await delete_docs(db, f"episode_id {_IN_IDS}", _ids(ids))
+        await db.executemany("DELETE FROM episodes WHERE id = ?", [(i,) for i in ids])
 
 
 async def replace_topics(
