@@ -254,13 +254,14 @@ async def main(args: argparse.Namespace) -> int:
         print(f"{label:<54} {ratios}")
     # Each run's import over the same run's yardstick: this host moves a timing by up to
     # ~1.5x within seconds, so the pairs show how much of a median's ratio is that noise.
-    for key, what in (("import", ""), ("notes_only", ", transcript storage excluded")):
+    totals = (("import", ""), ("notes_only", ", transcript storage excluded"))
+    for key, what in totals:
         per_run = [
             i[1] / f[1] for i, f in zip(rows[key], rows["feedparser"], strict=True) if f[1] > 0
         ]
         listed = ", ".join(f"{r:.2f}" for r in per_run)
         print(f"per run, CPU, import ÷ that run's feedparser{what}: {listed}")
-    for key, what in (("import", ""), ("notes_only", ", transcript storage excluded")):
+    for key, what in totals:
         for clock, name in ((0, "wall clock"), (1, "CPU time")):
             ratio = median(key, clock) / yard[clock]
             verdict = "met" if ratio <= 2 else "NOT met"
