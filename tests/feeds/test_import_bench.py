@@ -47,4 +47,8 @@ def test_a_tiny_run_prints_the_import_with_and_without_storing_transcripts(tmp_p
             abs(total[clock] - stored[clock] - without[clock]) < 0.016
         )  # three numbers rounded to 0.01
     assert len(re.findall(r"^target ≤ 2\.00× feedparser, .*: (met|NOT met) \(", out, re.M)) == 4
+    # One run: each total's ratio to that run's own yardstick, one number each.
+    assert (
+        len(re.findall(r"^per run, CPU, import ÷ that run's feedparser.*: [\d.]+$", out, re.M)) == 2
+    )
     assert "Traceback" not in result.stderr
