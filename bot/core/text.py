@@ -29,6 +29,7 @@ _MENTION = re.compile(r"@(everyone|here|[!&]?\d{15,21})")
 _ANGLE_MENTION = re.compile(r"<(@[!&]?|#)(\d{15,21})>")
 _URL = re.compile(r"<?https?://[^\s<>]+>?")
 _INLINE_SPECIAL = re.compile(r"([\\*_~`|\[\]()])")
+_INLINE_OR_URL = re.compile(r"[\\*_~`|\[\]()]|https?://")
 _LINE_START = re.compile(r"^(\s*)(>|#{1,3}\s|-\s|\*\s|\d+\.\s)", re.MULTILINE)
 
 
@@ -41,6 +42,9 @@ def escape_mentions(text: str) -> str:
 
 def escape_markdown(text: str) -> str:
     """Escape Markdown so user text shows literally; URLs are left intact so they still link."""
+    if _INLINE_OR_URL.search(text) is None:
+        # Most excerpt words: nothing inline to escape (each reply escapes ~20 pieces).
+        return _LINE_START.sub(_escape_line_start, text)
     out: list[str] = []
     pos = 0
     for url in _URL.finditer(text):
