@@ -158,6 +158,16 @@ def test_gap_error_on_a_weekday_suggests_the_shifted_time() -> None:
         parse_when("sunday 2:30am", NOW, "America/New_York")
 
 
+def test_new_years_eve_reaches_into_the_year_after_next() -> None:
+    # 366 days from 31 December 2000 end in January 2002; a year-number check refused them.
+    eve = datetime(2000, 12, 31, 16, 0, tzinfo=UTC)
+    assert parse_when("2002-01-01 00:00", eve, "UTC") == datetime(2002, 1, 1, tzinfo=UTC)
+    with pytest.raises(WhenError, match="more than a year ahead"):
+        parse_when("2002-01-01 16:01", eve, "UTC")
+    with pytest.raises(WhenError, match="more than a year ahead"):
+        parse_when("2003-01-01 00:00", eve, "UTC")
+
+
 def test_bad_zone_gets_a_suggestion() -> None:
     with pytest.raises(WhenError, match="did you mean 'Europe/London'"):
         parse_when("friday 18:00", NOW, "Europe/Lodnon")
