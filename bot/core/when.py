@@ -245,8 +245,8 @@ def _parse_date(token: str) -> date:
 
 def _within_reach(day: date, now_utc: datetime) -> date:
     """`day`, or WhenError if it is years off (also keeps far dates from overflowing). Only a
-    coarse guard: the exact limits are checked on the instant (parse_when). A year later than
-    next would be too tight: on 31 December, the next 366 days reach into the year after."""
+    coarse guard: the exact limits are checked on the instant (parse_when). It allows the year
+    after next, since from 31 December the next 366 days reach into its January."""
     if day.year < now_utc.year - 1:
         raise WhenError(f"that time has already passed: {day} is in the past; {EXAMPLES}")
     if day.year > now_utc.year + 2:
