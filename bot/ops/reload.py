@@ -238,13 +238,15 @@ class Reloader:
         """Poll until cancelled; a failing look is logged and the loop goes on."""
         log.info("watching %s and %s for changes", self.content_dir, self.prompts_dir)
         while True:
+            # Wait first: the fingerprint was taken when this Reloader was built, moments before
+            # the bot started (a look at once would scan every file again while it connects).
+            await asyncio.sleep(interval)
             try:
                 await self.poll()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("content watcher: looking for changes failed")
-            await asyncio.sleep(interval)
 
 
 def _changes(report: SyncReport) -> str:
