@@ -325,7 +325,9 @@ def admin_cog_from_settings(
     settings: Settings, app: App, clock: Clock
 ) -> tuple[Callable[[VGBot], commands.Cog], Reloader]:
     """The admin cog and the reloader it runs (other cogs follow it with `follow_reloads`)."""
-    reloader = Reloader(app.store, settings.content_dir, settings.prompts_dir, clock=clock)
+    reloader = Reloader(
+        app.store, settings.content_dir, settings.prompts_dir, clock=clock, seen=app.fingerprint
+    )
     context = AdminContext(
         reloader=reloader,
         configs=GuildConfigStore(app.store),

@@ -149,7 +149,10 @@ class Reloader:
         *,
         clock: Clock,
         prompts: Prompts | None = None,
+        seen: str = "",
     ) -> None:
+        """`seen`: the folders' fingerprint when the catalogue was last synced from them (see
+        bot.app.open_app); by default, taken now."""
         self.store = store
         self.content_dir = content_dir
         self.prompts_dir = prompts_dir
@@ -158,7 +161,7 @@ class Reloader:
         self.last: ReloadResult | None = None  # the latest attempt, applied or refused
         self.last_applied: ReloadResult | None = None
         self._listeners: list[Callable[[Prompts], None]] = []
-        self._seen = fingerprint(self.folders)
+        self._seen = seen or fingerprint(self.folders)
         self._lock = asyncio.Lock()
 
     @property

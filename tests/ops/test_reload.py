@@ -203,3 +203,20 @@ async def test_a_missing_folder_is_refused_not_applied(store, folders):
     assert result is not None and not result.applied
     assert any("content folder not found" in p for p in result.problems)
     assert await title_of_episode_11(store) == before
+
+
+async def test_an_edit_made_while_the_bot_starts_is_picked_up_by_the_first_look(tmp_path, folders):
+    # The bot's own wiring: open_app syncs at start, the admin cog builds the Reloader later.
+    # An edit in between (a sync of thousands of files takes seconds) must not go unseen.
+    from bot.app import open_app
+    from bot.chat.admin_cog import admin_cog_from_settings
+    from bot.settings import Settings
+
+    content, prompts = folders
+    settings = Settings(db=tmp_path / "start.sqlite3", content_dir=content, prompts_dir=prompts)
+    async with open_app(settings) as app:
+        edit(content / EPISODE, OLD_TITLE, "Stagnation, Edited During Start-up")
+        _, reloader = admin_cog_from_settings(settings, app, Clock())
+        result = await reloader.poll()
+        assert result is not None and result.applied and result.changes == "1 changed", result
+        assert "Edited During Start-up" in await title_of_episode_11(app.store)
