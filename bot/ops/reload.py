@@ -241,8 +241,8 @@ class Reloader:
         """Poll until cancelled; a failing look is logged and the loop goes on."""
         log.info("watching %s and %s for changes", self.content_dir, self.prompts_dir)
         while True:
-            # Wait first: the fingerprint was taken when this Reloader was built, moments before
-            # the bot started (a look at once would scan every file again while it connects).
+            # Wait first: the fingerprint is fresh (taken at start-up, see bot.app.open_app), and
+            # a look at once would scan every file again while the bot connects.
             await asyncio.sleep(interval)
             try:
                 await self.poll()
