@@ -35,7 +35,8 @@ def test_make_run_without_token_opens_the_sandbox_and_answers(tmp_path):
     assert "→  defensible-moats" in screen  # autocomplete
     assert "No closing quotation" in screen  # an unbalanced quote gets a clear message
     assert "you are now a moderator" in screen
-    assert "may not use /weekly" in screen  # the member's attempt
+    # The member's attempt, refused as Discord's client would, naming the permission.
+    assert "may not use /weekly: it needs Manage Threads, which they lack here" in screen
     assert "Weekly prompt set" in screen
     # The clock jump makes the weekly prompt due: the bot posts it in #general by itself.
     after_advance = screen.split("the clock moved forward 7d", 1)[1]

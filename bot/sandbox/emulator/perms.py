@@ -147,6 +147,15 @@ def parse_perms(value: int | str | Iterable[str] | Perm) -> int:
     return total
 
 
+def perm_names(flags: int) -> str:
+    """'Manage Threads, Manage Messages': permissions as Discord's client names them."""
+    names = [p.name.replace("_", " ").title() for p in Perm if p.name and flags & p == p]
+    unknown = flags & ~sum(Perm)
+    if unknown:
+        names.append(f"unknown bits {unknown:#x}")
+    return ", ".join(names) or "none"
+
+
 def base_permissions(
     *,
     guild_id: int,

@@ -35,7 +35,15 @@ from .interactions import (
     command_data,
     interaction_payload,
 )
-from .perms import DEFAULT_BOT, MEMBER_OVERWRITE, MODERATOR, ROLE_OVERWRITE, Perm, parse_perms
+from .perms import (
+    DEFAULT_BOT,
+    MEMBER_OVERWRITE,
+    MODERATOR,
+    ROLE_OVERWRITE,
+    Perm,
+    parse_perms,
+    perm_names,
+)
 from .rest import Recorded, Rest, attachments_from
 from .state import CHANNEL_TYPES, Attachment, Channel, GatewayEvent, Guild, Role, User, World
 
@@ -628,9 +636,10 @@ class Emulator:
         if needed is not None and not perms & Perm.ADMINISTRATOR:
             need = int(needed)
             if need == 0 or perms & need != need:
+                needs = perm_names(need) if need else "Administrator (the command is set to 0)"
                 raise EmulatorError(
-                    f"{who.username} may not use /{command.name}: "
-                    f"it needs permissions {Perm(need)!r}"
+                    f"{who.username} may not use /{command.name}: it needs {needs}, "
+                    "which they lack here"
                 )
         return command
 
