@@ -205,8 +205,23 @@ class ModerationCog(commands.Cog, name="Moderation"):
         *,
         here: bool = True,
     ) -> discord.TextChannel | discord.ForumChannel | None:
-        """The channel to post in, checked: the option, else the server's discussion channel
-        (/config channel discussion), else (with `here`) where the command was used."""
+        """The channel to post in, checked (see `_find_target`); when there is none, the member
+        is told why."""
+        target, problem = await self._find_target(interaction, channel, here=here)
+        if problem:
+            await tell(interaction, problem)
+        return target
+
+    async def _find_target(
+        self,
+        interaction: discord.Interaction,
+        channel: PostChannel | None,
+        *,
+        here: bool = True,
+    ) -> tuple[discord.TextChannel | discord.ForumChannel | None, str]:
+        """The channel to post in: the option, else the server's discussion channel (/config
+        channel discussion), else (with `here`) where the command was used; or why there is
+        none."""
         target: object = channel
         guild = interaction.guild
         if target is None and guild is not None:
@@ -214,29 +229,24 @@ class ModerationCog(commands.Cog, name="Moderation"):
             if settings.discussion_channel is not None:
                 target = guild.get_channel(settings.discussion_channel)
                 if target is None:
-                    await tell(
-                        interaction,
+                    return None, (
                         f"The discussion channel (<#{settings.discussion_channel}>) no longer "
                         "exists: name a channel with the `channel` option, or set another with "
-                        "`/config channel`. Nothing was changed.",
+                        "`/config channel`. Nothing was changed."
                     )
-                    return None
         if target is None and here:
             target = interaction.channel
         if isinstance(target, discord.Thread):
             target = target.parent
         if not isinstance(target, discord.TextChannel | discord.ForumChannel):
-            await tell(
-                interaction,
+            return None, (
                 "Pick a text or forum channel with the `channel` option (or have an admin set "
-                "a discussion channel with `/config channel`). Nothing was changed.",
+                "a discussion channel with `/config channel`). Nothing was changed."
             )
-            return None
         problem = self._bot_cannot_post(target)
         if problem:
-            await tell(interaction, problem)
-            return None
-        return target
+            return None, problem
+        return target, ""
 
     # ---- /weekly ----
 
@@ -258,8 +268,16 @@ class ModerationCog(commands.Cog, name="Moderation"):
         tz: app_commands.Range[str, 1, 64] | None = None,
     ) -> None:
         """Post the weekly discussion prompt at this day, time and zone."""
-        target = await self._target(interaction, channel, here=False)
-        if target is None or interaction.guild is None:
+        if interaction.guild is None:
+            return
+        target, problem = await self._find_target(interaction, channel, here=False)
+        if target is None:
+            # Say what else is wrong too, so one more try is enough.
+            errors = await self.service.weekly_input_errors(
+                interaction.guild.id, weekday.value, time, tz
+            )
+            also = "\nAlso fix: " + "; ".join(errors) if errors else ""
+            await tell(interaction, problem + also)
             return
         try:
             view = await self.service.set_weekly(

@@ -289,6 +289,31 @@ class SchedulingService:
         guild_name: str = "",
     ) -> WeeklyView:
         """`tz` None: the guild's zone (see `guild_zone`)."""
+        rule, errors = await self._weekly_rule(guild_id, weekday, at, tz)
+        if rule is None:
+            raise SchedulingError("nothing was saved. " + "; ".join(errors))
+        config = WeeklyConfig(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            rule=rule,
+            guild_name=guild_name,
+            updated_by=by,
+        )
+        stored = await self.rows.put_weekly(config, now)
+        log.info(
+            "guild %s: weekly prompt set to %s in channel %s", guild_id, describe(rule), channel_id
+        )
+        return await self._weekly_view(stored, now)
+
+    async def weekly_input_errors(
+        self, guild_id: int, weekday: str, at: str, tz: str | None
+    ) -> list[str]:
+        """What is wrong with /weekly set's day, time and zone, all at once (nothing saved)."""
+        return (await self._weekly_rule(guild_id, weekday, at, tz))[1]
+
+    async def _weekly_rule(
+        self, guild_id: int, weekday: str, at: str, tz: str | None
+    ) -> tuple[WeeklyRule | None, list[str]]:
         errors: list[str] = []
         day = wall = zone_name = None
         try:
@@ -304,20 +329,8 @@ class SchedulingService:
         except WhenError as exc:
             errors.append(f"tz: {exc}")
         if errors or day is None or wall is None or zone_name is None:
-            raise SchedulingError("nothing was saved. " + "; ".join(errors))
-        rule = WeeklyRule(day, wall, zone_name)
-        config = WeeklyConfig(
-            guild_id=guild_id,
-            channel_id=channel_id,
-            rule=rule,
-            guild_name=guild_name,
-            updated_by=by,
-        )
-        stored = await self.rows.put_weekly(config, now)
-        log.info(
-            "guild %s: weekly prompt set to %s in channel %s", guild_id, describe(rule), channel_id
-        )
-        return await self._weekly_view(stored, now)
+            return None, errors
+        return WeeklyRule(day, wall, zone_name), []
 
     async def show_weekly(self, guild_id: int, now: datetime) -> WeeklyView | None:
         config = await self.rows.weekly(guild_id)

@@ -221,6 +221,13 @@ async def test_unclear_input_gets_a_precise_error_and_saves_nothing(world: World
         {**weekly_options(world, world.general, timedelta(days=1)), "tz": "Mars/Base"},
     )
     assert "unknown time zone 'Mars/Base'" in bad_zone["content"]
+    # No channel given and none configured: that is said, and so is everything else wrong.
+    no_channel = await command(
+        world, "weekly", "set", {"weekday": "friday", "time": "25:00", "tz": "Mars/Base"}
+    )
+    text = no_channel["content"]
+    assert "Pick a text or forum channel" in text and "Also fix: " in text, text
+    assert "no hour 25" in text and "unknown time zone 'Mars/Base'" in text, text
     assert tables(bots.settings().db) == before
 
 
