@@ -16,16 +16,51 @@ _TIMESTAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
 _CHANNEL = re.compile(r"<#(\d+)>")
 
 
-def humanize(text: str, channels: Mapping[str, str] | None = None) -> str:
-    """What a Discord client shows for timestamps and channel links (times in UTC here)."""
+def humanize(
+    text: str, channels: Mapping[str, str] | None = None, now: datetime | None = None
+) -> str:
+    """What a Discord client shows for timestamps and channel links (times in UTC here; the
+    relative style, `<t:…:R>`, counted from `now` when given)."""
     names = {v: k for k, v in (channels or {}).items()}
 
     def stamp(m: re.Match[str]) -> str:
         when = datetime.fromtimestamp(int(m[1]), UTC)
+        if m[2] == "R" and now is not None:
+            return relative(when, now)
         return when.strftime("%a %d %b %Y %H:%M UTC")
 
     text = _TIMESTAMP.sub(stamp, text)
     return _CHANNEL.sub(lambda m: f"#{names.get(m[1], m[1])}", text)
+
+
+# (limit in seconds, what to say, unit in seconds or 0 for the phrase as it is): the
+# thresholds of moment.js, whose wording Discord's client uses ("in 3 days", "an hour ago").
+_RELATIVE = (
+    (45, "a few seconds", 0),
+    (90, "a minute", 0),
+    (45 * 60, "{} minutes", 60),
+    (90 * 60, "an hour", 0),
+    (22 * 3600, "{} hours", 3600),
+    (36 * 3600, "a day", 0),
+    (26 * 86400, "{} days", 86400),
+    (45 * 86400, "a month", 0),
+    (320 * 86400, "{} months", 30.44 * 86400),
+    (548 * 86400, "a year", 0),
+)
+
+
+def relative(when: datetime, now: datetime) -> str:
+    """'in 3 days', '2 hours ago': `when` seen from `now`, as Discord's client says it."""
+    seconds = (when - now).total_seconds()
+    span = abs(seconds)
+    phrase = ""
+    for limit, words, unit in _RELATIVE:
+        if span < limit:
+            phrase = words.format(round(span / unit)) if unit else words
+            break
+    else:
+        phrase = f"{round(span / (365.25 * 86400))} years"
+    return f"in {phrase}" if seconds >= 0 else f"{phrase} ago"
 
 
 def _wrap(text: str, indent: str) -> list[str]:
@@ -38,9 +73,13 @@ def _wrap(text: str, indent: str) -> list[str]:
 
 
 def render_message(
-    message: dict[str, Any], *, where: str = "", channels: Mapping[str, str] | None = None
+    message: dict[str, Any],
+    *,
+    where: str = "",
+    channels: Mapping[str, str] | None = None,
+    now: datetime | None = None,
 ) -> str:
-    return humanize(_render(message, where), channels)
+    return humanize(_render(message, where), channels, now)
 
 
 def _render(message: dict[str, Any], where: str) -> str:

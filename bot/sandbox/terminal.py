@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.clock import OffsetFileClock
+from bot.clock import OffsetFileClock, utc
 from bot.sandbox.commandline import CommandLineError, Invocation, parse_command_line
 from bot.sandbox.emulator import Emulator, EmulatorError
 from bot.sandbox.emulator.__main__ import DEFAULT_GUILD, build_default_world
@@ -148,7 +148,11 @@ class Sandbox:
                 continue  # already shown as the answer to a command
             ch = self.emu.world.channels.get(int(message["channel_id"]))
             where = f"#{ch.name}" if ch else "a channel"
-            self.say(render_message(message, where=where, channels=self._channels()))
+            self.say(
+                render_message(
+                    message, where=where, channels=self._channels(), now=utc(self.clock())
+                )
+            )
 
     async def _settle(self, seconds: float = 1.5) -> None:
         # Give the bot a moment to post what a command or a clock jump made due.
@@ -186,7 +190,11 @@ class Sandbox:
         message = await handle.response(timeout=15)
         channels = self._channels()
         for shown in [message, *handle.followups]:
-            self.say(render_message(shown, where=f"#{self.channel}", channels=channels))
+            self.say(
+                render_message(
+                    shown, where=f"#{self.channel}", channels=channels, now=utc(self.clock())
+                )
+            )
         self._seen |= {int(m["id"]) for m in [message, *handle.followups] if m.get("id")}
         await self._settle(0.5)
 
@@ -252,8 +260,6 @@ class Sandbox:
             self.say("  (no suggestions)")
 
     def _now(self) -> str:
-        from bot.clock import utc
-
         return utc(self.clock()).strftime("%a %Y-%m-%d %H:%M UTC")
 
     def prompt(self) -> str:
