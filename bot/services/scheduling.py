@@ -457,6 +457,15 @@ class SchedulingService:
             rule = WeeklyRule(local.weekday(), local.time().replace(microsecond=0), tz)
         else:
             rule = OneOff(at)
+        for existing in await self.rows.schedules(guild_id):
+            same = (existing.channel_id, existing.topic_slug, existing.rule)
+            if same == (channel_id, found.slug, rule) and next_occurrence(rule, now) is not None:
+                # Two of them would open two identical threads at once: surely a slip.
+                raise SchedulingError(
+                    f"nothing was saved: schedule #{existing.id} already opens a thread on "
+                    f"{found.title} in <#{channel_id}> {describe(rule)}. Cancel it first "
+                    "(/schedule cancel) to change its title, or pick another time."
+                )
         # Created a moment before `at`: due() fires occurrences after creation only.
         stored = await self.rows.add_schedule(
             guild_id=guild_id,

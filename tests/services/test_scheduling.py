@@ -23,7 +23,7 @@ from bot.services.scheduling import (
 from bot.store.db import open_store
 from bot.store.guild_config import GuildConfigStore
 from bot.store.outbox import FAILED, PENDING, SENT, SKIPPED, Outbox, OutboxEntry
-from tests.services.test_publisher import TEXT_CHANNEL, Clock, Crash, FakeDiscord
+from tests.services.test_publisher import FORUM_CHANNEL, TEXT_CHANNEL, Clock, Crash, FakeDiscord
 
 GUILD, OTHER_GUILD, MOD = 1, 2, 99
 GRACE = timedelta(hours=6)
@@ -525,6 +525,36 @@ def test_topics_are_found_by_slug_title_or_alias_ignoring_case_and_spacing():
         find_topic(TOPICS, "x" * 101)
     with pytest.raises(SchedulingError, match="no topics in the catalogue"):
         find_topic([], "evals")
+
+
+async def test_the_same_thread_at_the_same_time_twice_is_refused_as_a_slip(db):
+    async with Bot(db) as service:
+        first = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "friday 18:00", repeat="weekly", by=MOD, now=TUE
+        )
+        sid = first.schedule.id
+        for when, repeat in (("friday 18:00", "weekly"), ("fri 6pm", "weekly")):
+            with pytest.raises(SchedulingError, match=f"schedule #{sid} already opens a thread"):
+                await service.schedule_thread(
+                    GUILD, TEXT_CHANNEL, "Evals for LLMs", when, repeat=repeat, by=MOD, now=TUE
+                )
+        # Another time, another channel, once rather than weekly, another server: all fine.
+        await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "friday 19:00", repeat="weekly", by=MOD, now=TUE
+        )
+        await service.schedule_thread(
+            GUILD, FORUM_CHANNEL, "evals", "friday 18:00", repeat="weekly", by=MOD, now=TUE
+        )
+        await service.schedule_thread(GUILD, TEXT_CHANNEL, "evals", "friday 18:00", by=MOD, now=TUE)
+        await service.schedule_thread(
+            OTHER_GUILD, TEXT_CHANNEL, "evals", "friday 18:00", repeat="weekly", by=MOD, now=TUE
+        )
+        # Once the first is cancelled, the same schedule can be made again.
+        await service.cancel(GUILD, sid, by=MOD, now=TUE)
+        again = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "friday 18:00", repeat="weekly", by=MOD, now=TUE
+        )
+        assert again.schedule.id != sid
 
 
 async def test_cancel_stops_future_posts_and_is_scoped_to_the_guild(db):
