@@ -15,7 +15,7 @@ def test_make_run_without_token_opens_the_sandbox_and_answers(tmp_path):
         '/episode 11\n:complete /topic moat\n/topic "moats\n'
         "/weekly show\n"  # a member is refused
         ":as moderator\n/weekly set friday 18:00 channel:#general tz:Europe/London\n"
-        ":advance 7d\n:quit\n"
+        ":advance 7d\n/config show\n:as admin\n/config show\n:quit\n"
     )
     out = subprocess.run(
         ["make", "-s", "run"],
@@ -41,6 +41,11 @@ def test_make_run_without_token_opens_the_sandbox_and_answers(tmp_path):
     # The clock jump makes the weekly prompt due: the bot posts it in #general by itself.
     after_advance = screen.split("the clock moved forward 7d", 1)[1]
     assert "── bot in #general ──" in after_advance and "-# ref " in after_advance
+    # A moderator may not change the server's settings; an admin may look at them.
+    assert "mod may not use /config: it needs Manage Guild" in after_advance
+    assert "you are now an admin" in after_advance
+    assert "admin #general> " in after_advance
+    assert "Discussion channel" in after_advance.split("you are now an admin", 1)[1]
     assert "Traceback" not in screen + out.stderr
     # The bot ran as its own process and left its log in the sandbox folder.
     assert (tmp_path / "sandbox" / "bot.log").exists()

@@ -21,7 +21,7 @@ from typing import Any
 from bot.clock import OffsetFileClock, utc
 from bot.sandbox.commandline import CommandLineError, Invocation, parse_command_line
 from bot.sandbox.emulator import Emulator, EmulatorError
-from bot.sandbox.emulator.__main__ import DEFAULT_GUILD, build_default_world
+from bot.sandbox.emulator.__main__ import DEFAULT_GUILD, add_admin, build_default_world
 from bot.sandbox.process import bot_env, spawn_bot
 from bot.sandbox.show import render_message
 from bot.settings import Settings
@@ -32,13 +32,25 @@ HELP = """\
 Type slash commands as Discord members would, e.g.
   /episode 11            /episode saroufim          /topic "defensible moats"
 Sandbox commands:
-  :as member | :as moderator   who you are (moderators may use /weekly, /schedule, ...)
+  :as member|moderator|admin   who you are (moderators: /weekly, /schedule, /feed;
+                               admins also /config and /reload)
   :in CHANNEL                  where you type (now: #{channel}); :channels lists them
   :complete /episode sar       what autocomplete offers for what you typed so far
   :advance 7d | 3h | 90m       move the sandbox clock forward (scheduled posts happen)
   :log                         the last lines of the bot's log
   :help                        this text;   :quit or Ctrl-D leaves
 """
+
+# `:as` words → the sandbox's users, and how each is named back.
+_ROLES = {
+    "member": "alice",
+    "alice": "alice",
+    "moderator": "mod",
+    "mod": "mod",
+    "admin": "ada",
+    "ada": "ada",
+}
+_ROLE_OF = {"alice": "a member", "mod": "a moderator", "ada": "an admin"}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhms])\s*$")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -206,12 +218,13 @@ class Sandbox:
         if word == "help":
             self.say(HELP.format(channel=self.channel))
         elif word == "as":
-            users = {"member": "alice", "alice": "alice", "moderator": "mod", "mod": "mod"}
-            if rest not in users:
-                self.say("! say :as member or :as moderator")
+            if rest not in _ROLES:
+                self.say("! say :as member, :as moderator or :as admin")
             else:
-                self.as_user = users[rest]
-                self.say(f"you are now {'a moderator' if self.as_user == 'mod' else 'a member'}")
+                self.as_user = _ROLES[rest]
+                if self.as_user == "ada" and self.emu.world.find_user("ada") is None:
+                    add_admin(self.emu, self.guild)  # a sandbox made before admins existed
+                self.say(f"you are now {_ROLE_OF[self.as_user]}")
         elif word == "in":
             name = rest.lstrip("#")
             if name not in self._channels():
@@ -263,7 +276,7 @@ class Sandbox:
         return utc(self.clock()).strftime("%a %Y-%m-%d %H:%M UTC")
 
     def prompt(self) -> str:
-        return f"{'moderator' if self.as_user == 'mod' else 'member'} #{self.channel}> "
+        return f"{_ROLE_OF[self.as_user].split()[-1]} #{self.channel}> "
 
 
 async def _main(settings: Settings) -> int:

@@ -15,7 +15,9 @@ import signal
 import sys
 
 from .errors import EmulatorError
+from .perms import MODERATOR, Perm
 from .server import Emulator
+from .state import Guild, User
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +25,20 @@ DEFAULT_GUILD = "Vanishing Gradients"
 
 
 def build_default_world(emu: Emulator) -> None:
-    """The sandbox server: #general, #episodes, a #discussions forum, alice and a moderator."""
+    """The sandbox server: #general, #episodes, a #discussions forum, alice, a moderator and
+    an admin (Manage Server besides the moderator's permissions)."""
     guild = emu.add_guild(DEFAULT_GUILD)
     emu.add_channel(guild, "general", "text", topic="Say hello")
     emu.add_channel(guild, "episodes", "text", topic="New episodes are announced here")
     emu.add_channel(guild, "discussions", "forum", tags=["episode", "topic", "question"])
     emu.add_member(guild, "alice")
     emu.add_moderator(guild, "mod")
+    add_admin(emu, guild)
+
+
+def add_admin(emu: Emulator, guild: Guild | int) -> User:
+    """'ada', who may also use /config and /reload (Manage Server)."""
+    return emu.add_member(guild, "ada", int(MODERATOR | Perm.MANAGE_GUILD))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
