@@ -33,6 +33,12 @@ CHANNELS = {"general": "101", "discussions": "102"}
         ("/episode mark saroufim", "episode", {"query": "mark saroufim"}),
         ('/topic "defensible moats"', "topic", {"query": "defensible moats"}),
         ("/topic query:moats", "topic", {"query": "moats"}),
+        ("/topic python:3 tips", "topic", {"query": "python:3 tips"}),  # free text stays text
+        (
+            "/schedule thread moats when:18:00",  # only the first colon names the option
+            "schedule thread",
+            {"topic": "moats", "when": "18:00"},
+        ),
         ("/schedule list", "schedule list", {}),
         ("/schedule cancel 7", "schedule cancel", {"id": 7}),
         (
@@ -65,6 +71,10 @@ def test_good_lines(text, qualified, options):
         ("/schedule cancel seven", "'id' takes a whole number"),
         ("/schedule thread moats friday 18:00", "name the options"),
         ("/schedule thread topic:x when:y channel:#nowhere", "no channel '#nowhere'"),
+        (
+            "/schedule thread topic:x at:friday",
+            "/schedule thread has no option 'at': /schedule thread topic:… when:…",
+        ),
     ],
 )
 def test_bad_lines_say_what_is_wrong(text, message):

@@ -10,12 +10,16 @@ The option names and types come from the commands the bot synced, as Discord wou
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER = 3, 4, 5, 6, 7, 8, 9, 10
+
+
+_NAME = re.compile(r"[a-z][a-z0-9_-]*")  # what a Discord option name looks like
 
 
 class CommandLineError(ValueError):
@@ -108,13 +112,18 @@ def parse_command_line(
         path.append(spec["name"])
         rest = rest[1:]
     params = {o["name"]: o for o in spec.get("options", [])}
-    usage = _usage(spec, "/" + " ".join([name, *path]))
+    command = "/" + " ".join([name, *path])
+    usage = _usage(spec, command)
     options: dict[str, Any] = {}
     positional: list[str] = []
     for word in rest:
         key, sep, value = word.partition(":")
         if sep and key in params:
             options[key] = _convert(params[key], value, channels)
+        elif sep and len(params) > 1 and _NAME.fullmatch(key) and not value.startswith("//"):
+            # 'tz:…' where the option is called something else: say which names there are.
+            # (A lone option takes free text, where 'word:word' is just text.)
+            raise CommandLineError(f"{command} has no option '{key}': {usage}")
         else:
             positional.append(word)
     if positional:
