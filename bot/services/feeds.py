@@ -313,7 +313,9 @@ def status_text(feed: FeedRow, known: int, now: datetime, channel: AnnounceChann
         lines.append(f"Last error{failed}: {feed.last_error}")
     if feed.problems:
         lines.append(f"Problems in the last read: {len(feed.problems)} (see `/feed why`).")
-    lines.append(f"Next poll: {at(feed.next_poll_at)}.")
+    # No time set yet means due: the watcher reads it at its next step (one runs at start).
+    upcoming = "at the watcher's next step" if feed.next_poll_at is None else at(feed.next_poll_at)
+    lines.append(f"Next poll: {upcoming}.")
     lines.append(f"Episodes known: {known} ({feed.items_in_feed} in the feed now).")
     if not feed.seeded:
         lines.append("The back catalogue is stored silently on the first good read.")

@@ -7,7 +7,7 @@ import asyncio
 import functools
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -215,6 +215,10 @@ async def test_errors_back_off_mark_the_feed_unhealthy_and_recover(env):
     await env.watcher.step(now)
     feed = await env.service.feeds.feed(env.url)
     assert feed is not None and feed.healthy and feed.failures == 0
+    assert "Next poll: <t:" in status_text(feed, 3, now, None)
+    # Before its first read a feed is due: not "never" polled.
+    unread = replace(feed, last_fetch_at=None, next_poll_at=None)
+    assert "Next poll: at the watcher's next step." in status_text(unread, 0, now, None)
 
 
 # ---- downtime ----
