@@ -12,7 +12,7 @@ def test_make_run_without_token_opens_the_sandbox_and_answers(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))}
     env["VGBOT_DB"] = str(tmp_path / "vgbot.sqlite3")
     typed = (
-        '/episode 11\n:complete /topic moat\n/topic "moats\n'
+        '/episode 11\n:complete /topic moat\n:complete /topic\n/topic "moats\n'
         "/weekly show\n"  # a member is refused
         ":as moderator\n/weekly set friday 18:00 channel:#general tz:Europe/London\n"
         ":advance 7d\n/config show\n:as admin\n/config show\n:quit\n"
@@ -33,6 +33,7 @@ def test_make_run_without_token_opens_the_sandbox_and_answers(tmp_path):
     assert "Episode 11: Data Science: The Great Stagnation" in screen
     assert "Mark Saroufim" in screen
     assert "→  defensible-moats" in screen  # autocomplete
+    assert "→  open-source-risk" in screen  # ...of nothing typed yet: the first choices
     assert "No closing quotation" in screen  # an unbalanced quote gets a clear message
     assert "you are now a moderator" in screen
     # The member's attempt, refused as Discord's client would, naming the permission.

@@ -252,13 +252,20 @@ class Sandbox:
         return True
 
     async def _complete(self, typed: str) -> None:
-        try:
-            inv = parse_command_line(typed + "\u200b", self._commands(), self._channels())
-        except CommandLineError as exc:
-            self.say(f"! {exc}")
+        # A marker stands for the cursor, so an option typed so far (even an empty one, as in
+        # ':complete /topic') parses as the one being completed.
+        mark = "\u200b"
+        for line in (typed + mark, f"{typed} {mark}"):
+            try:
+                inv = parse_command_line(line, self._commands(), self._channels())
+                break
+            except CommandLineError as exc:
+                problem = str(exc).replace(mark, "")
+        else:
+            self.say(f"! {problem}")
             return
         focused, value = next(iter(inv.options.items()))
-        options = {**inv.options, focused: str(value).replace("\u200b", "")}
+        options = {**inv.options, focused: str(value).replace(mark, "").strip()}
         choices = await self.emu.autocomplete(
             inv.name,
             options,
