@@ -196,7 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1 if args.command == "health" else 2  # Docker reserves 2 in health checks
     from bot.logs import setup_logging
 
-    setup_logging(settings.log_level, settings.log_format, settings.token)
+    level = settings.log_level
+    if args.command in ("episode", "topic", "search") and level.upper() == "INFO":
+        level = "WARNING"  # a question at the terminal: the answer, not the sync's progress
+    setup_logging(level, settings.log_format, settings.token)
     try:
         if args.command in ("episode", "topic", "search"):
             return asyncio.run(_ask(settings, args.command, " ".join(args.query), args.json))

@@ -48,3 +48,17 @@ def test_a_file_that_is_not_a_database_is_named_with_the_fix(tmp_path):
         assert out.returncode == 2, command
         assert "is not a usable SQLite database" in out.stderr and "VGBOT_DB" in out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_a_question_at_the_terminal_prints_the_answer_without_progress_lines(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "--db", str(tmp_path / "bot.sqlite3"), "episode", "11"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Great Stagnation" in out.stdout
+    assert "INFO" not in out.stderr, out.stderr  # the first sync and migrations stay quiet
