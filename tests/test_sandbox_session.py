@@ -15,6 +15,8 @@ def test_make_run_without_token_opens_the_sandbox_and_answers(tmp_path):
         '/episode 11\n:complete /topic moat\n:complete /topic\n/topic "moats\n'
         "/weekly show\n"  # a member is refused
         ":as moderator\n/weekly set friday 18:00 channel:#general tz:Europe/London\n"
+        '/schedule thread topic:moats when:"in 1 hour" title:"Moats, revisited"\n'
+        "/schedule run-now 1\n"
         ":advance 7d\n/config show\n:as admin\n/config show\n:quit\n"
     )
     out = subprocess.run(
@@ -39,6 +41,8 @@ def test_make_run_without_token_opens_the_sandbox_and_answers(tmp_path):
     # The member's attempt, refused as Discord's client would, naming the permission.
     assert "may not use /weekly: it needs Manage Threads, which they lack here" in screen
     assert "Weekly prompt set" in screen
+    # The new thread is named where its mention is shown, as a Discord client shows it.
+    assert "Posted `#1` now: #Moats, revisited (https://discord.com/channels/" in screen
     # The clock jump makes the weekly prompt due: the bot posts it in #general by itself.
     after_advance = screen.split("the clock moved forward 7d", 1)[1]
     assert "── bot in #general ──" in after_advance and "-# ref " in after_advance

@@ -133,6 +133,14 @@ class Sandbox:
             if ch.guild_id == self.guild.id and ch.type in (0, 5, 15)
         }
 
+    def _names(self) -> dict[str, str]:
+        """Every channel of the server, threads and forum posts too: what `<#id>` shows."""
+        return {
+            ch.name: str(ch.id)
+            for ch in self.emu.world.channels.values()
+            if ch.guild_id == self.guild.id
+        }
+
     def _all_messages(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for ch in list(self.emu.world.channels.values()):
@@ -161,9 +169,7 @@ class Sandbox:
             ch = self.emu.world.channels.get(int(message["channel_id"]))
             where = f"#{ch.name}" if ch else "a channel"
             self.say(
-                render_message(
-                    message, where=where, channels=self._channels(), now=utc(self.clock())
-                )
+                render_message(message, where=where, channels=self._names(), now=utc(self.clock()))
             )
 
     async def _settle(self, seconds: float = 1.5) -> None:
@@ -200,7 +206,7 @@ class Sandbox:
             subcommand=" ".join(inv.path) or None,
         )
         message = await handle.response(timeout=15)
-        channels = self._channels()
+        channels = self._names()
         for shown in [message, *handle.followups]:
             self.say(
                 render_message(
