@@ -357,6 +357,12 @@ def _absolute_with_offset(m: re.Match[str], s: str, now_utc: datetime) -> dateti
 
 def _day_and_time(s: str, now_utc: datetime, tzinfo: zoneinfo.ZoneInfo, zone_name: str) -> datetime:
     tokens = [t for t in s.replace(",", " ").split() if t not in ("at", "on")]
+    past = next((t for t in tokens if t in ("yesterday", "ago", "last")), None)
+    if past is not None:
+        raise WhenError(
+            f"{past!r} points to the past: schedule a time still to come, "
+            "e.g. 'today 18:00', 'tomorrow 9am' or 'friday 18:00'"
+        )
     day: _Day | None = None
     time_tokens: list[str] = []
     i = 0

@@ -490,7 +490,7 @@ async def test_a_weekly_thread_repeats_in_its_own_zone(db):
         ("", "friday 18:00", None, "no topic given"),
         ("evals", "someday", None, "unknown word 'someday'"),
         ("evals", "2026-02-30 18:00", None, "that month has no day 30"),
-        ("evals", "yesterday 18:00", None, "unknown word 'yesterday'"),
+        ("evals", "yesterday 18:00", None, "'yesterday' points to the past"),
         ("evals", "2025-01-01 10:00", None, "that time has already passed"),
         ("evals", "in 2 years", None, "could not read 'in 2 years' as an amount of time"),
         ("evals", "friday 18:00", "daily", "repeat must be 'weekly'"),
