@@ -151,6 +151,10 @@ class FeedCog(commands.Cog, name="Feeds"):
                 self._loop.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._loop
+        await self.close_now()
+
+    async def close_now(self) -> None:
+        """Close the watcher's HTTP session (also on a forced stop, which skips unloading)."""
         if self.session is not None:
             await self.session.close()
 

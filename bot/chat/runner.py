@@ -213,6 +213,12 @@ async def _stop_now(bot: VGBot, closing: asyncio.Task[None], ours: set[asyncio.T
         await asyncio.wait(bots, timeout=5)
     with contextlib.suppress(Exception):
         await discord.Client.close(bot)  # the gateway and the HTTP session, skipping the cogs
+    for cog in list(bot.cogs.values()):
+        # What the skipped unloading would have closed that cannot wait (an HTTP session).
+        close_now = getattr(cog, "close_now", None)
+        if close_now is not None:
+            with contextlib.suppress(Exception):
+                await close_now()
 
 
 def run_bot(settings: Settings) -> int:

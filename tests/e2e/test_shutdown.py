@@ -239,6 +239,7 @@ async def test_a_second_signal_exits_at_once_leaving_the_post_safely_in_the_outb
     rig.signal(signal.SIGTERM)
     assert await rig.exited(limit=15) == 0, rig.tail()
     assert rig.logged("stopping now (second signal)"), rig.tail()
+    assert not rig.logged("Unclosed"), rig.tail()  # the release watcher's HTTP session too
     # Not sent, not failed: still 'sending', for the next start to finish exactly once.
     assert rig.query("SELECT state FROM outbox") == [("sending",)]
 
