@@ -198,20 +198,6 @@ class ModerationCog(commands.Cog, name="Moderation"):
             "those permissions in that channel, then try again. Nothing was changed."
         )
 
-    async def _target(
-        self,
-        interaction: discord.Interaction,
-        channel: PostChannel | None,
-        *,
-        here: bool = True,
-    ) -> discord.TextChannel | discord.ForumChannel | None:
-        """The channel to post in, checked (see `_find_target`); when there is none, the member
-        is told why."""
-        target, problem = await self._find_target(interaction, channel, here=here)
-        if problem:
-            await tell(interaction, problem)
-        return target
-
     async def _find_target(
         self,
         interaction: discord.Interaction,
@@ -371,8 +357,10 @@ class ModerationCog(commands.Cog, name="Moderation"):
         title: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
         """Open a discussion thread on a topic at a chosen time."""
-        target = await self._target(interaction, channel)
+        target, problem = await self._find_target(interaction, channel)
         if target is None or interaction.guild is None:
+            if problem:
+                await tell(interaction, problem)
             return
         try:
             view = await self.service.schedule_thread(

@@ -153,6 +153,7 @@ _INLINE_TAGS = frozenset(
     ("a", "abbr", "b", "cite", "code", "em", "font", "i", "kbd", "mark", "q", "s", "samp")
     + ("small", "span", "strong", "sub", "sup", "td", "th", "u", "var")
 )
+_UNWRAP = "vg-unwrap"  # an unsafe link's tag until lxml's strip_tags replaces it by its content
 _parsers = threading.local()
 # The converter escapes a backslash we put before a bracket, and leaves a bare bracket in a
 # link's label, where it can end the label early. So brackets in labels travel as two
@@ -199,7 +200,7 @@ def _drop_unwanted(root: Any) -> None:
     """Drop elements whose content is never text, make unsafe links and images text, and
     collapse whitespace as a browser would: in one walk, skipping what is dropped."""
     stack: list[tuple[Any, bool]] = [(root, False)]
-    unsafe_links: list[Any] = []  # unwrapped after the walk, which still cleans inside them
+    unsafe = False  # unsafe links are unwrapped after the walk, which still cleans inside them
     while stack:
         el, pre = stack.pop()
         for child in list(el):
@@ -213,14 +214,15 @@ def _drop_unwanted(root: Any) -> None:
             if child.text and not child_pre:
                 child.text = _WHITESPACE.sub(" ", child.text)
             if tag == "a" and not _fix_link(child):
-                unsafe_links.append(child)
+                child.tag = _UNWRAP
+                unsafe = True
             elif tag == "img":
                 _replace_image(child)
                 continue
             child.attrib.pop("title", None)  # Discord shows no link titles
             stack.append((child, child_pre))
-    for link in unsafe_links:
-        _unwrap(link)
+    if unsafe:
+        etree.strip_tags(root, _UNWRAP)  # their text and children take their place
 
 
 def _fix_link(a: Any) -> bool:
@@ -332,28 +334,6 @@ def _replace_with_text(el: Any, text: str) -> None:
     else:
         parent.text = (parent.text or "") + text
     parent.remove(el)
-
-
-def _unwrap(el: Any) -> None:
-    """Replace `el` by what is inside it."""
-    parent = el.getparent()
-    index = parent.index(el)
-    children = list(el)
-    lead = el.text or ""
-    if index > 0:
-        previous = parent[index - 1]
-        previous.tail = (previous.tail or "") + lead
-    else:
-        parent.text = (parent.text or "") + lead
-    if children:
-        children[-1].tail = (children[-1].tail or "") + (el.tail or "")
-    elif index > 0:
-        parent[index - 1].tail = (parent[index - 1].tail or "") + (el.tail or "")
-    else:
-        parent.text = (parent.text or "") + (el.tail or "")
-    parent.remove(el)
-    for offset, child in enumerate(children):
-        parent.insert(index + offset, child)
 
 
 def _convert(root: Any) -> str:

@@ -53,7 +53,6 @@ def relative(when: datetime, now: datetime) -> str:
     """'in 3 days', '2 hours ago': `when` seen from `now`, as Discord's client says it."""
     seconds = (when - now).total_seconds()
     span = abs(seconds)
-    phrase = ""
     for limit, words, unit in _RELATIVE:
         if span < limit:
             phrase = words.format(round(span / unit)) if unit else words
