@@ -165,6 +165,10 @@ class DiscordPoster:
         return channel
 
     def _me(self, channel: discord.abc.GuildChannel) -> discord.Member:
+        if channel.guild.unavailable:
+            # After a session Discord would not resume, READY lists every server as unavailable
+            # and each one's data follows; an outage looks the same. Both pass.
+            raise PostRetry(f"the server of <#{channel.id}> is not loaded yet (reconnecting)")
         me = channel.guild.me
         if me is None:  # the guild is not in the cache: the bot was removed from the server
             raise PostError(f"the bot is not in the server of <#{channel.id}> any more")

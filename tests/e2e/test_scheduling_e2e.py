@@ -4,6 +4,7 @@ the emulator. Time moves by advancing the shared ManualClock, and ticks are trig
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -250,6 +251,31 @@ async def test_missing_bot_permissions_are_told_to_moderators(world: World, bots
     assert bot_posts(world, world.general) == []
     shown = await command(world, "weekly", "show")
     assert "❌" in shown["content"] and "lacks Send Messages" in shown["content"]
+
+
+async def test_a_post_due_while_the_servers_reload_waits_for_them(world: World, bots: BotFactory):
+    """After a session Discord will not resume, READY lists every server as unavailable and their
+    data follows later. A post due in between waits for it instead of failing."""
+    run = await bots.start()
+    await command(
+        world, "weekly", "set", weekly_options(world, world.general, timedelta(minutes=1))
+    )
+    world.clock.advance(61)
+    async with world.emu.guilds_held():
+        connected = asyncio.ensure_future(run.bot.wait_for("connect"))
+        await world.emu.invalidate_session(resumable=False)
+        await asyncio.wait_for(connected, 10)
+        assert all(g.unavailable for g in run.bot.guilds)
+        await cog_of(run).ticker.tick()
+        assert bot_posts(world, world.general) == []
+        with sqlite3.connect(bots.settings().db) as conn:
+            ((state, error),) = conn.execute("SELECT state, last_error FROM outbox").fetchall()
+        assert state != "failed", error
+    await world.emu.wait_for(lambda: bool(world.emu.gateway.ready_sessions >= 2), what="guilds")
+    while any(g.unavailable for g in run.bot.guilds):
+        await asyncio.wait_for(run.bot.wait_for("guild_available"), 10)
+    await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, world.general)) == 1
 
 
 async def test_an_over_long_post_is_cut_to_fit_with_its_marker(

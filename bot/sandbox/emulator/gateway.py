@@ -147,6 +147,8 @@ class Gateway:
         self.ready_sessions = 0  # sessions that got READY and all their GUILD_CREATEs
         self._open = asyncio.Event()
         self._open.set()
+        # While set, GUILD_CREATEs after a new READY wait here (see hold_guilds).
+        self._held_guilds: list[tuple[Session, list[dict[str, Any]]]] | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
 
     # ---- outage control (used by the test driver) ----
@@ -157,6 +159,21 @@ class Gateway:
 
     def release(self) -> None:
         self._open.set()
+
+    def hold_guilds(self) -> None:
+        """A new session gets READY (every guild unavailable) but its GUILD_CREATEs wait until
+        `release_guilds()`. On Discord they stream in after READY, sometimes seconds later."""
+        if self._held_guilds is None:
+            self._held_guilds = []
+
+    def release_guilds(self) -> None:
+        held, self._held_guilds = self._held_guilds or [], None
+        for session, guilds in held:
+            if session.id in self.sessions:
+                for data in guilds:
+                    self._send_dispatch(session, "GUILD_CREATE", data)
+                self.ready_sessions += 1
+        self.on_change()
 
     @property
     def connected(self) -> list[Session]:
@@ -378,11 +395,16 @@ class Gateway:
         if isinstance(shard, list) and len(shard) == 2:
             ready["shard"] = shard
         self._send_dispatch(session, "READY", ready)
-        if intents & GUILDS:
-            for gid in guild_ids:
-                data = P.guild_create(self.world, gid, all_members=bool(intents & GUILD_MEMBERS))
+        guilds = [
+            P.guild_create(self.world, gid, all_members=bool(intents & GUILD_MEMBERS))
+            for gid in (guild_ids if intents & GUILDS else ())
+        ]
+        if self._held_guilds is not None:
+            self._held_guilds.append((session, guilds))
+        else:
+            for data in guilds:
                 self._send_dispatch(session, "GUILD_CREATE", data)
-        self.ready_sessions += 1
+            self.ready_sessions += 1
         self.on_change()
 
     def _resume(self, conn: Connection, d: Any) -> None:

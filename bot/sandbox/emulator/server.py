@@ -564,6 +564,16 @@ class Emulator:
         finally:
             self.gateway.release()
 
+    @contextlib.asynccontextmanager
+    async def guilds_held(self) -> AsyncIterator[None]:
+        """Within the block, a bot that identifies gets READY with every guild unavailable and
+        no GUILD_CREATE; they arrive when the block ends (Discord streams them after READY)."""
+        self.gateway.hold_guilds()
+        try:
+            yield
+        finally:
+            self.gateway.release_guilds()
+
     async def invalidate_session(self, *, resumable: bool = False) -> int:
         """op 9 INVALID_SESSION to connected sessions (d=false: they must IDENTIFY again)."""
         return await self.gateway.invalidate(resumable=resumable)
