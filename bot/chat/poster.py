@@ -20,6 +20,7 @@ import aiohttp
 import discord
 
 from bot.core.text import MESSAGE_CONTENT, truncate
+from bot.core.urls import BUTTON_URL_MAX, web_url
 from bot.services.publisher import FORUM, TEXT, Found, PostError, PostRetry
 from bot.store.outbox import Post
 
@@ -50,11 +51,16 @@ def mentions(role_id: int | None) -> discord.AllowedMentions:
     )
 
 
+# Links come from feeds (and rows stored by older versions): one Discord refuses would cost the
+# whole post, so a bad artwork or button link is left out instead (bot.core.urls).
+
+
 def artwork(title: str, image: str | None, url: str | None) -> discord.Embed | None:
     """The artwork as an embed image, titled (and linked) like the post; None without one."""
-    if not image:
+    image = web_url(image)
+    if image is None:
         return None
-    embed = discord.Embed(title=title[:EMBED_TITLE] or None, url=url)
+    embed = discord.Embed(title=title[:EMBED_TITLE] or None, url=web_url(url))
     embed.set_image(url=image)
     return embed
 
@@ -62,6 +68,7 @@ def artwork(title: str, image: str | None, url: str | None) -> discord.Embed | N
 def link_button(label: str, url: str | None) -> discord.ui.View:
     """A view holding one link button (empty without a URL: sending it clears buttons)."""
     view = discord.ui.View(timeout=None)
+    url = web_url(url, limit=BUTTON_URL_MAX)
     if url:
         emoji = "🎧" if label == LISTEN else None
         view.add_item(discord.ui.Button(label=label or LISTEN, url=url, emoji=emoji))
@@ -273,6 +280,7 @@ def _extras(post: Post) -> dict[str, Any]:
     embed = artwork(post.title, post.image, post.link_url)
     if embed is not None:
         extras["embed"] = embed
-    if post.link_url:
-        extras["view"] = link_button(post.link_label, post.link_url)
+    view = link_button(post.link_label, post.link_url)
+    if view.children:
+        extras["view"] = view
     return extras

@@ -24,6 +24,7 @@ from bot.core.models import (
     format_timestamp,
 )
 from bot.core.text import escape_markdown, escape_mentions, truncate
+from bot.core.urls import web_url
 
 # Private-use characters around matched words in search snippets: they cannot occur in
 # indexed text (stripped at indexing), so they mark matches unambiguously.
@@ -177,7 +178,7 @@ def episode_reply(episode: Episode, topic_titles: Mapping[str, str] | None = Non
         text=episode.summary,
         fields=tuple(fields),
         links=links,
-        url=episode.link("episode"),
+        url=web_url(episode.link("episode")),
         episode_number=episode.number,
     )
 

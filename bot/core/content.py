@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 from rapidfuzz import fuzz, process
@@ -37,6 +36,7 @@ from bot.core.models import (
 )
 from bot.core.text import slugify
 from bot.core.transcripts import parse_transcript
+from bot.core.urls import url_trouble
 
 log = logging.getLogger(__name__)
 
@@ -734,7 +734,7 @@ def _links(check: _Check, node: yaml.Node | None) -> tuple[Link, ...] | None:
         url = check.text(value, field, example)
         if url is None:
             continue
-        trouble = _url_trouble(url)
+        trouble = url_trouble(url)
         if trouble:
             check.add(
                 f"'{url}' {trouble}",
@@ -776,22 +776,6 @@ def _labels(
         seen.add(label)
         out.append((label, value))
     return out
-
-
-def _url_trouble(url: str) -> str | None:
-    """Why this is not an absolute http(s) URL, or None when it is one."""
-    if any(c.isspace() for c in url):
-        return "contains spaces"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError:
-        return "is not a valid URL"
-    if parts.scheme not in ("http", "https"):
-        return "is not an http(s) URL"
-    if not parts.hostname or "." not in parts.hostname and parts.hostname != "localhost":
-        return "has no host name"
-    return None
 
 
 def _chapters(check: _Check, node: yaml.Node | None) -> tuple[Chapter, ...] | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.core import text as t
 from bot.core.models import Excerpt, Reply
+from bot.core.urls import BUTTON_URL_MAX, web_url
 
 COLOURS = {"episode": 0x5865F2, "topic": 0x2D9C8F, "search": 0x2D9C8F}
 NOT_FOUND_COLOUR = 0x99AAB5
@@ -99,8 +100,9 @@ def buttons(reply: Reply) -> list[Button]:
     seen: set[str] = set()
     out = []
     for link in reply.links:
-        if link.url in seen or not link.url.startswith(("https://", "http://")):
+        url = web_url(link.url, limit=BUTTON_URL_MAX)
+        if url is None or url in seen:
             continue
-        seen.add(link.url)
-        out.append(Button(t.truncate(link.label.capitalize(), BUTTON_LABEL), link.url))
+        seen.add(url)
+        out.append(Button(t.truncate(link.label.capitalize(), BUTTON_LABEL), url))
     return out[:MAX_BUTTONS]

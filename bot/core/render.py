@@ -30,6 +30,7 @@ from bot.core.models import (
     format_timestamp,
 )
 from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, truncate
+from bot.core.urls import web_url
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +90,12 @@ def generic_questions(topic: Topic | None) -> tuple[str, ...]:
 def episode_url(episode: Episode | None) -> str | None:
     if episode is None:
         return None
+    # Episodes stored before links were mended (bot.core.urls) may hold one Discord refuses.
     for label in _EPISODE_URL_LABELS:
-        url = episode.link(label)
+        url = web_url(episode.link(label))
         if url:
             return url
-    return episode.links[0].url if episode.links else None
+    return web_url(episode.links[0].url) if episode.links else None
 
 
 @dataclass(frozen=True)

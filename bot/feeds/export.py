@@ -16,7 +16,6 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import yaml
 
@@ -24,6 +23,7 @@ from bot.core import content
 from bot.core.models import Episode, Passage, Problem, format_timestamp
 from bot.core.text import slugify
 from bot.core.transcripts import parse_transcript
+from bot.core.urls import url_trouble
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +62,6 @@ def _clock(seconds: float) -> str:
     if 0 < millis < 1000:
         text += f".{millis:03d}".rstrip("0")
     return text
-
-
-def _good_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError:
-        return False
-    host = parts.hostname or ""
-    return (
-        parts.scheme in ("http", "https")
-        and not any(c.isspace() for c in url)
-        and ("." in host or host == "localhost")
-    )
 
 
 def _people(people: Iterable[tuple[str, str]]) -> list[object]:
@@ -156,7 +142,7 @@ def episode_document(ep: Episode) -> Document | Problem:
     links: dict[str, str] = {}
     for link in ep.links:
         label = _LINK_LABELS.get(link.label, link.label).strip()
-        if label and label not in links and _good_url(link.url):
+        if label and label not in links and url_trouble(link.url) is None:
             links[label] = link.url
     if links:
         front["links"] = links

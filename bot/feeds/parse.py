@@ -30,6 +30,7 @@ from bot.core.markup import html_to_sections, html_to_text, text_to_markdown
 from bot.core.models import Chapter, Episode, Link, Person, Problem, Section
 from bot.core.text import slugify, truncate
 from bot.core.transcripts import parse_timestamp
+from bot.core.urls import web_url
 
 log = logging.getLogger(__name__)
 
@@ -264,11 +265,13 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
         )
     feed = parsed.get("feed") or {}
     result.title = _title(feed)
-    result.link = _http_url(feed.get("link"))
-    result.image = (
+    base = url or None
+    result.link = web_url(feed.get("link"), base=base)
+    result.image = web_url(
         scan.channel_image
         or _str_or_none((feed.get("image") or {}).get("href"))
-        or _str_or_none(feed.get("logo"))  # Atom
+        or _str_or_none(feed.get("logo")),  # Atom
+        base=base,
     )
     extras = scan.items if len(scan.items) == len(entries) and not scan.error else None
     seen: dict[str, int] = {}
@@ -388,11 +391,6 @@ def _title(entry: Any) -> str:
     return " ".join(title.split())
 
 
-def _http_url(value: object) -> str | None:
-    text = _str_or_none(value)
-    return text if text and text.lower().startswith(("http://", "https://")) else None
-
-
 def _str_or_none(value: object) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
@@ -445,10 +443,12 @@ def _item(
         title = _first_words(summary) or "Untitled episode"
 
     released = _released(entry, problem)
-    enclosure = _enclosure(entry)
-    page = _http_url(entry.get("link"))
+    enclosure = _enclosure(entry)  # as written: a guid-less item's identity (identity_key)
+    base = url or None
+    page = web_url(entry.get("link"), base=base)
+    audio = web_url(enclosure, base=base)
     links = tuple(
-        Link(label, href) for label, href in (("episode page", page), ("audio", enclosure)) if href
+        Link(label, href) for label, href in (("episode page", page), ("audio", audio)) if href
     )
     guid = _str_or_none(entry.get("id"))
     transcripts = _transcripts(entry, extra)
@@ -481,8 +481,10 @@ def _item(
         chapters_url=chapters_url,
         chapters_type=chapters_type,
         season=season,
-        image=(extra.image if extra else None)
-        or _str_or_none((entry.get("image") or {}).get("href")),
+        image=web_url(
+            (extra.image if extra else None) or (entry.get("image") or {}).get("href"),
+            base=base,
+        ),
         duration=parse_duration(entry.get("itunes_duration")),
         line=line,
     )

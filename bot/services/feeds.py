@@ -38,6 +38,7 @@ from bot.core.render import Context, Prompts, RenderError, episode_name, episode
 from bot.core.schedule import format_discord_timestamp
 from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, truncate
 from bot.core.transcripts import parse_transcript
+from bot.core.urls import BUTTON_URL_MAX, web_url
 from bot.feeds.parse import (
     MAX_FEED_BYTES,
     FeedItem,
@@ -243,7 +244,13 @@ def summary_key(feed_id: int, identities: Sequence[str], guild_id: int) -> str:
 
 
 def listen_url(episode: Episode) -> str | None:
-    return episode.link("audio") or episode_url(episode)
+    """The Listen button's link: the audio, else the episode's page (the first that a button
+    can hold)."""
+    for url in (episode.link("audio"), episode_url(episode)):
+        fitting = web_url(url, limit=BUTTON_URL_MAX)
+        if fitting is not None:
+            return fitting
+    return None
 
 
 def summary_look(

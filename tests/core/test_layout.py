@@ -60,10 +60,10 @@ def test_mentions_in_content_are_made_inert():
 
 
 def test_buttons_are_http_links_deduplicated_and_at_most_five():
-    links = tuple(Link(f"l{i}", f"https://x/{i % 7}") for i in range(12))
-    links += (Link("bad", "javascript:alert(1)"),)
+    links = (Link("bad", "javascript:alert(1)"), Link("hostless", "https://x/1"))
+    links += tuple(Link(f"l{i}", f"https://x.org/{i % 7}") for i in range(12))
     got = buttons(Reply(kind="episode", title="x", links=links))
-    assert [b.url for b in got] == [f"https://x/{i}" for i in range(5)]
+    assert [b.url for b in got] == [f"https://x.org/{i}" for i in range(5)]
 
 
 def test_not_found_lists_suggestions():

@@ -252,3 +252,52 @@ async def test_each_server_mentions_its_own_role_and_nobody_else(
     assert post["mention_roles"] == [str(fans.id)]
     (club,) = first_posts(world, club_channel)  # the other server set no role: nobody
     assert "<@&" not in club["content"] and club["allowed_mentions"] == {"parse": []}
+
+
+@pytest.mark.parametrize(
+    ("changes", "artwork", "listen"),
+    [
+        # Relative to the feed's address, as podcast apps read it.
+        ({"image": "//art.example.org/5.jpg"}, "http://art.example.org/5.jpg", None),  # feed's
+        ({"image": "/art/5.jpg"}, "{base}/art/5.jpg", None),
+        (
+            {"image": "https://art.example.org/my art.jpg"},
+            "https://art.example.org/my%20art.jpg",
+            None,
+        ),
+        ({"image": "art:5"}, "https://art.example.org/show.jpg", None),  # the show's instead
+        (
+            {"audio": "https://cdn.example.org/audio/ep 5.mp3"},
+            "https://art.example.org/5.jpg",
+            "https://cdn.example.org/audio/ep%205.mp3",
+        ),
+        # Too long for a button (512): the episode's page instead.
+        (
+            {
+                "audio": "https://cdn.example.org/a.mp3?x=" + "a" * 520,
+                "extra": "<link>https://show.example.org/episodes/5</link>",
+            },
+            "https://art.example.org/5.jpg",
+            "https://show.example.org/episodes/5",
+        ),
+    ],
+)
+async def test_a_feed_link_discord_would_refuse_is_mended_or_left_out_not_the_post(
+    world: World,
+    bots: BotFactory,
+    server: FeedServer,
+    changes: dict[str, str],
+    artwork: str | None,
+    listen: str | None,
+):
+    run = await start(bots, server)
+    await step(world, run)
+    await announce_in(world, admin_of(world, world.guild), world.general)
+    server.feed = feed_xml(Show(items=(released_now(world, 5).but(**changes), *BACK)))
+    await step(world, run)
+
+    (post,) = bot_posts(world, world.general)
+    images = [e["image"]["url"] for e in post.get("embeds", []) if "image" in e]
+    assert images == ([artwork.format(base=server.base)] if artwork else [])
+    (button,) = [c for row in post["components"] for c in row["components"]]
+    assert button["url"] == (listen or episode(5).audio)

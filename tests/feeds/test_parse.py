@@ -343,6 +343,33 @@ def test_relative_links_resolve_against_xml_base():
     assert parse_feed(raw).items[0].episode.summary == "[the notes](https://show.example/ep/notes)"
 
 
+def test_links_are_made_ones_discord_takes_but_identity_keeps_the_audio_as_written():
+    raw = (
+        b'<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel>'
+        b'<title>S</title><link>/</link><itunes:image href="//art.example.org/show.png"/>'
+        b"<item><title>T</title><link>episodes/5</link>"
+        b'<itunes:image href="art/5 final.png"/>'
+        b'<enclosure url="https://cdn.example.org/ep 5.mp3" type="audio/mpeg"/></item>'
+        b'<item><title>U</title><itunes:image href="javascript:x"/></item></channel></rss>'
+    )
+    feed = parse_feed(raw, url="https://show.example.org/rss/feed.xml")
+    assert (feed.link, feed.image) == (
+        "https://show.example.org/",
+        "https://art.example.org/show.png",
+    )
+    item, other = feed.items
+    assert item.episode.links == (
+        Link("episode page", "https://show.example.org/rss/episodes/5"),
+        Link("audio", "https://cdn.example.org/ep%205.mp3"),
+    )
+    assert item.image == "https://show.example.org/rss/art/5%20final.png"
+    assert item.identity == "audio:https://cdn.example.org/ep 5.mp3"  # as stored before
+    assert other.image is None
+    # Read from a file, there is no address to resolve against: relative links are dropped.
+    local = parse_feed(raw, url="/home/me/feed.xml")
+    assert local.image is None and local.items[0].episode.links[0].label == "audio"
+
+
 def test_plain_text_notes_keep_their_paragraphs_and_line_breaks():
     raw = (
         b'<feed xmlns="http://www.w3.org/2005/Atom"><title>S</title><entry><title>T</title>'

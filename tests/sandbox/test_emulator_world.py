@@ -169,6 +169,36 @@ def test_message_limits_are_invalid_form_body(world: World) -> None:
     assert set(embed) == {"title", "fields", "url"}
 
 
+@pytest.mark.parametrize(
+    ("where", "url", "code"),
+    [
+        ("image", "https://art.example.org/my art.jpg", "URL_TYPE_INVALID_URL"),
+        ("image", "//art.example.org/5.jpg", "URL_TYPE_INVALID_URL"),
+        ("image", "https:///5.jpg", "URL_TYPE_INVALID_URL"),
+        ("button", "https://example.org/" + "a" * 500, "BASE_TYPE_MAX_LENGTH"),
+        ("button", "https://example.org/a\nb", "URL_TYPE_INVALID_URL"),
+    ],
+)
+def test_links_discord_refuses_are_invalid_form_body(
+    world: World, where: str, url: str, code: str
+) -> None:
+    _, general, _ = _guild(world)
+    if where == "image":
+        body: dict[str, object] = {"embeds": [{"image": {"url": url}}]}
+        path = ("embeds", "0", "image", "url")
+    else:
+        button = {"type": 2, "style": 5, "label": "Listen", "url": url}
+        body = {"content": "x", "components": [{"type": 1, "components": [button]}]}
+        path = ("components", "0", "components", "0", "url")
+    with pytest.raises(ApiError) as info:
+        world.create_message(general, world.bot.id, body)
+    errors = info.value.errors
+    assert errors is not None
+    for key in path:
+        errors = errors[key]
+    assert errors["_errors"][0]["code"] == code
+
+
 def test_embeds_over_6000_characters_in_total(world: World) -> None:
     _, general, _ = _guild(world)
     embeds = [{"description": "d" * 4000}, {"description": "d" * 2001}]

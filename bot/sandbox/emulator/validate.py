@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ CHOICES_MAX = 25
 OPTIONS_MAX = 25
 COMMAND_NAME = re.compile(r"[-_'\w]{1,32}")
 _URL_SCHEMES = ("http://", "https://", "attachment://")
+URL_MAX = 2048  # links in embeds
+BUTTON_URL_MAX = 512  # "URL for link-style buttons; max 512 characters"
 
 
 def _join(path: str, key: str) -> str:
@@ -41,13 +44,28 @@ def _required(path: str) -> Problem:
     return (path, "BASE_TYPE_REQUIRED", "This field is required")
 
 
-def _check_url(path: str, value: Any, problems: list[Problem]) -> None:
+def _well_formed(url: str) -> bool:
+    """As Discord judges a web link: a host, and no whitespace or other raw control character."""
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return False
+    try:
+        return bool(urlsplit(url).hostname)
+    except ValueError:
+        return False
+
+
+def _check_url(path: str, value: Any, problems: list[Problem], limit: int = URL_MAX) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not value.startswith(_URL_SCHEMES):
-        problems.append(
-            (path, "URL_TYPE_INVALID_URL", "Not a well formed URL.")
-        )  # Discord rejects relative or scheme-less links
+    # Discord rejects relative or scheme-less links, and ones with spaces or no host.
+    if (
+        not isinstance(value, str)
+        or not value.startswith(_URL_SCHEMES)
+        or (not value.startswith("attachment://") and not _well_formed(value))
+    ):
+        problems.append((path, "URL_TYPE_INVALID_URL", "Not a well formed URL."))
+    elif len(value) > limit:
+        problems.append(_too_long(path, limit))
 
 
 def _embed_problems(i: int, embed: Any) -> tuple[list[Problem], int]:
@@ -205,7 +223,7 @@ def _component_problems(components: Any) -> list[Problem]:
             custom_id = child.get("custom_id")
             is_link = child.get("type") == 2 and child.get("style") == 5
             if is_link:
-                _check_url(f"{path}.url", child.get("url"), problems)
+                _check_url(f"{path}.url", child.get("url"), problems, BUTTON_URL_MAX)
                 if child.get("url") is None:
                     problems.append(_required(f"{path}.url"))
             elif child.get("type") == 2 and child.get("style") == 6:

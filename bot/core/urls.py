@@ -1,0 +1,61 @@
+"""Web links as Discord takes them: absolute http(s) URLs, well formed, within its limits.
+
+Discord refuses a whole message over one malformed link ("Not a well formed URL"), so links
+from feeds are mended where the intent is clear (spaces, non-ASCII, relative to the feed) and
+dropped where it is not; links in our own content files are reported instead (`url_trouble`).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+
+URL_MAX = 2048  # links in embeds
+BUTTON_URL_MAX = 512  # a link button's URL (Discord's components reference)
+
+# Characters that keep their meaning in a URL, and "%" of escapes already made: left as is.
+_KEEP = "!#$%&'()*+,/:;=?@[]~"
+_DROP_CONTROL = dict.fromkeys([*range(0, 32), 127])  # browsers drop tabs and newlines in URLs
+
+
+def url_trouble(url: str) -> str | None:
+    """Why `url` is not an absolute http(s) URL with a host, or None when it is one."""
+    if any(c.isspace() for c in url):
+        return "contains spaces"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return "is not an http(s) URL"
+    host = parts.hostname or ""
+    if "." not in host and host != "localhost":
+        return "has no host name"
+    return None
+
+
+def web_url(value: object, *, base: str | None = None, limit: int = URL_MAX) -> str | None:
+    """`value` as a URL Discord accepts, or None: trimmed, resolved against `base` when relative
+    (`//host/x`, `/x`), spaces and non-ASCII percent-encoded, an international host name in its
+    ASCII form; None when no http(s) URL within `limit` characters comes of it."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().translate(_DROP_CONTROL)
+    if not text:
+        return None
+    if base is not None and url_trouble(base) is None:
+        text = urljoin(base, text)
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+        if host and not host.isascii():
+            user = f"{parts.netloc.rpartition('@')[0]}@" if "@" in parts.netloc else ""
+            port = f":{parts.port}" if parts.port is not None else ""
+            ascii_host = host.encode("idna").decode("ascii")
+            text = urlunsplit(parts._replace(netloc=f"{user}{ascii_host}{port}"))
+    except (ValueError, UnicodeError):
+        return None
+    text = quote(text, safe=_KEEP)
+    if len(text) > limit or url_trouble(text) is not None:
+        return None
+    return text
