@@ -15,6 +15,7 @@ from bot.core.models import Reply
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
+THINKING_IN_PUBLIC = "vgbot.thinking_in_public"  # interaction.extras: a public deferral shows
 
 
 def to_embed(reply: Reply) -> discord.Embed:
@@ -40,15 +41,20 @@ async def send_reply(interaction: discord.Interaction, reply: Reply, *, ephemera
             embed=embed, view=view, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
         )
     elif ephemeral:
-        # A public "thinking…" cannot turn private: replace it with an ephemeral follow-up.
-        await interaction.delete_original_response()
-        await interaction.followup.send(
-            embed=embed, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        await _private_followup(interaction, embed=embed, view=view)
     else:
+        interaction.extras.pop(THINKING_IN_PUBLIC, None)
         await interaction.edit_original_response(
             embed=embed, view=view, allowed_mentions=NO_MENTIONS
         )
+
+
+async def _private_followup(interaction: discord.Interaction, **message: Any) -> None:
+    """An ephemeral follow-up. After a public "thinking…", the first follow-up would take its
+    place and be public too, so that message is deleted first."""
+    if interaction.extras.pop(THINKING_IN_PUBLIC, False):
+        await interaction.delete_original_response()
+    await interaction.followup.send(ephemeral=True, allowed_mentions=NO_MENTIONS, **message)
 
 
 async def answer(
@@ -60,6 +66,7 @@ async def answer(
 
     def defer() -> None:
         nonlocal deferring
+        interaction.extras[THINKING_IN_PUBLIC] = True
         deferring = asyncio.create_task(interaction.response.defer(thinking=True))
 
     # A timer rather than a task around `work`: most answers take a millisecond, and a task
@@ -77,6 +84,6 @@ async def answer(
 async def tell(interaction: discord.Interaction, text: str) -> None:
     """A short private note to the person who invoked, whatever state the interaction is in."""
     if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await _private_followup(interaction, content=text)
     else:
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)

@@ -4,6 +4,7 @@ emulator; assertions are on what Discord would have received."""
 from __future__ import annotations
 
 import re
+import sqlite3
 
 from bot.sandbox.emulator import Recorded
 
@@ -85,6 +86,19 @@ async def test_slow_answers_are_deferred_then_delivered(running: BotRun):
     message = await handle.response()
     assert handle.deferred
     assert "Great Stagnation" in _embed(message)["title"]
+
+
+async def test_a_failure_after_a_public_deferral_is_told_privately(bots: BotFactory, caplog):
+    run = await bots.start()
+    run.bot.defer_after = 0.0
+    with sqlite3.connect(run.settings.db) as conn:  # a damaged row: the answer fails (a bug)
+        conn.execute("UPDATE episodes SET links = '{'")
+    w = run.world
+    handle = await run.emu.invoke("topic", {"query": "moats"}, user=w.alice, channel=w.general)
+    (note,) = await handle.wait_followups(1)
+    assert "Something went wrong" in note["content"] and note["flags"] & 64
+    assert handle.deferred and handle.original() is None  # the public "thinking…" is gone
+    assert "command /topic failed" in caplog.text
 
 
 async def test_too_long_answer_is_cut_cleanly_within_discord_limits(bots: BotFactory):
