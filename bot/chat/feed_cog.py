@@ -23,11 +23,11 @@ from discord.ext import commands
 
 from bot.chat.checks import MODERATORS, require_moderator
 from bot.chat.poster import (
-    MAX_TAGS,
     artwork,
     compose,
     link_button,
     mentions,
+    named_tags,
     translated,
 )
 from bot.chat.replies import tell
@@ -72,9 +72,27 @@ class DiscordEditor:
         self, channel_id: int, message_id: int, thread_id: int | None, look: Look, marker: str
     ) -> None:
         parent = await self._channel(channel_id)
-        forum = isinstance(parent, discord.ForumChannel)
-        # A forum post's first message lives in the post (a thread with the message's id).
-        home = thread_id if forum and thread_id else channel_id
+        forum = parent if isinstance(parent, discord.ForumChannel) else None
+        thread = await self._channel(thread_id) if thread_id is not None else None
+        if not isinstance(thread, discord.Thread):
+            thread = None
+        name, tags = look.title[:100], []
+        if forum is not None and thread is not None and look.tags:
+            tags = named_tags(forum, look.tags, moderator=_manages_threads(forum))
+        renamed = thread is not None and (
+            thread.name != name
+            or bool(tags)
+            and {t.id for t in tags} != {t.id for t in thread.applied_tags}
+        )
+        # A week without messages archives a thread, and Discord refuses edits of an archived
+        # thread's messages (a forum post's first message is in it) and of its name.
+        reopen = thread is not None and thread.archived and (forum is not None or renamed)
+        if thread is not None and reopen and thread.locked and forum is not None:
+            raise PostError(_locked(thread, "the announcement was not updated"))
+        if thread is not None and reopen and not thread.locked:
+            with translated("reopen the archived discussion thread", thread.id):
+                thread = await thread.edit(archived=False)  # Send Messages is enough
+        home = thread.id if forum is not None and thread is not None else channel_id
         message = self.client.get_partial_messageable(home).get_partial_message(message_id)
         with translated("edit the announcement", home):
             await message.edit(
@@ -83,24 +101,27 @@ class DiscordEditor:
                 view=link_button(LISTEN, look.listen_url),
                 allowed_mentions=mentions(look.role),
             )
-        if thread_id is None:
+        if thread is None or not renamed:
             return
-        thread = await self._channel(thread_id)
-        if not isinstance(thread, discord.Thread):
-            return
-        tags: list[discord.ForumTag] = []
-        if isinstance(parent, discord.ForumChannel) and look.tags:
-            wanted = {t.casefold() for t in look.tags}
-            tags = [t for t in parent.available_tags if t.name.casefold() in wanted][:MAX_TAGS]
-        name = look.title[:100]
-        current = {t.id for t in thread.applied_tags}
-        if thread.name == name and (not tags or {t.id for t in tags} == current):
-            return
-        with translated("rename the discussion thread", thread_id):
+        if thread.archived:  # still archived: it is locked
+            raise PostError(_locked(thread, "the post was updated, the thread's name was not"))
+        with translated("rename the discussion thread", thread.id):
             if tags:
                 await thread.edit(name=name, applied_tags=tags)
             else:
                 await thread.edit(name=name)
+
+
+def _manages_threads(channel: discord.abc.GuildChannel) -> bool:
+    me = channel.guild.me
+    return me is not None and channel.permissions_for(me).manage_threads
+
+
+def _locked(thread: discord.Thread, outcome: str) -> str:
+    return (
+        f"the discussion thread <#{thread.id}> is locked: {outcome}. A moderator can unlock it "
+        "(the next edit of the episode then goes through)."
+    )
 
 
 def _wake_publisher(bot: commands.Bot) -> None:

@@ -75,18 +75,34 @@ def link_button(label: str, url: str | None) -> discord.ui.View:
     return view
 
 
-def forum_tags(forum: discord.ForumChannel, names: tuple[str, ...]) -> list[discord.ForumTag]:
-    """The forum's tags named like `names` (case ignored, at most five); when none matches
-    and the forum demands a tag: the best-named, else the first."""
+def usable_tags(forum: discord.ForumChannel, *, moderator: bool) -> list[discord.ForumTag]:
+    """The tags the bot may apply: a moderated tag needs Manage Threads."""
+    return [t for t in forum.available_tags if moderator or not t.moderated]
+
+
+def named_tags(
+    forum: discord.ForumChannel, names: tuple[str, ...], *, moderator: bool
+) -> list[discord.ForumTag]:
+    """The usable tags named like `names` (case ignored), at most five."""
     wanted = {n.casefold() for n in names}
-    tags = [t for t in forum.available_tags if t.name.casefold() in wanted][:MAX_TAGS]
-    if tags or not forum.flags.require_tag or not forum.available_tags:
+    usable = usable_tags(forum, moderator=moderator)
+    return [t for t in usable if t.name.casefold() in wanted][:MAX_TAGS]
+
+
+def forum_tags(
+    forum: discord.ForumChannel, names: tuple[str, ...], *, moderator: bool
+) -> list[discord.ForumTag]:
+    """`named_tags`; when none matches and the forum demands a tag: the best-named usable
+    one, else the first."""
+    tags = named_tags(forum, names, moderator=moderator)
+    usable = usable_tags(forum, moderator=moderator)
+    if tags or not forum.flags.require_tag or not usable:
         return tags
-    by_name = {t.name.lower(): t for t in forum.available_tags}
+    by_name = {t.name.lower(): t for t in usable}
     for name in PREFERRED_TAGS:
         if name in by_name:
             return [by_name[name]]
-    return [forum.available_tags[0]]
+    return [usable[0]]
 
 
 @contextlib.contextmanager
@@ -148,6 +164,9 @@ def missing_permissions(
     ]
     if isinstance(channel, discord.ForumChannel):
         needed.append(("Send Messages in Threads", perms.send_messages_in_threads))
+        if channel.flags.require_tag and not usable_tags(channel, moderator=perms.manage_threads):
+            # Every tag is moderated, and a post needs one.
+            needed.append(("Manage Threads", False))
     elif open_thread:
         needed.append(("Create Public Threads", perms.create_public_threads))
         needed.append(("Send Messages in Threads", perms.send_messages_in_threads))
@@ -181,6 +200,12 @@ class DiscordPoster:
             raise PostError(f"the bot is not in the server of <#{channel.id}> any more")
         return me
 
+    async def _may_embed(self, channel_id: int, post: Post) -> bool:
+        if not post.image:  # nothing to embed: no need to look the channel up
+            return True
+        channel = await self._channel(channel_id)
+        return channel.permissions_for(self._me(channel)).embed_links
+
     async def channel_kind(self, channel_id: int) -> str:
         return kind_of(await self._channel(channel_id))
 
@@ -190,7 +215,8 @@ class DiscordPoster:
 
     async def send_message(self, channel_id: int, post: Post, nonce: str, marker: str) -> int:
         target = self.client.get_partial_messageable(channel_id)
-        extras = _extras(post)
+        may_embed = await self._may_embed(channel_id, post)
+        extras = _extras(post, embed_links=may_embed, channel_id=channel_id)
         with translated("send the post", channel_id):
             # discord.py sends enforce_nonce=True with every nonce.
             message = await target.send(
@@ -221,14 +247,15 @@ class DiscordPoster:
         forum = await self._channel(channel_id)
         if not isinstance(forum, discord.ForumChannel):
             raise PostError(f"<#{channel_id}> is not a forum channel any more")
-        extras = _extras(post)
+        perms = forum.permissions_for(self._me(forum))
+        extras = _extras(post, embed_links=perms.embed_links, channel_id=channel_id)
         with translated("create the forum post", channel_id):
             created = await forum.create_thread(
                 name=post.title,
                 content=compose(post.body, marker),
                 allowed_mentions=mentions(post.mention_role),
                 auto_archive_duration=THREAD_ARCHIVE_MINUTES,
-                applied_tags=forum_tags(forum, post.tags),
+                applied_tags=forum_tags(forum, post.tags, moderator=perms.manage_threads),
                 **extras,
             )
         return created.thread.id, created.message.id
@@ -274,11 +301,18 @@ async def _find_forum_post(
     return None
 
 
-def _extras(post: Post) -> dict[str, Any]:
+def _extras(post: Post, *, embed_links: bool, channel_id: int) -> dict[str, Any]:
     """The artwork embed and the listen button of a post, for a message or a forum post."""
     extras: dict[str, Any] = {}
     embed = artwork(post.title, post.image, post.link_url)
-    if embed is not None:
+    if embed is not None and not embed_links:
+        # Discord would drop it anyway; the post (text and button) matters more.
+        log.warning(
+            "the bot lacks Embed Links in channel %s: the artwork was left out of %r",
+            channel_id,
+            post.title,
+        )
+    elif embed is not None:
         extras["embed"] = embed
     view = link_button(post.link_label, post.link_url)
     if view.children:

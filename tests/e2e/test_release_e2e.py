@@ -301,3 +301,52 @@ async def test_a_feed_link_discord_would_refuse_is_mended_or_left_out_not_the_po
     assert images == ([artwork.format(base=server.base)] if artwork else [])
     (button,) = [c for row in post["components"] for c in row["components"]]
     assert button["url"] == (listen or episode(5).audio)
+
+
+async def test_an_edit_reopens_an_archived_thread_and_a_locked_one_is_told(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    """A week without messages archives a discussion thread, and Discord refuses edits of an
+    archived thread's name or messages. A locked one only a moderator may reopen."""
+    forum = world.emu.add_channel(world.guild, "releases", "forum")
+    club, club_channel, club_admin = second_guild(world)
+    run = await start(bots, server)
+    await step(world, run)
+    admin = admin_of(world, world.guild)
+    await announce_in(world, admin, forum, used_in=world.general)
+    await announce_in(world, club_admin, club_channel)
+    item = released_now(world, 4)
+    server.feed = feed_xml(Show(items=(item, *BACK)))
+    await step(world, run)
+    (forum_post,) = world.emu.threads(forum)
+    (club_thread,) = world.emu.threads(club_channel)
+    world.emu.archive_thread(forum_post)
+    world.emu.archive_thread(club_thread, locked=True)
+
+    server.feed = feed_xml(Show(items=(item.but(title="Episode 4: A better title"), *BACK)))
+    await step(world, run)
+    (forum_post,) = world.emu.threads(forum)
+    starter = world.emu.messages(int(forum_post["id"]))[0]
+    assert "A better title" in forum_post["name"] and "A better title" in starter["content"]
+    (post,) = bot_posts(world, club_channel)  # the message is in the channel: edited
+    (club_thread,) = world.emu.threads(club_channel)
+    assert "A better title" in post["content"] and "A better title" not in club_thread["name"]
+    club_mod = world.emu.add_moderator(club, "club-mod")
+    why = await moderator(world, "why", {"episode": "4"}, channel=club_channel, user=club_mod)
+    assert "is locked: the post was updated, the thread's name was not" in why, why
+
+
+async def test_without_embed_links_the_announcement_goes_out_without_its_artwork(
+    world: World, bots: BotFactory, server: FeedServer, caplog: pytest.LogCaptureFixture
+):
+    run = await start(bots, server)
+    await step(world, run)
+    await announce_in(world, admin_of(world, world.guild), world.general)
+    world.emu.set_bot_permissions(world.general, deny="EMBED_LINKS")  # taken away since
+    server.feed = feed_xml(Show(items=(released_now(world, 5), *BACK)))
+    await step(world, run)
+
+    (post,) = bot_posts(world, world.general)
+    assert "Talking about thing 5" in post["content"] and post["components"]
+    assert not post.get("embeds")
+    assert "lacks Embed Links" in caplog.text

@@ -117,6 +117,28 @@ async def test_a_forum_channel_gets_a_forum_post(world: World, bots: BotFactory)
     assert bot_posts(world, world.general) == []
 
 
+async def test_a_forum_post_takes_no_tag_reserved_to_moderators(world: World, bots: BotFactory):
+    tags = ["Discussion", "Chat"]
+    forum = world.emu.add_channel(
+        world.guild, "talk", "forum", tags=tags, require_tag=True, moderated_tags=["Discussion"]
+    )
+    strict = world.emu.add_channel(
+        world.guild, "staff-picks", "forum", tags=tags, require_tag=True, moderated_tags=tags
+    )
+    run = await bots.start()
+    refused = await command(
+        world, "weekly", "set", weekly_options(world, strict, timedelta(minutes=5))
+    )
+    assert "lack Manage Threads" in refused["content"], refused["content"]
+    await command(world, "weekly", "set", weekly_options(world, forum, timedelta(minutes=5)))
+    world.clock.advance(5 * 60 + 1)
+    await cog_of(run).ticker.tick()
+
+    (post,) = world.emu.threads(forum)
+    names = {t["id"]: t["name"] for t in forum.available_tags}
+    assert [names[t] for t in post["applied_tags"]] == ["Chat"]
+
+
 async def test_a_non_moderator_is_refused_and_nothing_changes(world: World, bots: BotFactory):
     await bots.start()
     await command(world, "weekly", "set", weekly_options(world, world.general, timedelta(days=1)))

@@ -368,7 +368,9 @@ class Emulator:
         topic: str | None = None,
         tags: Iterable[str] = (),
         require_tag: bool = False,
+        moderated_tags: Iterable[str] = (),
     ) -> Channel:
+        """A channel; a forum's `tags` (those in `moderated_tags` need Manage Threads)."""
         kind = CHANNEL_TYPES.get(type) if isinstance(type, str) else type
         if kind is None:
             raise EmulatorError(
@@ -382,6 +384,7 @@ class Emulator:
             topic=topic,
             tags=tags,
             require_tag=require_tag,
+            moderated_tags=moderated_tags,
         )
         self._changed()
         return ch
@@ -474,6 +477,18 @@ class Emulator:
                 f"overwrite target must be a User, a Role or 'everyone', got {target!r}"
             )
         self.world.set_overwrite(ch.id, tid, kind, allow=parse_perms(allow), deny=parse_perms(deny))
+        self._changed()
+
+    def archive_thread(
+        self, thread: Channel | int | dict[str, Any], *, locked: bool = False
+    ) -> None:
+        """Archive a thread (or forum post) as Discord does after a week without messages, or
+        as a moderator does; `locked`: only members with Manage Threads may reopen it."""
+        tid = int(thread["id"]) if isinstance(thread, dict) else _id(thread)
+        ch = self.world.channel(tid)
+        if not ch.is_thread:
+            raise EmulatorError(f"channel {tid} is not a thread")
+        self.world.archive_thread(ch, locked=locked)
         self._changed()
 
     def permissions(self, user: User | int, channel: Channel | int) -> Perm:

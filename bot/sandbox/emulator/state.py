@@ -388,8 +388,10 @@ class World:
         topic: str | None = None,
         tags: Iterable[str] = (),
         require_tag: bool = False,
+        moderated_tags: Iterable[str] = (),
     ) -> Channel:
         self.guild(guild_id)
+        moderated = set(moderated_tags)
         if type in THREAD_TYPES:
             raise EmulatorError("threads are created from messages or channels, not added")
         if not 1 <= len(name) <= 100:
@@ -405,7 +407,7 @@ class World:
                 {
                     "id": str(self.ids.next()),
                     "name": t,
-                    "moderated": False,
+                    "moderated": t in moderated,
                     "emoji_id": None,
                     "emoji_name": None,
                 }
@@ -650,6 +652,9 @@ class World:
         problems = validate.message_problems(body)
         if problems:
             raise E.form_error(problems)
+        home = self.channels.get(msg.channel_id)
+        if home is not None and home.is_thread and home.archived:
+            raise ApiError(400, E.ARCHIVED_THREAD, "Thread is archived")
         content = (body["content"] or "") if "content" in body else msg.content
         embeds = (
             [_normalise_embed(e) for e in body["embeds"] or []] if "embeds" in body else msg.embeds
@@ -828,6 +833,7 @@ class World:
                     )
                 ]
             )
+        self._check_moderated_tags(parent, tags, user_id)
         if parent.flags & (1 << 4) and not tags:
             raise ApiError(
                 400, E.TAG_REQUIRED, "A tag is required to create a forum post in this channel"
@@ -902,14 +908,35 @@ class World:
         data = {**P.channel(thread), "newly_created": True}
         self.outbox.append(GatewayEvent("THREAD_CREATE", data, GUILDS, thread.guild_id))
 
+    def _check_moderated_tags(self, forum: Channel, tags: Iterable[str], user_id: int) -> None:
+        """A moderated tag "can only be added to or removed from threads by a member with the
+        MANAGE_THREADS permission"."""
+        moderated = {t["id"] for t in forum.available_tags if t.get("moderated")}
+        if moderated & set(tags) and not self.permissions(user_id, forum.id) & Perm.MANAGE_THREADS:
+            raise E.missing_permissions()
+
+    def archive_thread(self, ch: Channel, *, locked: bool = False) -> None:
+        ch.archived, ch.locked = True, locked or ch.locked
+        ch.archive_timestamp = self.clock()
+        self.outbox.append(GatewayEvent("THREAD_UPDATE", P.channel(ch), GUILDS, ch.guild_id))
+
     def edit_channel(self, ch: Channel, body: dict[str, Any], *, user_id: int) -> Channel:
         if ch.is_thread:
             is_owner = ch.owner_id == user_id
             perms = self.permissions(user_id, ch.id)
             touches_lock = "locked" in body
-            if touches_lock or not is_owner:
+            if touches_lock or ch.locked or not is_owner:
                 if not perms & Perm.MANAGE_THREADS:
                     raise E.missing_permissions()
+            # "Requires the thread to have archived set to false or be set to false in the
+            # request."
+            if ch.archived and body.get("archived") is not False:
+                raise ApiError(400, E.ARCHIVED_THREAD, "Thread is archived")
+            wanted_tags = [int(t) for t in body.get("applied_tags") or []]
+            if "applied_tags" in body and ch.parent_id is not None:
+                changed = set(wanted_tags) ^ set(ch.applied_tags)
+                forum = self.channel(ch.parent_id)
+                self._check_moderated_tags(forum, [str(t) for t in changed], user_id)
             for key in (
                 "name",
                 "archived",
@@ -923,7 +950,7 @@ class World:
             if "archived" in body:
                 ch.archive_timestamp = self.clock()
             if "applied_tags" in body:
-                ch.applied_tags = [int(t) for t in body["applied_tags"] or []]
+                ch.applied_tags = wanted_tags
             self.outbox.append(GatewayEvent("THREAD_UPDATE", P.channel(ch), GUILDS, ch.guild_id))
             return ch
         self.require(user_id, ch.id, int(Perm.MANAGE_CHANNELS))
