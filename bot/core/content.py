@@ -34,7 +34,7 @@ from bot.core.models import (
     Section,
     Topic,
 )
-from bot.core.text import slugify
+from bot.core.text import name_key, slugify
 from bot.core.transcripts import parse_transcript
 from bot.core.urls import url_trouble
 
@@ -67,6 +67,7 @@ REQUIRED_TOPIC_FIELDS = ("slug", "title")
 MIN_QUESTIONS, MAX_QUESTIONS = 2, 4
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _FILENAME = re.compile(r"(?P<number>[0-9]{3,})-(?P<slug>.*)\.md")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CLOCK = re.compile(r"(?:(?P<h>[0-9]+):)?(?P<m>[0-9]{1,2}):(?P<s>[0-9]{2}(?:\.[0-9]+)?)")
@@ -516,6 +517,19 @@ class _Check:
         if not value:
             self.add("is empty", node=node, field=field, hint=example or "fill it in")
             return None
+        if _SURROGATE.search(value):
+            # YAML leaves JSON-style escapes of emoji ("\ud83d\udd25") as two halves that
+            # cannot be stored; a pair is one character, a lone half is a mistake.
+            try:
+                value = value.encode("utf-16", "surrogatepass").decode("utf-16")
+            except UnicodeDecodeError:
+                self.add(
+                    "has a broken \\u escape (half of a character)",
+                    node=node,
+                    field=field,
+                    hint="write the character itself, or escape it whole, e.g. \\U0001F525",
+                )
+                return None
         return value
 
     def slug(self, node: yaml.Node, field: str) -> str | None:
@@ -902,7 +916,7 @@ def _body(check: _Check, body: str, first_line: int) -> tuple[str, tuple[Section
     sections: list[Section] = []
     anchors: dict[str, int] = {}
     for heading, at, body_lines in blocks:
-        anchor = slugify(heading)
+        anchor = name_key(heading)
         content = "\n".join(body_lines).strip()
         if not anchor:
             check.add(
@@ -1083,11 +1097,12 @@ def _relate(
     # Every name a person might type for a topic -> its slug; an alias must not name two topics.
     names = {t.slug: t.slug for t in kept.values()}
     for t in kept.values():
-        names.setdefault(slugify(t.title), t.slug)
+        if name_key(t.title):
+            names.setdefault(name_key(t.title), t.slug)
     for i, topic in kept.items():
         aliases: list[str] = []
         for alias in topic.aliases:
-            keys = {alias.casefold(), slugify(alias)}
+            keys = {k for k in (alias.casefold(), name_key(alias)) if k}
             owner = next((names[k] for k in keys if names.get(k, topic.slug) != topic.slug), None)
             if owner is None:
                 aliases.append(alias)

@@ -192,13 +192,30 @@ def _grapheme_boundary(text: str, cut: int) -> int:
 # ---- slugs ----
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
+_NON_WORD = re.compile(r"[\W_]+")
 
 
 def slugify(text: str, max_length: int = 60) -> str:
     """'Episode 11: The Great Stagnation!' → 'episode-11-the-great-stagnation'. ASCII only
-    (accents folded), cut at a word boundary; "" when nothing is left."""
+    (accents folded), cut at a word boundary; "" when nothing is left. For identifiers (file
+    names, slugs); to compare names in any script, `name_key`."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    slug = _NON_SLUG.sub("-", folded).strip("-")
+    return _cut(_NON_SLUG.sub("-", folded).strip("-"), max_length)
+
+
+def name_key(text: str, max_length: int = 60) -> str:
+    """`slugify` for comparing names: the same for ASCII text, but letters of every script are
+    kept ('機械学習' stays itself where slugify leaves ""); "" when the text has no letter or
+    digit at all (emoji, punctuation), which must never match anything."""
+    if text.isascii():
+        return slugify(text, max_length)
+    decomposed = unicodedata.normalize("NFKD", text)
+    folded = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    folded = unicodedata.normalize("NFKC", folded)
+    return _cut(_NON_WORD.sub("-", folded).strip("-"), max_length)
+
+
+def _cut(slug: str, max_length: int) -> str:
     if len(slug) > max_length:
         cut = slug.rfind("-", 0, max_length + 1)
         slug = slug[: cut if cut > 0 else max_length].strip("-")

@@ -21,7 +21,7 @@ import yaml
 
 from bot.core import content
 from bot.core.models import Episode, Passage, Problem, format_timestamp
-from bot.core.text import slugify
+from bot.core.text import name_key, slugify
 from bot.core.transcripts import parse_transcript
 from bot.core.urls import url_trouble
 
@@ -90,13 +90,13 @@ def _sections(ep: Episode) -> list[tuple[str, str]]:
     for section in ep.sections:
         body = section.body.strip()
         heading = " ".join(section.heading.split()).lstrip("#").strip()
-        if not body or not slugify(heading):
+        if not body or not name_key(heading):
             continue
         base, n = heading, 1
-        while slugify(heading) in anchors:
+        while name_key(heading) in anchors:
             n += 1
             heading = f"{base} ({n})"
-        anchors.add(slugify(heading))
+        anchors.add(name_key(heading))
         out.append((heading, body))
     return out
 

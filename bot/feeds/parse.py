@@ -28,7 +28,7 @@ from feedparser.encodings import convert_to_utf8
 
 from bot.core.markup import html_to_sections, html_to_text, text_to_markdown
 from bot.core.models import Chapter, Episode, Link, Person, Problem, Section
-from bot.core.text import slugify, truncate
+from bot.core.text import name_key, slugify, truncate
 from bot.core.transcripts import parse_timestamp
 from bot.core.urls import web_url
 
@@ -562,7 +562,7 @@ def _markdown_notes(notes: str, is_html: bool) -> tuple[str, tuple[Section, ...]
     sections: list[Section] = []
     anchors: dict[str, int] = {}
     for heading, body in parts:
-        anchor = slugify(heading) or "section"
+        anchor = name_key(heading) or "section"
         anchors[anchor] = anchors.get(anchor, 0) + 1
         if anchors[anchor] > 1:
             anchor = f"{anchor}-{anchors[anchor]}"

@@ -18,7 +18,7 @@ from rapidfuzz import fuzz, process
 from bot.core.answers import EpisodeRef
 from bot.core.models import Topic
 from bot.core.query import STOP_WORDS, episode_number, fold
-from bot.core.text import slugify
+from bot.core.text import name_key
 from bot.store import catalog
 from bot.store.db import Store
 
@@ -68,8 +68,9 @@ class Directory:
         self._topic_names: dict[str, str] = {}
         self._topic_folded: list[tuple[Topic, list[tuple[str, str, list[str]]]]] = []
         for t in self.topics:
-            for name in (t.slug, slugify(t.title), fold(t.title), *map(fold, t.aliases)):
-                self._topic_names.setdefault(name, t.slug)
+            for name in (t.slug, name_key(t.title), fold(t.title), *map(fold, t.aliases)):
+                if name:  # a title of emoji or punctuation only has no key: it matches nothing
+                    self._topic_names.setdefault(name, t.slug)
             names = [(n, fold(n)) for n in (t.title, *t.aliases, t.slug.replace("-", " "))]
             self._topic_folded.append((t, [(n, f, f.split()) for n, f in names]))
         self._fuzzy_topics: dict[str, str] = {}  # folded title or alias → slug
@@ -120,7 +121,7 @@ class Directory:
 
     def topic(self, text: str) -> Topic | None:
         """The topic whose slug, title or alias is `text` (case and accents ignored)."""
-        slug = self._topic_names.get(fold(text)) or self._topic_names.get(slugify(text))
+        slug = self._topic_names.get(fold(text)) or self._topic_names.get(name_key(text))
         return self._topic_by_slug.get(slug) if slug else None
 
     def topic_by_slug(self, slug: str) -> Topic | None:

@@ -695,6 +695,34 @@ def test_an_alias_may_not_be_another_topics_slug_or_title_even_a_later_one(tmp_p
     assert catalog.topics[0].aliases == ("a",)
 
 
+def test_names_in_any_script_are_headings_and_aliases_of_their_own(tmp_path: Path):
+    topics = swap("aliases: [First Letter, a]", "aliases: [機械学習, Борщ]", TOPICS)
+    topics = swap("    title: Beta\n", "    title: Beta\n    aliases: [ラーメン, 寿司]\n", topics)
+    episode = swap("## Beta things", "## 機械学習の話", EPISODE)
+    write(tmp_path, {"001-pilot-where-it-starts.md": episode, "002-second.md": SECOND}, topics)
+
+    catalog = load_dir(tmp_path)
+
+    assert catalog.problems == ()
+    assert catalog.topics[1].aliases == ("ラーメン", "寿司")
+    assert [s.heading for s in catalog.episodes[0].sections] == ["Alpha things", "機械学習の話"]
+
+
+def test_json_style_escapes_of_emoji_are_one_character_and_a_lone_half_is_reported(
+    tmp_path: Path,
+):
+    topics = swap("title: Gamma", 'title: "Gamma \\ud83d\\udd25"', TOPICS)
+    topics = swap("title: Beta", 'title: "Beta \\ud83d"', topics)
+    write(tmp_path, {"002-second.md": SECOND}, topics)
+
+    catalog = load_dir(tmp_path)
+
+    assert [t.title for t in catalog.topics if t.slug == "gamma"] == ["Gamma \U0001f525"]
+    assert [(p.field, p.message) for p in catalog.problems if p.field.endswith("title")] == [
+        ("topics[1].title", "has a broken \\u escape (half of a character)")
+    ]
+
+
 def test_a_missing_or_unusable_topics_file_does_not_flood_episodes_with_problems(tmp_path: Path):
     write(tmp_path, {"001-pilot.md": EPISODE}, topics=None)
     missing = load_dir(tmp_path)

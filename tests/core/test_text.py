@@ -154,3 +154,28 @@ def test_truncate_properties(text, limit):
 )
 def test_slugify(text, slug):
     assert T.slugify(text) == slug
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("Episode 11: The Great Stagnation!", "episode-11-the-great-stagnation"),  # = slugify
+        ("Café — naïve résumé", "cafe-naive-resume"),
+        ("数据 科学", "数据-科学"),
+        ("Борщ и данные", "борщ-и-данные"),
+        ("Straße", "strasse"),
+        ("🔥🔥", ""),
+        ("!!!", ""),
+    ],
+)
+def test_name_key_keeps_letters_of_every_script(text, key):
+    assert T.name_key(text) == key
+
+
+@given(st.text(max_size=40))
+def test_name_key_is_slugify_for_ascii_and_never_empty_with_a_letter(text):
+    key = T.name_key(text)
+    if text.isascii():
+        assert key == T.slugify(text)
+    if any(c.isalnum() for c in text):
+        assert key

@@ -13,7 +13,7 @@ from bot.services.catalogue import CHOICES_MAX_AGE, CatalogueService
 from bot.settings import Settings
 from bot.store.db import open_store
 from bot.store.sync import sync_content
-from tests.store.files import Ep, small_catalogue, write_episode
+from tests.store.files import Ep, small_catalogue, topic, write_episode, write_topics
 
 
 @pytest.fixture
@@ -124,6 +124,44 @@ async def test_free_text_falls_back_to_any_word_then_prefix(service):
     assert [e.citation.episode_number for e in either.excerpts] == [12]
     prefix = await service.search("forecas")
     assert [e.citation.episode_number for e in prefix.excerpts] == [12]
+
+
+async def test_names_in_any_script_match_themselves_and_nothing_else(tmp_path, root):
+    """A topic titled without Latin letters once had an empty key, which every query in another
+    script (or of emoji) also had: the bot claimed coverage of any of them."""
+    write_topics(
+        root,
+        [
+            topic("machine-learning-ja", "機械学習", aliases=["機械学習の話"]),
+            topic("fire", "🔥🔥"),
+            topic("borscht", "Борщ", aliases=["борщ и данные"]),
+            topic("defensible-moats", "Defensible moats", aliases=["moats"]),
+            topic("open-source-risk", "The risk of adopting open source"),
+            topic("data-science-as-role-play", "Data science as role play"),
+            topic("causal-inference", "Causal inference"),
+        ],
+    )
+    write_episode(
+        root,
+        Ep(
+            15,
+            "Models in Japan",
+            topics=["machine-learning-ja", "fire", "borscht"],
+            summary="Hugo talks about ramen and models.",
+            sections=[("機械学習の話", "モデルとデータ。"), ("Обсуждение", "Данные и модели.")],
+        ),
+    )
+    async with open_app(Settings(db=tmp_path / "scripts.sqlite3", content_dir=root)) as opened:
+        assert opened.sync_report.problems == []
+        catalogue = opened.catalogue
+        for text in ("ラーメン", "寿司", "Пельмени", "🍜"):
+            reply = await catalogue.answer_topic(text)
+            assert reply.kind in ("not_found", "error") and not reply.excerpts, (text, reply.title)
+        for text, title in (("機械学習", "機械学習"), ("БОРЩ", "Борщ"), ("moats", "Defensible")):
+            reply = await catalogue.answer_topic(text)
+            assert reply.kind == "topic" and reply.title.startswith(title), (text, reply.title)
+        episode = await catalogue.answer_episode("15")
+        assert "機械学習の話" in str(episode.fields) or "機械学習の話" in episode.text
 
 
 async def test_not_covered_says_so_and_invents_nothing(service):
