@@ -234,10 +234,23 @@ def search_reply(
     hits: Sequence[Hit],
     topics: Sequence[Topic] = (),
     matched: int | None = None,
+    *,
+    some_words: bool = False,
 ) -> Reply:
     """Free-text results: excerpts ranked by relevance, and any topics whose entries match.
-    `matched`: how many episodes match (default: count the hits)."""
+    `matched`: how many episodes match (default: count the hits). `some_words`: nothing had
+    all the words, these have some; said first, so nobody reads it as the whole query."""
     excerpts = _excerpts(hits)
+    text = ""
+    if some_words:
+        found = dict.fromkeys(
+            s.strip().casefold() for e in excerpts for s, hit in e.segments if hit
+        )
+        found.pop("", None)
+        which = ", ".join(f"“{echo(w)}”" for w in list(found)[:6])
+        text = f"Nothing the show said has all of “{echo(query_text)}”." + (
+            f" These match some of it: {which}." if which else " These match some of it."
+        )
     fields = (Field("Topics", ", ".join(t.title for t in topics)),) if topics else ()
     episodes = (
         matched if matched is not None else len({h.episode for h in hits if h.episode is not None})
@@ -245,6 +258,7 @@ def search_reply(
     return Reply(
         kind="search",
         title=f"Search: {echo(query_text)}",
+        text=text,
         fields=fields,
         excerpts=excerpts,
         suggestions=tuple(t.title for t in topics[:MAX_SUGGESTIONS]),

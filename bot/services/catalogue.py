@@ -203,7 +203,10 @@ class CatalogueService:
         if not episode_hits and not topics:
             names = [t.title for t in d.suggest_topics(text)]
             return answers.not_found_reply(parsed.text(), names), results.version
-        reply = answers.search_reply(parsed.text(), episode_hits, topics, matched=results.episodes)
+        some_words = len(parsed.phrases) > 1 and results.attempt == 1  # the any-word attempt
+        reply = answers.search_reply(
+            parsed.text(), episode_hits, topics, matched=results.episodes, some_words=some_words
+        )
         return reply, results.version
 
     # ---------------------------------------------------------------- autocomplete

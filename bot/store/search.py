@@ -310,6 +310,7 @@ class Results:
     others: int = 0  # of those, episodes not in `own`
     capped: bool = False  # more documents matched than were ranked (CANDIDATES)
     version: int | None = None  # the catalogue version searched (see catalog.catalog_version)
+    attempt: int = 0  # search_first: which of the expressions these are the results of
 
 
 async def search(
@@ -364,10 +365,10 @@ async def search_first(
 
     def run(conn: sqlite3.Connection) -> Results:  # one read in all; it may run twice
         version = conn.execute(_VERSION).fetchone()[0]
-        for expression in attempts:
+        for i, expression in enumerate(attempts):
             results = _search(conn, expression, below, own, limit, quoted)
             if results.hits:
-                return replace(results, version=version)
+                return replace(results, version=version, attempt=i)
         return Results([], version=version)
 
     return await store.read_quick(run)

@@ -122,6 +122,13 @@ async def test_free_text_topic_search_cites_transcripts_with_time(service):
 async def test_free_text_falls_back_to_any_word_then_prefix(service):
     either = await service.search("forecasting xylophone")
     assert [e.citation.episode_number for e in either.excerpts] == [12]
+    # Said first, so nobody takes it for coverage of the whole query.
+    assert either.text == (
+        "Nothing the show said has all of “forecasting xylophone”. "
+        "These match some of it: “forecasting”."
+    )
+    both = await service.search("retail forecasting")
+    assert both.excerpts and both.text == ""
     prefix = await service.search("forecas")
     assert [e.citation.episode_number for e in prefix.excerpts] == [12]
 
