@@ -19,6 +19,7 @@ import logging
 import os
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bot.store.db import discover_migrations
+from bot.store.outbox import RESTORED_AT
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,7 @@ def restore(source: Path, db: Path, *, now: datetime) -> Restored:
             with contextlib.closing(sqlite3.connect(tmp)) as target:
                 src.backup(target)
                 _require_intact(target, tmp, what="the restored database")
+                _note_restore(target, now)
             _fsync(tmp)
             os.replace(tmp, db)
         _fsync_folder(db.parent)
@@ -141,8 +144,28 @@ def restore(source: Path, db: Path, *, now: datetime) -> Restored:
             live.execute("PRAGMA journal_mode = DELETE")
             src.backup(live)
         _require_intact(live, db, what="the restored database")
+        _note_restore(live, now)
     log.info("restored %s from %s; the replaced database is kept as %s", db, source, kept)
     return Restored(inspect_database(db), kept, checked.schema_version < known)
+
+
+def _note_restore(conn: sqlite3.Connection, now: datetime) -> None:
+    """Remember when: posts due before then may have been made after the backup was taken,
+    unknown to this database, so the publisher looks for them before posting (see
+    Publisher._may_exist)."""
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone()
+    if has_meta is None:  # a backup older than the meta table: nothing to note it in
+        log.warning("this backup predates the meta table: posts made since may be repeated")
+        return
+    with conn:
+        conn.execute(
+            "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            (RESTORED_AT, str(now.timestamp()), time.time()),
+        )
 
 
 # ------------------------------------------------------------------ checks

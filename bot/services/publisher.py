@@ -20,6 +20,8 @@ The algorithm (also in the README, "Exactly-once posting policy"), for each open
    - otherwise (Discord's nonce memory lasts only minutes, and forum posts take no nonce):
      look for the marker among the bot's messages (or forum posts) since the first attempt,
      minus `search_margin`; if found, record it, else send.
+   The same search comes first for a row due before the database was restored from a
+   backup (`vgbot restore`): the bot may have made it after the backup was taken.
 5. A row that would be sent afresh more than its guild's grace window after its time is
    'skipped' instead (posts missed by more than the grace window are not posted late).
 6. Network trouble (PostRetry, OSError, timeouts) leaves the row as it is for the next drain
@@ -150,6 +152,8 @@ class Publisher:
         self.nonce_window = nonce_window
         self.search_margin = search_margin
         self._lock = asyncio.Lock()
+        self._restored_at: datetime | None = None
+        self._restore_read = False
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -206,9 +210,20 @@ class Publisher:
             return await self._forum(entry)
         return await self._text(entry)
 
+    async def _may_exist(self, entry: OutboxEntry) -> bool:
+        """Whether the post may already be on Discord though the row says otherwise: an
+        attempt was cut short, or the database was restored from a backup taken before the
+        row's time (the bot may have posted it since)."""
+        if entry.state == SENDING and entry.first_attempt_at is not None:
+            return True
+        if not self._restore_read:  # a restore happens only while the bot is stopped
+            self._restored_at = await self.outbox.restored_at()
+            self._restore_read = True
+        return self._restored_at is not None and entry.due_at <= self._restored_at
+
     async def _search(self, entry: OutboxEntry) -> Found | None:
-        assert entry.first_attempt_at is not None
-        since = entry.first_attempt_at - self.search_margin
+        start = entry.first_attempt_at if entry.state == SENDING else None
+        since = (start or entry.due_at) - self.search_margin
         found = await self.poster.find_marked(entry.channel_id, marker_for(entry.key), since)
         if found is not None:
             log.info("post %s was already made (message %s)", entry.key, found.message_id)
@@ -235,8 +250,11 @@ class Publisher:
         if message_id is None:
             found: Found | None = None
             tried = entry.state == SENDING and entry.first_attempt_at is not None
-            if tried and entry.first_attempt_at is not None:
-                within_nonce = self.now() - entry.first_attempt_at < self.nonce_window
+            if await self._may_exist(entry):
+                start = entry.first_attempt_at
+                within_nonce = (
+                    tried and start is not None and self.now() - start < self.nonce_window
+                )
                 if not within_nonce:
                     found = await self._search(entry)
                     if found is None and await self._too_late(entry):
@@ -271,7 +289,7 @@ class Publisher:
             )
             return "sent"
         # Forum posts take no nonce: any earlier attempt is looked for first.
-        if entry.state == SENDING and entry.first_attempt_at is not None:
+        if await self._may_exist(entry):
             found = await self._search(entry)
             if found is not None:
                 await self.outbox.mark_sent(

@@ -28,6 +28,7 @@ PENDING, SENDING, SENT, SKIPPED, FAILED = "pending", "sending", "sent", "skipped
 STATES = (PENDING, SENDING, SENT, SKIPPED, FAILED)
 OPEN = (PENDING, SENDING)  # rows the publisher still has to finish
 MAX_ERROR_CHARS = 500
+RESTORED_AT = "restored_at"  # meta key: when `vgbot restore` last replaced the database
 
 
 class StaleRow(Exception):
@@ -180,6 +181,11 @@ async def exists(db: aiosqlite.Connection, key: str) -> bool:
 class Outbox:
     def __init__(self, store: Store) -> None:
         self._store = store
+
+    async def restored_at(self) -> datetime | None:
+        """When the database was last restored from a backup (bot.ops.backup), if ever."""
+        row = await self._store.fetchone("SELECT value FROM meta WHERE key = ?", (RESTORED_AT,))
+        return None if row is None else datetime.fromtimestamp(float(row["value"]), UTC)
 
     async def add(self, entry: OutboxEntry, now: datetime) -> bool:
         """Add one row in its own transaction (see `insert`); e.g. a release announcement."""

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.chat.moderation_cog import ModerationCog
+from bot.ops.backup import backup, restore
 from bot.sandbox.emulator import EmulatorError, Perm
 from bot.services.publisher import marker_for
 from tests.e2e.conftest import BotFactory, BotRun, World
@@ -137,6 +138,32 @@ async def test_a_forum_post_takes_no_tag_reserved_to_moderators(world: World, bo
     (post,) = world.emu.threads(forum)
     names = {t["id"]: t["name"] for t in forum.available_tags}
     assert [names[t] for t in post["applied_tags"]] == ["Chat"]
+
+
+@pytest.mark.parametrize("where", ["text", "forum"])
+async def test_a_restored_backup_does_not_post_again_what_was_posted_since(
+    world: World, bots: BotFactory, tmp_path: Path, where: str
+):
+    channel = world.general if where == "text" else world.forum
+    run = await bots.start()
+    await command(world, "weekly", "set", weekly_options(world, channel, timedelta(hours=1)))
+    backup(bots.settings().db, tmp_path / "nightly.sqlite3", now=now(world))
+    world.clock.advance(3600 + 30)
+    await cog_of(run).ticker.tick()
+    made = bot_posts(world, channel) if where == "text" else world.emu.threads(channel)
+    assert len(made) == 1
+
+    await bots.stop(run)
+    world.clock.advance(3 * 3600)  # Discord's nonce memory is long gone: only the marker tells
+    restore(tmp_path / "nightly.sqlite3", bots.settings().db, now=now(world))
+    run = await bots.start()
+    await cog_of(run).ticker.tick()
+
+    again = bot_posts(world, channel) if where == "text" else world.emu.threads(channel)
+    assert [p["id"] for p in again] == [made[0]["id"]]
+    with sqlite3.connect(bots.settings().db) as conn:
+        states = conn.execute("SELECT state, message_id FROM outbox").fetchall()
+    assert states == [("sent", int(made[0]["id"]))]
 
 
 async def test_a_non_moderator_is_refused_and_nothing_changes(world: World, bots: BotFactory):
