@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 1024 * 1024  # episode files and topics.yaml: show notes are a few KiB
 MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024  # a three-hour transcript as JSON stays well below
-MAX_YAML_NODES = 10_000  # far above any real front matter; caps work on hostile input
+# Caps the work on hostile input (refusing takes ~2 s); a thousand full topics are ~25,000 values.
+MAX_YAML_NODES = 30_000
 MAX_YAML_DEPTH = 20  # PyYAML's composer recurses per level; deep nesting would overflow it
 
 EPISODES_DIR = "episodes"
@@ -981,24 +982,30 @@ def _parse_topics(path: str, raw: bytes) -> tuple[list[Topic], list[Problem], li
     lines: list[_FieldLines] = []
     for i, item in enumerate(items):
         before = len(check.problems)
-        topic, topic_lines = _topic(check, item, f"topics[{i}]")
-        if topic is not None and len(check.problems) == before:
+        topic, topic_lines, dropped = _topic(check, item, f"topics[{i}]")
+        if topic is not None and len(check.problems) - dropped == before:
             topics.append(topic)
             lines.append(topic_lines)
     return topics, check.problems, lines
 
 
-def _topic(check: _Check, node: yaml.Node, field: str) -> tuple[Topic | None, _FieldLines]:
+def _topic(
+    check: _Check, node: yaml.Node, field: str
+) -> tuple[Topic | None, _FieldLines, int]:
+    """The topic, its fields' lines, and how many of the problems it added only dropped an
+    alias (the topic is kept without it, as with an alias that names another topic)."""
     entry = check.mapping(node, field, TOPIC_FIELDS, REQUIRED_TOPIC_FIELDS)
     if entry is None:
-        return None, {}
+        return None, {}, 0
     lines: _FieldLines = {("entry",): check.line(node)}
     slug = check.slug(entry["slug"], f"{field}.slug") if "slug" in entry else None
     title = check.text(entry["title"], f"{field}.title") if "title" in entry else None
     description = ""
     if "description" in entry:
         description = check.text(entry["description"], f"{field}.description") or ""
+    before_aliases = len(check.problems)
     aliases = _texts(check, entry.get("aliases"), f"{field}.aliases", lines) or ()
+    dropped = len(check.problems) - before_aliases
     related = _slugs(check, entry.get("related"), f"{field}.related", lines)
     questions = _texts(check, entry.get("questions"), f"{field}.questions", lines)
     if questions is not None and not MIN_QUESTIONS <= len(questions) <= MAX_QUESTIONS:
@@ -1009,9 +1016,9 @@ def _topic(check: _Check, node: yaml.Node, field: str) -> tuple[Topic | None, _F
             hint="write short, open discussion questions in our own words, one per item",
         )
     if slug is None or title is None:
-        return None, lines
+        return None, lines, dropped
     topic = Topic(slug, title, description, aliases, related, questions or ())
-    return topic, lines
+    return topic, lines, dropped
 
 
 def _texts(

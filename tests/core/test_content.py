@@ -723,6 +723,36 @@ def test_json_style_escapes_of_emoji_are_one_character_and_a_lone_half_is_report
     ]
 
 
+def test_an_empty_alias_is_reported_and_dropped_and_its_topic_kept(tmp_path: Path):
+    topics = swap("aliases: [First Letter, a]", 'aliases: ["", First Letter]', TOPICS)
+    write(tmp_path, {"001-pilot-where-it-starts.md": EPISODE, "002-second.md": SECOND}, topics)
+
+    catalog = load_dir(tmp_path)
+
+    assert [(p.field, p.message) for p in catalog.problems] == [
+        ("topics[0].aliases[0]", "is empty")
+    ]
+    assert catalog.topics[0].slug == "alpha" and catalog.topics[0].aliases == ("First Letter",)
+    assert catalog.episodes[0].topics == ("alpha", "beta")  # nothing else is lost
+
+
+def test_a_thousand_full_topics_load(tmp_path: Path):
+    entry = """\
+  - slug: topic-{n}
+    title: Topic number {n}
+    description: What the show said about topic {n}, in a sentence or two.
+    aliases: [t{n}, number {n}, the {n}th, another name {n}]
+    related: [topic-{m}]
+    questions: ["What about {n}?", "Why {n}?", "Where have you seen {n}?"]
+"""
+    topics = "topics:\n" + "".join(entry.format(n=n, m=(n + 1) % 1000) for n in range(1000))
+    write(tmp_path, {"002-second.md": SECOND.replace("[gamma]", "[topic-7]")}, topics)
+
+    catalog = load_dir(tmp_path)
+
+    assert catalog.problems == () and len(catalog.topics) == 1000
+
+
 def test_a_missing_or_unusable_topics_file_does_not_flood_episodes_with_problems(tmp_path: Path):
     write(tmp_path, {"001-pilot.md": EPISODE}, topics=None)
     missing = load_dir(tmp_path)
