@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
@@ -123,16 +123,22 @@ def cross_check(episodes: Sequence[Episode], topics: Sequence[Topic]) -> list[Pr
 
 
 def relate(
-    episodes: Sequence[Episode], topics: Sequence[Topic], *, check_topic_refs: bool = True
+    episodes: Sequence[Episode],
+    topics: Sequence[Topic],
+    *,
+    check_topic_refs: bool = True,
+    established: Collection[str] = (),
 ) -> Related:
     """What load_dir keeps of these models, and the cross-file problems (without lines).
 
-    Episodes: in source order, the first file with a number or slug wins; unknown topic
+    Episodes: a file in `established` (already in the catalogue) wins over a newcomer with
+    its number or slug, so a stray copy never replaces it; otherwise, in source order, the
+    first file wins. Unknown topic
     references are reported and dropped. Topics: the first entry of a slug wins, an alias that
     already names another topic is dropped, related slugs must exist. `check_topic_refs=False`
     neither reports nor drops unknown references (when there is no usable topics file).
     """
-    return _relate(episodes, topics, _Lines(), check_topic_refs)
+    return _relate(episodes, topics, _Lines(), check_topic_refs, established)
 
 
 def load_dir(root: Path) -> Catalog:
@@ -989,9 +995,7 @@ def _parse_topics(path: str, raw: bytes) -> tuple[list[Topic], list[Problem], li
     return topics, check.problems, lines
 
 
-def _topic(
-    check: _Check, node: yaml.Node, field: str
-) -> tuple[Topic | None, _FieldLines, int]:
+def _topic(check: _Check, node: yaml.Node, field: str) -> tuple[Topic | None, _FieldLines, int]:
     """The topic, its fields' lines, and how many of the problems it added only dropped an
     alias (the topic is kept without it, as with an alias that names another topic)."""
     entry = check.mapping(node, field, TOPIC_FIELDS, REQUIRED_TOPIC_FIELDS)
@@ -1083,6 +1087,7 @@ def _relate(
     topics: Sequence[Topic],
     lines: _Lines,
     check_topic_refs: bool = True,
+    established: Collection[str] = (),
 ) -> Related:
     """Duplicates are left out; references to unknown topics are reported and dropped."""
     problems: list[Problem] = []
@@ -1144,7 +1149,7 @@ def _relate(
     kept_episodes: list[Episode] = []
     by_number: dict[int | None, Episode] = {}
     by_slug: dict[str, Episode] = {}
-    for ep in sorted(episodes, key=lambda e: e.source):
+    for ep in sorted(episodes, key=lambda e: (e.source not in established, e.source)):
         first = by_number.get(ep.number) if ep.number is not None else None
         if first is not None:
             problems.append(

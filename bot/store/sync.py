@@ -317,7 +317,9 @@ def _plan(
 
     # Across files: what load_dir would leave out is left out here too. Without a usable
     # topics file every reference would look unknown, so references are not checked then.
-    related = content.relate(candidates, topics, check_topic_refs=topics_usable)
+    related = content.relate(
+        candidates, topics, check_topic_refs=topics_usable, established=stored.keys()
+    )
     cross = related.problems
     plan.problems += cross
     if any(p.path == content.TOPICS_FILE for p in cross):

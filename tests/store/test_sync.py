@@ -216,6 +216,27 @@ async def test_duplicate_number_leaves_the_later_file_out_like_load_dir(store, r
     assert again.problems == report.problems and again.parsed == 1
 
 
+@pytest.mark.parametrize(
+    ("stray", "name"),
+    [
+        (Ep(13, "Oops a copy", slug="oops-a-copy", summary="A copy."), "0013-oops-a-copy.md"),
+        (Ep(10, "Same slug", slug="causal-inference", summary="A copy."), None),
+    ],
+)
+async def test_a_stray_file_sorting_first_never_replaces_a_stored_episode(store, root, stray, name):
+    await sync_content(store, root)
+    before = await catalog.get_episode(store, number=13)
+    assert before is not None
+    path = write_episode(root, stray)  # sorts before the stored 013-causal-inference.md
+    if name is not None:
+        path.rename(path.with_name(name))
+    report = await sync_content(store, root)
+    (problem,) = report.problems
+    assert problem.path != before.source and before.source in problem.message, problem
+    after = await catalog.get_episode(store, number=13)
+    assert after is not None and after.title == before.title and report.removed == 0
+
+
 async def test_topics_kept_are_the_ones_load_dir_keeps(store, root):
     # An alias naming a LATER topic's title, a repeated slug, a related slug that is no topic.
     write_topics(
