@@ -66,7 +66,12 @@ def outcome(entry: OutboxEntry) -> str:
         where = f"<#{entry.thread_id}>" if entry.thread_id else f"message {entry.message_id}"
         return f"{icon} {at} posted **{what}** → {where}"
     if entry.state in (FAILED, SKIPPED):
-        return f"{icon} {at} {entry.state}: {entry.last_error}"
+        # Which post, as several may go wrong at the same time for the same reason.
+        source = {"weekly": "the weekly prompt", "announce": "an announcement"}.get(entry.kind)
+        if entry.schedule_id is not None:
+            source = f"`#{entry.schedule_id}`"
+        title = f" **{entry.post.title}**" if entry.post.title else ""
+        return f"{icon} {at} {source or entry.kind}{title} {entry.state}: {entry.last_error}"
     return f"{icon} {at} {entry.state}: **{what}**"
 
 
@@ -324,8 +329,15 @@ class ModerationCog(commands.Cog, name="Moderation"):
             return
         embed = discord.Embed(title=preview.rendered.title, description=preview.rendered.body)
         embed.set_footer(text=f"topic: {preview.topic.slug} · style: {preview.style}")
+        heading = {
+            "on": f"Preview of the prompt for {stamp(preview.when)}:",
+            "off": "The weekly prompt is **off**: nothing will be posted. Turned on again with "
+            f"`/weekly set`, the next one ({stamp(preview.when)}) would read:",
+            "unset": "No weekly prompt is set, so nothing will be posted. Set one with "
+            "`/weekly set`; it would read:",
+        }[preview.status]
         await interaction.response.send_message(
-            f"Preview of the prompt for {stamp(preview.when)}:",
+            heading,
             embed=embed,
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,

@@ -27,6 +27,7 @@ from bot.core.schedule import (
     WeeklyRule,
     describe,
     due,
+    format_discord_timestamp,
     local_to_utc,
     next_occurrence,
     next_topic,
@@ -138,6 +139,7 @@ class Preview:
     style: str
     when: datetime
     episode: Episode | None = None
+    status: str = "on"  # "on", "off" (/weekly off) or "unset" (never set): then nothing posts
 
 
 @dataclass(frozen=True)
@@ -372,7 +374,8 @@ class SchedulingService:
             rendered = self.prompts.render("weekly", style, context)
         except RenderError as exc:
             raise SchedulingError(f"the template does not render: {exc.problem}") from None
-        return Preview(rendered=rendered, topic=topic, style=style, when=when, episode=episode)
+        status = "unset" if config is None else "on" if config.enabled else "off"
+        return Preview(rendered, topic, style, when, episode, status)
 
     async def guild_zone(self, guild_id: int) -> str:
         """The zone plain times are read in: the guild's (/config timezone), else the weekly
@@ -526,7 +529,14 @@ class SchedulingService:
         return schedule
 
     async def cancel(self, guild_id: int, schedule_id: int, *, by: int, now: datetime) -> Schedule:
-        await self._own_schedule(guild_id, schedule_id)
+        schedule = await self._own_schedule(guild_id, schedule_id)
+        if schedule.active and schedule.repeat == "once" and schedule.last_run is not None:
+            # Cancelling would only hide how it went from /schedule list.
+            ran = format_discord_timestamp(schedule.last_run, "f")
+            raise SchedulingError(
+                f"schedule #{schedule_id} ran once already, at {ran}: there is nothing left to "
+                "cancel. /schedule list shows how it went."
+            )
         if not await self.rows.cancel_schedule(schedule_id, by, now):
             raise SchedulingError(f"schedule #{schedule_id} was already cancelled")
         log.info("guild %s: schedule #%s cancelled by %s", guild_id, schedule_id, by)

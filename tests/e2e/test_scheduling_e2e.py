@@ -253,6 +253,37 @@ async def test_schedule_list_run_now_and_cancel(world: World, bots: BotFactory):
     assert len(bot_posts(world, world.general)) == 2
 
 
+async def test_needs_attention_names_each_post_that_went_wrong(world: World, bots: BotFactory):
+    run = await bots.start()
+    for topic in ("open-source-usability", "open-source-risk"):
+        await command(world, "schedule", "thread", {"topic": topic, "when": "in 1 hour"})
+    await command(
+        world, "weekly", "set", weekly_options(world, world.general, timedelta(minutes=60))
+    )
+    world.emu.set_bot_permissions(world.general, deny="SEND_MESSAGES")  # taken away since
+    world.clock.advance(3600 + 30)
+    await cog_of(run).ticker.tick()
+
+    listed = (await command(world, "schedule", "list"))["content"]
+    attention = listed.split("**Needs attention**\n")[1].splitlines()
+    assert len(attention) == 3 and all("lacks Send Messages" in line for line in attention)
+    assert sum("`#1` **" in line for line in attention) == 1
+    assert sum("`#2` **" in line for line in attention) == 1
+    assert sum("the weekly prompt" in line for line in attention) == 1
+
+
+async def test_a_preview_says_when_nothing_will_be_posted(world: World, bots: BotFactory):
+    await bots.start()
+    unset = await command(world, "weekly", "preview")
+    assert unset["content"].startswith("No weekly prompt is set") and unset["embeds"]
+    await command(world, "weekly", "set", weekly_options(world, world.general, timedelta(hours=1)))
+    on = await command(world, "weekly", "preview")
+    assert on["content"].startswith("Preview of the prompt for <t:")
+    await command(world, "weekly", "off")
+    off = await command(world, "weekly", "preview")
+    assert off["content"].startswith("The weekly prompt is **off**: nothing will be posted.")
+
+
 async def test_unclear_input_gets_a_precise_error_and_saves_nothing(world: World, bots: BotFactory):
     await bots.start()
     before = tables(bots.settings().db)
