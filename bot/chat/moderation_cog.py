@@ -245,8 +245,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
     @app_commands.describe(
         weekday="The day of the week",
         time="Local time, e.g. 18:00 or 6pm",
-        channel="Where to post (default: the server's discussion channel, see /config); a text "
-        "channel gets a message and a thread, a forum a post",
+        channel="Where to post (default: the discussion channel from /config); a forum gets a post",
         tz="IANA time zone, e.g. Europe/London (default: the server's, see /config)",
     )
     @app_commands.choices(weekday=[app_commands.Choice(name=d.title(), value=d) for d in WEEKDAYS])

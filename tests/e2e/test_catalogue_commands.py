@@ -178,3 +178,18 @@ async def test_command_sync_is_skipped_when_nothing_changed(bots: BotFactory):
     run = await bots.restart(run)
     assert run.emu.command_syncs == 1, "restart with the same commands must not sync again"
     assert {c["name"] for c in run.emu.commands()} >= {"episode", "topic"}
+
+
+async def test_every_registered_description_is_whole(running: BotRun):
+    """discord.py cuts a description over Discord's 100 characters with "…": write them to fit."""
+
+    def descriptions(items: list) -> list[str]:
+        out = []
+        for item in items:
+            out.append(item["description"])
+            out += descriptions(item.get("options", []))
+        return out
+
+    found = descriptions(running.emu.commands())
+    assert len(found) > 30
+    assert [d for d in found if len(d) > 100 or d.endswith("…") or not d] == []
