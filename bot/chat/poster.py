@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 import aiohttp
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 THREAD_ARCHIVE_MINUTES: Final[Literal[10080]] = 10080  # a week: open until the next one
 SEARCH_LIMIT = 500  # messages looked at when searching for a marker
+RETRIED_AFTER = 1.0  # seconds: discord.py waits at least this long before retrying a 5xx
+CLOCK_SKEW = timedelta(minutes=10)  # between our clock and Discord's snowflakes
 ALREADY_HAS_THREAD = 160004  # "A thread has already been created for this message"
 TAG_REQUIRED = 40067  # "A tag is required to create a forum post in this channel"
 PREFERRED_TAGS = ("discussion", "topic", "question", "weekly")
@@ -249,6 +252,7 @@ class DiscordPoster:
             raise PostError(f"<#{channel_id}> is not a forum channel any more")
         perms = forum.permissions_for(self._me(forum))
         extras = _extras(post, embed_links=perms.embed_links, channel_id=channel_id)
+        started, since = time.monotonic(), discord.utils.utcnow() - CLOCK_SKEW
         with translated("create the forum post", channel_id):
             created = await forum.create_thread(
                 name=post.title,
@@ -258,6 +262,8 @@ class DiscordPoster:
                 applied_tags=forum_tags(forum, post.tags, moderator=perms.manage_threads),
                 **extras,
             )
+        if time.monotonic() - started >= RETRIED_AFTER:
+            await _drop_copies(forum, self._me(forum), marker, created.thread, since)
         return created.thread.id, created.message.id
 
     async def find_marked(self, channel_id: int, marker: str, since: datetime) -> Found | None:
@@ -299,6 +305,50 @@ async def _find_forum_post(
         if marker in starter.content:
             return Found(starter.id, thread.id)
     return None
+
+
+async def _drop_copies(
+    forum: discord.ForumChannel,
+    me: discord.Member,
+    marker: str,
+    kept: discord.Thread,
+    since: datetime,
+) -> None:
+    """discord.py retries a request Discord answered with a 5xx, and Discord may have made the
+    post before that answer: forum posts take no nonce, so a retry makes a second one. Any
+    other post of ours carrying the marker is such a copy: deleted, or if the bot may not
+    (Manage Threads), turned into a pointer to the kept one."""
+    try:
+        active = await forum.guild.active_threads()
+    except discord.HTTPException as exc:
+        log.warning("cannot look for copies of forum post %s: %s", kept.id, exc)
+        return
+    for thread in active:
+        created = thread.created_at or discord.utils.snowflake_time(thread.id)
+        if thread.parent_id != forum.id or thread.id == kept.id or thread.owner_id != me.id:
+            continue
+        if created < since:
+            continue
+        try:
+            starter = await thread.fetch_message(thread.id)
+            if marker not in starter.content:
+                continue
+            log.warning(
+                "forum post %s is a copy of %s (a retried request): removing it", thread.id, kept.id
+            )
+            try:
+                await thread.delete()
+            except discord.Forbidden:
+                await starter.edit(
+                    content=f"A copy of <#{kept.id}>, posted twice by a retry: continue there.",
+                    embed=None,
+                    view=None,
+                    allowed_mentions=mentions(None),
+                )
+        except discord.HTTPException as exc:
+            log.warning(
+                "could not remove the copy %s of forum post %s: %s", thread.id, kept.id, exc
+            )
 
 
 def _extras(post: Post, *, embed_links: bool, channel_id: int) -> dict[str, Any]:

@@ -166,6 +166,32 @@ async def test_a_restored_backup_does_not_post_again_what_was_posted_since(
     assert states == [("sent", int(made[0]["id"]))]
 
 
+@pytest.mark.parametrize("may_delete", [True, False])
+async def test_a_forum_post_made_twice_by_a_retry_leaves_one(
+    world: World, bots: BotFactory, may_delete: bool
+):
+    """Discord made the post, then answered 502; discord.py retried and made it again."""
+    run = await bots.start()
+    await command(world, "weekly", "set", weekly_options(world, world.forum, timedelta(minutes=5)))
+    change = {"allow" if may_delete else "deny": "MANAGE_THREADS"}
+    world.emu.set_bot_permissions(world.forum, **change)
+    world.emu.inject_fault("POST", rf"^/channels/{world.forum.id}/threads$", 502, after=True)
+    world.clock.advance(5 * 60 + 1)
+    await cog_of(run).ticker.tick()
+
+    assert len(post_requests(world, f"/channels/{world.forum.id}/threads")) == 2
+    with sqlite3.connect(bots.settings().db) as conn:
+        ((state, thread_id),) = conn.execute("SELECT state, thread_id FROM outbox").fetchall()
+    posts = world.emu.threads(world.forum)
+    marked = [p for p in posts if "-# ref " in world.emu.messages(int(p["id"]))[0]["content"]]
+    assert state == "sent" and [int(p["id"]) for p in marked] == [thread_id]
+    if may_delete:
+        assert len(posts) == 1
+    else:  # the copy points to the post that counts
+        (copy,) = [p for p in posts if int(p["id"]) != thread_id]
+        assert f"<#{thread_id}>" in world.emu.messages(int(copy["id"]))[0]["content"]
+
+
 async def test_a_non_moderator_is_refused_and_nothing_changes(world: World, bots: BotFactory):
     await bots.start()
     await command(world, "weekly", "set", weekly_options(world, world.general, timedelta(days=1)))

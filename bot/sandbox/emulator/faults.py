@@ -34,6 +34,9 @@ class Fault:
     count: int = 1
     retry_after: float = 0.05
     scope: str = "user"
+    # A 5xx only: the request is carried out first, then answered with the error, as when
+    # Discord's gateway times out after the work was done. The client cannot tell.
+    after: bool = False
     hits: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False)
 
@@ -43,6 +46,8 @@ class Fault:
             raise EmulatorError(
                 f"fault status must be 429 or one of {sorted(_5XX_TEXT)}, got {self.status}"
             )
+        if self.after and self.status == 429:
+            raise EmulatorError("a fault after the work must be a 5xx: a 429 is never processed")
         if self.scope not in ("user", "global", "shared"):
             raise EmulatorError(f"scope must be 'user', 'global' or 'shared', got {self.scope!r}")
         if self.count < 1:

@@ -19,6 +19,7 @@ from aiohttp import BodyPartReader, web
 from . import errors as E
 from . import payloads as P
 from .errors import ApiError
+from .faults import Fault
 from .perms import Perm
 from .state import Attachment
 
@@ -122,6 +123,7 @@ class Rest:
         ch = f"{a}/channels/{{channel_id}}"
         r.add_get(ch, self.get_channel)
         r.add_patch(ch, self.patch_channel)
+        r.add_delete(ch, self.delete_channel)
         r.add_get(f"{ch}/messages", self.list_messages)
         r.add_post(f"{ch}/messages", self.create_message)
         r.add_get(f"{ch}/messages/{{message_id}}", self.get_message)
@@ -157,7 +159,13 @@ class Rest:
         try:
             body, files = await _read_body(request)
             request[BODY], request[FILES] = body, files
-            response = self._fault(request, rel) or await self._authorised(request, rel, handler)
+            fault = self.emu.faults.take(request.method, rel)
+            if fault is not None and not fault.after:
+                response = self._fault_response(fault, request, rel)
+            else:
+                response = await self._authorised(request, rel, handler)
+                if fault is not None and response.status < 400:
+                    response = self._fault_response(fault, request, rel)
         except ApiError as err:
             response = _error(err)
         except web.HTTPException as exc:
@@ -186,12 +194,10 @@ class Rest:
             await asyncio.sleep(self.emu.latency)  # and the response's trip back
         return response
 
-    def _fault(self, request: web.Request, rel: str) -> web.Response | None:
-        fault = self.emu.faults.take(request.method, rel)
-        if fault is None:
-            return None
+    def _fault_response(self, fault: Fault, request: web.Request, rel: str) -> web.Response:
         status, headers, body = fault.response(self._bucket_key(request)[0], time.time())
-        log.info("injected %s for %s %s", status, request.method, rel)
+        done = " after carrying it out" if fault.after else ""
+        log.info("injected %s for %s %s%s", status, request.method, rel, done)
         response = _json(body, status)
         response.headers.update(headers)
         return response
@@ -378,6 +384,16 @@ class Rest:
         ch = self._channel(request)
         body = _dict_body(request)
         return _json(P.channel(self.world.edit_channel(ch, body, user_id=self.world.bot.id)))
+
+    async def delete_channel(self, request: web.Request) -> web.Response:
+        """ "Requires the MANAGE_CHANNELS permission for the guild, or MANAGE_THREADS if the
+        channel is a thread"."""
+        ch = self._channel(request)
+        needed = Perm.MANAGE_THREADS if ch.is_thread else Perm.MANAGE_CHANNELS
+        self.world.require(self.world.bot.id, ch.id, int(needed))
+        gone = P.channel(ch)
+        self.world.delete_channel(ch.id)
+        return _json(gone)
 
     async def list_messages(self, request: web.Request) -> web.Response:
         ch = self._channel(request)

@@ -546,10 +546,15 @@ class Emulator:
         count: int = 1,
         retry_after: float = 0.05,
         scope: str = "user",
+        *,
+        after: bool = False,
     ) -> Fault:
         """The next `count` requests matching method (or "*") and path_regex (searched in the
-        path after /api/v10) fail with `status`: 429 with Discord's headers, or a 5xx."""
-        return self.faults.add(Fault(method, path_regex, status, count, retry_after, scope))
+        path after /api/v10) fail with `status`: 429 with Discord's headers, or a 5xx.
+        `after` (5xx only): the request is carried out, then answered with the error."""
+        return self.faults.add(
+            Fault(method, path_regex, status, count, retry_after, scope, after=after)
+        )
 
     # ---- gateway control ----
 
