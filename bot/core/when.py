@@ -97,6 +97,66 @@ def _cap(text: str, what: str, limit: int, example: str) -> None:
 
 # ---- time zones ----
 
+# Names UTC goes by: a moderator who types one means UTC, kept under one name.
+_UTC_ALIASES = frozenset(
+    ("utc", "etc/utc", "uct", "etc/uct", "universal", "etc/universal", "zulu", "etc/zulu")
+)
+# GMT is UK winter time to most people, but these names stay on it all summer.
+_GMT_NAMES = frozenset(
+    ("gmt", "gmt0", "gmt+0", "gmt-0", "greenwich")
+    + ("etc/gmt", "etc/gmt0", "etc/gmt+0", "etc/gmt-0", "etc/greenwich")
+)
+_PACIFIC = (("America/Los_Angeles", ""),)
+_MOUNTAIN = (("America/Denver", ""), ("America/Phoenix", "Arizona, no daylight saving"))
+_CENTRAL = (("America/Chicago", ""), ("Asia/Shanghai", "China Standard Time"))
+_EASTERN = (("America/New_York", ""),)
+_CENTRAL_EUROPE = (("Europe/Paris", ""), ("Europe/Berlin", ""))
+# Abbreviations name one side of a clock change (and places share them), not a place's rules:
+# refused, with the place zones people most likely mean (zone, what it is if ambiguous).
+_ABBREVIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    **dict.fromkeys(("pst", "pdt", "pt"), _PACIFIC),
+    **dict.fromkeys(("mst", "mdt", "mt"), _MOUNTAIN),
+    **dict.fromkeys(("cst", "cdt", "ct"), _CENTRAL),
+    **dict.fromkeys(("est", "edt", "et"), _EASTERN),
+    **dict.fromkeys(("akst", "akdt"), (("America/Anchorage", ""),)),
+    **dict.fromkeys(("hst", "hdt"), (("Pacific/Honolulu", ""),)),
+    **dict.fromkeys(("ast", "adt"), (("America/Halifax", ""),)),
+    **dict.fromkeys(("nst", "ndt"), (("America/St_Johns", ""),)),
+    "bst": (("Europe/London", ""),),
+    **dict.fromkeys(("wet", "west"), (("Europe/Lisbon", ""),)),
+    **dict.fromkeys(("cet", "cest", "met", "mest"), _CENTRAL_EUROPE),
+    **dict.fromkeys(("eet", "eest"), (("Europe/Athens", ""), ("Europe/Helsinki", ""))),
+    "msk": (("Europe/Moscow", ""),),
+    "ist": (
+        ("Asia/Kolkata", "India"),
+        ("Europe/Dublin", "Ireland"),
+        ("Asia/Jerusalem", "Israel"),
+    ),
+    "pkt": (("Asia/Karachi", ""),),
+    "ict": (("Asia/Bangkok", ""),),
+    "wib": (("Asia/Jakarta", ""),),
+    "sgt": (("Asia/Singapore", ""),),
+    "hkt": (("Asia/Hong_Kong", ""),),
+    "jst": (("Asia/Tokyo", ""),),
+    "kst": (("Asia/Seoul", ""),),
+    "awst": (("Australia/Perth", ""),),
+    **dict.fromkeys(("acst", "acdt"), (("Australia/Adelaide", ""),)),
+    **dict.fromkeys(
+        ("aest", "aedt"),
+        (("Australia/Sydney", ""), ("Australia/Brisbane", "Queensland, no daylight saving")),
+    ),
+    **dict.fromkeys(("nzst", "nzdt"), (("Pacific/Auckland", ""),)),
+    "sast": (("Africa/Johannesburg", ""),),
+    "wat": (("Africa/Lagos", ""),),
+    "cat": (("Africa/Maputo", ""),),
+    "eat": (("Africa/Nairobi", ""),),
+    "brt": (("America/Sao_Paulo", ""),),
+    "art": (("America/Argentina/Buenos_Aires", ""),),
+}
+_POSIX_RULE = re.compile(r"([a-z]{3,4})\d{1,2}(?:[a-z]{3,4})?", re.ASCII)  # "est5edt"
+_ETC_OFFSET = re.compile(r"etc/gmt([+-])(\d{1,2})", re.ASCII)
+_FIXED_OFFSET = re.compile(r"(?:utc|gmt)?[+-]\d{1,2}(?::?\d{2})?", re.ASCII)
+
 
 @functools.lru_cache(maxsize=1)
 def _zone_names() -> dict[str, str]:
@@ -106,14 +166,55 @@ def _zone_names() -> dict[str, str]:
     return names
 
 
+@functools.lru_cache(maxsize=1)
+def offered_zones() -> tuple[str, ...]:
+    """The zone names a moderator may pick (UTC and the places), sorted: for autocomplete."""
+    names = _zone_names().values()
+    return tuple(
+        sorted(
+            n
+            for n in names
+            if n == "UTC" or (n.lower() not in _UTC_ALIASES and _refusal(n.lower(), n) is None)
+        )
+    )
+
+
+def abbreviation_zones(word: str) -> tuple[str, ...]:
+    """The place zones an abbreviation such as 'PST' most likely means; () if it is none."""
+    return tuple(name for name, _ in _abbreviation(word.strip().lower()))
+
+
 def validate_timezone(name: str) -> str:
-    """The canonical IANA name for `name` (case-insensitive, spaces as '_'), or WhenError."""
+    """The canonical IANA name of the zone a moderator typed (case-insensitive, spaces as '_'),
+    or WhenError. Only places (and UTC) are accepted: an abbreviation, a fixed offset or an
+    Etc/ zone would not follow the place's daylight saving time, so it is refused with the
+    place zones meant."""
+    wanted, key = _zone_key(name)
+    if key in _UTC_ALIASES:
+        return "UTC"
+    refusal = _refusal(key, wanted)
+    if refusal is not None:
+        raise WhenError(refusal)
+    return _lookup(wanted, key)
+
+
+def known_timezone(name: str) -> str:
+    """The canonical IANA name of any zone the database knows, or WhenError: for a zone already
+    saved (an older version accepted 'EST'), which keeps working as it did."""
+    wanted, key = _zone_key(name)
+    return _lookup(wanted, key)
+
+
+def _zone_key(name: str) -> tuple[str, str]:
     wanted = " ".join(name.split())
     if not wanted:
         raise WhenError(f"no time zone given: use {ZONE_EXAMPLES}")
     _cap(wanted, "time zone", MAX_ZONE_CHARS, f"use {ZONE_EXAMPLES}")
+    return wanted, wanted.lower().replace(" ", "_")
+
+
+def _lookup(wanted: str, key: str) -> str:
     names = _zone_names()
-    key = wanted.lower().replace(" ", "_")
     canonical = names.get(key)
     if canonical is not None:
         try:
@@ -124,17 +225,57 @@ def validate_timezone(name: str) -> str:
     raise WhenError(f"unknown time zone {wanted!r}{_zone_hint(key, names)}: use {ZONE_EXAMPLES}")
 
 
+def _abbreviation(key: str) -> tuple[tuple[str, str], ...]:
+    if key in _ABBREVIATIONS:
+        return _ABBREVIATIONS[key]
+    m = _POSIX_RULE.fullmatch(key)
+    return _ABBREVIATIONS.get(m[1], ()) if m else ()
+
+
+def _refusal(key: str, shown: str) -> str | None:
+    """Why the zone `key` (lower-cased) is not taken from a moderator, or None if it is."""
+    shown = repr(shorten(shown))
+    if key in _GMT_NAMES:
+        return (
+            f"{shown} stays on GMT all year (no summer time): use 'Europe/London' for UK time "
+            "(GMT in winter, BST in summer), or 'UTC'"
+        )
+    places = _abbreviation(key)
+    if places:
+        named = [f"{name!r} ({what})" if what else repr(name) for name, what in places]
+        listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " or " + named[-1]
+        return (
+            f"{shown} is an abbreviation, not a place: name the place whose clocks you mean, so "
+            f"its daylight saving time is followed: {listed}"
+        )
+    if m := _ETC_OFFSET.fullmatch(key):
+        # POSIX sign convention: Etc/GMT+5 is five hours BEHIND UTC.
+        sign = "-" if m[1] == "+" else "+"
+        return (
+            f"{shown} is a fixed offset, UTC{sign}{int(m[2]):02}:00 all year (the sign in Etc/GMT "
+            f"names is inverted), so it ignores daylight saving time: name a place, "
+            f"{ZONE_EXAMPLES}"
+        )
+    if _FIXED_OFFSET.fullmatch(key):
+        return (
+            f"{shown} is not a place: a fixed offset does not follow daylight saving time, so "
+            f"name a place, {ZONE_EXAMPLES}"
+        )
+    if key.startswith("etc/") or key in ("factory", "localtime"):
+        return f"{shown} is not a place's time zone: use {ZONE_EXAMPLES}"
+    return None
+
+
 def _zone_hint(key: str, names: dict[str, str]) -> str:
     if not names or names.keys() == {"utc"}:
         return " (no time zone database on this system: install the 'tzdata' package)"
-    if re.fullmatch(r"(?:utc|gmt)?[+-]\d{1,2}(?::?\d{2})?", key):
-        return " (a fixed offset does not follow daylight saving time: name a place)"
-    close = difflib.get_close_matches(key, names.keys(), n=3, cutoff=0.6)
+    offered = {name.lower(): name for name in offered_zones()}
+    close = difflib.get_close_matches(key, offered.keys(), n=3, cutoff=0.6)
     # "london" or "new york" alone: suggest zones whose city part matches.
-    close += [lower for lower in names if lower.rsplit("/", 1)[-1] == key and lower not in close]
+    close += [lower for lower in offered if lower.rsplit("/", 1)[-1] == key and lower not in close]
     if not close:
         return ""
-    shown = [repr(names[c]) for c in close[:3]]
+    shown = [repr(offered[c]) for c in close[:3]]
     listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
     return f" (did you mean {listed}?)"
 
@@ -281,14 +422,14 @@ def _day_token(token: str) -> _Day | None:
 def parse_when(text: str, now: datetime, tz: str) -> datetime:
     """The instant `text` means, in UTC, strictly after `now` and at most 366 days ahead."""
     _cap(text, "time", MAX_INPUT_CHARS, EXAMPLES)
-    zone_name = validate_timezone(tz)
+    zone_name = known_timezone(tz)  # the server's saved zone, not typed here: never refused
     now_utc = require_aware(now, "now")
     s = _ISO_T.sub(r"\1 ", _normalise(text).rstrip(".!?").strip())
     if not s:
         raise WhenError(f"no time given: write when, {EXAMPLES}")
     head, _, last = s.rpartition(" ")
     if head and last in _zone_names():  # "friday 18:00 america/new_york" overrides `tz`
-        s, zone_name = head, _zone_names()[last]
+        s, zone_name = head, validate_timezone(last)
     tzinfo = zone(zone_name)
     if s == "in" or s.startswith("in "):
         result = _relative(s, now_utc)

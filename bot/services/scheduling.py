@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -40,6 +39,8 @@ from bot.core.schedule import (
 from bot.core.text import THREAD_NAME
 from bot.core.when import (
     WhenError,
+    abbreviation_zones,
+    offered_zones,
     parse_time_of_day,
     parse_weekday,
     parse_when,
@@ -189,17 +190,19 @@ def find_topic(topics: Sequence[Topic], text: str) -> Topic:
 
 
 def zone_choices(current: str, limit: int = 25) -> list[str]:
-    """IANA zone names for autocomplete: names starting with what was typed (or whose city
-    does) first, then names containing it."""
+    """IANA zone names for autocomplete: the places an abbreviation means ('pst'), then names
+    starting with what was typed (or whose city does), then names containing it. Only names
+    /weekly set and /config accept are offered."""
     typed = current.strip().lower().replace(" ", "_")[:MAX_TOPIC_INPUT]
-    names = sorted(zoneinfo.available_timezones() | {"UTC"})
+    names = offered_zones()
     if not typed:
         common = ["UTC", "Europe/London", "America/New_York", "America/Los_Angeles"]
         return [n for n in common if n in names][:limit]
+    meant = [n for n in abbreviation_zones(typed) if n in names]
     starts = [n for n in names if n.lower().startswith(typed)]
     cities = [n for n in names if n.lower().rsplit("/", 1)[-1].startswith(typed)]
     contains = [n for n in names if typed in n.lower()]
-    return list(dict.fromkeys(starts + cities + contains))[:limit]
+    return list(dict.fromkeys(meant + starts + cities + contains))[:limit]
 
 
 def topic_choices(topics: Sequence[Topic], current: str, limit: int = 25) -> list[tuple[str, str]]:

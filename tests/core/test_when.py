@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from bot.core.when import (
     MAX_AHEAD,
     WhenError,
+    known_timezone,
+    offered_zones,
     parse_time_of_day,
     parse_weekday,
     parse_when,
@@ -194,6 +196,10 @@ def test_naive_now_is_a_programming_error_not_a_user_error() -> None:
         ("UTC", "UTC"),
         ("utc", "UTC"),
         ("Asia/Kolkata", "Asia/Kolkata"),
+        ("Etc/UTC", "UTC"),  # UTC's other names are kept under one
+        ("UCT", "UTC"),
+        ("zulu", "UTC"),
+        ("US/Eastern", "US/Eastern"),  # an old name, but of a place: it follows its clocks
     ],
 )
 def test_validate_timezone_gives_the_canonical_name(text: str, expected: str) -> None:
@@ -218,6 +224,66 @@ def test_validate_timezone_errors(text: str, fragments: list[str]) -> None:
         validate_timezone(text)
     for fragment in fragments:
         assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("EST", ["'EST' is an abbreviation", "'America/New_York'"]),
+        ("edt", ["'America/New_York'"]),
+        ("PST", ["'America/Los_Angeles'"]),
+        ("MST", ["'America/Denver'", "'America/Phoenix' (Arizona, no daylight saving)"]),
+        ("CST", ["'America/Chicago'", "'Asia/Shanghai' (China Standard Time)"]),
+        ("HST", ["'Pacific/Honolulu'"]),
+        ("EST5EDT", ["abbreviation", "'America/New_York'"]),
+        ("PST8PDT", ["'America/Los_Angeles'"]),
+        ("BST", ["'Europe/London'"]),
+        ("CEST", ["'Europe/Paris'", "'Europe/Berlin'"]),
+        ("IST", ["'Asia/Kolkata' (India)", "'Europe/Dublin' (Ireland)"]),
+        ("JST", ["'Asia/Tokyo'"]),
+        ("AEST", ["'Australia/Sydney'"]),
+        ("GMT", ["all year", "'Europe/London'", "'UTC'"]),
+        ("GMT0", ["all year", "'Europe/London'"]),
+        ("Etc/GMT+5", ["fixed offset", "UTC-05:00 all year", "inverted", "name a place"]),
+        ("etc/gmt-3", ["UTC+03:00 all year"]),
+        ("UTC+2", ["fixed offset", "name a place"]),
+        ("Factory", ["'Factory' is not a place's time zone"]),
+        ("localtime", ["not a place's time zone"]),
+    ],
+)
+def test_zones_that_do_not_follow_a_place_are_refused_naming_the_place(
+    text: str, fragments: list[str]
+) -> None:
+    with pytest.raises(WhenError) as caught:
+        validate_timezone(text)
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment in message
+    assert "did you mean" not in message  # once 'MST', 'HST' or 'EST' for 'PST'
+
+
+def test_every_zone_offered_is_accepted_as_it_is() -> None:
+    offered = offered_zones()
+    assert "UTC" in offered and "Europe/London" in offered
+    assert not {"EST", "Etc/GMT+5", "Factory", "UCT", "GMT", "CET"} & set(offered)
+    assert all(validate_timezone(name) == name for name in offered)
+
+
+def test_a_trailing_abbreviation_in_when_is_refused_naming_the_place() -> None:
+    # In July, EST (UTC-5) is an hour off New York's clocks (EDT): never read it as EST.
+    with pytest.raises(WhenError, match="'America/New_York'"):
+        parse_when("2026-07-07 18:00 EST", NOW, "Europe/London")
+    with pytest.raises(WhenError, match="UTC-05:00 all year"):
+        parse_when("friday 18:00 Etc/GMT+5", NOW, "Europe/London")
+    assert parse_when("friday 18:00 Etc/UTC", NOW, "Europe/London") == utc(2026, 3, 6, 18)
+
+
+def test_a_zone_saved_before_it_was_refused_still_reads_times() -> None:
+    # The server's zone comes from the database (an older version accepted 'EST').
+    assert parse_when("friday 18:00", NOW, "EST") == utc(2026, 3, 6, 23)
+    assert known_timezone("est") == "EST"
+    with pytest.raises(WhenError, match="unknown time zone 'Mars/Base'"):
+        known_timezone("Mars/Base")
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,14 @@ and outside the grace window, rotation across restarts, and bad input that saves
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.core.models import Episode, Link, Person, Topic
 from bot.core.render import Prompts
+from bot.core.schedule import WeeklyRule
 from bot.services.publisher import Publisher, Ticker
 from bot.services.scheduling import (
     CatalogueTopics,
@@ -23,6 +24,7 @@ from bot.services.scheduling import (
 from bot.store.db import open_store
 from bot.store.guild_config import GuildConfigStore
 from bot.store.outbox import FAILED, PENDING, SENT, SKIPPED, Outbox, OutboxEntry
+from bot.store.scheduling import WeeklyConfig
 from tests.services.test_publisher import FORUM_CHANNEL, TEXT_CHANNEL, Clock, Crash, FakeDiscord
 
 GUILD, OTHER_GUILD, MOD = 1, 2, 99
@@ -128,6 +130,8 @@ async def test_set_then_show_gives_the_next_run_and_what_will_be_posted(db):
         ("friday", "25:00", "UTC", ["time: there is no hour 25"]),
         ("friday", "18:00", "Mars/Olympus", ["tz: unknown time zone 'Mars/Olympus'"]),
         ("friday", "18:00", "UTC+2", ["a fixed offset does not follow daylight saving"]),
+        ("friday", "18:00", "EST", ["tz: 'EST' is an abbreviation", "'America/New_York'"]),
+        ("friday", "18:00", "Etc/GMT+5", ["tz: 'Etc/GMT+5' is a fixed offset, UTC-05:00"]),
         ("", "soon", "", ["weekday: no day given", "time: could not read 'soon'", "tz: no time"]),
     ],
 )
@@ -250,6 +254,23 @@ async def test_plain_times_and_a_weekly_without_zone_use_the_guilds_time_zone(db
     assert thread.schedule.tz == "Europe/Paris" and listing.zone == "Europe/Paris"
     assert again.config.rule.tz == "Europe/Paris"
     assert weekly.config.rule.tz == "UTC"  # a guild that set no zone: the default
+
+
+async def test_zones_saved_before_they_were_refused_keep_working(db):
+    # Older versions accepted 'EST' (UTC-5 all year): what was saved runs as it did.
+    await configure(db, GUILD, "timezone", "EST")
+    async with Bot(db) as service:
+        await service.rows.put_weekly(
+            WeeklyConfig(GUILD, TEXT_CHANNEL, WeeklyRule(4, time(18), "EST5EDT")), TUE
+        )
+        thread = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "friday 18:00", by=MOD, now=TUE
+        )
+        shown = await service.show_weekly(GUILD, TUE)
+        written = await service.plan(datetime(2026, 3, 6, 23, 0, tzinfo=UTC))
+    assert thread.next_run == datetime(2026, 3, 6, 23, 0, tzinfo=UTC)
+    assert shown is not None and shown.next_run == datetime(2026, 3, 6, 23, 0, tzinfo=UTC)
+    assert sorted((e.kind, e.state) for e in written) == [("thread", PENDING), ("weekly", PENDING)]
 
 
 async def test_weeks_of_downtime_post_only_the_newest_occurrence_within_grace(db):
@@ -647,6 +668,9 @@ def test_zone_choices_offer_matching_iana_names_first_by_prefix_then_city():
     assert zone_choices("america/new")[0] == "America/New_York"
     assert all("york" in z.lower() for z in zone_choices("york"))
     assert zone_choices("nowhere-at-all") == []
+    assert zone_choices("pst")[0] == "America/Los_Angeles"  # what the abbreviation means
+    assert zone_choices("mst")[:2] == ["America/Denver", "America/Phoenix"]
+    assert not {"EST", "EST5EDT", "Etc/GMT+5"} & set(zone_choices("est") + zone_choices("etc"))
     assert len(zone_choices("a")) == 25
 
 
