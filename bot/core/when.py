@@ -23,7 +23,9 @@ Decisions where intuition differs:
 - A local time that does not exist (clocks spring forward) is an error that suggests the
   shifted time. A local time that happens twice (clocks fall back) silently means the first
   one, as the schedule's DST policy does; the confirmation shows the instant anyway.
-- A trailing IANA zone name ("friday 18:00 america/new_york", "... utc") overrides `tz`.
+- A trailing IANA zone name ("friday 18:00 america/new_york", "... utc") overrides `tz`. A
+  trailing word that looks like a zone (has a '/', is an abbreviation such as 'pst', or is
+  close to a city: 'london', 'berln') gets the zone's own error, as in `validate_timezone`.
 - Anything more than 366 days ahead is refused, and so is input over 100 characters.
 """
 
@@ -58,6 +60,11 @@ _UNIT_MINUTES = {
     **dict.fromkeys(("d", "day", "days"), 24 * 60),
     **dict.fromkeys(("w", "wk", "wks", "week", "weeks"), 7 * 24 * 60),
 }
+# Words the parser reads itself: never taken for a time zone at the end of a text.
+_PARSER_WORDS = frozenset(
+    ("at", "on", "in", "and", "an", "a", "next", "this", "yesterday", "ago", "last")
+    + (*_TIME_WORDS, *_RELATIVE_DAYS, *_UNIT_MINUTES)
+)
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
 _OTHER_DATE = re.compile(r"\d{1,4}/\d{1,2}(?:/\d{1,4})?|\d{1,2}\.\d{1,2}\.\d{2,4}", re.ASCII)
@@ -271,8 +278,11 @@ def _zone_hint(key: str, names: dict[str, str]) -> str:
         return " (no time zone database on this system: install the 'tzdata' package)"
     offered = {name.lower(): name for name in offered_zones()}
     close = difflib.get_close_matches(key, offered.keys(), n=3, cutoff=0.6)
-    # "london" or "new york" alone: suggest zones whose city part matches.
-    close += [lower for lower in offered if lower.rsplit("/", 1)[-1] == key and lower not in close]
+    # "london", "new york" or "berln" alone: suggest zones whose city part matches.
+    cities = difflib.get_close_matches(key, _city_names(), n=3, cutoff=0.8)
+    close += [
+        lower for lower in offered if lower.rsplit("/", 1)[-1] in cities and lower not in close
+    ]
     if not close:
         return ""
     shown = [repr(offered[c]) for c in close[:3]]
@@ -421,15 +431,25 @@ def _day_token(token: str) -> _Day | None:
 
 def parse_when(text: str, now: datetime, tz: str) -> datetime:
     """The instant `text` means, in UTC, strictly after `now` and at most 366 days ahead."""
+    return parse_when_with_zone(text, now, tz)[0]
+
+
+def parse_when_with_zone(text: str, now: datetime, tz: str) -> tuple[datetime, str]:
+    """`parse_when`'s instant, and the zone it was read in: a zone at the end of `text`
+    (canonical, validated as typed), else `tz`."""
     _cap(text, "time", MAX_INPUT_CHARS, EXAMPLES)
     zone_name = known_timezone(tz)  # the server's saved zone, not typed here: never refused
     now_utc = require_aware(now, "now")
     s = _ISO_T.sub(r"\1 ", _normalise(text).rstrip(".!?").strip())
     if not s:
         raise WhenError(f"no time given: write when, {EXAMPLES}")
-    head, _, last = s.rpartition(" ")
-    if head and last in _zone_names():  # "friday 18:00 america/new_york" overrides `tz`
-        s, zone_name = head, validate_timezone(last)
+    words = s.split(" ")
+    count = _trailing_zone(words)
+    if count:  # "friday 18:00 america/new_york" overrides `tz`; a misspelt zone is named so
+        typed = unicodedata.normalize("NFKC", text).rstrip(".!?").split()[-count:]
+        shown = " ".join(typed) if " ".join(typed).lower() == " ".join(words[-count:]) else ""
+        zone_name = validate_timezone(shown or " ".join(words[-count:]))
+        s = " ".join(words[:-count])
     tzinfo = zone(zone_name)
     if s == "in" or s.startswith("in "):
         result = _relative(s, now_utc)
@@ -449,7 +469,41 @@ def parse_when(text: str, now: datetime, tz: str) -> datetime:
             f"{result.astimezone(tzinfo):%Y-%m-%d %H:%M} is more than a year ahead: schedule "
             f"within the next {MAX_AHEAD.days} days"
         )
-    return result
+    return result, zone_name
+
+
+def _trailing_zone(words: list[str]) -> int:
+    """How many of the last `words` (0, 1 or 2) look like a time zone, well typed or not."""
+    if len(words) < 2:
+        return 0
+    if _zone_like(words[-1]):
+        return 1
+    if len(words) > 2 and f"{words[-2]}_{words[-1]}" in _city_names():  # "new york"
+        return 2
+    return 0
+
+
+def _zone_like(word: str) -> bool:
+    if word in _PARSER_WORDS or (word.isalpha() and _weekday_or_none(word) is not None):
+        return False
+    if word in _zone_names() or word in _UTC_ALIASES or word in _GMT_NAMES or _abbreviation(word):
+        return True
+    if "/" in word and re.search("[a-z]", word):  # "europe/londn"; "12/04" is a date
+        return True
+    if re.fullmatch(r"(?:utc|gmt)[+-]\d{1,2}(?::?\d{2})?", word):
+        return True
+    # A city alone or misspelt ("london", "berln"); short words match too much by chance.
+    return (
+        word.isalpha()
+        and len(word) >= 4
+        and bool(difflib.get_close_matches(word, _city_names(), n=1, cutoff=0.8))
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _city_names() -> frozenset[str]:
+    """The last part of each offered zone, lower-cased: 'london', 'new_york'."""
+    return frozenset(name.lower().rsplit("/", 1)[-1] for name in offered_zones())
 
 
 def _relative(s: str, now_utc: datetime) -> datetime:

@@ -43,7 +43,7 @@ from bot.core.when import (
     offered_zones,
     parse_time_of_day,
     parse_weekday,
-    parse_when,
+    parse_when_with_zone,
     validate_timezone,
 )
 from bot.store.catalog import episodes_of_topic, list_topics
@@ -218,18 +218,6 @@ def topic_choices(topics: Sequence[Topic], current: str, limit: int = 25) -> lis
         elif any(typed in n for n in names):
             then.append(topic)
     return [(t.title, t.slug) for t in (first + then)[:limit]]
-
-
-def _zone_at_end(text: str) -> str | None:
-    """The IANA zone a `when` text ends with ('friday 18:00 Europe/Paris'), as parse_when
-    reads it; None if it ends with something else."""
-    words = text.split()
-    if len(words) < 2:
-        return None
-    try:
-        return validate_timezone(words[-1])
-    except WhenError:
-        return None
 
 
 def _dst_note(rule: WeeklyRule, now: datetime) -> str | None:
@@ -452,9 +440,8 @@ class SchedulingService:
                 f"{THREAD_NAME} for a thread name"
             )
         found = find_topic(await self.topics.topics(), topic)
-        tz = _zone_at_end(when) or await self.guild_zone(guild_id)
         try:
-            at = parse_when(when, now, tz)
+            at, tz = parse_when_with_zone(when, now, await self.guild_zone(guild_id))
         except WhenError as exc:
             raise SchedulingError(f"nothing was saved: {exc}") from None
         rule: Recurrence

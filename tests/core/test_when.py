@@ -147,6 +147,14 @@ def test_good_inputs_in_other_zones(text: str, tz: str, expected: datetime) -> N
         ("friday 2026-12-04 10:00", ["one day only"]),
         ("tomorrow friday 10:00", ["one day only"]),
         ("friday 6 30 pm", ["could not read '6 30 pm' as a time of day"]),
+        # A trailing word that looks like a zone is read as one, and its error is the zone's.
+        ("friday 18:00 Europe/Londn", ["unknown time zone 'Europe/Londn'", "'Europe/London'"]),
+        ("friday 18:00 PST", ["'PST' is an abbreviation", "'America/Los_Angeles'"]),
+        ("friday 18:00 london", ["unknown time zone 'london'", "did you mean 'Europe/London'"]),
+        ("friday 18:00 New York", ["unknown time zone 'New York'", "'America/New_York'"]),
+        ("friday 18:00 Berln", ["did you mean 'Europe/Berlin'"]),
+        ("friday 18:00 UTC+2", ["'UTC+2' is not a place", "fixed offset"]),
+        ("friday 18:00 Mars/Base", ["unknown time zone 'Mars/Base'"]),
     ],
 )
 def test_bad_inputs_say_what_is_wrong(text: str, fragments: list[str]) -> None:
@@ -348,6 +356,7 @@ TOKENS = [
     *("18:00", "6pm", "25:00", "18:60", "24:00", "6:5pm", "13pm", "12/04", "99999999999"),
     *("2026-12-04", "2026-02-30", "2026-03-29", "01:30", "+01:00", "+25:00", "utc"),
     *("europe/london", "america/new_york", "blursday", "ＦＲＩ", "١٨:٠٠", "\x00", "🕕"),
+    *("pst", "london", "new", "york", "etc/gmt+5", "berln"),
 ]
 WORDY = st.lists(st.sampled_from(TOKENS), max_size=6).map(" ".join)
 ANY_NOW = st.datetimes(datetime(2000, 1, 1), datetime(2090, 1, 1), timezones=st.just(UTC))

@@ -515,7 +515,10 @@ async def test_a_weekly_thread_repeats_in_its_own_zone(db):
         ("evals", "2025-01-01 10:00", None, "that time has already passed"),
         ("evals", "in 2 years", None, "could not read 'in 2 years' as an amount of time"),
         ("evals", "friday 18:00", "daily", "repeat must be 'weekly'"),
-        ("evals", "friday 18:00 Mars/Base", None, "could not read '18:00 mars/base'"),
+        ("evals", "friday 18:00 Mars/Base", None, "unknown time zone 'Mars/Base'"),
+        ("evals", "friday 18:00 Europe/Londn", None, "did you mean 'Europe/London'"),
+        ("evals", "friday 18:00 london", None, "did you mean 'Europe/London'"),
+        ("evals", "2026-07-07 18:00 EST", "weekly", "'EST' is an abbreviation"),
     ],
 )
 async def test_bad_schedule_input_saves_nothing(db, topic, when, repeat, expected):
