@@ -5,8 +5,9 @@ API is timezone-aware; results are in UTC.
 
 Rules
 -----
-- `WeeklyRule(weekday, at, tz)`: every week on `weekday` (0 = Monday) at wall-clock time `at`
-  in the IANA zone `tz`.
+- `WeeklyRule(weekday, at, tz, starts=None)`: every week on `weekday` (0 = Monday) at
+  wall-clock time `at` in the IANA zone `tz`; with `starts`, no occurrence before that instant
+  (a weekly schedule asked for from a date weeks ahead first fires on that date).
 - `OneOff(at_utc)`: once, at an instant.
 
 Daylight-saving policy (exactly one occurrence per local calendar week, always)
@@ -95,6 +96,7 @@ class WeeklyRule:
     weekday: int  # 0 = Monday ... 6 = Sunday
     at: time  # wall-clock time, naive
     tz: str  # IANA zone name, e.g. "Europe/London"
+    starts: datetime | None = None  # occurrences before this instant never happen
 
     def __post_init__(self) -> None:
         if isinstance(self.weekday, bool) or not isinstance(self.weekday, int):
@@ -106,6 +108,8 @@ class WeeklyRule:
         if self.at.tzinfo is not None:
             raise ScheduleError("at must be a wall-clock time without tzinfo; the zone is tz")
         zone(self.tz)
+        if self.starts is not None:
+            object.__setattr__(self, "starts", require_aware(self.starts, "WeeklyRule.starts"))
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,10 @@ def describe(rule: Recurrence) -> str:
     if isinstance(rule, OneOff):
         return f"once at {rule.at_utc:%Y-%m-%d %H:%M} UTC"
     at = rule.at.strftime("%H:%M:%S" if rule.at.second else "%H:%M")
-    return f"every {WEEKDAY_NAMES[rule.weekday]} at {at} ({rule.tz})"
+    text = f"every {WEEKDAY_NAMES[rule.weekday]} at {at} ({rule.tz})"
+    if rule.starts is not None:
+        text += f" from {rule.starts.astimezone(zone(rule.tz)):%a %Y-%m-%d}"
+    return text
 
 
 def next_occurrence(rule: Recurrence, after: datetime) -> datetime | None:
@@ -133,6 +140,9 @@ def next_occurrence(rule: Recurrence, after: datetime) -> datetime | None:
     after_utc = require_aware(after, "after")
     if isinstance(rule, OneOff):
         return rule.at_utc if rule.at_utc > after_utc else None
+    if rule.starts is not None and after_utc < rule.starts:
+        # Strictly after one microsecond earlier (datetime's step) is at or after `starts`.
+        after_utc = rule.starts - timedelta(microseconds=1)
     tz = zone(rule.tz)
     today = after_utc.astimezone(tz).date()
     # Local offsets are under a day, so the answer's local date is within [today-1, today+7];

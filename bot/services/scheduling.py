@@ -220,6 +220,11 @@ def topic_choices(topics: Sequence[Topic], current: str, limit: int = 25) -> lis
     return [(t.title, t.slug) for t in (first + then)[:limit]]
 
 
+def _slot(rule: Recurrence) -> Recurrence:
+    """The rule without its start: two weekly schedules in one slot post together in the end."""
+    return replace(rule, starts=None) if isinstance(rule, WeeklyRule) else rule
+
+
 def _dst_note(rule: WeeklyRule, now: datetime) -> str | None:
     """Warn when the wall time is skipped by a clock change in the coming year."""
     tz = zone(rule.tz)
@@ -448,11 +453,15 @@ class SchedulingService:
         if repeat_name == "weekly":
             local = at.astimezone(zone(tz))
             rule = WeeklyRule(local.weekday(), local.time().replace(microsecond=0), tz)
+            if next_occurrence(rule, now) != at:
+                # A date weeks ahead ("2027-12-04 18:00"): the first post is that one.
+                rule = replace(rule, starts=at)
         else:
             rule = OneOff(at)
         for existing in await self.rows.schedules(guild_id):
-            same = (existing.channel_id, existing.topic_slug, existing.rule)
-            if same == (channel_id, found.slug, rule) and next_occurrence(rule, now) is not None:
+            same = (existing.channel_id, existing.topic_slug, _slot(existing.rule))
+            upcoming = next_occurrence(rule, now) is not None
+            if same == (channel_id, found.slug, _slot(rule)) and upcoming:
                 # Two of them would open two identical threads at once: surely a slip.
                 raise SchedulingError(
                     f"nothing was saved: schedule #{existing.id} already opens a thread on "

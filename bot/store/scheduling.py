@@ -88,7 +88,12 @@ def _weekly(row: sqlite3.Row) -> WeeklyConfig:
 def _schedule(row: sqlite3.Row) -> Schedule:
     rule: Recurrence
     if row["repeat"] == "weekly":
-        rule = WeeklyRule(int(row["weekday"]), _wall_time(row["at_local"]), row["tz"])
+        rule = WeeklyRule(
+            int(row["weekday"]),
+            _wall_time(row["at_local"]),
+            row["tz"],
+            starts=from_epoch(row["starts_at"]),
+        )
     else:
         at = from_epoch(row["at_utc"])
         assert at is not None  # CHECK constraint
@@ -230,6 +235,7 @@ class SchedulingStore:
                 "repeat": "weekly",
                 "weekday": rule.weekday,
                 "at_local": format_wall_time(rule.at),
+                "starts_at": None if rule.starts is None else epoch(rule.starts),
             }
         else:
             values |= {"repeat": "once", "at_utc": epoch(rule.at_utc)}

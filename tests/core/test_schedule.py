@@ -169,6 +169,25 @@ def test_next_occurrence_is_strictly_after() -> None:
     assert next_occurrence(rule, first.astimezone(ZoneInfo("Asia/Tokyo"))) == utc(2024, 6, 14, 17)
 
 
+def test_a_weekly_rule_with_a_start_never_fires_before_it() -> None:
+    # Asked on Fri 2027-11-19 for "2027-12-04 18:00", weekly: not Sat 20 or 27 November.
+    start = utc(2027, 12, 4, 18)
+    rule = WeeklyRule(SAT, time(18), "Europe/London", starts=start)
+    assert next_occurrence(rule, utc(2027, 11, 19, 12)) == start
+    assert next_occurrence(rule, start - timedelta(microseconds=1)) == start
+    assert next_occurrence(rule, start) == utc(2027, 12, 11, 18)
+    assert occurrences_between(rule, utc(2027, 11, 19), utc(2027, 12, 12)) == [
+        start,
+        utc(2027, 12, 11, 18),
+    ]
+    quiet = due(rule, utc(2027, 11, 27, 17), utc(2027, 11, 19), utc(2027, 11, 27, 19), HOUR)
+    assert quiet == Due(post=(), skipped=(), next_run=start)
+    # The start may be given in any zone: it is the same instant.
+    assert rule == WeeklyRule(
+        SAT, time(18), "Europe/London", starts=start.astimezone(ZoneInfo("Asia/Tokyo"))
+    )
+
+
 def test_one_off_fires_once() -> None:
     rule = OneOff(datetime(2024, 6, 7, 19, 0, tzinfo=ZoneInfo("Europe/Paris")))
     assert rule.at_utc == utc(2024, 6, 7, 17, 0)
@@ -191,6 +210,10 @@ def test_one_off_fires_once() -> None:
         (lambda: WeeklyRule(FRI, time(18), "Europe"), "unknown time zone"),
         (lambda: WeeklyRule(FRI, time(18), "x" * 5000), "xxx…"),
         (lambda: OneOff(datetime(2024, 1, 1)), "OneOff.at_utc must be timezone-aware"),
+        (
+            lambda: WeeklyRule(FRI, time(18), "UTC", starts=datetime(2024, 1, 1)),
+            "WeeklyRule.starts must be timezone-aware",
+        ),
         (lambda: next_occurrence(OneOff(utc(2024, 1, 1)), datetime(2024, 1, 1)), "after must be"),
         (lambda: occurrence_key("weekly:x", 1, utc(2024, 1, 1)), "kind must be"),
         (lambda: occurrence_key("weekly", "", utc(2024, 1, 1)), "schedule_id must be"),
@@ -213,6 +236,8 @@ def test_describe() -> None:
         "every Friday at 18:00 (Europe/London)"
     )
     assert describe(OneOff(utc(2024, 6, 7, 17))) == "once at 2024-06-07 17:00 UTC"
+    later = WeeklyRule(SAT, time(1), "America/New_York", starts=utc(2027, 12, 4, 6))
+    assert describe(later) == "every Saturday at 01:00 (America/New_York) from Sat 2027-12-04"
 
 
 # ---- occurrence keys ----

@@ -310,6 +310,17 @@ async def test_a_preview_says_when_nothing_will_be_posted(world: World, bots: Bo
     assert off["content"].startswith("The weekly prompt is **off**: nothing will be posted.")
 
 
+async def test_a_weekly_thread_from_a_date_posts_first_on_that_date(world: World, bots: BotFactory):
+    await bots.start()
+    first = (now(world) + timedelta(days=16)).replace(second=0, microsecond=0)
+    options = {"topic": "open-source-usability", "when": f"{first:%Y-%m-%d %H:%M}"}
+    reply = await command(world, "schedule", "thread", {**options, "repeat": "weekly"})
+    stamp = f"<t:{int(first.timestamp())}:F>"
+    assert f"every {first:%A} at {first:%H:%M} (UTC) from {first:%a %Y-%m-%d}" in reply["content"]
+    assert f"First post: {stamp}" in reply["content"], reply["content"]
+    assert f"next {stamp}" in (await command(world, "schedule", "list"))["content"]
+
+
 async def test_unclear_input_gets_a_precise_error_and_saves_nothing(world: World, bots: BotFactory):
     await bots.start()
     before = tables(bots.settings().db)

@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.models import Episode, Link, Person, Topic
 from bot.core.render import Prompts
-from bot.core.schedule import WeeklyRule
+from bot.core.schedule import WeeklyRule, describe
 from bot.services.publisher import Publisher, Ticker
 from bot.services.scheduling import (
     CatalogueTopics,
@@ -502,6 +502,45 @@ async def test_a_weekly_thread_repeats_in_its_own_zone(db):
         (f"thread:{sid}:2026-03-13T18:00Z", "Friday MLOps club"),
         (f"thread:{sid}:2026-03-20T18:00Z", "Friday MLOps club"),
     ]
+
+
+async def test_a_weekly_thread_from_a_date_weeks_ahead_starts_on_that_date(db):
+    friday = datetime(2027, 11, 19, 12, 0, tzinfo=UTC)
+    first = datetime(2027, 12, 4, 18, 0, tzinfo=UTC)  # Sat 4 Dec, 18:00 GMT
+    async with Bot(db) as service:
+        view = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "mlops", "2027-12-04 18:00 Europe/London", repeat="weekly",
+            by=MOD, now=friday,
+        )  # fmt: skip
+    async with Bot(db) as service:  # what was saved, read back after a restart
+        listing = await service.list_schedules(GUILD, friday)
+        keys, now = [], friday
+        while now < datetime(2027, 12, 19, tzinfo=UTC):
+            now += timedelta(hours=6)
+            keys += [e.key for e in await service.plan(now)]
+    assert view.next_run == first
+    assert describe(view.schedule.rule).endswith("from Sat 2027-12-04")
+    (shown,) = listing.schedules
+    assert shown.next_run == first and shown.schedule.rule == view.schedule.rule
+    sid = view.schedule.id
+    assert keys == [
+        f"thread:{sid}:2027-12-04T18:00Z",
+        f"thread:{sid}:2027-12-11T18:00Z",
+        f"thread:{sid}:2027-12-18T18:00Z",
+    ]
+
+
+async def test_a_weekly_thread_from_this_weeks_day_has_no_start_and_no_twin(db):
+    async with Bot(db) as service:
+        view = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "mlops", "friday 18:00", repeat="weekly", by=MOD, now=TUE
+        )
+        # The same slot from a later date would post with it every week from then on.
+        with pytest.raises(SchedulingError, match=f"schedule #{view.schedule.id} already opens"):
+            await service.schedule_thread(
+                GUILD, TEXT_CHANNEL, "mlops", "2026-03-20 18:00", repeat="weekly", by=MOD, now=TUE
+            )
+    assert isinstance(view.schedule.rule, WeeklyRule) and view.schedule.rule.starts is None
 
 
 @pytest.mark.parametrize(
