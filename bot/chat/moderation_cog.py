@@ -393,6 +393,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
         text = f"Scheduled `#{s.id}`: **{name}** in {target.mention}, {describe(s.rule)}."
         if view.next_run is not None:
             text += f"\nFirst post: {stamp(view.next_run)}."
+        text += "".join(f"\nNote: {note}." for note in view.notes)
         await tell(interaction, text)
 
     @schedule_thread.autocomplete("topic")

@@ -131,6 +131,7 @@ class ScheduleView:
     topic: Topic | None  # None when the topic has left the catalogue since
     next_run: datetime | None
     last: OutboxEntry | None = None  # its latest post (any state)
+    notes: tuple[str, ...] = ()  # things the moderator should know (a DST gap)
 
 
 @dataclass(frozen=True)
@@ -226,9 +227,9 @@ def _slot(rule: Recurrence) -> Recurrence:
 
 
 def _dst_note(rule: WeeklyRule, now: datetime) -> str | None:
-    """Warn when the wall time is skipped by a clock change in the coming year."""
+    """Warn when the wall time is skipped by a clock change in the year from its first run."""
     tz = zone(rule.tz)
-    day = now.astimezone(tz).date()
+    day = (now if rule.starts is None else max(now, rule.starts)).astimezone(tz).date()
     for offset in range(0, 371):
         d = day + timedelta(days=offset)
         if d.weekday() == rule.weekday and not wall_time_exists(d, rule.at, tz):
@@ -489,7 +490,9 @@ class SchedulingService:
             channel_id,
             by,
         )
-        return ScheduleView(stored, found, next_occurrence(rule, now))
+        dst = _dst_note(rule, now) if isinstance(rule, WeeklyRule) else None
+        notes = (dst,) if dst else ()
+        return ScheduleView(stored, found, next_occurrence(rule, now), notes=notes)
 
     async def list_schedules(self, guild_id: int, now: datetime) -> Listing:
         topics = {t.slug: t for t in await self.topics.topics()}

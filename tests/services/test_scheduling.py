@@ -530,6 +530,28 @@ async def test_a_weekly_thread_from_a_date_weeks_ahead_starts_on_that_date(db):
     ]
 
 
+async def test_a_weekly_thread_warns_about_a_wall_time_the_clocks_skip(db):
+    march = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+    async with Bot(db) as service:
+        weekly = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "mlops", "sunday 02:30 America/New_York", repeat="weekly",
+            by=MOD, now=march,
+        )  # fmt: skip
+        later = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "2027-03-21 02:30 America/New_York", repeat="weekly",
+            by=MOD, now=march,
+        )  # fmt: skip
+        once = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "sunday 02:30 America/New_York", by=MOD, now=march
+        )
+    assert weekly.notes == (
+        "02:30 does not exist on Sun 2027-03-14 in America/New_York (the clocks go forward): "
+        "that week it posts at 03:30",
+    )
+    # From the 21st, the next gap is in 2028 (a one-off on an existing time needs no note).
+    assert "does not exist on Sun 2028-03-12" in later.notes[0] and once.notes == ()
+
+
 async def test_a_weekly_thread_from_this_weeks_day_has_no_start_and_no_twin(db):
     async with Bot(db) as service:
         view = await service.schedule_thread(
