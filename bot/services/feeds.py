@@ -130,6 +130,7 @@ class FeedConfig:
     extras_max_bytes: int = MAX_EXTRAS_BYTES
     extras_timeout: float = 30.0
     concurrency: int = 8  # transcript and chapter downloads at a time
+    extras_retry_cap: timedelta = timedelta(days=1)  # longest wait between tries of a missing file
     backdated_slack: timedelta = timedelta(days=1)  # dates are days: a day's leeway
     announce_role_id: int | None = None  # the default; a guild's /config role wins
     style: str = DEFAULT_STYLE
@@ -230,6 +231,16 @@ def _span(delta: timedelta) -> str:
     if seconds < 48 * 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+def extras_retry_delay(failures: int, interval: float, cap: timedelta) -> timedelta:
+    """How long after its `failures`-th failed try in a row a missing transcript or chapters
+    file is tried again: the next poll first, then twice as long each time, up to `cap`, so a
+    late upload is picked up soon and a dead link is not asked for every poll."""
+    steps = max(0, failures - 1)
+    if steps >= 40:  # 2**40 polls is past any cap; avoids a huge float
+        return cap
+    return min(cap, timedelta(seconds=interval * 2**steps))
 
 
 def announcement_key(feed_id: int, identity: str, guild_id: int) -> str:
@@ -469,6 +480,20 @@ class FeedService:
         try:
             if not result.ok:
                 await self._failed(feed, now, report, result.error or "failed", result)
+            elif result.not_modified and await self.feeds.extras_due(feed.id, now):
+                # Unchanged, but a transcript or chapters file that failed is due another try:
+                # the feed has the links, so read it whole this once.
+                log.info("feed %s: not modified; read in full to retry missing extras", url)
+                result = await self.fetcher(
+                    url, max_bytes=self.config.max_bytes, timeout=self.config.timeout
+                )
+                report.status = result.status
+                if not result.ok:
+                    await self._failed(feed, now, report, result.error or "failed", result)
+                else:
+                    await self._read_body(
+                        feed, now, result, report, announce, tick, keep_episodes, False
+                    )
             elif result.not_modified:
                 report.not_modified = True
                 report.title = feed.title
@@ -486,7 +511,9 @@ class FeedService:
                     )
                 )
             else:
-                await self._read_body(feed, now, result, report, announce, tick, keep_episodes)
+                await self._read_body(
+                    feed, now, result, report, announce, tick, keep_episodes, not conditional
+                )
         except Exception as exc:
             # A bug on odd input must cost one read, never the watcher; nothing half-written
             # stays (each write is one transaction).
@@ -527,7 +554,10 @@ class FeedService:
         announce: bool,
         tick: Progress,
         keep_episodes: bool,
+        retry_now: bool,
     ) -> None:
+        """retry_now: try every missing transcript and chapters file now (an import someone
+        asked for), not only those whose backoff is over."""
         tick("parse", 0, 1)
         parsed: FeedResult = await asyncio.to_thread(
             parse_feed, result.body or b"", url=feed.url, max_bytes=self.config.max_bytes
@@ -572,7 +602,17 @@ class FeedService:
                 or (ep.guid is not None and ep.guid in guids)
                 or ep.slug in slugs
             )
-            if old is not None and old.content_hash == item.content_hash and old.complete:
+            waiting = (
+                old is not None
+                and not retry_now
+                and old.extras_retry_at is not None
+                and now < old.extras_retry_at
+            )
+            if (
+                old is not None
+                and old.content_hash == item.content_hash
+                and (old.complete or waiting)
+            ):
                 report.unchanged += 1
                 read.seen.append(item.identity)
                 if not old.in_feed:
@@ -607,6 +647,8 @@ class FeedService:
         for w in work:
             item = w.item
             key = catalog.feed_key(w.episode, feed.url)
+            tries = 0 if w.complete else (w.known.extras_failures if w.known else 0) + 1
+            wait = extras_retry_delay(tries, self.config.interval, self.config.extras_retry_cap)
             read.items.append(
                 KnownItem(
                     identity=item.identity,
@@ -619,6 +661,8 @@ class FeedService:
                     in_feed=True,
                     first_seen_at=w.known.first_seen_at if w.known else now,
                     last_seen_at=now,
+                    extras_failures=tries,
+                    extras_retry_at=None if w.complete else now + wait,
                 )
             )
             if w.by_content:
@@ -633,7 +677,11 @@ class FeedService:
                 )
             if not w.complete:
                 read.decisions.append(
-                    Decision(item.identity, EXTRAS, f"{w.failure}; tried again on the next read")
+                    Decision(
+                        item.identity,
+                        EXTRAS,
+                        f"{w.failure}; tried again in {_span(wait)} ({tries} failed in a row)",
+                    )
                 )
             if w.known is not None:
                 if w.known.content_hash == item.content_hash:

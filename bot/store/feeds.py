@@ -70,6 +70,8 @@ class KnownItem:
     in_feed: bool
     first_seen_at: datetime
     last_seen_at: datetime
+    extras_failures: int = 0  # transcript/chapters tries that failed in a row
+    extras_retry_at: datetime | None = None  # when the next try is due (None: next read)
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,8 @@ def _item(row: sqlite3.Row) -> KnownItem:
         in_feed=bool(row["in_feed"]),
         first_seen_at=first,
         last_seen_at=last,
+        extras_failures=int(row["extras_failures"]),
+        extras_retry_at=_when(row["extras_retry_at"]),
     )
 
 
@@ -254,12 +258,14 @@ def _announcement(row: sqlite3.Row) -> Announcement:
 
 _ITEM_UPSERT = (
     "INSERT INTO feed_items (feed_id, identity, episode_key, number, title, released,"
-    " content_hash, complete, in_feed, first_seen_at, last_seen_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " content_hash, complete, in_feed, first_seen_at, last_seen_at, extras_failures,"
+    " extras_retry_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (feed_id, identity) DO UPDATE SET episode_key = excluded.episode_key,"
     " number = excluded.number, title = excluded.title, released = excluded.released,"
     " content_hash = excluded.content_hash, complete = excluded.complete,"
-    " in_feed = excluded.in_feed, last_seen_at = excluded.last_seen_at"
+    " in_feed = excluded.in_feed, last_seen_at = excluded.last_seen_at,"
+    " extras_failures = excluded.extras_failures, extras_retry_at = excluded.extras_retry_at"
 )
 
 _ANNOUNCEMENTS = (
@@ -377,6 +383,8 @@ class FeedStore:
                         int(i.in_feed),
                         epoch(i.first_seen_at),
                         epoch(i.last_seen_at),
+                        i.extras_failures,
+                        _ts(i.extras_retry_at),
                     )
                     for i in read.items
                 ],
@@ -430,6 +438,15 @@ class FeedStore:
     async def items(self, feed_id: int) -> dict[str, KnownItem]:
         rows = await self._store.fetchall("SELECT * FROM feed_items WHERE feed_id = ?", (feed_id,))
         return {r["identity"]: _item(r) for r in rows}
+
+    async def extras_due(self, feed_id: int, now: datetime) -> int:
+        """Items in the feed whose transcript or chapters failed and may be tried again now."""
+        row = await self._store.fetchone(
+            "SELECT count(*) FROM feed_items WHERE feed_id = ? AND in_feed = 1 AND complete = 0"
+            " AND (extras_retry_at IS NULL OR extras_retry_at <= ?)",
+            (feed_id, epoch(now)),
+        )
+        return int(row[0]) if row else 0
 
     async def count_items(self, feed_id: int) -> int:
         row = await self._store.fetchone(

@@ -25,17 +25,19 @@ from bot.services.feeds import (
     FeedConfig,
     FeedService,
     Watcher,
+    extras_retry_delay,
     release_decision,
     status_text,
     summary_look,
 )
 from bot.services.publisher import PostError, marker_for
+from bot.store import catalog
 from bot.store.db import Store, open_store
 from bot.store.feeds import Look
 from bot.store.guild_config import GuildConfigStore
 from bot.store.outbox import Outbox, OutboxEntry
 from bot.store.sync import sync_content
-from tests.feeds.feedgen import FeedServer, Item, Show, episode, feed_xml
+from tests.feeds.feedgen import FeedServer, Item, Show, episode, feed_xml, vtt
 
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # a Monday morning
 HOUR = timedelta(hours=1)
@@ -219,6 +221,69 @@ async def test_errors_back_off_mark_the_feed_unhealthy_and_recover(env):
     # Before its first read a feed is due: not "never" polled.
     unread = replace(feed, last_fetch_at=None, next_poll_at=None)
     assert "Next poll: at the watcher's next step." in status_text(unread, 0, now, None)
+
+
+# ---- transcripts that come late or never ----
+
+
+async def transcript_text(env: Env, number: int) -> str:
+    stored = await catalog.get_episode(env.store, number=number, with_transcript=True)
+    assert stored is not None
+    return " ".join(p.text for p in stored.transcript)
+
+
+async def test_a_late_transcript_is_fetched_while_the_feed_answers_304(env):
+    late = episode(4, transcripts=((env.server.url("files/4.vtt"), "text/vtt"),))
+    env.server.feed = feed_xml(Show(items=(late, *BACK)))
+    first = await env.watcher.step(T0)  # the transcript is not uploaded yet: 404
+    assert first.read is not None and first.read.extras_failed == 1
+    assert "tried again in 15 min" in await env.service.why("4")
+
+    env.server.files["4.vtt"] = (vtt("the late words about okapi forests"), "text/vtt")
+    step = await env.watcher.step(T0 + timedelta(minutes=15))  # the feed itself: 304
+    assert step.read is not None and step.read.ok and step.read.extras_failed == 0
+    assert "okapi" in await transcript_text(env, 4)
+    items = await env.service.feeds.items(1)
+    assert items["guid:vg-0004"].complete and items["guid:vg-0004"].extras_retry_at is None
+
+    # Done: the next 304 asks for nothing else.
+    files = env.server.count("/files/")
+    again = await env.watcher.step(T0 + timedelta(minutes=30))
+    assert again.read is not None and again.read.not_modified
+    assert env.server.count("/files/") == files
+
+
+async def test_a_dead_transcript_link_is_tried_less_and_less_often(env):
+    dead = episode(4, transcripts=((env.server.url("files/gone.vtt"), "text/vtt"),))
+    env.server.feed = feed_xml(Show(items=(dead, *BACK)))
+    now = T0
+    tried_at = []
+    for _ in range(12):  # three hours of polls every 15 minutes
+        before = env.server.count("/files/gone.vtt")
+        step = await env.watcher.step(now)
+        assert step.read is not None and step.read.ok
+        if env.server.count("/files/gone.vtt") > before:
+            tried_at.append(int((now - T0).total_seconds() // 60))
+        now += timedelta(minutes=15)
+    assert tried_at == [0, 15, 45, 105]  # then waits of 15, 30, 60, 120 minutes
+    items = await env.service.feeds.items(1)
+    assert items["guid:vg-0004"].extras_failures == 4
+    # An import someone asks for tries it at once.
+    before = env.server.count("/files/gone.vtt")
+    await env.service.read(env.url, now, announce=False, conditional=False)
+    assert env.server.count("/files/gone.vtt") == before + 1
+
+
+def test_extras_retry_delay_doubles_up_to_its_cap():
+    cap = timedelta(days=1)
+    waits = [extras_retry_delay(n, 900, cap) for n in (1, 2, 3, 10, 10_000)]
+    assert waits == [
+        timedelta(minutes=15),
+        timedelta(minutes=30),
+        timedelta(hours=1),
+        timedelta(days=1),
+        timedelta(days=1),
+    ]
 
 
 # ---- downtime ----
