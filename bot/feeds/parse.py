@@ -617,14 +617,21 @@ def _transcripts(entry: Any, extra: _ItemExtras | None) -> tuple[tuple[str, str]
     return tuple(unique.items())
 
 
-def preferred_transcript(urls: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
-    """The transcript to fetch: timed formats before plain ones, feed order otherwise."""
+def ranked_transcripts(urls: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The transcripts in the order to try them: timed formats before plain ones, feed order
+    otherwise."""
 
     def rank(pair: tuple[str, str]) -> int:
         kind = pair[1].split(";")[0].strip().lower()
         return _TRANSCRIPT_PREFERENCE.index(kind) if kind in _TRANSCRIPT_PREFERENCE else 99
 
-    return min(urls, key=rank, default=None)
+    return sorted(urls, key=rank)  # stable: feed order among equals
+
+
+def preferred_transcript(urls: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
+    """The transcript to fetch first (see ranked_transcripts)."""
+    ranked = ranked_transcripts(urls)
+    return ranked[0] if ranked else None
 
 
 def _chapters_ref(entry: Any, extra: _ItemExtras | None) -> tuple[str | None, str | None]:

@@ -45,7 +45,7 @@ from bot.feeds.parse import (
     FeedResult,
     parse_chapters,
     parse_feed,
-    preferred_transcript,
+    ranked_transcripts,
 )
 from bot.services.publisher import PostError, PostRetry, marker_for
 from bot.settings import Settings
@@ -741,19 +741,34 @@ class FeedService:
         transcript: tuple[Passage, ...] | None = None
         chapters = ep.chapters
         failures: list[str] = []
-        pick = preferred_transcript(item.transcript_urls)
-        if pick is not None:
-            url, kind = pick
+        # Best format first; when one fails (gone, or nothing readable in it), the next.
+        tried: list[str] = []
+        for url, kind in ranked_transcripts(item.transcript_urls):
             got = await self._get(url)
-            if got.ok and got.body is not None:
-                passages, problems = await asyncio.to_thread(
-                    parse_transcript, url, got.body, got.content_type or kind or None
+            if not got.ok or got.body is None:
+                tried.append(f"transcript {url}: {got.error}")
+                continue
+            passages, problems = await asyncio.to_thread(
+                parse_transcript, url, got.body, got.content_type or kind or None
+            )
+            report.problems += problems
+            if not passages:
+                why = problems[0].message if problems else "no transcript text in it"
+                tried.append(f"transcript {url}: {why}")
+                continue
+            transcript = passages
+            report.transcripts += 1
+            if tried:
+                report.problems.append(
+                    Problem(
+                        item.episode.source or "feed",
+                        f"{'; '.join(tried)}; used {url} instead",
+                        line=item.line,
+                    )
                 )
-                report.problems += problems
-                transcript = passages
-                report.transcripts += 1 if passages else 0
-            else:
-                failures.append(f"transcript {url}: {got.error}")
+            break
+        else:
+            failures += tried
         if not chapters and item.chapters_url:
             got = await self._get(item.chapters_url)
             if got.ok and got.body is not None:

@@ -257,6 +257,38 @@ async def test_a_failed_transcript_is_tried_again_and_never_loses_the_stored_one
     assert (await FeedStore(env.store).items(1))[f"guid:{item.guid}"].complete
 
 
+async def test_when_the_preferred_transcript_fails_the_next_one_is_used(env):
+    env.server.files["9.vtt"] = (vtt("second best words about quokka tables"), "text/vtt")
+    item = episode(
+        9,
+        transcripts=(
+            (env.server.url("files/9.json"), "application/json"),  # preferred, but 404
+            (env.server.url("files/9.vtt"), "text/vtt"),
+        ),
+    )
+    env.server.feed = feed_xml(Show(items=(item,)))
+    report = await env.read()
+    assert (report.transcripts, report.extras_failed) == (1, 0)
+    stored = await catalog.get_episode(env.store, number=9, with_transcript=True)
+    assert stored is not None and "quokka" in stored.transcript[0].text
+    assert any("9.json" in str(p) and "404" in str(p) and "used" in str(p) for p in report.problems)
+
+
+async def test_when_every_transcript_fails_the_item_waits_for_a_retry(env):
+    item = episode(
+        9,
+        transcripts=(
+            (env.server.url("files/9.json"), "application/json"),
+            (env.server.url("files/9.srt"), "application/x-subrip"),
+        ),
+    )
+    env.server.feed = feed_xml(Show(items=(item,)))
+    report = await env.read()
+    assert report.extras_failed == 1
+    assert env.server.count("/files/9.json") == env.server.count("/files/9.srt") == 1
+    assert not (await FeedStore(env.store).items(1))["guid:vg-0009"].complete
+
+
 # ---- bad feeds: a clear error, the feed unhealthy, nothing stored lost ----
 
 
