@@ -81,15 +81,28 @@ class _Report:
 
 
 def parse_transcript(
-    path: str, raw: bytes, content_type: str | None = None
+    path: str, raw: bytes, content_type: str | None = None, *, declared: str | None = None
 ) -> tuple[tuple[Passage, ...], list[Problem]]:
-    """Parse a transcript; the format comes from content_type, else extension, else sniffing."""
+    """Parse a transcript; the format comes from content_type (as served), else extension,
+    else sniffing. `declared`: the type the feed gives; a web page where it promised another
+    format (an error page, a bot challenge) is refused, never read as what the show said."""
     report = _Report(path)
     text = _decode(raw, report)
     if not text.strip():
         report.add("the transcript is empty", hint="add the transcript text or remove the link")
         return (), report.finish()
+    promised = _format_of(declared, plain="text")
+    if promised not in (None, "html") and _is_web_page(text, content_type):
+        report.add(
+            f"the link returned a web page{_page_title(text)}, not the {declared} transcript "
+            "the feed declares; nothing kept",
+            hint="check the transcript URL: the server answers it with an error or "
+            "challenge page (often a missing file)",
+        )
+        return (), report.finish()
     fmt = detect_format(path, text, content_type)
+    if fmt == "html" and promised not in (None, "html"):
+        fmt = promised  # served as HTML, but not a page: believe the feed
     parser = {
         "srt": _parse_srt,
         "vtt": _parse_vtt,
@@ -105,14 +118,45 @@ def parse_transcript(
     return passages, report.finish()
 
 
+def _format_of(content_type: str | None, plain: str | None = None) -> str | None:
+    """The format a MIME type names; text/plain gives `plain`; None when unknown."""
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    if mime in _CONTENT_TYPES:
+        return _CONTENT_TYPES[mime]
+    if mime.endswith("+json"):
+        return "json"
+    return plain if mime == "text/plain" else None
+
+
+_PAGE = re.compile(r"<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE)
+
+
+def _is_web_page(text: str, served: str | None) -> bool:
+    """An HTML document: what servers answer for a missing file or a bot check."""
+    head = text.lstrip("\ufeff \t\n")[:2000]
+    if not head.startswith("<"):
+        return False  # WEBVTT, JSON, SRT and plain text start otherwise
+    return bool(_PAGE.search(head)) or _format_of(served) == "html"
+
+
+def _page_title(text: str) -> str:
+    """' ("Podcast not found")': the page's title or first heading, for the report."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(text[:100_000], "html.parser")
+    for tag in (soup.find("h1"), soup.title):
+        words = " ".join(tag.get_text(" ").split()) if tag is not None else ""
+        if words:
+            return f" ({words[:80]!r})"
+    return ""
+
+
 def detect_format(path: str, text: str, content_type: str | None = None) -> str:
     """One of FORMATS. text/plain is too often used for SRT to be trusted, so it sniffs."""
-    if content_type:
-        mime = content_type.split(";", 1)[0].strip().lower()
-        if mime in _CONTENT_TYPES:
-            return _CONTENT_TYPES[mime]
-        if mime.endswith("+json"):
-            return "json"
+    fmt = _format_of(content_type)
+    if fmt is not None:
+        return fmt
     dot = path.rfind(".")
     if dot != -1 and "/" not in path[dot:]:
         ext = path[dot:].lower()

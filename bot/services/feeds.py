@@ -749,7 +749,11 @@ class FeedService:
                 tried.append(f"transcript {url}: {got.error}")
                 continue
             passages, problems = await asyncio.to_thread(
-                parse_transcript, url, got.body, got.content_type or kind or None
+                parse_transcript,
+                url,
+                got.body,
+                got.content_type or kind or None,
+                declared=kind or None,
             )
             report.problems += problems
             if not passages:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +17,9 @@ from bot.core.transcripts import (
     parse_timestamp,
     parse_transcript,
 )
+
+FIXTURES = Path(__file__).resolve().parents[1] / "feeds" / "fixtures" / "transcripts"
+SOFT_404 = (FIXTURES / "soft-404.html").read_bytes()  # a CDN's answer for a missing file
 
 SRT = b"""1
 00:00:01,000 --> 00:00:04,000
@@ -180,6 +184,38 @@ def test_html_transcript_drops_scripts_and_reads_markers():
     passages, problems = parse_transcript("ep.html", raw)
     assert problems == []
     assert passages == (Passage("Mara: Welcome back.\nTheo: Thanks.", None, None),)
+
+
+@pytest.mark.parametrize(
+    ("declared", "served"),
+    [
+        ("text/vtt", "text/html; charset=utf-8"),
+        ("text/vtt", "text/vtt"),  # the page is a page whatever the server calls it
+        ("application/json", "text/html"),
+        ("application/x-subrip", None),
+        ("text/plain", "text/html"),
+    ],
+)
+def test_a_web_page_where_the_feed_promised_a_transcript_is_refused(declared, served):
+    passages, problems = parse_transcript(
+        "https://cdn.example.org/t/3.vtt", SOFT_404, served, declared=declared
+    )
+    assert passages == ()
+    assert len(problems) == 1
+    message = problems[0].message
+    assert "web page ('Podcast not found')" in message and declared in message
+    assert "nothing kept" in message and problems[0].hint
+
+
+def test_an_html_transcript_the_feed_declares_as_html_is_read():
+    raw = b"<html><body><p>[00:00:05] Mara: Hello there.</p></body></html>"
+    passages, problems = parse_transcript("t", raw, "text/html", declared="text/html")
+    assert problems == [] and passages == (Passage("Mara: Hello there.", 5.0, None),)
+
+
+def test_a_transcript_served_as_html_but_not_a_page_is_read_as_declared():
+    passages, problems = parse_transcript("t", VTT, "text/html", declared="text/vtt")
+    assert problems == [] and passages[0].start == 0.0
 
 
 def test_long_transcripts_split_into_passages_of_about_passage_words():

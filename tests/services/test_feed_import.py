@@ -289,6 +289,23 @@ async def test_when_every_transcript_fails_the_item_waits_for_a_retry(env):
     assert not (await FeedStore(env.store).items(1))["guid:vg-0009"].complete
 
 
+async def test_an_error_page_at_a_transcript_url_is_refused_and_the_stored_one_kept(env):
+    item = with_transcripts(env.server, 8)
+    env.server.feed = feed_xml(Show(items=(item,)))
+    await env.read()
+    soft_404 = (REPO / "tests/feeds/fixtures/transcripts/soft-404.html").read_bytes()
+    env.server.files["8.vtt"] = (soft_404, "text/html")  # a CDN's 200 for a missing file
+
+    env.server.feed = feed_xml(Show(items=(item.but(title="Episode 8: Retitled"),)))
+    report = await env.read()
+    assert report.extras_failed == 1
+    assert any("Podcast not found" in str(p) and "text/vtt" in str(p) for p in report.problems)
+    stored = await catalog.get_episode(env.store, number=8, with_transcript=True)
+    assert stored is not None and stored.title == "Retitled"
+    assert "zanzibar" in " ".join(p.text for p in stored.transcript)  # the page is not
+    assert not (await FeedStore(env.store).items(1))["guid:vg-0008"].complete
+
+
 # ---- bad feeds: a clear error, the feed unhealthy, nothing stored lost ----
 
 
