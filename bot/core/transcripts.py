@@ -426,6 +426,24 @@ _SPEAKER_TS = re.compile(
 _SPEAKER = re.compile(r"^([A-Z][\w.'\- ]{0,40}):\s+(?=\S)")
 
 
+def _speaker_then_time(line: str) -> tuple[str, float, str] | None:
+    """'Name: [00:03:12] words' or 'Name: 0:00' alone (an HTML transcript's <cite> and <time>
+    on one line): (speaker, start, words). A bare time inside speech ('Hugo: 3:15 is late')
+    is not taken: only a bracketed one, or one alone after the name."""
+    who = _SPEAKER.match(line)
+    if who is None:
+        return None
+    rest = line[who.end() :]
+    marker = _MARKER.match(rest)
+    if marker is None:
+        return None
+    words = rest[marker.end() :].strip()
+    if words and not rest.startswith(("[", "(")):
+        return None
+    at = _ts_from_groups(marker.groups())
+    return None if at is None else (who.group(1).strip(), at, words)
+
+
 def _is_marker_only(line: str) -> bool:
     m = _MARKER.match(line)
     return m is not None and not line[m.end() :].strip()
@@ -447,7 +465,13 @@ def _parse_text(text: str, report: _Report) -> Iterator[_Cue]:
     for line in text.split("\n"):
         marker = _MARKER.match(line)
         named = _SPEAKER_TS.match(line) if not marker else None
-        if marker and (at := _ts_from_groups(marker.groups())) is not None:
+        spoken = _speaker_then_time(line) if not marker and not named else None
+        if spoken is not None:
+            flush()
+            timed = True
+            speaker, start, words = spoken
+            pending.append(words)
+        elif marker and (at := _ts_from_groups(marker.groups())) is not None:
             flush()
             timed = True
             start = at

@@ -218,6 +218,44 @@ def test_a_transcript_served_as_html_but_not_a_page_is_read_as_declared():
     assert problems == [] and passages[0].start == 0.0
 
 
+def test_podcasting_html_transcript_keeps_its_times():
+    """The Podcasting 2.0 HTML format: <cite>Name:</cite><time>0:00</time><p>words</p>."""
+    raw = (FIXTURES / "podcasting-2.0.html").read_bytes()
+    passages, problems = parse_transcript("t.html", raw, "text/html", declared="text/html")
+    assert problems == []
+    assert passages == (
+        Passage(
+            "Hugo: Welcome to the show, everyone.\nGuest: Synthetic data generation is underrated.",
+            0.0,
+            None,
+        ),
+    )
+    words = " ".join(["data"] * 200)
+    long = f"<cite>Hugo:</cite><time>0:00</time><p>{words}</p>"
+    long += f"<cite>Guest:</cite><time>2:15</time><p>{words}</p>"
+    long_passages, _ = parse_transcript("t.html", long.encode(), "text/html")
+    assert [(p.text.split(":")[0], p.start) for p in long_passages] == [
+        ("Hugo", 0.0),
+        ("Guest", 135.0),
+    ]
+
+
+def test_plain_text_with_the_time_after_the_speaker():
+    raw = (FIXTURES / "speaker-then-time.txt").read_bytes()
+    passages, problems = parse_transcript("t.txt", raw, "text/plain")
+    assert problems == [] and passages[0].start == 0.0
+    assert "[00:" not in passages[0].text
+    assert passages[0].text.startswith("Hugo Bowne-Anderson: Welcome to Vanishing Gradients.")
+    words = " ".join(["models"] * 200)
+    long = f"Hugo: [00:00:00] {words}\n\nGuest: (00:03:12) {words}\n".encode()
+    assert [p.start for p in parse_transcript("t.txt", long)[0]] == [0.0, 192.0]
+
+
+def test_a_time_inside_speech_after_a_name_is_not_a_marker():
+    passages, _ = parse_transcript("t.txt", b"Hugo: 3:15 is when we start.\n")
+    assert passages == (Passage("Hugo: 3:15 is when we start.", None, None),)
+
+
 def test_long_transcripts_split_into_passages_of_about_passage_words():
     cues = [
         f"{i}\n00:{i // 60:02d}:{i % 60:02d},000 --> 00:{i // 60:02d}:{i % 60:02d},900\n"
