@@ -274,11 +274,14 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
         base=base,
     )
     extras = scan.items if len(scan.items) == len(entries) and not scan.error else None
+    show_authors = _author_names(feed)
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         extra = extras[index] if extras is not None else None
         try:
-            item, problems = _item(entry, extra, where=where, url=url, show=result.title)
+            item, problems = _item(
+                entry, extra, where=where, url=url, show=result.title, authors=show_authors
+            )
         except Exception as exc:  # a bug on one odd item must not cost the others
             log.exception("%s: item %d could not be read", where, index + 1)
             problems = [
@@ -404,8 +407,16 @@ _AUTHOR_SPLIT = re.compile(r"\s*(?:,|&|\band\b|;)\s*")
 
 
 def _item(
-    entry: Any, extra: _ItemExtras | None, *, where: str, url: str, show: str
+    entry: Any,
+    extra: _ItemExtras | None,
+    *,
+    where: str,
+    url: str,
+    show: str,
+    authors: Sequence[str] = (),
 ) -> tuple[FeedItem | None, list[Problem]]:
+    """`authors`: the show's own (channel itunes:author, Atom feed author), for an item that
+    names nobody."""
     problems: list[Problem] = []
     line = extra.line if extra else None
 
@@ -462,7 +473,7 @@ def _item(
         title=title,
         slug=slug,
         released=released,
-        people=_people(entry, extra, show),
+        people=_people(entry, extra, show, authors),
         summary=summary,
         sections=sections,
         chapters=chapters,
@@ -645,7 +656,25 @@ def _chapters_ref(entry: Any, extra: _ItemExtras | None) -> tuple[str | None, st
     return found[0], found[1] or None
 
 
-def _people(entry: Any, extra: _ItemExtras | None, show: str) -> tuple[Person, ...]:
+def _author_names(element: Any) -> list[str]:
+    """Every author feedparser found on an entry or the channel (Atom allows several; RSS
+    author, dc:creator and itunes:author land here too), split where one field names two."""
+    found = [str(a.get("name") or "") for a in element.get("authors") or [] if isinstance(a, dict)]
+    if not any(found):
+        detail = element.get("author_detail") or {}
+        found = [str(detail.get("name") or element.get("author") or "")]
+    names = []
+    for field_value in found:
+        for name in _AUTHOR_SPLIT.split(field_value):
+            name = " ".join(name.split())
+            if name and "@" not in name:
+                names.append(name)
+    return names
+
+
+def _people(
+    entry: Any, extra: _ItemExtras | None, show: str, show_authors: Sequence[str] = ()
+) -> tuple[Person, ...]:
     people: list[Person] = []
     names: set[str] = set()
     if extra is not None:
@@ -656,17 +685,11 @@ def _people(entry: Any, extra: _ItemExtras | None, show: str) -> tuple[Person, .
         if name.casefold() not in names:
             names.add(name.casefold())
             people.append(Person(name, role or "host"))
-    detail = entry.get("author_detail") or {}
-    author = str(detail.get("name") or entry.get("author") or "")
-    for name in _AUTHOR_SPLIT.split(author):
-        name = " ".join(name.split())
+    # An item naming nobody is the show's authors' (Atom says so; RSS feeds rely on it).
+    authors = _author_names(entry) or ([] if people else list(show_authors))
+    for name in authors:
         # The show's own name is often given as author: not a person.
-        if (
-            name
-            and "@" not in name
-            and name.casefold() not in names
-            and name.casefold() != show.casefold()
-        ):
+        if name.casefold() not in names and name.casefold() != show.casefold():
             names.add(name.casefold())
             people.append(Person(name, "host"))
     return tuple(people)

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.core.models import Chapter, Link, Person
+from bot.feeds.export import Document, episode_document
 from bot.feeds.parse import (
     FeedItem,
     FeedResult,
@@ -158,6 +159,32 @@ def test_atom_feed():
     assert first.episode.summary == "Theo Brandt on **evaluation**."
     assert first.transcript_urls == (("https://latent.example/t/3.vtt", "text/vtt"),)
     assert second.episode.released == date(2024, 2, 20)  # published, not updated
+
+
+def test_items_naming_nobody_inherit_the_show_author():
+    result = parse_feed(fixture("channel-author.xml"), url=URL)
+    hugo = Person("Hugo Bowne-Anderson", "host")
+    # channel itunes:author only; dc:creator; an e-mail author with the name in brackets
+    assert [i.episode.people for i in result.items] == [(hugo,)] * 4
+    # ... so the content format, which needs a host, takes them.
+    assert all(isinstance(episode_document(i.episode), Document) for i in result.items[:2])
+
+
+def test_atom_entries_inherit_the_feed_author_and_keep_all_their_own():
+    first, second = parse_feed(fixture("atom-authors.xml"), url=URL).items
+    assert first.episode.people == (Person("Hugo Bowne-Anderson", "host"),)
+    assert second.episode.people == (
+        Person("Hugo Bowne-Anderson", "host"),
+        Person("Guest Person", "host"),
+    )
+
+
+def test_an_item_with_its_own_people_does_not_inherit_the_show_author():
+    raw = fixture("channel-author.xml").replace(
+        b"<itunes:episode>1</itunes:episode>",
+        b'<itunes:episode>1</itunes:episode><podcast:person role="guest">Ann Lee</podcast:person>',
+    )
+    assert parse_feed(raw).items[0].episode.people == (Person("Ann Lee", "guest"),)
 
 
 @pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
