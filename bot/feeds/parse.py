@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import html
 import io
 import json
 import logging
@@ -560,7 +561,16 @@ def _notes(entry: Any) -> tuple[str, bool]:
     if isinstance(entry.get("summary"), str):
         candidates.append((entry["summary"], "html" in str(detail.get("type", "text/html"))))
     candidates = [(text.strip(), is_html) for text, is_html in candidates if text.strip()]
-    return max(candidates, key=lambda c: len(c[0]), default=("", True))
+    notes, is_html = max(candidates, key=lambda c: len(c[0]), default=("", True))
+    if is_html and not _HTML_TAG.search(notes):
+        # feedparser calls every RSS description HTML; one without a single tag is plain text
+        # whose line breaks HTML would fold away. Its character references are still HTML's.
+        return html.unescape(notes), False
+    return notes, is_html
+
+
+# A start or end tag, or a comment: "<https://…>" or "a < b" in plain text are not tags.
+_HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>|<!--")
 
 
 def _markdown_notes(notes: str, is_html: bool) -> tuple[str, tuple[Section, ...]]:

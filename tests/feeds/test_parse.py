@@ -408,6 +408,17 @@ def test_plain_text_notes_keep_their_paragraphs_and_line_breaks():
     )
 
 
+def test_an_rss_description_without_tags_is_plain_text():
+    plain = parse_feed(fixture("notes.xml")).items[0].episode
+    assert plain.summary.startswith(
+        "Plain text notes.\n\nChapters:\n(00:00) Intro\n(12:34) Topic one\n\nLinks:\n"
+    )
+    raw = fixture("notes.xml").replace(
+        b"Plain text notes.", b"Q&amp;A &lt;3 notes."
+    )  # in CDATA: HTML references
+    assert parse_feed(raw).items[0].episode.summary.startswith("Q&A <3 notes.\n\n")
+
+
 def test_undeclared_namespace_prefix_falls_back_to_feedparser():
     raw = (
         b'<rss version="2.0"><channel><title>S</title><item><title>Ep</title><guid>g</guid>'
