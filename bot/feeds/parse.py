@@ -9,6 +9,7 @@ before any parser expands them.
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import hashlib
 import html
@@ -20,7 +21,7 @@ import re
 import xml.parsers.expat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
-from datetime import date
+from datetime import date, datetime
 from html.entities import html5
 from typing import Any
 
@@ -602,9 +603,11 @@ def _released(entry: Any, problem: Callable[..., None]) -> date | None:
         parsed = dict.get(entry, f"{key}_parsed")
         if parsed:
             try:
-                return date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday)
+                utc = date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday)
             except (ValueError, AttributeError):
                 pass
+            else:
+                return _as_written(dict.get(entry, key), utc)
         if dict.get(entry, key):
             problem(
                 f"unrecognised date {dict.get(entry, key)!r}; the episode has no release date",
@@ -613,6 +616,29 @@ def _released(entry: Any, problem: Callable[..., None]) -> date | None:
             )
             return None
     return None
+
+
+def _as_written(raw: object, utc: date) -> date:
+    """The day in the feed's own offset ('Tue, 30 Sep 2025 06:00:00 +1000' is the 30th, not
+    the UTC 29th): the show released it that day where it is. feedparser gives UTC only, so
+    the offset comes from the stdlib's RFC 822 and ISO 8601 readers; a reading more than a day
+    from feedparser's is not the same date, and feedparser's stands."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    written: date | None = None
+    fields = email.utils.parsedate_tz(text) if text else None
+    if fields is not None:
+        try:
+            written = date(*fields[:3])
+        except ValueError:
+            written = None
+    else:
+        try:
+            written = datetime.fromisoformat(text).date()
+        except ValueError:
+            written = None
+    if written is not None and abs((written - utc).days) <= 1:
+        return written
+    return utc
 
 
 def _enclosure(entry: Any) -> str | None:

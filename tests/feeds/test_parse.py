@@ -419,6 +419,26 @@ def test_an_rss_description_without_tags_is_plain_text():
     assert parse_feed(raw).items[0].episode.summary.startswith("Q&A <3 notes.\n\n")
 
 
+@pytest.mark.parametrize(
+    ("written", "day"),
+    [
+        ("Tue, 30 Sep 2025 06:00:00 +1000", date(2025, 9, 30)),  # UTC: the 29th
+        ("Mon, 12 Aug 2024 00:30:00 +1300", date(2024, 8, 12)),
+        ("Mon, 5 Aug 2024 22:00:00 PDT", date(2024, 8, 5)),  # UTC: the 6th
+        ("Sun, 11 Aug 24 10:00:00 EST", date(2024, 8, 11)),
+        ("2024-08-06T23:30:00-05:00", date(2024, 8, 6)),
+        ("2024-08-06T10:00:00Z", date(2024, 8, 6)),
+        ("07 Aug 2024", date(2024, 8, 7)),
+    ],
+)
+def test_the_release_date_is_the_day_written_in_the_feeds_own_offset(written, day):
+    raw = (
+        '<rss version="2.0"><channel><title>S</title><item><title>T</title><guid>g</guid>'
+        f"<pubDate>{written}</pubDate></item></channel></rss>"
+    ).encode()
+    assert parse_feed(raw).items[0].episode.released == day
+
+
 def test_undeclared_namespace_prefix_falls_back_to_feedparser():
     raw = (
         b'<rss version="2.0"><channel><title>S</title><item><title>Ep</title><guid>g</guid>'
