@@ -13,6 +13,7 @@ import re
 import threading
 from html import escape as escape_html
 from typing import Any
+from urllib.parse import urlsplit
 
 from html_to_markdown import ConversionOptions
 from html_to_markdown import convert as convert_html
@@ -201,6 +202,7 @@ def _drop_unwanted(root: Any) -> None:
     collapse whitespace as a browser would: in one walk, skipping what is dropped."""
     stack: list[tuple[Any, bool]] = [(root, False)]
     unsafe = False  # unsafe links are unwrapped after the walk, which still cleans inside them
+    pictured: dict[Any, str] = {}  # link → the source of an image inside it
     while stack:
         el, pre = stack.pop()
         for child in list(el):
@@ -216,6 +218,14 @@ def _drop_unwanted(root: Any) -> None:
             if tag == "a" and not _fix_link(child):
                 child.tag = _UNWRAP
                 unsafe = True
+            elif tag == "img" and any(a.tag == "a" for a in child.iterancestors()):
+                # A link in a link would be two links, one of them empty: the image is
+                # the outer link's text (its alt, if any).
+                link = next(a for a in child.iterancestors() if a.tag == "a")
+                pictured[link] = _safe_url(child.get("src"))
+                alt = " ".join((child.get("alt") or "").split())
+                _replace_with_text(child, alt.translate(_LABEL_BRACKETS))
+                continue
             elif tag == "img":
                 _replace_image(child)
                 continue
@@ -223,6 +233,29 @@ def _drop_unwanted(root: Any) -> None:
             stack.append((child, child_pre))
     if unsafe:
         etree.strip_tags(root, _UNWRAP)  # their text and children take their place
+    for a in list(root.iter("a")):
+        if "".join(a.itertext()).strip():
+            continue
+        # Never "[](url)": an empty link, or one to a picture (a captioned image) says
+        # nothing in Discord and goes; a pictured link elsewhere (a sponsor's logo) is named
+        # by its site.
+        href = a.get("href", "")
+        if a not in pictured or href == pictured[a] or _IMAGE_PATH.search(urlsplit(href).path):
+            _remove(a)
+        else:
+            a.text = _site(href)
+
+
+_IMAGE_PATH = re.compile(r"\.(?:png|jpe?g|gif|webp|avif|svg|bmp|tiff?)$", re.IGNORECASE)
+
+
+def _site(href: str) -> str:
+    """A link's text when it has none: its host (or e-mail address)."""
+    parts = urlsplit(href)
+    if parts.scheme.lower() == "mailto":
+        return parts.path or href
+    host = parts.hostname or href
+    return host.removeprefix("www.")
 
 
 def _fix_link(a: Any) -> bool:

@@ -40,6 +40,26 @@ from bot.core.markup import html_to_markdown
         ('<img src="https://ex.org/c.png" alt="Cover art">', "[Cover art](https://ex.org/c.png)"),
         ('<img src="https://ex.org/c.png">', "[image](https://ex.org/c.png)"),
         ('<img src="data:image/png;base64,AAAA" alt="inline">', "inline"),
+        # A link around an image: one link, never "[](…)[image](…)".
+        (
+            '<a href="https://cdn.ex.org/x.png"><img src="https://cdn.ex.org/x.png" alt=""></a>'
+            "<p>Hi</p>",
+            "Hi",
+        ),
+        ('<a href="https://ex.org/p"><img src="https://ex.org/p"></a> after', "after"),
+        (
+            '<a href="https://sponsor.ex/"><img src="https://sponsor.ex/logo.png" alt="Acme"></a>',
+            "[Acme](https://sponsor.ex/)",
+        ),
+        (
+            '<a href="https://www.sponsor.ex/go"><img src="https://cdn.ex.org/l.png"></a> thanks',
+            "[sponsor.ex](https://www.sponsor.ex/go) thanks",
+        ),
+        (
+            '<a href="https://ex.org/"><img src="https://ex.org/i.png"> Visit</a>',
+            "[Visit](https://ex.org/)",
+        ),
+        ('<a href="https://ex.org/"> </a>text', "text"),
         ("<p>a   b\n\n\n c</p>", "a b c"),
         ("<p>one</p>\n\n\n\n<p>two</p>", "one\n\ntwo"),
         ("<p>one<br>two</p>", "one\ntwo"),

@@ -408,6 +408,11 @@ def test_plain_text_notes_keep_their_paragraphs_and_line_breaks():
     )
 
 
+def test_a_captioned_image_leaves_no_empty_links_at_the_top_of_the_notes():
+    substack = parse_feed(fixture("notes.xml")).items[1].episode
+    assert substack.summary.startswith("Hi all, this week: **agents**.")
+
+
 def test_an_rss_description_without_tags_is_plain_text():
     plain = parse_feed(fixture("notes.xml")).items[0].episode
     assert plain.summary.startswith(
