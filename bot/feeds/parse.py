@@ -405,6 +405,11 @@ def _str_or_none(value: object) -> str | None:
 _TITLE_NUMBER = re.compile(
     r"^\s*(?:episode|ep\.?|#)\s*(\d{1,5})(?![\d.,])\s*(?:[:|.\-–—]\s*)?", re.IGNORECASE
 )
+# "204: Title" or "204 - Title" (Fireside, Jupiter Broadcasting): a bare leading number.
+_BARE_NUMBER = re.compile(r"^\s*(\d{1,4})(?:\s*:|\s+[-–—|])\s+(?=\S)")
+# ... unless it reads as a year ("2024: the year in review"): shows past episode 1900 give
+# <itunes:episode>, which wins.
+_YEARS = range(1900, 2100)
 _AUTHOR_SPLIT = re.compile(r"\s*(?:,|&|\band\b|;)\s*")
 
 
@@ -446,6 +451,10 @@ def _item(
                 hint="use a whole number like 11",
             )
     prefix = _TITLE_NUMBER.match(title)
+    if prefix is None and (bare := _BARE_NUMBER.match(title)) is not None:
+        value = int(bare.group(1))
+        if value == number or (number is None and value not in _YEARS):
+            prefix = bare
     if prefix and (number is None or int(prefix.group(1)) == number):
         number = int(prefix.group(1))
         # "Episode 11: Title" → "Title": the number is shown beside the title anyway.

@@ -408,6 +408,31 @@ def test_plain_text_notes_keep_their_paragraphs_and_line_breaks():
     )
 
 
+@pytest.mark.parametrize(
+    ("title", "itunes", "number", "shown"),
+    [
+        ("204: Green buttons, Olympic attacks", None, 204, "Green buttons, Olympic attacks"),
+        ("12 - Feature stores", None, 12, "Feature stores"),
+        ("7 | Agents", None, 7, "Agents"),
+        ("2024: the year in review", None, None, "2024: the year in review"),  # a year
+        ("1999: a look back", None, None, "1999: a look back"),
+        ("2024: the year in review", 2024, 2024, "the year in review"),  # the feed says so
+        ("204: Green buttons", 205, 205, "204: Green buttons"),  # itunes:episode wins
+        ("10 Things I Hate About AI Evals", None, None, "10 Things I Hate About AI Evals"),
+        ("3:15 is the new noon", None, None, "3:15 is the new noon"),
+    ],
+)
+def test_a_bare_leading_number_is_the_episode_number(title, itunes, number, shown):
+    episode_tag = f"<itunes:episode>{itunes}</itunes:episode>" if itunes else ""
+    raw = (
+        f'<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
+        f"<channel><title>S</title><item><title>{title}</title><guid>g</guid>{episode_tag}"
+        "</item></channel></rss>"
+    ).encode()
+    ep = parse_feed(raw).items[0].episode
+    assert (ep.number, ep.title) == (number, shown)
+
+
 def test_a_captioned_image_leaves_no_empty_links_at_the_top_of_the_notes():
     substack = parse_feed(fixture("notes.xml")).items[1].episode
     assert substack.summary.startswith("Hi all, this week: **agents**.")
