@@ -200,6 +200,7 @@ def write_content(root: Path, episodes: Sequence[Episode]) -> ExportReport:
         )
         return report
     slugs = {p.rsplit("/", 1)[-1].split("-", 1)[-1] for p in existing_numbers.values()}
+    this_run: dict[int, tuple[str, str]] = {}  # number → (path, title) written just now
     for ep in episodes:
         doc = episode_document(ep)
         if isinstance(doc, Problem):
@@ -207,6 +208,20 @@ def write_content(root: Path, episodes: Sequence[Episode]) -> ExportReport:
             continue
         assert ep.number is not None  # a Document has one
         slug = doc.path.rsplit("/", 1)[-1].split("-", 1)[-1]
+        if ep.number in this_run:
+            # Not "already there": two items of this feed share a number (often a new season
+            # counting from 1 again); the first one won.
+            path, title = this_run[ep.number]
+            report.problems.append(
+                Problem(
+                    doc.path,
+                    f"episode {ep.number} ({ep.title!r}) has the number of {title!r}, written "
+                    f"just now as {path}: not written",
+                    hint="content files are named by number: give one of them another number "
+                    "in the feed (<itunes:episode>), or write this one by hand",
+                )
+            )
+            continue
         if ep.number in existing_numbers:
             report.kept.append(existing_numbers[ep.number])
             continue
@@ -226,6 +241,7 @@ def write_content(root: Path, episodes: Sequence[Episode]) -> ExportReport:
             report.problems.append(Problem(doc.path, f"cannot write: {exc.strerror or exc}"))
             continue
         existing_numbers[ep.number] = doc.path
+        this_run[ep.number] = (doc.path, ep.title)
         slugs.add(slug)
         report.written.append(doc.path)
     log.info(

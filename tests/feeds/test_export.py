@@ -111,6 +111,17 @@ def test_existing_files_and_numbers_are_never_overwritten(tmp_path):
     assert (tmp_path / "topics.yaml").read_text() == "topics: []\n"
 
 
+def test_two_episodes_with_one_number_in_one_run_are_reported_as_a_clash(tmp_path):
+    season_two = ep(title="Agents in production", slug="agents-in-production")
+    report = write_content(tmp_path, [season_two, ep()])  # both number 12
+    assert report.written == ["episodes/012-agents-in-production.md"]
+    assert report.kept == []  # not "already there": it was not
+    [problem] = report.problems
+    assert "'Feature stores: honestly'" in problem.message
+    assert "'Agents in production'" in problem.message and "012-agents" in problem.message
+    assert "<itunes:episode>" in problem.hint
+
+
 names = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40)
 
 
