@@ -80,3 +80,28 @@ def test_good_lines(text, qualified, options):
 def test_bad_lines_say_what_is_wrong(text, message):
     with pytest.raises(CommandLineError, match=message.replace("(", r"\(")):
         parse_command_line(text, COMMANDS, CHANNELS)
+
+
+@pytest.mark.parametrize(
+    ("text", "focused", "options"),
+    [
+        ("/topic moa|", "query", {"query": "moa"}),
+        ("/topic |", "query", {"query": ""}),
+        ("/schedule thread mo|", "topic", {"topic": "mo"}),  # 'when' is not missing yet
+        ("/schedule thread moats tom|", "when", {"topic": "moats", "when": "tom"}),
+        # The option with the cursor, not the first one typed.
+        ("/schedule thread topic:moats when:x repeat:we|", "repeat", None),
+        ("/schedule cancel |", "id", {"id": ""}),  # as typed: no whole number yet
+    ],
+)
+def test_the_option_under_the_cursor_is_the_one_completed(text, focused, options):
+    inv = parse_command_line(text, COMMANDS, CHANNELS, cursor="|")
+    assert inv.focused == focused
+    assert inv.focused_option is not None and inv.focused_option["name"] == focused
+    if options is not None:
+        assert inv.options == options
+
+
+def test_nothing_to_complete_says_so():
+    with pytest.raises(CommandLineError, match="/schedule list takes no options"):
+        parse_command_line("/schedule list |", COMMANDS, CHANNELS, cursor="|")

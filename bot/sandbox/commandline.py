@@ -31,6 +31,10 @@ class Invocation:
     name: str  # top-level command
     path: tuple[str, ...] = ()  # subcommand group / subcommand names
     options: dict[str, Any] = field(default_factory=dict)
+    # With a cursor (`:complete`): the option being typed, its text as typed so far (in
+    # `options`, unconverted) and its synced definition (choices, autocomplete).
+    focused: str | None = None
+    focused_option: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def qualified(self) -> str:
@@ -79,8 +83,14 @@ def _convert(option: dict[str, Any], raw: str, channels: dict[str, str]) -> Any:
 
 
 def parse_command_line(
-    text: str, commands: list[dict[str, Any]], channels: dict[str, str] | None = None
+    text: str,
+    commands: list[dict[str, Any]],
+    channels: dict[str, str] | None = None,
+    *,
+    cursor: str | None = None,
 ) -> Invocation:
+    """`cursor`: a marker somewhere in `text` (where `:complete` was asked): the option it is
+    in is left as typed (without the marker) and named `focused`, and nothing is missing yet."""
     channels = channels or {}
     text = text.strip()
     if not text.startswith("/"):
@@ -116,27 +126,45 @@ def parse_command_line(
     usage = _usage(spec, command)
     options: dict[str, Any] = {}
     positional: list[str] = []
+    focused: str | None = None
+
+    def give(option: dict[str, Any], raw: str) -> None:
+        nonlocal focused
+        if cursor and cursor in raw:
+            focused = option["name"]
+            options[focused] = raw.replace(cursor, "")
+        else:
+            options[option["name"]] = _convert(option, raw, channels)
+
     for word in rest:
         key, sep, value = word.partition(":")
         if sep and key in params:
-            options[key] = _convert(params[key], value, channels)
+            give(params[key], value)
         elif sep and len(params) > 1 and _NAME.fullmatch(key) and not value.startswith("//"):
             # 'tz:…' where the option is called something else: say which names there are.
             # (A lone option takes free text, where 'word:word' is just text.)
             raise CommandLineError(f"{command} has no option '{key}': {usage}")
         else:
             positional.append(word)
+    if cursor and not params:
+        raise CommandLineError(f"nothing to complete: {command} takes no options")
     if positional:
         # Unnamed words fill the required options in order: one option takes them all, or
         # one word each when the counts match; anything else must be named.
         required = [o for o in params.values() if o.get("required") and o["name"] not in options]
+        # While completing, the words typed so far fill the first ones.
+        fits = len(required) == len(positional) or (cursor and len(positional) < len(required))
         if len(required) == 1:
-            options[required[0]["name"]] = _convert(required[0], " ".join(positional), channels)
-        elif required and len(required) == len(positional):
-            for option, word in zip(required, positional, strict=True):
-                options[option["name"]] = _convert(option, word, channels)
+            give(required[0], " ".join(positional))
+        elif required and fits:
+            for option, word in zip(required, positional, strict=False):
+                give(option, word)
         else:
             raise CommandLineError(f"name the options, e.g. {usage}")
+    if cursor:
+        if focused is None:
+            raise CommandLineError(f"nothing to complete here: {usage}")
+        return Invocation(name, tuple(path), options, focused, params[focused])
     missing = [o["name"] for o in params.values() if o.get("required") and o["name"] not in options]
     if missing:
         raise CommandLineError(f"missing {', '.join(missing)}: {usage}")

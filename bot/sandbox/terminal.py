@@ -188,13 +188,20 @@ class Sandbox:
         line = line.strip()
         if not line:
             return True
-        if line.startswith(":"):
-            return await self._meta(line[1:].strip())
         try:
+            if line.startswith(":"):
+                return await self._meta(line[1:].strip())
             inv = parse_command_line(line, self._commands(), self._channels())
             await self._invoke(inv)
         except (CommandLineError, EmulatorError) as exc:
             self.say(f"! {exc}")
+        except Exception as exc:
+            # One line that failed must not end the session; the traceback is for debugging.
+            log.debug("%r failed", line, exc_info=True)
+            self.say(
+                f"! unexpected {type(exc).__name__}: {exc} (the session goes on; :log shows "
+                "the bot's log)"
+            )
         return True
 
     async def _invoke(self, inv: Invocation) -> None:
@@ -259,31 +266,45 @@ class Sandbox:
 
     async def _complete(self, typed: str) -> None:
         # A marker stands for the cursor, so an option typed so far (even an empty one, as in
-        # ':complete /topic') parses as the one being completed.
+        # ':complete /topic', or in a quote not closed yet) parses as the one being completed.
         mark = "\u200b"
-        for line in (typed + mark, f"{typed} {mark}"):
+        problems = []
+        for line in (typed + mark, f"{typed} {mark}", f'{typed}{mark}"'):
             try:
-                inv = parse_command_line(line, self._commands(), self._channels())
+                inv = parse_command_line(line, self._commands(), self._channels(), cursor=mark)
                 break
             except CommandLineError as exc:
-                problem = str(exc).replace(mark, "")
+                problems.append(str(exc).replace(mark, ""))
         else:
-            self.say(f"! {problem}")
+            self.say(f"! {problems[1]}")  # the cursor after a space: the likeliest reading
             return
-        focused, value = next(iter(inv.options.items()))
-        options = {**inv.options, focused: str(value).replace(mark, "").strip()}
-        choices = await self.emu.autocomplete(
-            inv.name,
-            options,
-            focused,
-            user=self.as_user,
-            channel=self.channel,
-            subcommand=" ".join(inv.path) or None,
-        )
+        assert inv.focused is not None and inv.focused_option is not None
+        focused, option = inv.focused, inv.focused_option
+        current = str(inv.options[focused]).strip()
+        if option.get("choices"):
+            # Fixed choices: Discord's client lists them itself, narrowed by what is typed,
+            # and never asks the bot.
+            static = option["choices"]
+            choices = [c for c in static if current.casefold() in str(c["name"]).casefold()]
+            if not choices:
+                names = ", ".join(str(c["name"]) for c in static)
+                self.say(f"  (no choice of '{focused}' matches {current!r}; choices: {names})")
+        elif option.get("autocomplete"):
+            choices = await self.emu.autocomplete(
+                inv.name,
+                {**inv.options, focused: current},
+                focused,
+                user=self.as_user,
+                channel=self.channel,
+                subcommand=" ".join(inv.path) or None,
+            )
+            if not choices:
+                self.say("  (no suggestions)")
+        else:
+            self.say(f"  (option '{focused}' has no suggestions: type its value)")
+            return
         for c in choices:
             self.say(f"  {c['name']}  →  {c['value']}")
-        if not choices:
-            self.say("  (no suggestions)")
 
     def _now(self) -> str:
         return utc(self.clock()).strftime("%a %Y-%m-%d %H:%M UTC")

@@ -229,6 +229,16 @@ async def test_autocomplete_returns_the_bots_choices(running: Running) -> None:
     assert choices == [{"name": "Deep learning in practice", "value": "deep-learning-in-practice"}]
 
 
+async def test_autocomplete_is_refused_for_an_option_without_it(running: Running) -> None:
+    # Discord never sends it; the bot would not answer, and the caller would only time out.
+    w = running.world
+    with pytest.raises(EmulatorError, match="option 'name' has no autocomplete"):
+        await w.emu.autocomplete(
+            "hello", {"name": "Hu"}, focused="name", user=w.alice, channel=w.general
+        )
+    assert not [r for r in w.emu.requests if "/callback" in r.path]
+
+
 async def test_subcommand_with_a_member_option(running: Running) -> None:
     w = running.world
     handle = await w.emu.invoke(

@@ -169,6 +169,15 @@ def _build_options(
         )
     if focused is not None and focused not in by_name:
         raise EmulatorError(f"{where}: focused option {focused!r} is not one of {list(by_name)}")
+    if focused is not None and not by_name[focused].get("autocomplete"):
+        # Discord sends autocomplete only for options synced with autocomplete: true; a bot
+        # would never answer one for another option (discord.py logs an error instead).
+        choices = by_name[focused].get("choices")
+        shown = f"; its choices are static: {[c.get('name') for c in choices]}" if choices else ""
+        raise EmulatorError(
+            f"{where}: option {focused!r} has no autocomplete, so Discord sends no autocomplete "
+            f"interaction for it{shown}"
+        )
     built: list[dict[str, Any]] = []
     focused_type = None
     for definition in definitions:  # Discord sends options in the command's declared order

@@ -1,0 +1,82 @@
+"""Lines typed at the sandbox prompt, through the real emulator and the real bot process: what
+the person sees for each, and that no line ends the session."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox.terminal import Sandbox
+from bot.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Prompt:
+    def __init__(self, box: Sandbox, screen: io.StringIO) -> None:
+        self.box = box
+        self.screen = screen
+
+    async def type(self, *lines: str) -> str:
+        """What the sandbox printed for these lines; fails if one of them ended the session."""
+        start = len(self.screen.getvalue())
+        for line in lines:
+            assert await self.box.handle(line), f"{line!r} ended the session"
+        return self.screen.getvalue()[start:]
+
+
+@pytest.fixture
+async def prompt(tmp_path: Path) -> AsyncIterator[Prompt]:
+    settings = Settings(
+        db=tmp_path / "vgbot.sqlite3", content_dir=REPO / "content", prompts_dir=REPO / "prompts"
+    )
+    screen = io.StringIO()
+    (tmp_path / "sandbox").mkdir()
+    box = Sandbox(settings, tmp_path / "sandbox", out=screen)
+    await box.start()
+    try:
+        yield Prompt(box, screen)
+    finally:
+        await box.stop()
+
+
+async def test_complete_lists_static_choices_without_asking_the_bot(prompt: Prompt):
+    screen = await prompt.type(":as admin", ":complete /config reset setting:")
+    assert "  Announcement channel  →  announce_channel" in screen
+    assert "  Time zone  →  timezone" in screen
+    narrowed = await prompt.type(":complete /config reset setting:zone")
+    assert narrowed.strip() == "Time zone  →  timezone"
+    weekdays = await prompt.type(":as moderator", ":complete /weekly set weekday:fri")
+    assert weekdays.splitlines()[-1] == "  Friday  →  friday"
+    nothing = await prompt.type(":complete /weekly set weekday:someday")
+    assert "no choice of 'weekday' matches 'someday'; choices: Monday, Tuesday" in nothing
+    # Autocomplete was never sent for these: the bot's log has no error about it.
+    assert "Ignoring exception in autocomplete" not in prompt.box._log_tail(200)
+
+
+async def test_complete_says_when_an_option_offers_nothing(prompt: Prompt):
+    # (inside a quote not closed yet, as when typing)
+    screen = await prompt.type(":as moderator", ':complete /schedule thread topic:moats when:"fri')
+    assert screen.splitlines()[-1] == "  (option 'when' has no suggestions: type its value)"
+
+
+async def test_complete_asks_the_bot_for_the_option_being_typed(prompt: Prompt):
+    # 'topic' is typed first, but the cursor is in 'tz': its suggestions are the zones.
+    screen = await prompt.type(
+        ":as moderator", ":complete /weekly set weekday:friday time:18:00 tz:Europe/Lon"
+    )
+    assert "Europe/London" in screen
+
+
+async def test_a_failure_in_one_line_keeps_the_session(prompt: Prompt):
+    box = prompt.box
+    assert box.bot is not None
+    box.bot.kill()  # the bot process is gone: nothing answers any more
+    box.bot.wait()
+    screen = await prompt.type(":complete /topic moat")
+    assert screen.startswith("! timed out") and screen.count("\n") == 1
+    assert "Traceback" not in screen
+    assert "typing in #episodes" in await prompt.type(":in episodes")
