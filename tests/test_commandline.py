@@ -15,7 +15,14 @@ COMMANDS = [
                     {"name": "topic", "type": 3, "required": True},
                     {"name": "when", "type": 3, "required": True},
                     {"name": "channel", "type": 7},
-                    {"name": "repeat", "type": 3},
+                    {
+                        "name": "repeat",
+                        "type": 3,
+                        "choices": [
+                            {"name": "Just once", "value": "once"},
+                            {"name": "Every week", "value": "weekly"},
+                        ],
+                    },
                 ],
             },
             {"name": "list", "type": 1, "options": []},
@@ -51,6 +58,11 @@ CHANNELS = {"general": "101", "discussions": "102"}
             "schedule thread",
             {"topic": "moats", "when": "friday 18:00", "channel": "102", "repeat": "weekly"},
         ),
+        (  # a choice by the name Discord's client shows, in any case
+            '/schedule thread moats tomorrow repeat:"every WEEK"',
+            "schedule thread",
+            {"topic": "moats", "when": "tomorrow", "repeat": "weekly"},
+        ),
     ],
 )
 def test_good_lines(text, qualified, options):
@@ -71,6 +83,10 @@ def test_good_lines(text, qualified, options):
         ("/schedule cancel seven", "'id' takes a whole number"),
         ("/schedule thread moats friday 18:00", "name the options"),
         ("/schedule thread topic:x when:y channel:#nowhere", "no channel '#nowhere'"),
+        (
+            "/schedule thread topic:x when:y repeat:daily",
+            'option \'repeat\' must be one of: "Just once", "Every week" .e.g. repeat:"Just once"',
+        ),
         (
             "/schedule thread topic:x at:friday",
             "/schedule thread has no option 'at': /schedule thread topic:… when:…",

@@ -80,3 +80,13 @@ async def test_a_failure_in_one_line_keeps_the_session(prompt: Prompt):
     assert screen.startswith("! timed out") and screen.count("\n") == 1
     assert "Traceback" not in screen
     assert "typing in #episodes" in await prompt.type(":in episodes")
+
+
+async def test_a_choice_is_typed_by_the_name_discord_shows(prompt: Prompt):
+    await prompt.type(":as admin", "/config channel which:announcements channel:#episodes")
+    screen = await prompt.type('/config reset setting:"announcement channel"')
+    assert "**Announcement channel** is now not set (was #episodes)" in screen
+    wrong = await prompt.type("/config reset setting:announcements")
+    assert wrong.startswith(
+        """! option 'setting' must be one of: "Discussion channel", "Announcement channel","""
+    )

@@ -52,9 +52,28 @@ def _usage(spec: dict[str, Any], prefix: str) -> str:
     return " ".join([prefix, *parts])
 
 
+def _choice(option: dict[str, Any], raw: str) -> Any:
+    """A fixed choice by its name, as Discord's client shows it, or by its value."""
+    choices = option["choices"]
+    for choice in choices:
+        if str(choice["value"]) == raw:
+            return choice["value"]
+    for choice in choices:
+        if raw.casefold() in (str(choice["name"]).casefold(), str(choice["value"]).casefold()):
+            return choice["value"]
+    names = [str(c["name"]) for c in choices]
+    quoted = [f'"{n}"' if " " in n else n for n in names]
+    raise CommandLineError(
+        f"option '{option['name']}' must be one of: {', '.join(quoted)} "
+        f"(e.g. {option['name']}:{quoted[0]})"
+    )
+
+
 def _convert(option: dict[str, Any], raw: str, channels: dict[str, str]) -> Any:
     kind = option["type"]
     name = option["name"]
+    if option.get("choices"):
+        return _choice(option, raw)
     if kind == INTEGER:
         try:
             return int(raw)
