@@ -58,6 +58,11 @@ CHANNELS = {"general": "101", "discussions": "102"}
             "schedule thread",
             {"topic": "moats", "when": "friday 18:00", "channel": "102", "repeat": "weekly"},
         ),
+        (  # a channel as Discord writes its mention
+            "/schedule thread topic:moats when:tomorrow channel:<#102>",
+            "schedule thread",
+            {"topic": "moats", "when": "tomorrow", "channel": "102"},
+        ),
         (  # a choice by the name Discord's client shows, in any case
             '/schedule thread moats tomorrow repeat:"every WEEK"',
             "schedule thread",

@@ -90,3 +90,15 @@ async def test_a_choice_is_typed_by_the_name_discord_shows(prompt: Prompt):
     assert wrong.startswith(
         """! option 'setting' must be one of: "Discussion channel", "Announcement channel","""
     )
+
+
+async def test_roles_and_channels_are_written_and_shown_as_in_discord(prompt: Prompt):
+    screen = await prompt.type(":as admin", "/config role role:@moderator")
+    assert "**Announcement role** is now @Moderator (was none" in screen
+    assert "<@&" not in screen
+    episodes = prompt.box._channels()["episodes"]
+    screen = await prompt.type(f"/config channel which:discussion channel:<#{episodes}>")
+    assert "**Discussion channel** is now #episodes (was not set)" in screen
+    wrong = await prompt.type("/config role role:@Admins")
+    assert wrong.startswith("! /config role: option 'role' takes a role: no role '@Admins' here")
+    assert "@Moderator" in wrong and "(write it as @Moderator or <@&id>)" in wrong

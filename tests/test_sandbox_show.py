@@ -45,6 +45,16 @@ def test_timestamps_and_channel_links_read_as_a_client_shows_them():
     assert "<#999>" not in text and "#999" in text
 
 
+def test_role_and_user_mentions_read_as_names():
+    text = render_message(
+        {"content": "pings <@&7> and <@&1>, for <@5> (<@!5>), not <@&9> or <@8>"},
+        roles={"Moderator": "7", "@everyone": "1"},
+        users={"alice": "5"},
+    )
+    assert "pings @Moderator and @everyone, for @alice (@alice)" in text
+    assert "not @deleted-role or @unknown-user" in text
+
+
 def test_relative_timestamps_read_from_the_sandbox_clock():
     now = datetime.fromtimestamp(1796407200, UTC) - timedelta(days=3, hours=1)
     text = render_message({"content": "Next: <t:1796407200:F> (<t:1796407200:R>)"}, now=now)

@@ -91,7 +91,8 @@ def _convert(option: dict[str, Any], raw: str, channels: dict[str, str]) -> Any:
             return False
         raise CommandLineError(f"option '{name}' takes true or false, not {raw!r}")
     if kind == CHANNEL:
-        key = raw.lstrip("#")
+        mention = re.fullmatch(r"<#(\d+)>", raw.strip())
+        key = mention[1] if mention else raw.strip().lstrip("#")
         if key in channels:
             return channels[key]
         if key.isdigit():

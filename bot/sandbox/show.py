@@ -14,14 +14,24 @@ WIDTH = 88
 
 _TIMESTAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
 _CHANNEL = re.compile(r"<#(\d+)>")
+_ROLE = re.compile(r"<@&(\d+)>")
+_USER = re.compile(r"<@!?(\d+)>")
 
 
 def humanize(
-    text: str, channels: Mapping[str, str] | None = None, now: datetime | None = None
+    text: str,
+    channels: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    *,
+    roles: Mapping[str, str] | None = None,
+    users: Mapping[str, str] | None = None,
 ) -> str:
-    """What a Discord client shows for timestamps and channel links (times in UTC here; the
-    relative style, `<t:…:R>`, counted from `now` when given)."""
+    """What a Discord client shows for timestamps, channel links and mentions (times in UTC
+    here; the relative style, `<t:…:R>`, counted from `now` when given). `channels`, `roles`
+    and `users` map names to ids."""
     names = {v: k for k, v in (channels or {}).items()}
+    role_names = {v: k.removeprefix("@") for k, v in (roles or {}).items()}
+    user_names = {v: k for k, v in (users or {}).items()}
 
     def stamp(m: re.Match[str]) -> str:
         when = datetime.fromtimestamp(int(m[1]), UTC)
@@ -30,6 +40,9 @@ def humanize(
         return when.strftime("%a %d %b %Y %H:%M UTC")
 
     text = _TIMESTAMP.sub(stamp, text)
+    # Unknown mentions read as Discord's client shows them.
+    text = _ROLE.sub(lambda m: f"@{role_names.get(m[1], 'deleted-role')}", text)
+    text = _USER.sub(lambda m: f"@{user_names.get(m[1], 'unknown-user')}", text)
     return _CHANNEL.sub(lambda m: f"#{names.get(m[1], m[1])}", text)
 
 
@@ -77,8 +90,10 @@ def render_message(
     where: str = "",
     channels: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    roles: Mapping[str, str] | None = None,
+    users: Mapping[str, str] | None = None,
 ) -> str:
-    return humanize(_render(message, where), channels, now)
+    return humanize(_render(message, where), channels, now, roles=roles, users=users)
 
 
 def _render(message: dict[str, Any], where: str) -> str:

@@ -141,6 +141,24 @@ class Sandbox:
             if ch.guild_id == self.guild.id
         }
 
+    def _render(self, message: dict[str, Any], where: str) -> str:
+        """A message as a Discord client shows it: channels, roles and people by name."""
+        gid = self.guild.id
+        roles = {r.name: str(r.id) for r in self.emu.world.guild_roles(gid)}
+        users = {
+            u.username: str(u.id)
+            for m in self.emu.world.guild_members(gid)
+            if (u := self.emu.world.users.get(m.user_id)) is not None
+        }
+        return render_message(
+            message,
+            where=where,
+            channels=self._names(),
+            now=utc(self.clock()),
+            roles=roles,
+            users=users,
+        )
+
     def _all_messages(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for ch in list(self.emu.world.channels.values()):
@@ -168,9 +186,7 @@ class Sandbox:
                 continue  # already shown as the answer to a command
             ch = self.emu.world.channels.get(int(message["channel_id"]))
             where = f"#{ch.name}" if ch else "a channel"
-            self.say(
-                render_message(message, where=where, channels=self._names(), now=utc(self.clock()))
-            )
+            self.say(self._render(message, where))
 
     async def _settle(self, seconds: float = 1.5) -> None:
         # Give the bot a moment to post what a command or a clock jump made due.
@@ -213,13 +229,8 @@ class Sandbox:
             subcommand=" ".join(inv.path) or None,
         )
         message = await handle.response(timeout=15)
-        channels = self._names()
         for shown in [message, *handle.followups]:
-            self.say(
-                render_message(
-                    shown, where=f"#{self.channel}", channels=channels, now=utc(self.clock())
-                )
-            )
+            self.say(self._render(shown, f"#{self.channel}"))
         self._seen |= {int(m["id"]) for m in [message, *handle.followups] if m.get("id")}
         await self._settle(0.5)
 

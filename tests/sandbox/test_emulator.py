@@ -247,6 +247,27 @@ async def test_subcommand_with_a_member_option(running: Running) -> None:
     assert (await handle.response())["content"] == "member alice"
 
 
+@pytest.mark.parametrize("written", ["@alice", "@Alice", "<@{id}>", "<@!{id}>", "{id}"])
+async def test_a_member_option_takes_what_people_write(running: Running, written: str) -> None:
+    w = running.world
+    handle = await w.emu.invoke(
+        "admin",
+        {"member": written.format(id=w.alice.id)},
+        subcommand="show",
+        user=w.mod,
+        channel=w.general,
+    )
+    assert (await handle.response())["content"] == "member alice"
+
+
+async def test_an_unknown_member_is_named_with_those_there_are(running: Running) -> None:
+    w = running.world
+    with pytest.raises(EmulatorError, match=r"no member '@bob' here; known: .*@alice, @mod"):
+        await w.emu.invoke(
+            "admin", {"member": "@bob"}, subcommand="show", user=w.mod, channel=w.general
+        )
+
+
 async def test_member_and_app_permissions_are_computed(running: Running) -> None:
     w = running.world
     as_mod = await w.emu.invoke("whoami", user=w.mod, channel=w.general)

@@ -7,6 +7,7 @@ Pure logic over `World`; `now` comes from the emulator's clock.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -258,7 +259,7 @@ def _convert(
     elif otype == 7:
         ch = _find_channel(world, guild_id, value)
         if ch is None:
-            raise wrong("a channel id or name in this guild")
+            raise wrong("a channel in this guild: #name, <#id> or its id")
         allowed = definition.get("channel_types")
         if allowed and ch.type not in allowed:
             raise EmulatorError(
@@ -274,7 +275,12 @@ def _convert(
         }
         out = str(ch.id)
     elif otype in (6, 8, 9):
-        raise wrong("a user/role id or name known to the emulator")
+        what = {6: "member", 8: "role", 9: "member or role"}[otype]
+        example = {6: "@alice or <@id>", 8: "@Moderator or <@&id>", 9: "@name or <@id>"}[otype]
+        raise EmulatorError(
+            f"{where}: option {name!r} takes a {what}: no {what} {value!r} here; known: "
+            f"{_known(world, guild_id, otype)} (write it as {example})"
+        )
     else:
         raise EmulatorError(
             f"{where}: option {name!r} of type {kind} cannot be sent by the emulator; "
@@ -298,13 +304,24 @@ def _convert(
     return out
 
 
+# What a person writes for a user, role or channel in Discord: a mention, an id, or a name
+# with or without its sign ('@alice', '<@123>', '@Moderator', '<@&456>', '#general', '<#789>').
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_CHANNEL_MENTION = re.compile(r"<#(\d+)>")
+
+
 def _find_user(world: World, value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return world.users.get(value)
     if isinstance(value, str):
-        if value.isdigit():
-            return world.users.get(int(value))
-        return world.find_user(value)
+        text = value.strip()
+        if m := _USER_MENTION.fullmatch(text):
+            text = m[1]
+        if text.isdigit():
+            return world.users.get(int(text))
+        name = text.removeprefix("@").casefold()
+        return next((u for u in world.users.values() if u.username.casefold() == name), None)
     return world.users.get(getattr(value, "id", -1))
 
 
@@ -313,7 +330,14 @@ def _find_role(world: World, guild_id: int, value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return next((r for r in roles if r.id == value), None)
     if isinstance(value, str):
-        return next((r for r in roles if r.name == value or str(r.id) == value), None)
+        text = value.strip()
+        if m := _ROLE_MENTION.fullmatch(text):
+            text = m[1]
+        name = text.removeprefix("@").casefold()  # '@everyone' is named with its sign
+        return next(
+            (r for r in roles if str(r.id) == text or r.name.removeprefix("@").casefold() == name),
+            None,
+        )
     return next((r for r in roles if r.id == getattr(value, "id", -1)), None)
 
 
@@ -322,8 +346,24 @@ def _find_channel(world: World, guild_id: int, value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return next((c for c in chans if c.id == value), None)
     if isinstance(value, str):
-        return next((c for c in chans if c.name == value.lstrip("#") or str(c.id) == value), None)
+        text = value.strip()
+        if m := _CHANNEL_MENTION.fullmatch(text):
+            text = m[1]
+        return next((c for c in chans if c.name == text.lstrip("#") or str(c.id) == text), None)
     return next((c for c in chans if c.id == getattr(value, "id", -1)), None)
+
+
+def _known(world: World, guild_id: int, otype: int) -> str:
+    """The names a user/role option would accept here, for the error that says none matched."""
+    names = []
+    if otype in (6, 9):
+        members = world.guild_members(guild_id)
+        names += [
+            f"@{world.users[m.user_id].username}" for m in members if m.user_id in world.users
+        ]
+    if otype in (8, 9):
+        names += [f"@{r.name.removeprefix('@')}" for r in world.guild_roles(guild_id)]
+    return ", ".join(names) or "none"
 
 
 # ---- the gateway payload ----
