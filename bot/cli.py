@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -200,6 +202,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("episode", "topic", "search") and level.upper() == "INFO":
         level = "WARNING"  # a question at the terminal: the answer, not the sync's progress
     setup_logging(level, settings.log_format, settings.token)
+    try:
+        status = _dispatch(args, settings)
+        sys.stdout.flush()  # a reader that left shows here, not at exit
+        return status
+    except BrokenPipeError:
+        # The reader stopped early (`| head`, `| true`): nothing to say to anyone. Python's
+        # docs (signal, "Note on SIGPIPE"): point stdout at devnull so the flush at exit
+        # cannot fail again. 141 is what a shell reports for a program SIGPIPE stopped; 1
+        # would read as "nothing found".
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command in ("episode", "topic", "search"):
             return asyncio.run(_ask(settings, args.command, " ".join(args.query), args.json))

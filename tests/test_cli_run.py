@@ -62,3 +62,26 @@ def test_a_question_at_the_terminal_prints_the_answer_without_progress_lines(tmp
     assert out.returncode == 0, out.stderr
     assert "Great Stagnation" in out.stdout
     assert "INFO" not in out.stderr, out.stderr  # the first sync and migrations stay quiet
+
+
+def test_a_reader_that_left_early_gets_no_traceback(tmp_path):
+    # `vgbot topic moats --json | head -c 100`, with the reader gone before a byte is written:
+    # a pipe whose read end is already closed, so the first write fails every time.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))}
+    db = str(tmp_path / "bot.sqlite3")
+    for command in (["topic", "moats", "--json"], ["episode", "11"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            out = subprocess.run(
+                [sys.executable, "-m", "bot", "--db", db, *command],
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                timeout=60,
+            )
+        finally:
+            os.close(write_end)
+        assert out.stderr == "", out.stderr
+        assert out.returncode == 141, command  # as a shell says for a program SIGPIPE stopped
