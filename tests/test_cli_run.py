@@ -85,3 +85,20 @@ def test_a_reader_that_left_early_gets_no_traceback(tmp_path):
             os.close(write_end)
         assert out.stderr == "", out.stderr
         assert out.returncode == 141, command  # as a shell says for a program SIGPIPE stopped
+
+
+def test_the_doctor_says_what_run_does_without_a_token(tmp_path):
+    doctor = subprocess.run(
+        [sys.executable, "-m", "bot", "doctor"],
+        capture_output=True,
+        text=True,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))},
+            "VGBOT_DB": str(tmp_path / "bot.sqlite3"),
+        },
+        timeout=60,
+    )
+    (line,) = [s for s in doctor.stdout.splitlines() if s.startswith("[WARN] token:")]
+    run = _run(tmp_path)
+    assert f"`vgbot run` would stop at once with exit status {run.returncode}" in line
+    assert "sandbox, not the bot" not in line

@@ -84,8 +84,9 @@ def check_token(token: str) -> list[Finding]:
             Finding(
                 area,
                 WARN,
-                "no token set: `vgbot run` would start the local sandbox, not the bot; the "
-                "Discord checks are skipped",
+                "no token set: `vgbot run` would stop at once with exit status 2 (only `make run` "
+                "falls back to the local sandbox, as `vgbot sandbox` does); the Discord checks "
+                "are skipped",
                 "set DISCORD_TOKEN (or VGBOT_TOKEN_FILE) to the bot token from " + _PORTAL,
             )
         ]
