@@ -162,7 +162,10 @@ class AdminCog(commands.Cog, name="Admin"):
     async def reload(self, interaction: discord.Interaction) -> None:
         """Load changed show notes, topics and templates now (checked first)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await self.reloader.reload(f"/reload by {interaction.user.id}")
+        # By name, as /about shows it to everyone; the log keeps the id as well.
+        name = interaction.user.display_name
+        log.info("/reload asked by %s (user %s)", name, interaction.user.id)
+        result = await self.reloader.reload(f"/reload by {name}")
         await tell(interaction, reload_text(result))
 
     # ---- /config ----

@@ -10,10 +10,14 @@ import importlib.metadata
 import logging
 from dataclasses import dataclass
 
+from bot.core.text import escape_markdown, escape_mentions, truncate
 from bot.ops.reload import ReloadResult
 from bot.store.db import Store
 
 log = logging.getLogger(__name__)
+
+PROBLEMS_SHOWN = 3  # of a refused reload: enough to act on; /reload shows up to 15
+PROBLEM_CHARS = 300  # each, so the whole text stays well within a message
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,14 @@ def about_text(about: About, now: float, *, name: str = "VG Bot") -> str:
     if r is None:
         lines.append("**Last content reload**: none yet")
     else:
-        how = "at start" if r.trigger == "start" else f"{r.trigger}"
+        # The trigger may hold a member's display name: shown as written, never as markup.
+        how = "at start" if r.trigger == "start" else escape_mentions(escape_markdown(r.trigger))
         what = r.summary()
         if r.applied and r.problems:
             what += f"; {len(r.problems)} file problem(s) kept their previous version"
         lines.append(f"**Last content reload**: {_when(r.at)} ({how}): {what}")
+        if not r.applied and r.problems:
+            lines += _problems(r.problems)
     if about.feed is None:
         lines.append("**Feed**: no feed configured")
     elif about.feed.last_fetch_at is None:
@@ -78,6 +85,16 @@ def about_text(about: About, now: float, *, name: str = "VG Bot") -> str:
         state = f"failed: {about.feed.error}" if about.feed.error else "ok"
         lines.append(f"**Last feed poll**: {_when(about.feed.last_fetch_at)} ({state})")
     return "\n".join(lines)
+
+
+def _problems(problems: tuple[str, ...]) -> list[str]:
+    """The first problems of a refused reload, with file and line, as /reload shows them."""
+    shown = [truncate(p, PROBLEM_CHARS).replace("```", "'''") for p in problems[:PROBLEMS_SHOWN]]
+    lines = ["```", *shown, "```"]
+    more = len(problems) - len(shown)
+    if more:
+        lines.append(f"… and {more} more: /reload shows them, `vgbot content check` lists all")
+    return lines
 
 
 async def catalogue_counts(store: Store) -> tuple[int, int]:

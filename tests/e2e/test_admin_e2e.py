@@ -151,7 +151,9 @@ async def test_reload_refuses_a_broken_file_and_the_old_catalogue_keeps_serving(
     assert text.startswith("❌ Reload refused: 1 problem(s). Nothing changed")
     assert f"content/{EPISODE}:4: field 'released': '2022-13-45' is not a real date" in text
     assert TITLE in await episode_11_title(run)
-    assert "refused: 1 problem(s)" in await ask(run, run.world.alice, "about")
+    about = await ask(run, run.world.alice, "about")
+    assert "(/reload by ada): refused: 1 problem(s)" in about
+    assert f"\ncontent/{EPISODE}:4: field 'released': '2022-13-45' is not a real date" in about
 
     edit(content / EPISODE, "released: 2022-13-45", "released: 2022-09-15")
     text = await ask(run, ada, "reload")

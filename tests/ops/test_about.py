@@ -40,6 +40,7 @@ def test_about_shows_a_refused_reload_and_a_failing_feed():
     feed = FeedPoll("https://example.com/rss", T0 - 30, error="timed out after 20 s")
     text = about_text(About("0.1.0", T0, 0, 0, refused, feed), T0)
     assert "(change): refused: 1 problem(s); the previous version keeps serving" in text
+    assert "\n```\na:1: x\n```\n" in text
     assert f"**Last feed poll**: <t:{int(T0) - 30}:R> (failed: timed out after 20 s)" in text
     waiting = about_text(About("0.1.0", T0, 0, 0, None, FeedPoll("u", None)), T0)
     assert "**Feed**: not polled yet" in waiting and "none yet" in waiting
@@ -56,3 +57,25 @@ def test_the_version_is_the_projects(repo_root):
 
     project = tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))
     assert version() == project["project"]["version"]
+
+
+def test_a_refused_reload_names_who_asked_and_the_first_problems_with_file_and_line():
+    problems = tuple(
+        f"content/episodes/{n:03}-x.md:4: field 'released': bad date" for n in range(5)
+    )
+    refused = ReloadResult(
+        at=T0, trigger="/reload by Ada_Lovelace @everyone", applied=False, problems=problems
+    )
+    lines = about_text(About("0.1.0", T0, 1, 12, refused, None), T0).splitlines()
+    assert lines[2] == (
+        f"**Last content reload**: <t:{int(T0)}:R> (/reload by Ada\\_Lovelace @\u200beveryone): "
+        "refused: 5 problem(s); the previous version keeps serving"
+    )
+    assert lines[3:8] == [
+        "```",
+        "content/episodes/000-x.md:4: field 'released': bad date",
+        "content/episodes/001-x.md:4: field 'released': bad date",
+        "content/episodes/002-x.md:4: field 'released': bad date",
+        "```",
+    ]
+    assert lines[8] == "… and 2 more: /reload shows them, `vgbot content check` lists all"
