@@ -31,7 +31,9 @@ def render_reply(reply: Reply, *, color: bool = False) -> str:
         for ex in reply.excerpts:
             lines.append(f"  • {_marked(ex, color)}")
             lines.append(f"    {d}— {ex.citation.label()}{r}")
-    if reply.suggestions:
+    if reply.suggestions and not reply.found:
+        # As on Discord (bot.core.layout): a search that found something lists its topics
+        # already, under "Topics".
         lines += ["", "Did you mean: " + ", ".join(reply.suggestions)]
     if reply.links:
         lines += [""] + [f"{lk.label}: {lk.url}" for lk in reply.links]

@@ -102,3 +102,24 @@ def test_the_doctor_says_what_run_does_without_a_token(tmp_path):
     run = _run(tmp_path)
     assert f"`vgbot run` would stop at once with exit status {run.returncode}" in line
     assert "sandbox, not the bot" not in line
+
+
+def _ask(tmp_path, *question):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--db", str(tmp_path / "bot.sqlite3"), *question],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_a_miss_offers_its_suggestions_once(tmp_path):
+    out = _ask(tmp_path, "topic", "moatz")
+    assert out.returncode == 1, out.stderr
+    assert out.stdout.count("Did you mean") == 1, out.stdout
+    assert "Did you mean: Defensible moats" in out.stdout
+    found = _ask(tmp_path, "search", "open sauce")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.count("Making open source easy to use") == 1, found.stdout

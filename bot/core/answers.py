@@ -282,8 +282,8 @@ def not_found_reply(
     text = message or (
         f"The show has not covered {subject} yet: nothing in the show notes or transcripts matches."
     )
-    if suggestions:
-        text += " Did you mean one of these?"
+    # The suggestions are listed under the text by each front end ("Did you mean: …"): asking
+    # here too said it twice.
     return Reply(
         kind="not_found",
         title="Not covered yet",

@@ -73,3 +73,10 @@ def test_not_found_lists_suggestions():
         )
     )
     assert "Did you mean: `moats`" in e["description"]
+
+
+def test_a_miss_asks_did_you_mean_once():
+    from bot.core.answers import not_found_reply
+
+    e = embed_dict(not_found_reply("moatz", ["Defensible moats"]))
+    assert e["description"].count("Did you mean") == 1
