@@ -47,7 +47,7 @@ def test_make_run_without_token_opens_the_sandbox_and_answers(tmp_path):
     after_advance = screen.split("the clock moved forward 7d", 1)[1]
     assert "── bot in #general ──" in after_advance and "-# ref " in after_advance
     # A moderator may not change the server's settings; an admin may look at them.
-    assert "mod may not use /config: it needs Manage Guild" in after_advance
+    assert "mod may not use /config: it needs Manage Server, which they lack here" in after_advance
     assert "you are now an admin" in after_advance
     assert "admin #general> " in after_advance
     assert "Discussion channel" in after_advance.split("you are now an admin", 1)[1]

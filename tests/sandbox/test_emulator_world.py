@@ -17,6 +17,7 @@ from bot.sandbox.emulator.perms import (
     base_permissions,
     channel_permissions,
     parse_perms,
+    perm_names,
 )
 from bot.sandbox.emulator.state import FORUM, World
 
@@ -126,6 +127,13 @@ def test_parse_perms_names_ints_and_mistakes() -> None:
         parse_perms("SEND_MESAGES")
     with pytest.raises(ValueError, match="negative"):
         parse_perms(-1)
+
+
+def test_permissions_are_named_as_discords_client_shows_them() -> None:
+    assert perm_names(Perm.MANAGE_GUILD | Perm.MANAGE_THREADS) == "Manage Server, Manage Threads"
+    assert perm_names(Perm.SEND_MESSAGES_IN_THREADS) == "Send Messages in Threads"
+    assert perm_names(Perm.MODERATE_MEMBERS | Perm.VIEW_CHANNEL) == "View Channels, Timeout Members"
+    assert "Guild" not in perm_names(int(ALL))
 
 
 def test_thread_permissions_come_from_the_parent(world: World) -> None:

@@ -147,9 +147,36 @@ def parse_perms(value: int | str | Iterable[str] | Perm) -> int:
     return total
 
 
+# Where the name Discord's client shows (Server Settings → Roles) is not the API's name.
+_UI_NAMES = {
+    Perm.CREATE_INSTANT_INVITE: "Create Invite",
+    Perm.MANAGE_GUILD: "Manage Server",
+    Perm.VIEW_CHANNEL: "View Channels",
+    Perm.STREAM: "Video",
+    Perm.SEND_TTS_MESSAGES: "Send Text-to-Speech Messages",
+    Perm.MENTION_EVERYONE: "Mention @everyone, @here, and All Roles",
+    Perm.USE_EXTERNAL_EMOJIS: "Use External Emoji",
+    Perm.VIEW_GUILD_INSIGHTS: "View Server Insights",
+    Perm.USE_VAD: "Use Voice Activity",
+    Perm.MANAGE_GUILD_EXPRESSIONS: "Manage Expressions",
+    Perm.CREATE_GUILD_EXPRESSIONS: "Create Expressions",
+    Perm.REQUEST_TO_SPEAK: "Request to Speak",
+    Perm.SEND_MESSAGES_IN_THREADS: "Send Messages in Threads",
+    Perm.USE_EMBEDDED_ACTIVITIES: "Use Activities",
+    Perm.MODERATE_MEMBERS: "Timeout Members",
+    Perm.VIEW_CREATOR_MONETIZATION_ANALYTICS: "View Server Subscription Insights",
+    Perm.SEND_POLLS: "Create Polls",
+}
+
+
 def perm_names(flags: int) -> str:
-    """'Manage Threads, Manage Messages': permissions as Discord's client names them."""
-    names = [p.name.replace("_", " ").title() for p in Perm if p.name and flags & p == p]
+    """'Manage Threads, Manage Server': permissions as Discord's client names them (people
+    read these; the API's names, such as MANAGE_GUILD, are not what they see)."""
+    names = [
+        _UI_NAMES.get(p) or p.name.replace("_", " ").title()
+        for p in Perm
+        if p.name and flags & p == p
+    ]
     unknown = flags & ~sum(Perm)
     if unknown:
         names.append(f"unknown bits {unknown:#x}")
