@@ -44,6 +44,8 @@ async def prompt(tmp_path: Path) -> AsyncIterator[Prompt]:
 
 
 async def test_complete_lists_static_choices_without_asking_the_bot(prompt: Prompt):
+    refused = await prompt.type(":complete /config reset setting:")
+    assert refused == "! alice may not use /config: it needs Manage Server, which they lack here\n"
     screen = await prompt.type(":as admin", ":complete /config reset setting:")
     assert "  Announcement channel  →  announce_channel" in screen
     assert "  Time zone  →  timezone" in screen

@@ -294,7 +294,9 @@ class Sandbox:
         current = str(inv.options[focused]).strip()
         if option.get("choices"):
             # Fixed choices: Discord's client lists them itself, narrowed by what is typed,
-            # and never asks the bot.
+            # and never asks the bot; only for a command the person may use, as it shows
+            # no other.
+            self.emu.command_for(inv.name, user=self.as_user, channel=self.channel)
             static = option["choices"]
             choices = [c for c in static if current.casefold() in str(c["name"]).casefold()]
             if not choices:

@@ -673,6 +673,14 @@ class Emulator:
                 )
         return command
 
+    def command_for(
+        self, name: str, *, user: User | int | str, channel: Channel | int | str
+    ) -> dict[str, Any]:
+        """The synced definition of /name, when `user` may use it in `channel`; otherwise an
+        EmulatorError saying why (Discord's client would not offer the command at all)."""
+        who, ch = self._member_context(user, channel)
+        return dict(self._command_for(name, who, ch).definition)
+
     async def invoke(
         self,
         name: str,
