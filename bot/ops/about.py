@@ -73,9 +73,10 @@ def about_text(about: About, now: float, *, name: str = "VG Bot") -> str:
         how = "at start" if r.trigger == "start" else escape_mentions(escape_markdown(r.trigger))
         what = r.summary()
         if r.applied and r.problems:
-            what += f"; {len(r.problems)} file problem(s) kept their previous version"
+            # Such files kept their previous version, or were left out if they had none.
+            what += f"; {len(r.problems)} problem(s), their files left as they were"
         lines.append(f"**Last content reload**: {_when(r.at)} ({how}): {what}")
-        if not r.applied and r.problems:
+        if r.problems:
             lines += _problems(r.problems)
     if about.feed is None:
         lines.append("**Feed**: no feed configured")

@@ -35,6 +35,21 @@ def test_about_says_version_uptime_catalogue_reload_and_feed():
     )
 
 
+def test_a_load_that_left_files_out_says_so_and_shows_them():
+    loaded = ReloadResult(
+        at=T0,
+        trigger="start",
+        applied=True,
+        episodes=1,
+        topics=2,
+        templates=8,
+        problems=("episodes/0011-copy.md: episode number 11 is also used by episodes/011-a.md",),
+    )
+    text = about_text(About("0.1.0", T0, 1, 2, loaded, None), T0)
+    assert "; 1 problem(s), their files left as they were" in text
+    assert "episodes/0011-copy.md: episode number 11" in text and "kept their previous" not in text
+
+
 def test_about_shows_a_refused_reload_and_a_failing_feed():
     refused = ReloadResult(at=T0, trigger="change", applied=False, problems=("a:1: x",))
     feed = FeedPoll("https://example.com/rss", T0 - 30, error="timed out after 20 s")
