@@ -593,7 +593,13 @@ class FeedService:
 
         work: list[_Work] = []
         present: set[str] = set()
+        twins = _renamed_items(parsed.items, known)
         for item in parsed.items:
+            twin = twins.get(item.identity)
+            if twin is not None:
+                note = f"the same episode under a new guid ({item.identity}): kept as it was"
+                read.decisions.append(Decision(twin.identity, CHANGED, note))
+                item = _as_known(item, twin)
             present.add(item.identity)
             old = known.get(item.identity)
             ep = item.episode
@@ -1079,6 +1085,33 @@ def _subscriber(settings: Effective) -> AnnounceChannel:
         role_id=settings.announce_role,
         grace=settings.grace,
     )
+
+
+def _renamed_items(items: Sequence[FeedItem], known: dict[str, KnownItem]) -> dict[str, KnownItem]:
+    """Items under an identity we do not know that are a known episode re-keyed by the host
+    (a new guid after a move to https, say): the same number and title, its old identity
+    gone from the feed. New identity -> the known item."""
+    identities = {i.identity for i in items}
+    gone = {
+        (k.number, query.fold(k.title)): k
+        for k in known.values()
+        if k.number is not None and k.identity not in identities
+    }
+    twins: dict[str, KnownItem] = {}
+    for item in items:
+        ep = item.episode
+        if item.identity in known or ep.number is None:
+            continue
+        twin = gone.pop((ep.number, query.fold(ep.title)), None)
+        if twin is not None:
+            twins[item.identity] = twin
+    return twins
+
+
+def _as_known(item: FeedItem, known: KnownItem) -> FeedItem:
+    """The item under its known identity and catalogue key, so it stays the same episode."""
+    guid = known.episode_key.removeprefix("feed:")
+    return replace(item, identity=known.identity, episode=replace(item.episode, guid=guid))
 
 
 def _with_identity(item: FeedItem) -> Episode:

@@ -182,6 +182,24 @@ async def test_a_new_episode_is_announced_once_in_every_subscribed_guild(env):
     assert "posting in <#11>" in await env.service.why("Talking about thing 4")
 
 
+async def test_a_new_guid_for_the_same_episode_is_not_a_new_release(env):
+    """Hosts re-key items (a move to https changes permalink guids): same number and title,
+    old guid gone from the feed. Announcing or storing it again would be a duplicate."""
+    later = T0 + 20 * timedelta(minutes=1)
+    item = new_item(4, later)
+    env.server.feed = feed_xml(Show(items=(item, *BACK)))
+    await env.watcher.step(T0)  # the back catalogue, episode 4 in it
+    moved = tuple(i.but(guid=f"https://show.example.org/{i.number}") for i in (item, *BACK))
+    env.server.feed = feed_xml(Show(items=moved))
+    step = await env.watcher.step(later + HOUR)
+
+    assert step.read is not None and (step.read.added, step.read.removed) == (0, 0)
+    assert await env.rows() == []
+    counts = await env.store.fetchone("SELECT count(*) FROM episodes")
+    assert counts is not None and counts[0] == 4
+    assert "new guid" in await env.service.why("4")
+
+
 async def test_200_then_304_and_no_fetch_before_the_next_poll(env):
     env.server.feed = feed_xml(Show(items=BACK))
     first = await env.watcher.step(T0)
