@@ -198,19 +198,21 @@ _UNRANKED = """
 SELECT rowid FROM docs_fts
 WHERE docs_fts MATCH :q AND rowid < :below ORDER BY rowid DESC LIMIT :cap
 """
-_DOC_COLUMNS = """d.id, d.kind, d.heading, d.start_at, e.number, e.title AS episode_title,
-       e.links, e.chapters, t.slug AS topic_slug, t.title AS topic_title"""
+_DOC_COLUMNS = """d.id, d.kind, d.heading, d.start_at, d.end_at, e.number,
+       e.title AS episode_title, e.links, e.chapters, t.slug AS topic_slug,
+       t.title AS topic_title"""
 _DOC_JOINS = """LEFT JOIN episodes e ON e.id = d.episode_id
 LEFT JOIN topics t ON t.id = d.topic_id"""
 _DETAILS = f"""
-SELECT {_DOC_COLUMNS}, snippet(docs_fts, -1, :a, :b, :e, {SNIPPET_TOKENS}) AS marked
+SELECT {_DOC_COLUMNS}, snippet(docs_fts, -1, :a, :b, :e, {SNIPPET_TOKENS}) AS marked,
+       CASE WHEN d.kind = 'passage' THEN d.transcript END AS body
 FROM docs_fts
 CROSS JOIN docs d ON d.id = docs_fts.rowid
 {_DOC_JOINS}
 WHERE docs_fts MATCH :q AND docs_fts.rowid BETWEEN :lo AND :hi
   AND +docs_fts.rowid IN (SELECT value FROM json_each(:quote))
 UNION ALL
-SELECT {_DOC_COLUMNS}, NULL AS marked
+SELECT {_DOC_COLUMNS}, NULL AS marked, NULL AS body
 FROM json_each(:plain) AS pick
 CROSS JOIN docs d ON d.id = pick.value
 {_DOC_JOINS}
@@ -419,6 +421,23 @@ def _search(
     )
 
 
+def matched_at(marked: str, body: str, start: float, end: float) -> float:
+    """When in a passage (`start`..`end` seconds) its first matched word is said, estimated by
+    its place in the text: a passage is ~250 words, up to two minutes, and citing its start
+    could be that far off. Speech runs at a fairly even pace; the estimate stays within the
+    passage and is a whole second."""
+    first = marked.find(MARK_START)
+    if first < 0 or end <= start or not body:
+        return start
+    before = _MARKERS.sub("", marked[:first]).lstrip(ELLIPSIS)
+    plain = _MARKERS.sub("", marked).strip(ELLIPSIS)
+    at = body.find(plain)
+    if at < 0:
+        return start
+    share = (at + len(before)) / len(body)
+    return float(int(start + share * (end - start)))
+
+
 def _hit(row: Any, ranking: Ranking) -> Hit:
     episode = None
     chapters: tuple[Chapter, ...] = ()
@@ -428,13 +447,16 @@ def _hit(row: Any, ranking: Ranking) -> Hit:
         if row["kind"] == "passage":  # only a passage is cited by its chapter
             chapters = tuple(Chapter(float(s), t) for s, t in json.loads(row["chapters"]))
     doc = row["id"]
+    start = row["start_at"]
+    if row["body"] and row["marked"] and start is not None and row["end_at"] is not None:
+        start = matched_at(row["marked"], row["body"], start, row["end_at"])
     return Hit(
         kind=row["kind"],
         marked=row["marked"] or "",
         score=ranking.scores[doc],
         episode=episode,
         heading=row["heading"],
-        start=row["start_at"],
+        start=start,
         chapters=chapters,
         topic_slug=row["topic_slug"],
         topic_title=row["topic_title"] or "",

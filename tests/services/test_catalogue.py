@@ -13,7 +13,14 @@ from bot.services.catalogue import CHOICES_MAX_AGE, CatalogueService
 from bot.settings import Settings
 from bot.store.db import open_store
 from bot.store.sync import sync_content
-from tests.store.files import Ep, small_catalogue, topic, write_episode, write_topics
+from tests.store.files import (
+    Ep,
+    small_catalogue,
+    topic,
+    write_episode,
+    write_topics,
+    write_transcript,
+)
 
 
 @pytest.fixture
@@ -169,6 +176,27 @@ async def test_names_in_any_script_match_themselves_and_nothing_else(tmp_path, r
             assert reply.kind == "topic" and reply.title.startswith(title), (text, reply.title)
         episode = await catalogue.answer_episode("15")
         assert "機械学習の話" in str(episode.fields) or "機械学習の話" in episode.text
+
+
+async def test_a_transcript_match_is_cited_near_when_it_is_said(tmp_path, root):
+    """A passage is ~250 words, minutes of audio: its start can be far from the word."""
+    filler = "data team library source answer community production model question "
+    lines = [f"[00:{m:02d}:{s:02d}] Hugo: {filler * 3}" for m in range(6) for s in (0, 30)]
+    lines[5] = lines[5].replace("answer", "quokka", 1)  # said from 00:02:30 on
+    write_transcript(root, "transcripts/015.txt", "\n".join(lines) + "\n")
+    write_episode(
+        root,
+        Ep(
+            15,
+            "Marsupials",
+            transcript="transcripts/015.txt",
+            chapters=[("00:00", "Intro"), ("02:00", "Quokkas"), ("04:00", "Wombats")],
+        ),
+    )
+    async with open_app(Settings(db=tmp_path / "cite.sqlite3", content_dir=root)) as opened:
+        (excerpt,) = (await opened.catalogue.search("quokka")).excerpts
+    assert excerpt.citation.section == "Quokkas"
+    assert excerpt.citation.timestamp is not None and 150 <= excerpt.citation.timestamp < 180
 
 
 async def test_not_covered_says_so_and_invents_nothing(service):
