@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
 from bot.core.models import (
     Catalog,
@@ -29,6 +29,7 @@ from bot.core.models import (
     Topic,
     format_timestamp,
 )
+from bot.core.sandbox import MAX_TEXT, Sandbox, TooBig, TooMuchWork, render_budget
 from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, truncate
 from bot.core.urls import web_url
 
@@ -57,9 +58,7 @@ _DEFAULT_TITLES = {
 _EPISODE_URL_LABELS = ("episode", "episode page", "show notes", "audio")
 
 # A template that tries to build megabytes of text is a mistake; stop it before it costs memory.
-_RUNAWAY_CHARS = 50 * MESSAGE_LIMIT
-_MAX_REPEAT_ITEMS = 10_000
-_MAX_EXPONENT = 64
+_RUNAWAY_CHARS = MAX_TEXT
 
 SYNTAX_HINT = (
     "check the {{ }} and {% %} tags on that line; every {% if %} and {% for %} "
@@ -68,6 +67,14 @@ SYNTAX_HINT = (
 UNDEFINED_HINT = (
     "use only the names listed in prompts/README.md, and wrap episode details in "
     "{% if episode %} ... {% endif %} (weekly and thread posts may have no episode)"
+)
+WORK_HINT = (
+    "loop over fewer things (e.g. questions[:3], episode.chapters[:10]); loops inside loops "
+    "multiply, and range() is rarely needed in a post"
+)
+SIZE_HINT = (
+    f"a post is at most {MESSAGE_LIMIT:,} characters: use smaller widths, repeats and numbers, "
+    "e.g. 'x'.ljust(20), not 'x'.ljust(300000000)"
 )
 SANDBOX_HINT = "templates may only read the documented names and their public fields"
 
@@ -238,25 +245,6 @@ FILTERS = {
 # ---- the environment ----
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, plus a stop on `'x' * 10**9`-style runaway values."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: jinja2.runtime.Context, operator: str, *args: Any) -> Any:
-        left, right = args
-        if operator == "**" and isinstance(right, int) and abs(right) > _MAX_EXPONENT:
-            raise SecurityError(f"exponents above {_MAX_EXPONENT} are not allowed")
-        if operator == "*":
-            seq, n = (left, right) if isinstance(right, int) else (right, left)
-            if isinstance(seq, str | list | tuple) and isinstance(n, int):
-                if len(seq) * n > _MAX_REPEAT_ITEMS:
-                    raise SecurityError(
-                        f"repeating beyond {_MAX_REPEAT_ITEMS} items is not allowed"
-                    )
-        return super().call_binop(context, operator, *args)
-
-
 class _SourceLoader(jinja2.BaseLoader):
     """Serves sources read at load time, under their repo-relative paths (kept in tracebacks)."""
 
@@ -274,7 +262,7 @@ class _SourceLoader(jinja2.BaseLoader):
 
 
 def _environment(sources: dict[str, tuple[str, str]]) -> jinja2.Environment:
-    env = _Sandbox(
+    env = Sandbox(
         loader=_SourceLoader(sources),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # Discord Markdown, not HTML
@@ -283,6 +271,7 @@ def _environment(sources: dict[str, tuple[str, str]]) -> jinja2.Environment:
         auto_reload=False,
     )
     env.filters.update(FILTERS)
+    env.budget_filters()
     return env
 
 
@@ -533,12 +522,23 @@ class Prompts:
         try:
             chunks: list[str] = []
             size = 0
-            for chunk in template.generate(variables):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > _RUNAWAY_CHARS:
-                    break  # far over any limit already: the length check reports it
+            with render_budget():  # every render, live or checked, has the same budget
+                for chunk in template.generate(variables):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > _RUNAWAY_CHARS:
+                        break  # far over any limit already: the length check reports it
             return "".join(chunks)
+        except TooMuchWork as exc:
+            path, line = self._where(exc, tpl)
+            raise RenderError(
+                Problem(path, str(exc), line=line, hint=WORK_HINT), "too-much-work"
+            ) from None
+        except TooBig as exc:
+            path, line = self._where(exc, tpl)
+            raise RenderError(
+                Problem(path, f"too big: {exc}", line=line, hint=SIZE_HINT), "too-big"
+            ) from None
         except jinja2.TemplateSyntaxError as exc:  # an {% include %}d file that does not compile
             raise RenderError(_syntax_problem(exc, tpl.path), "syntax") from None
         except SecurityError as exc:

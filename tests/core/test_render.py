@@ -531,3 +531,138 @@ def test_text_filters() -> None:
     assert clock(65) == "1:05" and clock(3725.9) == "1:02:05"
     assert episode_name(EP11) == "Episode 11: Data Science: The Great Stagnation"
     assert episode_name(UNNUMBERED) == "Bonus: live Q&A"
+
+
+# ---- bounded work and size: a template can neither hang the bot nor fill its memory ----
+
+# 10 million loop passes: about a second before the budget, now stopped within the first pass.
+SPIN = "{% for i in range(100000) %}{% for j in range(100) %}{% endfor %}{% endfor %}hi"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(SPIN, id="nested-ranges"),
+        pytest.param(
+            "{% for a in 'x' * 2000 %}{% for b in 'x' * 2000 %}{% endfor %}{% endfor %}hi",
+            id="nested-strings",
+        ),
+        pytest.param(
+            "{% for a in range(10000) | map('string') %}{% for b in range(100) | select %}"
+            "{% endfor %}{% endfor %}hi",
+            id="generators",
+        ),
+        pytest.param(
+            "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+            "{{ f(14) }}hi",
+            id="macro-fan-out",
+        ),
+        pytest.param(
+            "{% for a in range(20) recursive %}{{ loop(range(20)) if loop.depth < 4 }}"
+            "{% endfor %}hi",
+            id="recursive-loop",
+        ),
+        pytest.param(
+            "{% set big = range(100000) | list %}{% for i in range(100) %}{{ big | sum }}"
+            "{% endfor %}hi",
+            id="filter-over-a-big-list",
+        ),
+    ],
+)
+def test_the_checker_stops_a_template_that_does_too_much_work(tmp_path: Path, body: str) -> None:
+    problems = check_templates(make_prompts(tmp_path, {"weekly/spin.j2": body}), CATALOG)
+
+    assert problems, "the template should have been refused"
+    assert {(p.path, p.line) for p in problems} == {("prompts/weekly/spin.j2", 1)}
+    assert all("this template does too much work" in p.message for p in problems)
+    assert all("loop over fewer things" in (p.hint or "") for p in problems)
+
+
+def test_a_template_that_spins_only_at_posting_time_is_stopped_there_too(tmp_path: Path) -> None:
+    sneaky = "{% if when.year != 2024 %}" + SPIN + "{% endif %}Talk about {{ topic.title }}."
+    folder = make_prompts(tmp_path, {"weekly/sneaky.j2": sneaky})
+    assert check_templates(folder, CATALOG) == []  # the check renders at a time in 2024
+    prompts = Prompts.load(folder)
+
+    with pytest.raises(RenderError) as caught:
+        prompts.render("weekly", "sneaky", context(when=datetime(2025, 1, 7, 17, tzinfo=UTC)))
+
+    assert caught.value.reason == "too-much-work"
+    assert str(caught.value).startswith("prompts/weekly/sneaky.j2:1: this template does too much")
+
+
+def test_loops_within_the_budget_still_render(tmp_path: Path) -> None:
+    body = "{% for i in range(20000) %}{% endfor %}{% for q in questions %}{{ q }} {% endfor %}"
+    prompts = Prompts.load(make_prompts(tmp_path, {"weekly/busy.j2": body}))
+
+    rendered = prompts.render("weekly", "busy", context())
+
+    assert rendered.body == "Which library could you not live without? Who should fund it?"
+
+
+BIG = 3_000_000  # far over the 100,000-character limit, small enough for the old code to build
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        f"'x'.ljust({BIG})",
+        f"'x'.rjust({BIG})",
+        f"'x'.center({BIG})",
+        f"'x'.zfill({BIG})",
+        f"('\\t' * 100).expandtabs({BIG // 100})",
+        f"'{{:>{BIG}}}'.format('x')",
+        f"'{{:>{{w}}}}'.format('x', w={BIG})",
+        f"'{{a:.{BIG}f}}'.format_map({{'a': 1.5}})",
+        "('{0:>90000}' * 3).format('x')",
+        f"'%{BIG}s' % 'x'",
+        f"'%*s' % ({BIG}, 'x')",
+        f"'%{BIG}s' | format('x')",
+        f"'x' | center({BIG})",
+        "('\\n' * 1000) | indent(3000)",
+        "('x' * 2000) | replace('x', 'y' * 2000)",
+        "('x' * 2000).replace('x', 'y' * 2000)",
+        "(['x' * 2000] * 2000) | join",
+        "''.join(['x' * 2000] * 2000)",
+        "'x'.ljust(60000) ~ 'x'.ljust(60000)",
+    ],
+)
+def test_the_checker_refuses_text_too_big_to_build(tmp_path: Path, expression: str) -> None:
+    body = f"{{{{ ({expression}) | length }}}} and more"
+    folder = make_prompts(tmp_path, {"weekly/bomb.j2": body})
+
+    problems = check_templates(folder, CATALOG)
+
+    assert problems, f"{expression} should have been refused"
+    (problem,) = {(p.path, p.line, p.message.split(" (first with")[0]) for p in problems}
+    assert problem[:2] == ("prompts/weekly/bomb.j2", 1)
+    assert "too big:" in problem[2] and "at most 100,000 at once" in problem[2]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% else %}{{ s | length }}{% endif %}"
+        "{% endmacro %}{{ d('x', 24) }}",
+        "{% macro d(s, n) %}{% if n %}{{ d(s + s, n - 1) }}{% else %}{{ s | length }}{% endif %}"
+        "{% endmacro %}{{ d('x', 24) }}",
+        "{% set ns = namespace(v=10 ** 64) %}{% for i in range(12) %}{% set ns.v = ns.v * ns.v %}"
+        "{% endfor %}{{ ns.v > 0 }}",
+    ],
+    ids=["doubling-with-tilde", "doubling-with-plus", "squaring-a-number"],
+)
+def test_values_that_double_each_step_are_stopped(tmp_path: Path, body: str) -> None:
+    prompts = Prompts.load(make_prompts(tmp_path, {"weekly/doubling.j2": body}))
+
+    with pytest.raises(RenderError) as caught:
+        prompts.render("weekly", "doubling", context())
+
+    assert caught.value.reason == "too-big"
+
+
+def test_lipsum_is_not_a_name_templates_can_use(tmp_path: Path) -> None:
+    folder = make_prompts(tmp_path, {"weekly/lorem.j2": "{{ lipsum(n=20000) | length }}"})
+
+    (problem,) = check_templates(folder, CATALOG)
+
+    assert "'lipsum' is undefined" in problem.message
