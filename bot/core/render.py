@@ -664,7 +664,8 @@ def _read_folder(folder: Path) -> tuple[dict[str, tuple[str, str]], list[Problem
                 )
                 continue
             try:
-                files[f"{kind}/{file.name}"] = (file.read_text(encoding="utf-8"), path)
+                # utf-8-sig: a BOM some editors write would hide the header, as in content files
+                files[f"{kind}/{file.name}"] = (file.read_text(encoding="utf-8-sig"), path)
             except UnicodeDecodeError as exc:
                 problems.append(
                     Problem(

@@ -666,3 +666,12 @@ def test_lipsum_is_not_a_name_templates_can_use(tmp_path: Path) -> None:
     (problem,) = check_templates(folder, CATALOG)
 
     assert "'lipsum' is undefined" in problem.message
+
+
+def test_a_template_saved_with_a_bom_keeps_its_header(tmp_path: Path) -> None:
+    source = "{#\r\ntitle: Hi {{ topic.title }}\r\n#}\r\nHello {{ topic.title }}\r\n"
+    folder = make_prompts(tmp_path, {"weekly/bom.j2": b"\xef\xbb\xbf" + source.encode()})
+
+    rendered = Prompts.load(folder).render("weekly", "bom", context())
+
+    assert rendered == Rendered(title="Hi Open source", body="Hello Open source")
