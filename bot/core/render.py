@@ -9,6 +9,7 @@ See prompts/README.md for the layout, the header and the names a template may us
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -341,10 +342,30 @@ def _parse_header(source: str, path: str) -> _Header:
     return _Header(values, problems)
 
 
+_UNKNOWN_NAME = re.compile(r"No (filter|test) named '([^']*)'")
+
+
 def _syntax_problem(exc: jinja2.TemplateSyntaxError, path: str) -> Problem:
-    return Problem(
-        exc.filename or path, f"syntax error: {exc.message}", line=exc.lineno, hint=SYNTAX_HINT
+    where = exc.filename or path
+    return _unknown_name(exc.message or "", where, exc.lineno) or Problem(
+        where, f"syntax error: {exc.message}", line=exc.lineno, hint=SYNTAX_HINT
     )
+
+
+def _unknown_name(message: str, path: str, line: int | None) -> Problem | None:
+    """A misspelt filter or test (found when compiling, or for a test inside a condition, when
+    rendering): a typo, not a {% %} pairing, so name what exists instead."""
+    unknown = _UNKNOWN_NAME.match(message)
+    if not unknown:
+        return None
+    kind, name = unknown.groups()
+    known = sorted(FILTERS) + sorted(jinja2.filters.FILTERS) if kind == "filter" else []
+    known = known or sorted(jinja2.tests.TESTS)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = (f"did you mean '{close[0]}'? " if close else "") + (
+        f"the {kind}s are: {', '.join(known)} (see prompts/README.md)"
+    )
+    return Problem(path, f"unknown {kind} '{name}'", line=line, hint=hint)
 
 
 class Prompts:
@@ -564,6 +585,9 @@ class Prompts:
             ) from None
         except Exception as exc:  # a filter or method given the wrong thing, 1/0, ...
             path, line = self._where(exc, tpl)
+            unknown = _unknown_name(str(exc), path, line)
+            if unknown:
+                raise RenderError(unknown, "unknown-name") from None
             raise RenderError(
                 Problem(
                     path,

@@ -675,3 +675,22 @@ def test_a_template_saved_with_a_bom_keeps_its_header(tmp_path: Path) -> None:
     rendered = Prompts.load(folder).render("weekly", "bom", context())
 
     assert rendered == Rendered(title="Hi Open source", body="Hello Open source")
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "hint"),
+    [
+        ("{{ topic.title | shortn(20) }}", "unknown filter 'shortn'", "did you mean 'shorten'?"),
+        ("{{ topic.title | nosuchfilter }}", "unknown filter 'nosuchfilter'", "episode_name"),
+        ("{{ 'x' if topic is definedd }}", "unknown test 'definedd'", "did you mean 'defined'?"),
+    ],
+)
+def test_an_unknown_filter_or_test_names_the_ones_that_exist(
+    tmp_path: Path, body: str, message: str, hint: str
+) -> None:
+    # An unknown filter is found when loading; an unknown test in a condition, when rendering.
+    (problem,) = check_templates(make_prompts(tmp_path, {"weekly/typo.j2": body}), CATALOG)
+
+    assert (problem.path, problem.line) == ("prompts/weekly/typo.j2", 1)
+    assert problem.message.split(" (first with")[0] == message
+    assert hint in (problem.hint or "") and "endif" not in (problem.hint or "")
