@@ -30,7 +30,7 @@ from bot.core.models import (
     Topic,
     format_timestamp,
 )
-from bot.core.sandbox import MAX_TEXT, Sandbox, TooBig, TooMuchWork, render_budget
+from bot.core.sandbox import MAX_TEXT, RenderBudget, Sandbox, TooBig, TooMuchWork
 from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, truncate
 from bot.core.urls import web_url
 
@@ -543,7 +543,7 @@ class Prompts:
         try:
             chunks: list[str] = []
             size = 0
-            with render_budget():  # every render, live or checked, has the same budget
+            with RenderBudget():  # every render, live or checked, has the same budget
                 for chunk in template.generate(variables):
                     chunks.append(chunk)
                     size += len(chunk)

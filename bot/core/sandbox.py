@@ -3,7 +3,7 @@
 Jinja's immutable sandbox already keeps templates away from Python internals. A template can
 still ask for unbounded work (`{% for i in range(100000) %}{% for j in range(100000) %}`) or
 memory (`'x'.ljust(10**9)`), which would block the event loop or the content check forever.
-So every render gets a budget of steps (`render_budget`): each pass of a `{% for %}` loop, each
+So every render gets a budget of steps (`RenderBudget`): each pass of a `{% for %}` loop, each
 call, each filter, and each item a call or filter is handed, spends some. And whatever builds
 text (string methods, `format`, `%`, `~`, `+`, a few filters) is refused before it builds more
 than MAX_TEXT characters. Both are deterministic: a template that passes the check at one time
@@ -16,7 +16,6 @@ import functools
 import re
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -81,26 +80,40 @@ class _Budget:
 _current: ContextVar[_Budget | None] = ContextVar("template_budget", default=None)
 
 
-@contextmanager
-def render_budget(steps: int = MAX_STEPS) -> Iterator[None]:
+class RenderBudget:
     """One budget for everything rendered inside (a template and what it includes). A context
-    variable, so a render in the check's thread and one on the event loop never share it."""
-    token = _current.set(_Budget(steps))
-    try:
-        yield
-    finally:
-        _current.reset(token)
+    variable, so a render in the check's thread and one on the event loop never share it.
+    A class, not @contextmanager: it runs for every render, and this is cheaper."""
+
+    __slots__ = ("_steps", "_token")
+
+    def __init__(self, steps: int = MAX_STEPS) -> None:
+        self._steps = steps
+
+    def __enter__(self) -> None:
+        self._token = _current.set(_Budget(self._steps))
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)
 
 
 def _spend(steps: int) -> None:
     budget = _current.get()
-    if budget is None:  # rendered outside render_budget: still bounded, per operation
+    if budget is None:  # rendered outside RenderBudget: still bounded, per operation
         budget = _Budget(MAX_STEPS)
     budget.spend(steps)
 
 
+_SIZED = frozenset({list, tuple, dict, set, frozenset, range})
+
+
 def _weight(value: Any) -> int:
     """Steps for handing `value` to a call or filter: its items, or its characters / 100."""
+    kind = type(value)  # exact types first: this runs for every filter and call
+    if kind is str:
+        return len(value) // _CHARS_PER_STEP
+    if kind in _SIZED:
+        return len(value)
     if isinstance(value, str):
         return len(value) // _CHARS_PER_STEP
     if isinstance(value, list | tuple | dict | set | frozenset | range):
@@ -244,23 +257,50 @@ def _filter_check(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str
             _check_size(f"slice({slices})", slices)
 
 
+_SIZED_FILTERS = frozenset({"format", "center", "indent", "replace", "wordwrap", "slice"})
+
+
 def _budgeted(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """The filter, spending a step plus the weight of its input, and checked for size."""
     skip = 0 if _PassArg.from_obj(func) is None else 1  # context/environment come first
-    checked = name in ("format", "center", "indent", "replace", "wordwrap", "slice")
 
-    @functools.wraps(func)  # keeps jinja_pass_arg, so Jinja still passes the context
-    def run(*args: Any, **kwargs: Any) -> Any:
-        value = args[skip] if len(args) > skip else None
-        _spend(1 + _weight(value))
-        if name == "join":
-            items = list(value) if value is not None else []
-            _spend(len(items))
+    if name == "join":
+
+        @functools.wraps(func)  # keeps jinja_pass_arg, so Jinja still passes the context
+        def join(*args: Any, **kwargs: Any) -> Any:
+            value = args[skip] if len(args) > skip else ()
+            items = list(value)  # a generator is read once: hand the list on
+            _spend(1 + len(items))
             sep = args[skip + 1] if len(args) > skip + 1 else kwargs.get("d", "")
             _check_join(str(sep), [str(i) for i in items])
-            args = (*args[:skip], items, *args[skip + 1 :])
-        elif checked:
+            return func(*args[:skip], items, *args[skip + 1 :], **kwargs)
+
+        return join
+
+    if name in _SIZED_FILTERS:
+
+        @functools.wraps(func)
+        def sized(*args: Any, **kwargs: Any) -> Any:
+            value = args[skip] if len(args) > skip else None
+            _spend(1 + _weight(value))
             _filter_check(name, value, args[skip + 1 :], kwargs)
+            return func(*args, **kwargs)
+
+        return sized
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        # _spend(1 + _weight(value)) by hand: this runs for every filter of every render
+        budget = _current.get()
+        if budget is not None and len(args) > skip:
+            value = args[skip]
+            kind = type(value)
+            if kind is str:
+                budget.left -= 1 + len(value) // _CHARS_PER_STEP
+            else:
+                budget.left -= 1 + (len(value) if kind in _SIZED else _weight(value))
+            if budget.left < 0:
+                raise TooMuchWork()
         return func(*args, **kwargs)
 
     return run
