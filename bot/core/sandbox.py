@@ -35,7 +35,7 @@ from markupsafe import Markup
 from bot.core.text import MESSAGE_CONTENT
 
 MAX_TEXT = 50 * MESSAGE_CONTENT  # characters (or list items) one operation may build
-MAX_STEPS = 100_000  # per render; the shipped templates spend a few hundred
+MAX_STEPS = 100_000  # per render; the shipped templates spend at most ~30
 MAX_REPEAT_ITEMS = 10_000
 MAX_EXPONENT = 64
 MAX_INT_BITS = 13_000  # ~3,900 digits: past Python's own 4,300-digit limit on printing ints
