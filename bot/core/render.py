@@ -13,7 +13,7 @@ import difflib
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from bot.core.models import (
     format_timestamp,
 )
 from bot.core.sandbox import MAX_TEXT, RenderBudget, Sandbox, TooBig, TooMuchWork
-from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, truncate
+from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, escape_markdown, truncate
 from bot.core.urls import web_url
 
 log = logging.getLogger(__name__)
@@ -121,17 +121,36 @@ class Context:
         if self.when.tzinfo is None or self.when.utcoffset() is None:
             raise ValueError("Context.when must be a time-zone-aware datetime")
 
-    def variables(self) -> dict[str, Any]:
+    def variables(self, *, markdown: bool = False) -> dict[str, Any]:
+        """What templates read. `markdown` (for a message body): names and titles, which are
+        plain text from feeds, content and Discord, come escaped so that a title such as
+        "Why __init__ matters" shows as written (a thread's name is not Markdown)."""
         own = self.topic.questions if self.topic else ()
+        episode, topic, guild_name = self.episode, self.topic, self.guild_name
+        thread_title = self.thread_title
+        if markdown:
+            episode = _plain_names(episode) if episode is not None else None
+            topic = replace(topic, title=escape_markdown(topic.title)) if topic else None
+            guild_name, thread_title = escape_markdown(guild_name), escape_markdown(thread_title)
         return {
-            "episode": self.episode,
-            "topic": self.topic,
+            "episode": episode,
+            "topic": topic,
             "questions": list(self.questions or own or generic_questions(self.topic)),
-            "guild_name": self.guild_name,
+            "guild_name": guild_name,
             "when": self.when,
-            "thread_title": self.thread_title,
+            "thread_title": thread_title,
             "episode_url": episode_url(self.episode),
         }
+
+
+def _plain_names(episode: Episode) -> Episode:
+    """The episode with its title, people and chapter titles escaped for Markdown."""
+    people = tuple(
+        replace(p, name=escape_markdown(p.name), affiliation=escape_markdown(p.affiliation))
+        for p in episode.people
+    )
+    chapters = tuple(replace(c, title=escape_markdown(c.title)) for c in episode.chapters)
+    return replace(episode, title=escape_markdown(episode.title), people=people, chapters=chapters)
 
 
 @dataclass(frozen=True)
@@ -496,7 +515,8 @@ class Prompts:
             log.warning("%s: title cut to %d characters", tpl.path, TITLE_LIMIT)
             title = truncate(title, TITLE_LIMIT)
 
-        variables["thread_title"] = title
+        variables = context.variables(markdown=True)
+        variables["thread_title"] = escape_markdown(title)
         body = tidy(self._run(tpl, tpl.body, variables))
         if not body:
             raise RenderError(

@@ -350,3 +350,19 @@ async def test_without_embed_links_the_announcement_goes_out_without_its_artwork
     assert "Talking about thing 5" in post["content"] and post["components"]
     assert not post.get("embeds")
     assert "lacks Embed Links" in caplog.text
+
+
+async def test_a_title_with_markdown_characters_is_shown_as_written(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    run = await start(bots, server)
+    await step(world, run)
+    await announce_in(world, admin_of(world, world.guild), world.general)
+    title = "Episode 5: Why __init__ and *args* matter || ~~not~~"
+    server.feed = feed_xml(Show(items=(released_now(world, 5, title=title), *BACK)))
+    await step(world, run)
+
+    (post,) = bot_posts(world, world.general)
+    (thread,) = world.emu.threads(world.general)
+    assert thread["name"] == title  # a name is not Markdown
+    assert r"Why \_\_init\_\_ and \*args\* matter \|\| \~\~not\~\~" in post["content"]
