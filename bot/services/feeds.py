@@ -36,7 +36,7 @@ from bot.core import query
 from bot.core.models import Episode, Passage, Problem, Topic
 from bot.core.render import Context, Prompts, RenderError, episode_name, episode_url
 from bot.core.schedule import format_discord_timestamp
-from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, truncate
+from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, escape_markdown, truncate
 from bot.core.transcripts import parse_transcript
 from bot.core.urls import BUTTON_URL_MAX, web_url
 from bot.feeds.parse import (
@@ -272,7 +272,7 @@ def summary_look(
     noun = "episode" if count == 1 else "episodes"
     title = truncate(f"{SUMMARY_TITLE}: {count} new {noun}", THREAD_NAME)
     head = (f"<@&{role_id}>\n" if role_id else "") + (
-        f"📻 **{SUMMARY_TITLE}**, {show or 'the show'} published {count} {noun}:"
+        f"📻 **{SUMMARY_TITLE}**, {escape_markdown(show) or 'the show'} published {count} {noun}:"
     )
     tail = "\nAsk about any of them with `/episode`."
     budget = MESSAGE_CONTENT - 40  # room for the outbox marker line
@@ -282,7 +282,7 @@ def summary_look(
     for i, ep in enumerate(ordered):
         when = f" ({ep.released:%d %B %Y})" if ep.released else ""
         url = listen_url(ep)
-        line = f"- **{episode_name(ep)}**{when}" + (f" <{url}>" if url else "")
+        line = f"- **{escape_markdown(episode_name(ep))}**{when}" + (f" <{url}>" if url else "")
         if used + len(line) + 1 > budget:
             lines.append(f"…and {count - i} more.")
             break

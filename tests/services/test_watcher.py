@@ -490,6 +490,13 @@ def test_release_decision(released, last, step):
     assert release_decision(released, last, NOW, GRACE)[0] == step
 
 
+def test_a_summary_shows_titles_and_the_show_as_written():
+    ep = Episode(5, "Why __init__ *matters*", "why-init", date(2024, 3, 1))
+    look = summary_look([ep], "Data_Science_Show", None, None)
+    assert r"Data\_Science\_Show published 1 episode" in look.body
+    assert r"- **Episode 5: Why \_\_init\_\_ \*matters\***" in look.body
+
+
 def test_a_summary_of_many_episodes_fits_one_message():
     eps = [
         Episode(
