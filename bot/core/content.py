@@ -352,7 +352,7 @@ def _decode(path: str, raw: bytes, limit: int) -> tuple[str | None, list[Problem
         return None, [
             Problem(
                 path,
-                f"file is {len(raw):,} bytes, more than the limit of {limit:,}",
+                f"file is more than the limit of {limit:,} bytes",
                 hint="shorten it or split it; a file this large is almost certainly a mistake",
             )
         ]
@@ -395,7 +395,14 @@ def _compose_slowly(
         loader = _GuardedLoader(text)  # checks every character up front: may raise ReaderError
         return loader.get_single_node(), []
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
+        # A quote or bracket left open is found where the file ends or the next key begins;
+        # the place to fix is where it was opened.
+        opened = e.context_mark is not None and (
+            "quoted scalar" in (e.context or "")
+            or "flow" in (e.context or "")
+            and ("got ':'" in (e.problem or "") or "end" in (e.problem or ""))
+        )
+        mark = e.context_mark if opened else e.problem_mark or e.context_mark
         line = mark.line + first_line if mark else None
         if isinstance(e, _Refused):
             return None, [Problem(path, e.problem or "", line=line, hint=e.hint)]
@@ -414,6 +421,11 @@ def _compose_slowly(
 
 
 def _yaml_hint(detail: str) -> str:
+    if "while scanning a quoted scalar" in detail:
+        return "the quote opened on this line is never closed: end the value with the same quote"
+    if "while parsing a flow sequence" in detail and ("got ':'" in detail or "end" in detail):
+        # The next key (or the end) came before the ']'.
+        return "the list opened on this line is never closed: end it with ']'"
     if "'\\t'" in detail:
         return "indent with spaces, not tabs"
     if "mapping values are not allowed" in detail:

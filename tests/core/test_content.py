@@ -406,6 +406,19 @@ def test_a_broken_topic_entry_is_reported_exactly_and_skipped(tmp_path: Path, ca
     assert [e.number for e in catalog.episodes] == [2]
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "line", "hint"),
+    [
+        ("    role: Analyst at the Engine", "    role: 'Analyst at the Engine", 8, "quote"),
+        ("hosts: [Hugo Bowne-Anderson]", "hosts: [Hugo Bowne-Anderson", 5, "end it with ']'"),
+    ],
+)
+def test_a_quote_or_list_left_open_is_reported_where_it_opens(old, new, line, hint):
+    _, problems = parse_episode("episodes/001-pilot-where-it-starts.md", swap(old, new).encode())
+    ((at, said),) = [(p.line, p.hint) for p in problems]
+    assert at == line and hint in said and "never closed" in said
+
+
 def test_a_valid_episode_becomes_a_complete_model():
     episode, problems = parse_episode("episodes/001-pilot.md", EPISODE.encode())
 
