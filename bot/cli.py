@@ -199,9 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.logs import setup_logging
 
     level = settings.log_level
-    if args.command in ("episode", "topic", "search") and level.upper() == "INFO":
-        level = "WARNING"  # a question at the terminal: the answer, not the sync's progress
+    if args.command in ("episode", "topic", "search", "import-feed") and level.upper() == "INFO":
+        level = "WARNING"  # at the terminal: the answer or the summary, not the sync's progress
     setup_logging(level, settings.log_format, settings.token)
+    if args.command == "import-feed":
+        # It prints the read's problems and error itself: the service's log would say each
+        # twice (and speak of a next attempt, which a one-off import does not make).
+        logging.getLogger("bot.services.feeds").setLevel(logging.CRITICAL)
     try:
         status = _dispatch(args, settings)
         sys.stdout.flush()  # a reader that left shows here, not at exit
