@@ -889,6 +889,8 @@ class FeedService:
             look = summary_look(episodes, read.title or feed.title, image, channel.role_id)
             key = summary_key(feed.id, identities, channel.guild_id)
             entry = self._entry(key, channel, look, now, open_thread=False)
+            # Due a moment earlier: the older releases are posted before the newer ones' own.
+            entry = replace(entry, due_at=now - timedelta(milliseconds=1))
             read.posts.append((entry, "", look))
         report.summarised = len(summarised)
         # Edits: items announced before whose look changed.

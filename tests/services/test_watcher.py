@@ -333,6 +333,10 @@ async def test_after_downtime_recent_releases_are_announced_and_older_ones_summa
     assert "While we were away" in body and "thing 5" in body and "thing 6" in body
     assert "no date" in body and not summaries[0].post.open_thread
     assert "grace window" in await env.service.why("5")
+    # Posted oldest news first, in each server: what we missed, then today's release.
+    order = [(e.guild_id, e.key.split(":")[0]) for e in await Outbox(env.store).ready(back)]
+    for guild in (GUILD_A, GUILD_B):
+        assert [kind for g, kind in order if g == guild] == ["away", "announce"]
 
 
 async def test_an_old_episode_added_late_is_stored_but_not_announced(env):
