@@ -266,11 +266,13 @@ def upcoming_topics(
     return planned[len(history) :]
 
 
-def pick_style(styles: Sequence[str], n: int) -> str:
-    """Style number `n` (e.g. the count of prompts posted so far), cycling through `styles`."""
+def pick_style(styles: Sequence[str], n: int, topics: int = 0) -> str:
+    """Style number `n` (e.g. the count of prompts posted so far), cycling through `styles`.
+    Topics rotate too, one a week: with 12 topics and 4 styles in step, each topic would
+    always get the same style, so each round of `topics` shifts the styles by one."""
     if not styles:
         raise ScheduleError("no prompt styles to pick from: add a template under prompts/")
-    return styles[n % len(styles)]
+    return styles[(n + (n // topics if topics > 0 else 0)) % len(styles)]
 
 
 def format_discord_timestamp(dt: datetime, style: str = "F") -> str:

@@ -359,7 +359,7 @@ class SchedulingService:
             when, tz, counter = now, DEFAULT_ZONE, 0
         try:
             slug = next_topic([t.slug for t in topics], history, favoured)
-            style = pick_style(self.prompts.styles("weekly"), counter)
+            style = pick_style(self.prompts.styles("weekly"), counter, len(topics))
         except ScheduleError as exc:
             raise SchedulingError(str(exc)) from None
         topic = next(t for t in topics if t.slug == slug)
@@ -396,7 +396,7 @@ class SchedulingService:
             topic = next(t for t in topics if t.slug == slug)
         styles = self.prompts.styles("weekly")
         if styles:
-            style = pick_style(styles, config.style_counter)
+            style = pick_style(styles, config.style_counter, len(topics))
         else:
             notes.append("there is no usable weekly template: run `vgbot content check`")
         dst = _dst_note(config.rule, now)
@@ -692,7 +692,9 @@ class SchedulingService:
         history = await self.rows.history(config.guild_id, db)
         try:
             slug = next_topic([t.slug for t in state.topics], history, state.favoured)
-            style = pick_style(self.prompts.styles("weekly"), config.style_counter)
+            style = pick_style(
+                self.prompts.styles("weekly"), config.style_counter, len(state.topics)
+            )
         except ScheduleError as exc:
             return _failed(base, str(exc))
         topic = next(t for t in state.topics if t.slug == slug)

@@ -386,6 +386,14 @@ def test_duplicate_topics_count_once() -> None:
     assert upcoming_topics(["a", "b", "a"], [], 4) == ["a", "b", "a", "b"]
 
 
+def test_every_topic_meets_every_style_though_both_rotate() -> None:
+    styles = ["question", "hot-take", "archive", "show-and-tell"]
+    seen: dict[int, set[str]] = {}
+    for week in range(48):  # topics rotate one a week, as next_topic does
+        seen.setdefault(week % 12, set()).add(pick_style(styles, week, topics=12))
+    assert all(got == set(styles) for got in seen.values())
+
+
 def test_pick_style_alternates() -> None:
     styles = ["question", "quote", "poll"]
     assert [pick_style(styles, n) for n in range(7)] == [*styles, *styles, "question"]
