@@ -25,7 +25,7 @@ from bot.chat.replies import NO_MENTIONS, tell
 from bot.clock import Clock
 from bot.core.render import Prompts
 from bot.core.schedule import describe, format_discord_timestamp
-from bot.core.text import MESSAGE_CONTENT, truncate
+from bot.core.text import MESSAGE_CONTENT, escape_markdown, truncate
 from bot.services.publisher import DEFAULT_NONCE_WINDOW, Publisher, Ticker
 from bot.services.scheduling import (
     CatalogueTopics,
@@ -40,6 +40,7 @@ from bot.services.scheduling import (
 from bot.store.db import Store
 from bot.store.guild_config import Defaults, GuildSettings
 from bot.store.outbox import FAILED, SENT, SKIPPED, OutboxEntry
+from bot.store.scheduling import Schedule
 
 if TYPE_CHECKING:
     from bot.chat.client import VGBot
@@ -102,7 +103,7 @@ def listing_text(listing: Listing) -> str:
     for view in listing.schedules:
         s = view.schedule
         topic = view.topic.title if view.topic else f"{s.topic_slug} (no longer a topic)"
-        line = f"`#{s.id}` **{topic}** · {describe(s.rule)} · <#{s.channel_id}>"
+        line = f"`#{s.id}` **{topic}**{_titled(s)} · {describe(s.rule)} · <#{s.channel_id}>"
         if view.next_run is not None:
             line += f" · next {stamp(view.next_run)}"
         elif view.last is not None:
@@ -111,6 +112,11 @@ def listing_text(listing: Listing) -> str:
     if listing.attention:
         lines += ["", "**Needs attention**"] + [outcome(e) for e in listing.attention]
     return truncate("\n".join(lines), MESSAGE_CONTENT)
+
+
+def _titled(schedule: Schedule) -> str:
+    """The moderator's own thread title, when there is one."""
+    return f" (titled “{escape_markdown(schedule.title)}”)" if schedule.title else ""
 
 
 def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
@@ -390,7 +396,9 @@ class ModerationCog(commands.Cog, name="Moderation"):
             return
         s = view.schedule
         name = view.topic.title if view.topic else s.topic_slug
-        text = f"Scheduled `#{s.id}`: **{name}** in {target.mention}, {describe(s.rule)}."
+        text = (
+            f"Scheduled `#{s.id}`: **{name}**{_titled(s)} in {target.mention}, {describe(s.rule)}."
+        )
         if view.next_run is not None:
             text += f"\nFirst post: {stamp(view.next_run)}."
         text += "".join(f"\nNote: {note}." for note in view.notes)

@@ -466,8 +466,8 @@ class SchedulingService:
                 # Two of them would open two identical threads at once: surely a slip.
                 raise SchedulingError(
                     f"nothing was saved: schedule #{existing.id} already opens a thread on "
-                    f"{found.title} in <#{channel_id}> {describe(rule)}. Cancel it first "
-                    "(/schedule cancel) to change its title, or pick another time."
+                    f"{found.title} in <#{channel_id}> {describe(rule)}. Pick another time, "
+                    f"or to replace it, cancel it first (/schedule cancel id:{existing.id})."
                 )
         # Created a moment before `at`: due() fires occurrences after creation only.
         stored = await self.rows.add_schedule(

@@ -321,6 +321,19 @@ async def test_a_weekly_thread_from_a_date_posts_first_on_that_date(world: World
     assert f"next {stamp}" in (await command(world, "schedule", "list"))["content"]
 
 
+async def test_a_title_is_echoed_and_a_twin_schedule_refused_with_a_way_out(
+    world: World, bots: BotFactory
+):
+    await bots.start()
+    options = {"topic": "open-source-usability", "when": "friday 18:00", "repeat": "weekly"}
+    made = await command(world, "schedule", "thread", {**options, "title": "Ship *it*"})
+    assert "(titled “Ship \\*it\\*”)" in made["content"], made["content"]
+    assert "(titled “Ship \\*it\\*”)" in (await command(world, "schedule", "list"))["content"]
+    twin = (await command(world, "schedule", "thread", options))["content"]
+    assert "nothing was saved: schedule #1 already opens a thread" in twin
+    assert "/schedule cancel id:1" in twin and "title" not in twin
+
+
 async def test_unclear_input_gets_a_precise_error_and_saves_nothing(world: World, bots: BotFactory):
     await bots.start()
     before = tables(bots.settings().db)
