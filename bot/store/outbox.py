@@ -263,7 +263,8 @@ class Outbox:
         kinds: Sequence[str] | None = None,
         limit: int = 10,
     ) -> list[OutboxEntry]:
-        """The guild's rows in `states` last changed at or after `since`, newest first."""
+        """The guild's rows in `states` last changed at or after `since`, the latest due first
+        (as moderators read them: by when each post was for, not when it last changed)."""
         if not states:
             return []
         sql = (
@@ -274,7 +275,7 @@ class Outbox:
         if kinds is not None:
             sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
             params += list(kinds)
-        sql += " ORDER BY updated_at DESC, key LIMIT ?"
+        sql += " ORDER BY due_at DESC, key LIMIT ?"
         rows = await self._store.fetchall(sql, (*params, limit))
         return [_entry(r) for r in rows]
 

@@ -99,6 +99,16 @@ async def test_a_finished_row_cannot_be_attempted_again(tmp_path):
             await outbox.mark_failed("missing", "x", T0)
 
 
+async def test_recent_lists_the_latest_due_first_whenever_each_changed(tmp_path):
+    async with await open_store(tmp_path / "db.sqlite3") as store:
+        outbox = Outbox(store)
+        weeks = [T0 - timedelta(weeks=w) for w in (2, 0, 3, 1)]
+        for i, due in enumerate(weeks):  # changed in this order, e.g. skipped after downtime
+            await outbox.add(entry(f"w{i}", state=SKIPPED, due_at=due), T0 + timedelta(seconds=i))
+        got = await outbox.recent(1, since=T0 - timedelta(days=1), states=(SKIPPED,))
+        assert [e.due_at for e in got] == sorted(weeks, reverse=True)
+
+
 async def test_recent_filters_by_guild_state_kind_and_age(tmp_path):
     async with await open_store(tmp_path / "db.sqlite3") as store:
         outbox = Outbox(store)
