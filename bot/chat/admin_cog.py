@@ -36,6 +36,7 @@ from bot.ops.guild_settings import (
 from bot.ops.reload import DEFAULT_INTERVAL, Reloader, ReloadResult
 from bot.services.scheduling import zone_choices
 from bot.store.guild_config import GuildConfig, GuildConfigStore
+from bot.store.scheduling import SchedulingStore
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -166,7 +167,17 @@ class AdminCog(commands.Cog, name="Admin"):
         name = interaction.user.display_name
         log.info("/reload asked by %s (user %s)", name, interaction.user.id)
         result = await self.reloader.reload(f"/reload by {name}")
-        await tell(interaction, reload_text(result))
+        text = reload_text(result)
+        if result.applied and interaction.guild_id is not None:
+            # A removed topic fails its schedules only when they come due: say so now.
+            store = SchedulingStore(self.reloader.store)
+            for s in await store.orphans(interaction.guild_id):
+                text += (
+                    f"\nNote: schedule `#{s.id}` is about `{s.topic_slug}`, which is no longer "
+                    f"a topic: it will fail. Cancel it (/schedule cancel id:{s.id}) or put the "
+                    "topic back."
+                )
+        await tell(interaction, truncate(text, MESSAGE_CONTENT))
 
     # ---- /config ----
 

@@ -262,6 +262,16 @@ class SchedulingStore:
         rows = await self.store.fetchall(sql + " ORDER BY id", (guild_id,))
         return [_schedule(r) for r in rows]
 
+    async def orphans(self, guild_id: int) -> list[Schedule]:
+        """Active schedules still to post whose topic is no longer in the catalogue."""
+        rows = await self.store.fetchall(
+            "SELECT * FROM schedules WHERE guild_id = ? AND cancelled_at IS NULL"
+            " AND NOT (repeat = 'once' AND last_run IS NOT NULL)"
+            " AND topic_slug NOT IN (SELECT slug FROM topics) ORDER BY id",
+            (guild_id,),
+        )
+        return [_schedule(r) for r in rows]
+
     async def cancel_schedule(self, schedule_id: int, by: int, now: datetime) -> bool:
         """False if it is missing or already cancelled."""
         async with self.store.transaction() as db:

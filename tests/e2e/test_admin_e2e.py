@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bot.chat.admin_cog import AdminCog
 from bot.chat.client import RESTARTING
@@ -162,6 +163,32 @@ async def test_reload_refuses_a_broken_file_and_the_old_catalogue_keeps_serving(
         f"{admin(run).reloader.last.templates} template(s) (1 changed)."  # type: ignore[union-attr]
     )
     assert "Retitled While Broken" in await episode_11_title(run)
+
+
+async def test_reload_names_the_schedules_a_removed_topic_leaves_behind(
+    bots: BotFactory, ada: User
+):
+    content = bots.copy_content()
+    run = await bots.start(content_dir=content)
+    mod = run.world.mod
+    handle = await run.emu.invoke(
+        "schedule",
+        {"topic": "game-development-lessons", "when": "friday 18:00", "repeat": "weekly"},
+        user=mod,
+        channel=run.world.general,
+        subcommand="thread",
+    )
+    assert "Scheduled `#1`" in (await handle.response(timeout=10))["content"]
+
+    topics = yaml.safe_load((content / "topics.yaml").read_text(encoding="utf-8"))
+    topics["topics"] = [t for t in topics["topics"] if t["slug"] != "game-development-lessons"]
+    for t in topics["topics"]:
+        t["related"] = [r for r in t.get("related", []) if r != "game-development-lessons"]
+    (content / "topics.yaml").write_text(yaml.safe_dump(topics), encoding="utf-8")
+    edit(content / EPISODE, "  - game-development-lessons\n", "")
+    text = await ask(run, ada, "reload")
+    assert text.startswith("✅ Reloaded"), text
+    assert "schedule `#1` is about `game-development-lessons`, which is no longer a topic" in text
 
 
 @pytest.fixture
