@@ -4,6 +4,7 @@ and the emulator running as its own process."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import signal
@@ -110,6 +111,33 @@ async def test_zlib_stream_frames_share_one_context(
     guild = await gw.recv()
     assert len(guild["d"]["members"]) == 3
     await gw.ws.close()
+
+
+async def test_zstd_stream_is_served_where_a_zstd_module_imports(
+    emu: Emulator, http: aiohttp.ClientSession
+) -> None:
+    """discord.py asks for zstd-stream on Python 3.14 (or with the zstandard package). Where
+    this Python has no zstd the emulator cannot either, and says what it serves instead."""
+    ws = await http.ws_connect(f"{emu.gateway_url}?v=10&encoding=json&compress=zstd-stream")
+    try:
+        zstd = importlib.import_module("compression.zstd")
+        unpack = zstd.ZstdDecompressor().decompress
+    except ImportError:
+        try:
+            unpack = (
+                importlib.import_module("zstandard").ZstdDecompressor().decompressobj().decompress
+            )
+        except ImportError:
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 4000
+            assert msg.extra == "compress='zstd-stream' is not supported; use zlib-stream"
+            return
+    hello = await asyncio.wait_for(ws.receive(), 5)
+    assert json.loads(unpack(hello.data))["op"] == 10
+    await ws.send_str(json.dumps({"op": 2, "d": identify(emu)}))
+    ready = json.loads(unpack((await asyncio.wait_for(ws.receive(), 5)).data))
+    assert ready["t"] == "READY"
+    await ws.close()
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,16 @@
-"""The gateway: websocket sessions speaking Discord's gateway v10 (JSON, optional zlib-stream).
+"""The gateway: websocket sessions speaking Discord's gateway v10 (JSON; zlib-stream, and
+zstd-stream where a zstd module imports).
 
 HELLO, heartbeat/ACK, IDENTIFY → READY + GUILD_CREATE per guild, RESUME with replay of every
 event after the client's `seq`, INVALID_SESSION, close codes as Discord uses them. Each
-connection has one writer task, so frames (and the shared zlib stream) stay in order.
+connection has one writer task, so frames (and the shared compression stream) stay in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import secrets
@@ -67,17 +69,44 @@ class Session:
     presence: dict[str, Any] | None = None
 
 
+def stream_compressor(kind: str | None) -> Callable[[bytes], bytes] | None:
+    """One frame's bytes for a transport-compressed connection (`compress=` of the gateway
+    URL), each frame flushed whole as Discord does; None when `kind` cannot be served here.
+    discord.py asks for zstd-stream wherever a zstd module imports (Python 3.14's stdlib,
+    or the zstandard package), else for zlib-stream."""
+    if kind == "zlib-stream":
+        deflate = zlib.compressobj()
+        return lambda data: deflate.compress(data) + deflate.flush(zlib.Z_SYNC_FLUSH)
+    if kind != "zstd-stream":
+        return None
+    try:
+        stdlib = importlib.import_module("compression.zstd")
+    except ImportError:
+        try:
+            zstandard = importlib.import_module("zstandard")
+        except ImportError:
+            return None
+        packer = zstandard.ZstdCompressor().compressobj()
+        block = zstandard.COMPRESSOBJ_FLUSH_BLOCK
+        return lambda data: packer.compress(data) + packer.flush(block)
+    compressor = stdlib.ZstdCompressor()
+    return lambda data: compressor.compress(data, mode=stdlib.ZstdCompressor.FLUSH_BLOCK)
+
+
+COMPRESSIONS = tuple(k for k in ("zlib-stream", "zstd-stream") if stream_compressor(k))
+
+
 class Connection:
     def __init__(
         self,
         ws: web.WebSocketResponse,
         request: web.Request,
-        compress: bool,
+        compress: str | None,
         latency: float = 0.0,
     ) -> None:
         self.ws = ws
         self.request = request
-        self.deflate = zlib.compressobj() if compress else None
+        self.pack = stream_compressor(compress)
         self.latency = latency
         self.queue: asyncio.Queue[dict[str, Any] | _Late | _Close] = asyncio.Queue()
         self.session: Session | None = None
@@ -112,11 +141,8 @@ class Connection:
                 item = item.frame
             text = json.dumps(item, separators=(",", ":"))
             try:
-                if self.deflate is not None:
-                    data = self.deflate.compress(text.encode()) + self.deflate.flush(
-                        zlib.Z_SYNC_FLUSH
-                    )
-                    await self.ws.send_bytes(data)
+                if self.pack is not None:
+                    await self.ws.send_bytes(self.pack(text.encode()))
                 else:
                     await self.ws.send_str(text)
             except (ConnectionError, RuntimeError):
@@ -287,7 +313,7 @@ class Gateway:
         compress = request.query.get("compress")
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
         await ws.prepare(request)
-        conn = Connection(ws, request, compress == "zlib-stream", self.latency)
+        conn = Connection(ws, request, compress, self.latency)
         self.connections.add(conn)
         conn.writer = asyncio.create_task(conn.write_loop())
         try:
@@ -295,10 +321,9 @@ class Gateway:
                 conn.close(INVALID_API_VERSION, f"Invalid API version {version!r}; use v=10")
             elif encoding != "json":
                 conn.close(DECODE_ERROR, f"encoding {encoding!r} is not supported; use json")
-            elif compress not in (None, "zlib-stream"):
-                conn.close(
-                    UNKNOWN_ERROR, f"compress={compress!r} is not supported; use zlib-stream"
-                )
+            elif compress is not None and compress not in COMPRESSIONS:
+                served = " or ".join(COMPRESSIONS)
+                conn.close(UNKNOWN_ERROR, f"compress={compress!r} is not supported; use {served}")
             else:
                 interval_ms = int(self.heartbeat_interval * 1000)
                 conn.send(
