@@ -73,7 +73,14 @@ class DiscordEditor:
     ) -> None:
         parent = await self._channel(channel_id)
         forum = parent if isinstance(parent, discord.ForumChannel) else None
-        thread = await self._channel(thread_id) if thread_id is not None else None
+        thread: discord.abc.GuildChannel | discord.Thread | None = None
+        if thread_id is not None:
+            try:
+                thread = await self._channel(thread_id)
+            except PostError:
+                if forum is not None:
+                    raise  # the post is the thread: nothing is left to edit
+                thread = None  # deleted by a moderator: the message in the channel still is
         if not isinstance(thread, discord.Thread):
             thread = None
         name, tags = look.title[:100], []

@@ -366,3 +366,20 @@ async def test_a_title_with_markdown_characters_is_shown_as_written(
     (thread,) = world.emu.threads(world.general)
     assert thread["name"] == title  # a name is not Markdown
     assert r"Why \_\_init\_\_ and \*args\* matter \|\| \~\~not\~\~" in post["content"]
+
+
+async def test_an_edit_reaches_the_message_when_its_thread_was_deleted(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    run = await start(bots, server)
+    await step(world, run)
+    await announce_in(world, admin_of(world, world.guild), world.general)
+    item = released_now(world, 4)
+    server.feed = feed_xml(Show(items=(item, *BACK)))
+    await step(world, run)
+    (thread,) = world.emu.threads(world.general)
+    world.emu.delete_channel(int(thread["id"]))  # a moderator tidied up
+    server.feed = feed_xml(Show(items=(item.but(title="Episode 4: A better title"), *BACK)))
+    await step(world, run)
+    (post,) = bot_posts(world, world.general)
+    assert "A better title" in post["content"]
