@@ -480,9 +480,15 @@ class FeedService:
         try:
             if not result.ok:
                 await self._failed(feed, now, report, result.error or "failed", result)
-            elif result.not_modified and await self.feeds.extras_due(feed.id, now):
+            elif (
+                result.not_modified
+                and not (feed.failures == 0 and feed.last_error)  # not last read leniently
+                and await self.feeds.extras_due(feed.id, now)
+            ):
                 # Unchanged, but a transcript or chapters file that failed is due another try:
-                # the feed has the links, so read it whole this once.
+                # the feed has the links, so read it whole this once. (A feed read leniently
+                # keeps its items as they were: reading it again would retry nothing, every
+                # poll. Fixing it changes its body, and that read tries them.)
                 log.info("feed %s: not modified; read in full to retry missing extras", url)
                 result = await self.fetcher(
                     url, max_bytes=self.config.max_bytes, timeout=self.config.timeout
@@ -624,8 +630,9 @@ class FeedService:
                 if not old.in_feed:
                     read.decisions.append(Decision(item.identity, RETURNED, "back in the feed"))
                 continue
-            if old is not None and warning:
+            if old is not None and warning and old.content_hash != item.content_hash:
                 # A leniently read document may have lost details: keep the stored version.
+                # (Unchanged but for its missing extras, it goes on: they are tried again.)
                 report.unchanged += 1
                 read.seen.append(item.identity)
                 read.decisions.append(

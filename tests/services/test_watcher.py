@@ -292,6 +292,32 @@ async def test_a_dead_transcript_link_is_tried_less_and_less_often(env):
     assert env.server.count("/files/gone.vtt") == before + 1
 
 
+async def test_a_feed_read_leniently_is_not_read_twice_a_poll_for_its_missing_extras(env):
+    """A stray '&' makes the feed a lenient read, which keeps its items as they were: reading it
+    in full on a 304 to retry a missing transcript would retry nothing, every poll. Fixing the
+    feed changes its body, and that read tries the transcript again."""
+    late = episode(4, transcripts=((env.server.url("files/late.vtt"), "text/vtt"),))
+    good = feed_xml(Show(items=(late, *BACK)))
+    env.server.feed = good
+    await env.watcher.step(T0)
+    env.server.feed = good.replace(b"</channel>", b"<x>a & b</x></channel>")
+    now, feeds = T0, []
+    for _ in range(6):
+        now += timedelta(minutes=15)
+        before = env.server.count("/feed.xml")
+        await env.watcher.step(now)
+        feeds.append(env.server.count("/feed.xml") - before)
+    assert feeds == [1] * 6
+
+    env.server.files["late.vtt"] = (
+        b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nHi quokka\n",
+        "text/vtt",
+    )
+    env.server.feed = good  # fixed
+    await env.watcher.step(now + timedelta(minutes=15))
+    assert env.server.count("/files/late.vtt") >= 2
+
+
 def test_extras_retry_delay_doubles_up_to_its_cap():
     cap = timedelta(days=1)
     waits = [extras_retry_delay(n, 900, cap) for n in (1, 2, 3, 10, 10_000)]
