@@ -7,6 +7,7 @@ dropped where it is not; links in our own content files are reported instead (`u
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 URL_MAX = 2048  # links in embeds
@@ -15,6 +16,11 @@ BUTTON_URL_MAX = 512  # a link button's URL (Discord's components reference)
 # Characters that keep their meaning in a URL, and "%" of escapes already made: left as is.
 _KEEP = "!#$%&'()*+,/:;=?@[]~"
 _DROP_CONTROL = dict.fromkeys([*range(0, 32), 127])  # browsers drop tabs and newlines in URLs
+# Nearly every link is already well formed: it is kept as is without parsing (a reply's links
+# are checked on every answer). Anything else goes the long way.
+_PLAIN = re.compile(
+    r"https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?:[/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#%\[\]-]*)?"
+)
 
 
 def url_trouble(url: str) -> str | None:
@@ -40,6 +46,8 @@ def web_url(value: object, *, base: str | None = None, limit: int = URL_MAX) -> 
     ASCII form; None when no http(s) URL within `limit` characters comes of it."""
     if not isinstance(value, str):
         return None
+    if len(value) <= limit and _PLAIN.fullmatch(value):
+        return value
     text = value.strip().translate(_DROP_CONTROL)
     if not text:
         return None

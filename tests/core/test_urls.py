@@ -86,3 +86,17 @@ def test_what_comes_out_is_well_formed_and_stable(raw, base):
 def test_any_path_text_under_a_good_host_makes_a_link(path):
     url = web_url("https://example.org/" + path)
     assert url is not None and url.startswith("https://example.org/")
+
+
+@given(
+    st.sampled_from(["http://", "https://", "HTTPS://", "ftp://"]),
+    st.from_regex(r"[a-z0-9-]{1,8}(\.[a-z0-9-]{1,8}){0,2}", fullmatch=True),
+    st.text(alphabet="abz09-._~!$&'()*+,;=:@/?#%[] \u00e9\n", max_size=30),
+)
+def test_the_quick_path_gives_what_the_long_way_gives(scheme, host, rest):
+    """Well-formed links skip parsing: the answer must be the one parsing would give."""
+    from bot.core import urls
+
+    url = scheme + host + rest
+    # A control character in front never takes the quick path, and is dropped on the long way.
+    assert urls.web_url(url) == urls.web_url("\x00" + url)
