@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bot.store.db import discover_migrations
-from bot.store.outbox import RESTORED_AT
+from bot.store.outbox import BACKUP_TAKEN_AT, RESTORED_AT
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def backup(db: Path, dest: Path, *, now: datetime) -> Snapshot:
                 raise BackupError(f"cannot read {db}: {exc}") from None
             # One self-contained file: no -wal beside the copy, whatever the source used.
             copy.execute("PRAGMA journal_mode = DELETE")
+            _note(copy, BACKUP_TAKEN_AT, now)
             _require_intact(copy, tmp, what="the copy")
         _fsync(tmp)
         os.replace(tmp, dest)
@@ -150,22 +151,28 @@ def restore(source: Path, db: Path, *, now: datetime) -> Restored:
 
 
 def _note_restore(conn: sqlite3.Connection, now: datetime) -> None:
-    """Remember when: posts due before then may have been made after the backup was taken,
-    unknown to this database, so the publisher looks for them before posting (see
+    """Remember when: posts the bot made after the backup was taken are unknown to this
+    database, so for a while the publisher looks for each post before making it (see
     Publisher._may_exist)."""
+    if not _note(conn, RESTORED_AT, now):
+        log.warning("this backup predates the meta table: posts made since may be repeated")
+
+
+def _note(conn: sqlite3.Connection, key: str, now: datetime) -> bool:
+    """A time in the database's meta table; False if it has none (a very old database)."""
     has_meta = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
     ).fetchone()
-    if has_meta is None:  # a backup older than the meta table: nothing to note it in
-        log.warning("this backup predates the meta table: posts made since may be repeated")
-        return
+    if has_meta is None:
+        return False
     with conn:
         conn.execute(
             "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
             " updated_at = excluded.updated_at",
-            (RESTORED_AT, str(now.timestamp()), time.time()),
+            (key, str(now.timestamp()), time.time()),
         )
+    return True
 
 
 # ------------------------------------------------------------------ checks

@@ -20,8 +20,9 @@ The algorithm (also in the README, "Exactly-once posting policy"), for each open
    - otherwise (Discord's nonce memory lasts only minutes, and forum posts take no nonce):
      look for the marker among the bot's messages (or forum posts) since the first attempt,
      minus `search_margin`; if found, record it, else send.
-   The same search comes first for a row due before the database was restored from a
-   backup (`vgbot restore`): the bot may have made it after the backup was taken.
+   The same search (from when the backup was taken) comes first for a row due before the
+   database was restored from a backup (`vgbot restore`), or posted in the week after: the
+   bot may have made it after the backup was taken.
 5. A row that would be sent afresh more than its guild's grace window after its time is
    'skipped' instead (posts missed by more than the grace window are not posted late).
 6. Network trouble (PostRetry, OSError, timeouts) leaves the row as it is for the next drain
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 NONCE_LENGTH = 25  # Discord accepts nonces of at most 25 characters
 DEFAULT_NONCE_WINDOW = timedelta(minutes=2)  # safely below Discord's few minutes of dedupe
 DEFAULT_SEARCH_MARGIN = timedelta(minutes=10)  # clock skew between us and Discord
+# After a restore, posts are looked for before they are made for this long: the longest grace
+# window, and so the longest a release or a late post can be planned again after it.
+RESTORE_WATCH = timedelta(days=7)
 TEXT, FORUM = "text", "forum"
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -152,7 +156,7 @@ class Publisher:
         self.nonce_window = nonce_window
         self.search_margin = search_margin
         self._lock = asyncio.Lock()
-        self._restored_at: datetime | None = None
+        self._restore: tuple[datetime, datetime | None] | None = None
         self._restore_read = False
 
     def now(self) -> datetime:
@@ -210,20 +214,33 @@ class Publisher:
             return await self._forum(entry)
         return await self._text(entry)
 
+    async def _restored(self) -> tuple[datetime, datetime | None] | None:
+        if not self._restore_read:  # a restore happens only while the bot is stopped
+            self._restore = await self.outbox.restore_marks()
+            self._restore_read = True
+        return self._restore
+
     async def _may_exist(self, entry: OutboxEntry) -> bool:
         """Whether the post may already be on Discord though the row says otherwise: an
-        attempt was cut short, or the database was restored from a backup taken before the
-        row's time (the bot may have posted it since)."""
+        attempt was cut short, or the database was restored from a backup lately. The bot may
+        have made the post after that backup was taken: one due before the restore, or one
+        planned again after it (a release the restored database had not seen yet)."""
         if entry.state == SENDING and entry.first_attempt_at is not None:
             return True
-        if not self._restore_read:  # a restore happens only while the bot is stopped
-            self._restored_at = await self.outbox.restored_at()
-            self._restore_read = True
-        return self._restored_at is not None and entry.due_at <= self._restored_at
+        restore = await self._restored()
+        if restore is None:
+            return False
+        restored_at, _ = restore
+        return entry.due_at <= restored_at or self.now() - restored_at <= RESTORE_WATCH
 
     async def _search(self, entry: OutboxEntry) -> Found | None:
         start = entry.first_attempt_at if entry.state == SENDING else None
-        since = (start or entry.due_at) - self.search_margin
+        since = start or entry.due_at
+        restore = await self._restored()
+        if start is None and restore is not None:
+            restored_at, taken_at = restore
+            since = min(since, taken_at or restored_at - RESTORE_WATCH)
+        since -= self.search_margin
         found = await self.poster.find_marked(entry.channel_id, marker_for(entry.key), since)
         if found is not None:
             log.info("post %s was already made (message %s)", entry.key, found.message_id)

@@ -29,6 +29,7 @@ STATES = (PENDING, SENDING, SENT, SKIPPED, FAILED)
 OPEN = (PENDING, SENDING)  # rows the publisher still has to finish
 MAX_ERROR_CHARS = 500
 RESTORED_AT = "restored_at"  # meta key: when `vgbot restore` last replaced the database
+BACKUP_TAKEN_AT = "backup_taken_at"  # meta key, in a backup: when `vgbot backup` took it
 
 
 class StaleRow(Exception):
@@ -182,10 +183,16 @@ class Outbox:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def restored_at(self) -> datetime | None:
-        """When the database was last restored from a backup (bot.ops.backup), if ever."""
-        row = await self._store.fetchone("SELECT value FROM meta WHERE key = ?", (RESTORED_AT,))
-        return None if row is None else datetime.fromtimestamp(float(row["value"]), UTC)
+    async def restore_marks(self) -> tuple[datetime, datetime | None] | None:
+        """(when the database was last restored from a backup, when that backup was taken if
+        it says), or None if it never was (bot.ops.backup)."""
+        rows = await self._store.fetchall(
+            "SELECT key, value FROM meta WHERE key IN (?, ?)", (RESTORED_AT, BACKUP_TAKEN_AT)
+        )
+        marks = {r["key"]: datetime.fromtimestamp(float(r["value"]), UTC) for r in rows}
+        if RESTORED_AT not in marks:
+            return None
+        return marks[RESTORED_AT], marks.get(BACKUP_TAKEN_AT)
 
     async def add(self, entry: OutboxEntry, now: datetime) -> bool:
         """Add one row in its own transaction (see `insert`); e.g. a release announcement."""

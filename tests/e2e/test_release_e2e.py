@@ -7,12 +7,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.chat.feed_cog import FeedCog
 from bot.chat.moderation_cog import ModerationCog
+from bot.ops.backup import backup, restore
 from bot.sandbox.emulator import Channel, EmulatorError, Guild, Perm, User
 from bot.services.feeds import StepReport
 from tests.e2e.conftest import BotFactory, BotRun, World
@@ -383,3 +385,26 @@ async def test_an_edit_reaches_the_message_when_its_thread_was_deleted(
     await step(world, run)
     (post,) = bot_posts(world, world.general)
     assert "A better title" in post["content"]
+
+
+async def test_a_restored_backup_does_not_announce_again_what_was_announced_since(
+    world: World, bots: BotFactory, server: FeedServer, tmp_path: Path
+):
+    """The restored database has not seen the release: the watcher plans its announcement
+    again, after the restore. The bot looks for its earlier post first."""
+    run = await start(bots, server)
+    await step(world, run)
+    await announce_in(world, admin_of(world, world.guild), world.general)
+    backup(bots.settings().db, tmp_path / "nightly.sqlite3", now=now(world))
+    server.feed = feed_xml(Show(items=(released_now(world, 4), *BACK)))
+    await step(world, run)
+    (made,) = bot_posts(world, world.general)
+
+    await bots.stop(run)
+    world.clock.advance(3600)
+    restore(tmp_path / "nightly.sqlite3", bots.settings().db, now=now(world))
+    world.clock.advance(300)  # started a while after the restore
+    run = await start(bots, server)
+    await step(world, run)
+    assert [p["id"] for p in bot_posts(world, world.general)] == [made["id"]]
+    assert len(world.emu.threads(world.general)) == 1

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from bot.cli import main
 from bot.ops.backup import BackupError, backup, inspect_database, known_schema_version, restore
 from bot.store.db import open_store
+from bot.store.outbox import Outbox
 
 NOW = datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
 
@@ -200,6 +201,18 @@ def test_restore_to_a_new_path_creates_the_database(tmp_path):
     restored = restore(copy, target, now=NOW)
     assert restored.kept is None and not restored.migrations_pending
     assert inspect_database(target).schema_version == known_schema_version()
+
+
+async def test_a_restored_database_knows_when_its_backup_was_taken_and_restored(tmp_path):
+    live, copy = tmp_path / "vgbot.sqlite3", tmp_path / "b.sqlite3"
+    await _create(live)
+    backup(live, copy, now=NOW)
+    later = NOW + timedelta(days=2)
+    restore(copy, live, now=later)
+    async with await open_store(live) as store:
+        assert await Outbox(store).restore_marks() == (later, NOW)
+    async with await open_store(copy) as store:  # the backup itself was never restored
+        assert await Outbox(store).restore_marks() is None
 
 
 def test_the_command_line_backs_up_and_restores(tmp_path, capsys, monkeypatch):
