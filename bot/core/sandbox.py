@@ -151,6 +151,37 @@ def _check_size(what: str, size: int) -> None:
         raise TooBig(what, size)
 
 
+def _printed_size(value: Any, limit: int) -> int:
+    """About how many characters `str(value)` makes, counted without making it: a list of a
+    list repeated is tiny to hold and huge to print. Stops once past `limit`."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            total += len(item) + 4  # quotes and a separator
+        elif kind is dict:
+            total += 2 + 4 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += 2 + 2 * len(item)
+            stack.extend(item)
+        elif isinstance(item, int | float | bool) or item is None:
+            total += 25
+        else:
+            total += len(str(item))  # our models and the like: as big as the content they show
+    return total
+
+
+def check_printed(what: str, value: Any) -> Any:
+    """`value` itself, once it is known not to print past MAX_TEXT."""
+    if type(value) is not str and isinstance(value, list | tuple | dict | set | frozenset):
+        _check_size(what, _printed_size(value, MAX_TEXT))
+    return value
+
+
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[a-zA-Z%]")
 
 
@@ -260,9 +291,23 @@ def _filter_check(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str
 _SIZED_FILTERS = frozenset({"format", "center", "indent", "replace", "wordwrap", "slice"})
 
 
+_PRINTING_FILTERS = frozenset({"string", "pprint", "tojson", "e", "escape", "forceescape"})
+
+
 def _budgeted(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """The filter, spending a step plus the weight of its input, and checked for size."""
     skip = 0 if _PassArg.from_obj(func) is None else 1  # context/environment come first
+
+    if name in _PRINTING_FILTERS:
+
+        @functools.wraps(func)
+        def printing(*args: Any, **kwargs: Any) -> Any:
+            value = args[skip] if len(args) > skip else None
+            _spend(1 + _weight(value))
+            check_printed(f"this |{name}", value)
+            return func(*args, **kwargs)
+
+        return printing
 
     if name == "join":
 
@@ -335,8 +380,11 @@ class _CodeGenerator(CodeGenerator):
         return None
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # Each part is sized before `str_join((a, b, ))` prints it: a container may print huge.
+        sized = nodes.EnvironmentAttribute("sized_part")
+        parts = [nodes.Call(sized, [n], [], None, None) for n in node.nodes]
         self.write("environment.sized_concat(")
-        super().visit_Concat(node, frame)  # writes `str_join((a, b, ))`
+        super().visit_Concat(nodes.Concat(parts, lineno=node.lineno), frame)
         self.write(")")
 
 
@@ -350,6 +398,16 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         del self.globals["lipsum"]  # n=20000 paragraphs of lorem ipsum: no use in a post
+        # Every {{ value }} is printed: a container is sized first (see _printed_size).
+        given = self.finalize
+        self.finalize = (
+            (lambda value: given(check_printed("this value", value)))
+            if given is not None
+            else functools.partial(check_printed, "this value")
+        )
+
+    def sized_part(self, value: Any) -> Any:
+        return check_printed("this ~", value)
 
     def budget_filters(self) -> None:
         """Wrap every filter (call once the filters are all in)."""

@@ -642,6 +642,36 @@ def test_the_checker_refuses_text_too_big_to_build(tmp_path: Path, expression: s
 @pytest.mark.parametrize(
     "body",
     [
+        "{{ [['x' * 10000] * 10000] }}",
+        "{{ 'a' ~ [['x' * 10000] * 10000] }}",
+        "{{ ([['x' * 10000] * 10000]) | string | length }}",
+        "{{ ([['x' * 10000] * 10000]) | pprint | length }}",
+        "{{ ([['x' * 10000] * 10000]) | tojson | length }}",
+        "{{ {'a': [['x' * 10000] * 10000]} }}",
+    ],
+)
+def test_a_container_that_would_print_huge_is_refused_before_it_is_printed(
+    tmp_path: Path, body: str
+) -> None:
+    """Tiny to hold (a list repeated holds one list many times), huge to print."""
+    prompts = Prompts.load(make_prompts(tmp_path, {"weekly/printed.j2": body + " more"}))
+
+    with pytest.raises(RenderError) as caught:
+        prompts.render("weekly", "printed", context())
+
+    assert caught.value.reason == "too-big"
+
+
+def test_small_containers_print_as_before(tmp_path: Path) -> None:
+    body = "{{ [1, 'a'] }} {{ 'x' ~ [2] }} {{ {'k': 'v'} | tojson }} {{ (3, 4) | string }}"
+    prompts = Prompts.load(make_prompts(tmp_path, {"weekly/small.j2": body}))
+    rendered = prompts.render("weekly", "small", context())
+    assert rendered.body == '[1, \'a\'] x[2] {"k": "v"} (3, 4)'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
         "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% else %}{{ s | length }}{% endif %}"
         "{% endmacro %}{{ d('x', 24) }}",
         "{% macro d(s, n) %}{% if n %}{{ d(s + s, n - 1) }}{% else %}{{ s | length }}{% endif %}"
