@@ -51,4 +51,8 @@ def spawn_bot(env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            # Its own session: Ctrl-C at the sandbox's prompt (which the terminal sends to the
+            # whole foreground group) reaches the sandbox alone, which then stops the bot with
+            # one SIGTERM, gracefully. Two signals would read as "stop at once".
+            start_new_session=True,
         )

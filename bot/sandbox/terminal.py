@@ -12,9 +12,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import queue
 import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -326,7 +329,50 @@ class Sandbox:
         return f"{_ROLE_OF[self.as_user].split()[-1]} #{self.channel}> "
 
 
-async def _main(settings: Settings) -> int:
+class _LineReader:
+    """input() on a thread of its own that nobody waits for: asyncio waits at exit for the
+    threads of its executor, and one blocked in input() returns only on Enter, so Ctrl-C
+    would leave only after one more line."""
+
+    def __init__(self) -> None:
+        self._asks: queue.SimpleQueue[tuple[str, asyncio.AbstractEventLoop, asyncio.Future[str]]]
+        self._asks = queue.SimpleQueue()
+        self.reading = False  # blocked in input()
+        self.thread = threading.Thread(target=self._run, name="sandbox-input", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            prompt, loop, answer = self._asks.get()
+            self.reading = True
+            try:
+                line = input(prompt)
+            except BaseException as exc:  # EOFError on Ctrl-D, or anything else: to the loop
+                loop.call_soon_threadsafe(_settle_future, answer, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle_future, answer, line, None)
+            finally:
+                self.reading = False
+
+    async def read(self, prompt: str) -> str:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[str] = loop.create_future()
+        self._asks.put((prompt, loop, answer))
+        return await answer
+
+
+def _settle_future(
+    answer: asyncio.Future[str], line: str | None, exc: BaseException | None
+) -> None:
+    if answer.done():
+        return
+    if exc is not None:
+        answer.set_exception(exc)
+    else:
+        answer.set_result(line or "")
+
+
+async def _main(settings: Settings, reader: _LineReader) -> int:
     # The prompt is the interface here; the emulator's request log would drown it.
     logging.getLogger("bot.sandbox.emulator").setLevel(logging.WARNING)
     folder = settings.db.parent / "sandbox"
@@ -339,10 +385,16 @@ async def _main(settings: Settings) -> int:
         await box.stop()
         return 1
     box.say(f"Connected: the bot is in '{DEFAULT_GUILD}'. Type :help for help.\n")
+    # A terminal closed or a supervisor's SIGTERM: leave as Ctrl-C does, the bot stopped.
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if main is not None:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, main.cancel)
     try:
         while True:
             try:
-                line = await asyncio.to_thread(input, box.prompt())
+                line = await reader.read(box.prompt())
             except EOFError:
                 box.say()
                 break
@@ -354,8 +406,17 @@ async def _main(settings: Settings) -> int:
 
 
 def run_sandbox(settings: Settings) -> int:
+    reader = _LineReader()
     try:
-        return asyncio.run(_main(settings))
-    except KeyboardInterrupt:
+        status = asyncio.run(_main(settings, reader))
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print()
-        return 0
+        status = 0
+    if reader.reading:
+        # Still blocked in input(): at exit Python would wait for (or trip over) the stdin
+        # it holds. Everything is stopped and saved; leave without that wait.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status

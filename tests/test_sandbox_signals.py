@@ -1,0 +1,60 @@
+"""Leaving the sandbox: Ctrl-C at its prompt (a terminal sends SIGINT to the foreground process
+group) or a SIGTERM leaves at once, with the bot process stopped gracefully, once."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def read_until(fd: int, text: str, deadline: float) -> str:
+    seen = b""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the other side closed
+                break
+            seen += chunk
+            if text.encode() in seen:
+                return seen.decode(errors="replace")
+    raise AssertionError(f"{text!r} never came; the screen had:\n{seen.decode(errors='replace')}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_at_the_prompt_leaves_at_once_and_stops_the_bot_once(tmp_path, sig):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))}
+    env["VGBOT_DB"] = str(tmp_path / "vgbot.sqlite3")
+    main, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "sandbox"],
+        cwd=REPO,
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,  # its own group, as a shell gives a foreground job
+    )
+    os.close(terminal)
+    try:
+        read_until(main, "member #general> ", time.monotonic() + 90)
+        os.killpg(proc.pid, sig)  # what the terminal does on Ctrl-C: the whole group
+        assert proc.wait(timeout=30) == 0  # not after one more Enter
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+    log = (tmp_path / "sandbox" / "bot.log").read_text()
+    assert "shutting down" in log and "second signal" not in log, log[-2000:]
+    assert "bot.chat.runner: stopped" in log, log[-2000:]
