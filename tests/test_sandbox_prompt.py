@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.emulator import EmulatorError
 from bot.sandbox.terminal import Sandbox
 from bot.settings import Settings
 
@@ -104,3 +105,14 @@ async def test_roles_and_channels_are_written_and_shown_as_in_discord(prompt: Pr
     wrong = await prompt.type("/config role role:@Admins")
     assert wrong.startswith("! /config role: option 'role' takes a role: no role '@Admins' here")
     assert "@Moderator" in wrong and "(write it as @Moderator or <@&id>)" in wrong
+
+
+async def test_commands_are_typed_where_discord_has_a_message_box(prompt: Prompt):
+    """A forum has none: Discord's client types commands in one of its posts. The bot never
+    gets an interaction from the forum itself (it hung for 15 s, then failed)."""
+    said = await prompt.type(":in #discussions")
+    assert "! #discussions is a forum: commands are typed in one of its posts" in said
+    assert prompt.box.channel == "general"
+    with pytest.raises(EmulatorError, match="is a forum channel: commands are typed in a text"):
+        await prompt.box.emu.invoke("episode", {"query": "11"}, user="alice", channel="discussions")
+    assert "typing in #general" in await prompt.type(":in general")

@@ -253,12 +253,7 @@ class Sandbox:
                     add_admin(self.emu, self.guild)  # a sandbox made before admins existed
                 self.say(f"you are now {_ROLE_OF[self.as_user]}")
         elif word == "in":
-            name = rest.lstrip("#")
-            if name not in self._channels():
-                self.say(f"! no channel #{name}; channels: {', '.join(sorted(self._channels()))}")
-            else:
-                self.channel = name
-                self.say(f"typing in #{name}")
+            self._move_to(rest.lstrip("#"))
         elif word == "channels":
             self.say(", ".join(f"#{c}" for c in sorted(self._channels())))
         elif word == "complete":
@@ -321,6 +316,31 @@ class Sandbox:
             return
         for c in choices:
             self.say(f"  {c['name']}  →  {c['value']}")
+
+    def _move_to(self, name: str) -> None:
+        """Where commands are typed: a text channel or a thread, as in Discord's client."""
+        typable = {
+            ch.name: ch
+            for ch in self.emu.world.channels.values()
+            if ch.guild_id == self.guild.id and (ch.type in (0, 5) or ch.is_thread)
+        }
+        if name in typable:
+            self.channel = name
+            self.say(f"typing in #{name}")
+            return
+        forum = next(
+            (c for c in self.emu.world.channels.values() if c.name == name and c.type == 15), None
+        )
+        if forum is not None:
+            posts = sorted(c.name for c in typable.values() if c.parent_id == forum.id)
+            self.say(
+                f"! #{name} is a forum: commands are typed in one of its posts"
+                + (f" ({', '.join(posts)})" if posts else " (it has none yet)")
+                + " or in a text channel"
+            )
+            return
+        channels = sorted(c for c, ch in typable.items() if not ch.is_thread)
+        self.say(f"! no channel #{name}; channels: {', '.join(channels)}")
 
     def _now(self) -> str:
         return utc(self.clock()).strftime("%a %Y-%m-%d %H:%M UTC")

@@ -45,7 +45,19 @@ from .perms import (
     perm_names,
 )
 from .rest import Recorded, Rest, attachments_from
-from .state import CHANNEL_TYPES, Attachment, Channel, GatewayEvent, Guild, Role, User, World
+from .state import (
+    CATEGORY,
+    CHANNEL_TYPES,
+    FORUM,
+    MEDIA,
+    Attachment,
+    Channel,
+    GatewayEvent,
+    Guild,
+    Role,
+    User,
+    World,
+)
 
 log = logging.getLogger(__name__)
 
@@ -645,6 +657,12 @@ class Emulator:
             raise EmulatorError(f"{who.username} is not a member of the guild of #{ch.name}")
         if not self.world.permissions(who.id, ch.id) & Perm.VIEW_CHANNEL:
             raise EmulatorError(f"{who.username} cannot see #{ch.name}")
+        kind = {CATEGORY: "category", FORUM: "forum", MEDIA: "media"}.get(ch.type)
+        if kind is not None:  # Discord's client has no message box there
+            raise EmulatorError(
+                f"#{ch.name} is a {kind} channel: commands are typed in a text channel or a "
+                "thread (a forum's posts are threads)"
+            )
         return who, ch
 
     def _command_for(self, name: str, who: User, ch: Channel) -> Any:
