@@ -3,6 +3,7 @@ the person sees for each, and that no line ends the session."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -116,3 +117,22 @@ async def test_commands_are_typed_where_discord_has_a_message_box(prompt: Prompt
     with pytest.raises(EmulatorError, match="is a forum channel: commands are typed in a text"):
         await prompt.box.emu.invoke("episode", {"query": "11"}, user="alice", channel="discussions")
     assert "typing in #general" in await prompt.type(":in general")
+
+
+async def test_a_post_the_bot_makes_by_itself_shows_while_the_prompt_waits(prompt: Prompt):
+    box = prompt.box
+    await prompt.type(
+        ":as moderator",
+        '/schedule thread topic:moats when:"in 1 hour" title:"Moats, on time"',
+    )
+
+    def shown() -> bool:  # the post, below what was there, then the prompt again
+        after = prompt.screen.getvalue().split("First post:")[-1]
+        return "── bot in #general ──" in after and after.endswith("moderator #general> ")
+
+    waiting = asyncio.create_task(box.show_posts_while(lambda: True))  # idle at the prompt
+    try:
+        box.clock.advance(3601)  # no command typed: nothing else would show it
+        await box.emu.wait_for(shown, timeout=20, what="the post shown, then the prompt")
+    finally:
+        waiting.cancel()

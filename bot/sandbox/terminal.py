@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +177,11 @@ class Sandbox:
             return "(no log yet)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    def _show_new_posts(self) -> None:
-        """Messages the bot posted by itself (scheduled prompts, announcements, threads)."""
+    def _show_new_posts(self, lead: str = "") -> int:
+        """Messages the bot posted by itself (scheduled prompts, announcements, threads), with
+        `lead` before the first; how many."""
         bot_id = str(self.emu.bot_user.id)
+        shown = 0
         for message in sorted(self._all_messages(), key=lambda m: int(m["id"])):
             mid = int(message["id"])
             if mid in self._seen:
@@ -189,7 +193,11 @@ class Sandbox:
                 continue  # already shown as the answer to a command
             ch = self.emu.world.channels.get(int(message["channel_id"]))
             where = f"#{ch.name}" if ch else "a channel"
+            if not shown and lead:
+                print(lead, end="", file=self.out)
             self.say(self._render(message, where))
+            shown += 1
+        return shown
 
     async def _settle(self, seconds: float = 1.5) -> None:
         # Give the bot a moment to post what a command or a clock jump made due.
@@ -199,6 +207,22 @@ class Sandbox:
                 lambda: len(self._all_messages()) > count, timeout=seconds, what="new posts"
             )
         self._show_new_posts()
+
+    def _posted_since(self, count: int) -> bool:
+        return len(self.emu.world.messages) != count
+
+    async def show_posts_while(self, idle: Callable[[], bool]) -> None:
+        """Print what the bot posts by itself (a schedule coming due, a release) as it comes,
+        while `idle()` (the prompt waits for a line); otherwise the next command shows it."""
+        while True:
+            count = len(self.emu.world.messages)
+            with contextlib.suppress(EmulatorError, TimeoutError):
+                await self.emu.wait_for(
+                    functools.partial(self._posted_since, count), timeout=3600, what="posts"
+                )
+            # Below the prompt the person is at, then the prompt again.
+            if idle() and self._show_new_posts(lead="\n"):
+                print(self.prompt(), end="", file=self.out, flush=True)
 
     # ---- what the person types ----
 
@@ -411,6 +435,7 @@ async def _main(settings: Settings, reader: _LineReader) -> int:
     if main is not None:
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, main.cancel)
+    shower = asyncio.create_task(box.show_posts_while(lambda: reader.reading))
     try:
         while True:
             try:
@@ -421,6 +446,7 @@ async def _main(settings: Settings, reader: _LineReader) -> int:
             if not await box.handle(line):
                 break
     finally:
+        shower.cancel()
         await box.stop()
     return 0
 
