@@ -23,9 +23,11 @@ run: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/vgbot sandbox
 
-check: $(STAMP)
+lint: $(STAMP)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/ruff format --check bot tests bench
+
+check: lint
 	$(BIN)/mypy bot
 	$(BIN)/vgbot content check
 
