@@ -184,8 +184,15 @@ class AdminCog(commands.Cog, name="Admin"):
     async def _current(self, guild_id: int) -> GuildConfig:
         return await self.configs.get(guild_id)
 
-    def _listing(self, guild: discord.Guild, config: GuildConfig) -> str:
+    async def _listing(self, guild: discord.Guild, config: GuildConfig) -> str:
         lines = [f"**Bot settings for {guild.name}**", *describe(config, self.context.defaults)]
+        weekly = await SchedulingStore(self.reloader.store).weekly(guild.id)
+        if config.timezone is None and weekly is not None:
+            # What /schedule reads plain times in (SchedulingService.guild_zone): say so here.
+            lines.append(
+                f"Until a time zone is set, plain times in `/schedule` are read in "
+                f"{weekly.rule.tz}, the weekly prompt's zone."
+            )
         lines.append(
             "Change one with `/config channel`, `/config role`, `/config timezone` or "
             "`/config grace`; `/config reset` puts one back to its default."
@@ -212,7 +219,8 @@ class AdminCog(commands.Cog, name="Admin"):
             if was != now
             else f"**{LABELS[name]}** was already {now}; nothing changed."
         )
-        text = "\n".join(part for part in (head, note, "", self._listing(guild, after)) if part)
+        listing = await self._listing(guild, after)
+        text = "\n".join(part for part in (head, note, "", listing) if part)
         await tell(interaction, truncate(text, MESSAGE_CONTENT))
 
     @config.command(name="show")
@@ -220,7 +228,7 @@ class AdminCog(commands.Cog, name="Admin"):
         """Show this server's settings, with the defaults it uses."""
         assert interaction.guild is not None
         config = await self._current(interaction.guild.id)
-        await tell(interaction, self._listing(interaction.guild, config))
+        await tell(interaction, await self._listing(interaction.guild, config))
 
     @config.command(name="channel")
     @app_commands.describe(

@@ -191,6 +191,24 @@ async def test_reload_names_the_schedules_a_removed_topic_leaves_behind(
     assert "schedule `#1` is about `game-development-lessons`, which is no longer a topic" in text
 
 
+async def test_config_show_says_which_zone_plain_times_are_read_in(bots: BotFactory, ada: User):
+    run = await bots.start()
+    options = {"channel": run.world.general.id, "weekday": "friday", "time": "18:00"}
+    handle = await run.emu.invoke(
+        "weekly",
+        {**options, "tz": "America/New_York"},
+        user=run.world.mod,
+        channel=run.world.general,
+        subcommand="set",
+    )
+    assert "Weekly prompt set" in (await handle.response(timeout=10))["content"]
+    shown = await ask(run, ada, "config", sub="show")
+    assert "**Time zone**: UTC (default)" in shown
+    assert "plain times in `/schedule` are read in America/New_York, the weekly prompt's" in shown
+    await ask(run, ada, "config", {"zone": "Europe/Paris"}, "timezone")
+    assert "weekly prompt's zone" not in await ask(run, ada, "config", sub="show")
+
+
 @pytest.fixture
 def prompts_copy(tmp_path: Path) -> Path:
     """A writable copy of the real prompts/."""
