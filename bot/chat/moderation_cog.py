@@ -458,13 +458,15 @@ class ModerationCog(commands.Cog, name="Moderation"):
         except SchedulingError as exc:
             await tell(interaction, f"That didn't work: {exc}")
             return
+        already = entry.state == SENT  # asked again within the same minute: one post only
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self.ticker.tick()
         done = await self.service.outbox.get(entry.key)
         if done is not None and done.state == SENT and done.message_id is not None:
             where = f"<#{done.thread_id}>" if done.thread_id else "the channel"
             link = message_link(guild.id, done.channel_id, done.message_id)
-            await tell(interaction, f"Posted `#{id}` now: {where} ({link}).")
+            said = f"`#{id}` was already posted this minute" if already else f"Posted `#{id}` now"
+            await tell(interaction, f"{said}: {where} ({link}).")
         elif done is not None and done.state in (FAILED, SKIPPED):
             await tell(interaction, f"Could not post `#{id}`: {done.last_error}")
         else:

@@ -263,6 +263,8 @@ async def test_schedule_list_run_now_and_cancel(world: World, bots: BotFactory):
 
     ran = await command(world, "schedule", "run-now", {"id": 1})
     assert "Posted `#1` now" in ran["content"]
+    again = await command(world, "schedule", "run-now", {"id": 1})  # the same minute
+    assert "`#1` was already posted this minute" in again["content"]
     assert len(bot_posts(world, world.general)) == 1
     assert (await command(world, "schedule", "list"))["content"] == listed["content"]
 
