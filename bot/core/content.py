@@ -34,7 +34,7 @@ from bot.core.models import (
     Section,
     Topic,
 )
-from bot.core.text import name_key, slugify
+from bot.core.text import name_key, slugify, truncate
 from bot.core.transcripts import parse_transcript
 from bot.core.urls import url_trouble
 
@@ -901,6 +901,26 @@ def _check_filename(check: _Check, number: int | None, title: str | None) -> str
     return match["slug"]
 
 
+# `[text](url "title")`; the url may hold balanced parentheses, as CommonMark allows.
+_MARKDOWN_LINK = re.compile(
+    r"\]\(\s*<?((?:[^()\s<>]|\([^()\s]*\))*)>?(?:\s+\"[^\"]*\")?\s*\)"
+)
+
+
+def _check_links(check: _Check, line: str, at: int) -> None:
+    """A link in the notes goes somewhere from Discord only as a full web (or mail) address."""
+    for match in _MARKDOWN_LINK.finditer(line):
+        url = match[1]
+        if url.lower().startswith("mailto:") or url_trouble(url) is None:
+            continue
+        check.add(
+            f"the link '{truncate(url, 60)}' {url_trouble(url) or 'is not a web address'}",
+            line=at,
+            hint="write a full address starting with https:// (relative, javascript: and "
+            "other links go nowhere in Discord)",
+        )
+
+
 def _body(check: _Check, body: str, first_line: int) -> tuple[str, tuple[Section, ...]]:
     """Summary (text before the first `## ` heading) and the sections after it."""
     summary: list[str] = []
@@ -908,6 +928,8 @@ def _body(check: _Check, body: str, first_line: int) -> tuple[str, tuple[Section
     fence: str | None = None
     for offset, line in enumerate(body.split("\n")):
         opened = _FENCE.match(line)
+        if fence is None:
+            _check_links(check, line, first_line + offset)
         if fence is None and (line.startswith("## ") or line.rstrip() == "##"):
             blocks.append((line[2:].strip().rstrip("#").strip(), first_line + offset, []))
             continue

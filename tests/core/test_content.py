@@ -419,6 +419,22 @@ def test_a_quote_or_list_left_open_is_reported_where_it_opens(old, new, line, hi
     assert at == line and hint in said and "never closed" in said
 
 
+def test_links_in_the_notes_must_go_somewhere_from_discord():
+    notes = (
+        "A summary of the pilot. [bad](javascript:alert(1)) [rel](/notes) "
+        "[wiki](https://en.wikipedia.org/wiki/Moat_(castle)) [mail](mailto:hi@example.org)\n\n"
+        "```\n[code](not/a/link)\n```"
+    )
+    _, problems = parse_episode(
+        "episodes/001-pilot-where-it-starts.md",
+        swap("A summary of the pilot.", notes).encode(),
+    )
+    assert [(p.line, p.message) for p in problems] == [
+        (BODY_LINE, "the link 'javascript:alert(1)' is not an http(s) URL"),
+        (BODY_LINE, "the link '/notes' is not an http(s) URL"),
+    ]
+
+
 def test_a_valid_episode_becomes_a_complete_model():
     episode, problems = parse_episode("episodes/001-pilot.md", EPISODE.encode())
 
