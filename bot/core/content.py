@@ -902,9 +902,7 @@ def _check_filename(check: _Check, number: int | None, title: str | None) -> str
 
 
 # `[text](url "title")`; the url may hold balanced parentheses, as CommonMark allows.
-_MARKDOWN_LINK = re.compile(
-    r"\]\(\s*<?((?:[^()\s<>]|\([^()\s]*\))*)>?(?:\s+\"[^\"]*\")?\s*\)"
-)
+_MARKDOWN_LINK = re.compile(r"\]\(\s*<?((?:[^()\s<>]|\([^()\s]*\))*)>?(?:\s+\"[^\"]*\")?\s*\)")
 
 
 def _check_links(check: _Check, line: str, at: int) -> None:

@@ -212,9 +212,12 @@ def release_decision(
         estimate = last_read
     age = now - estimate
     if age <= grace:
+        # The estimate is deliberately late (a day's end): say what is known instead.
+        dated = f"dated {released.isoformat()}" if released is not None else "undated"
         return (
             ANNOUNCED,
-            f"released about {_span(age)} ago, inside the grace window ({_span(grace)})",
+            f"new: {dated}, not in the feed {_span(now - last_read)} ago; inside the grace "
+            f"window ({_span(grace)})",
         )
     return AWAY, (
         f"released up to {_span(age)} ago, outside the grace window ({_span(grace)}): "

@@ -520,6 +520,13 @@ def test_release_decision(released, last, step):
     assert release_decision(released, last, NOW, GRACE)[0] == step
 
 
+def test_an_announced_release_is_explained_by_what_is_known():
+    _, why = release_decision(date(2024, 3, 4), LAST, LAST + timedelta(minutes=15), HOUR * 6)
+    assert (
+        why == "new: dated 2024-03-04, not in the feed 15 min ago; inside the grace window (6.0 h)"
+    )
+
+
 def test_a_summary_shows_titles_and_the_show_as_written():
     ep = Episode(5, "Why __init__ *matters*", "why-init", date(2024, 3, 1))
     look = summary_look([ep], "Data_Science_Show", None, None)
