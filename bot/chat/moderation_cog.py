@@ -24,7 +24,7 @@ from bot.chat.poster import DiscordPoster, missing_permissions
 from bot.chat.replies import NO_MENTIONS, tell
 from bot.clock import Clock
 from bot.core.render import Prompts
-from bot.core.schedule import describe, format_discord_timestamp
+from bot.core.schedule import OneOff, describe, format_discord_timestamp, zone
 from bot.core.text import MESSAGE_CONTENT, escape_markdown, truncate
 from bot.services.publisher import DEFAULT_NONCE_WINDOW, Publisher, Ticker
 from bot.services.scheduling import (
@@ -103,7 +103,7 @@ def listing_text(listing: Listing) -> str:
     for view in listing.schedules:
         s = view.schedule
         topic = view.topic.title if view.topic else f"{s.topic_slug} (no longer a topic)"
-        line = f"`#{s.id}` **{topic}**{_titled(s)} · {describe(s.rule)} · <#{s.channel_id}>"
+        line = f"`#{s.id}` **{topic}**{_titled(s)} · {_when(s)} · <#{s.channel_id}>"
         if view.next_run is not None:
             line += f" · next {stamp(view.next_run)}"
         elif view.last is not None:
@@ -112,6 +112,16 @@ def listing_text(listing: Listing) -> str:
     if listing.attention:
         lines += ["", "**Needs attention**"] + [outcome(e) for e in listing.attention]
     return truncate("\n".join(lines), MESSAGE_CONTENT)
+
+
+def _when(schedule: Schedule) -> str:
+    """The rule as text; a one-off also in the zone its time was read in, which is what the
+    moderator typed ('once at 2026-12-11 23:00 UTC (18:00 in America/New_York)')."""
+    text = describe(schedule.rule)
+    if isinstance(schedule.rule, OneOff) and schedule.tz != "UTC":
+        local = schedule.rule.at_utc.astimezone(zone(schedule.tz))
+        text += f" ({local:%H:%M} in {schedule.tz})"
+    return text
 
 
 def _titled(schedule: Schedule) -> str:
@@ -396,9 +406,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
             return
         s = view.schedule
         name = view.topic.title if view.topic else s.topic_slug
-        text = (
-            f"Scheduled `#{s.id}`: **{name}**{_titled(s)} in {target.mention}, {describe(s.rule)}."
-        )
+        text = f"Scheduled `#{s.id}`: **{name}**{_titled(s)} in {target.mention}, {_when(s)}."
         if view.next_run is not None:
             text += f"\nFirst post: {stamp(view.next_run)}."
         text += "".join(f"\nNote: {note}." for note in view.notes)

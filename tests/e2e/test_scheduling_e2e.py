@@ -336,6 +336,15 @@ async def test_a_title_is_echoed_and_a_twin_schedule_refused_with_a_way_out(
     assert "/schedule cancel id:1" in twin and "title" not in twin
 
 
+async def test_a_one_off_says_the_time_it_was_read_as(world: World, bots: BotFactory):
+    await bots.start()
+    options = {"topic": "open-source-usability", "when": "2027-07-09 18:00 America/New_York"}
+    made = (await command(world, "schedule", "thread", options))["content"]
+    assert "once at 2027-07-09 22:00 UTC (18:00 in America/New_York)" in made, made
+    listed = (await command(world, "schedule", "list"))["content"]
+    assert "(18:00 in America/New_York)" in listed
+
+
 async def test_unclear_input_gets_a_precise_error_and_saves_nothing(world: World, bots: BotFactory):
     await bots.start()
     before = tables(bots.settings().db)
