@@ -269,10 +269,13 @@ def upcoming_topics(
 def pick_style(styles: Sequence[str], n: int, topics: int = 0) -> str:
     """Style number `n` (e.g. the count of prompts posted so far), cycling through `styles`.
     Topics rotate too, one a week: with 12 topics and 4 styles in step, each topic would
-    always get the same style, so each round of `topics` shifts the styles by one."""
+    always get the same style. So the topic's place in its round plus the round's number
+    picks it: each topic moves on by one style every round, whatever the two counts."""
     if not styles:
         raise ScheduleError("no prompt styles to pick from: add a template under prompts/")
-    return styles[(n + (n // topics if topics > 0 else 0)) % len(styles)]
+    if topics <= 0:
+        return styles[n % len(styles)]
+    return styles[(n % topics + n // topics) % len(styles)]
 
 
 def format_discord_timestamp(dt: datetime, style: str = "F") -> str:

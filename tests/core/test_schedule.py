@@ -386,11 +386,13 @@ def test_duplicate_topics_count_once() -> None:
     assert upcoming_topics(["a", "b", "a"], [], 4) == ["a", "b", "a", "b"]
 
 
-def test_every_topic_meets_every_style_though_both_rotate() -> None:
-    styles = ["question", "hot-take", "archive", "show-and-tell"]
+@pytest.mark.parametrize("topics", [1, 3, 5, 7, 12, 13])
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5])
+def test_every_topic_meets_every_style_though_both_rotate(topics: int, count: int) -> None:
+    styles = [f"s{i}" for i in range(count)]
     seen: dict[int, set[str]] = {}
-    for week in range(48):  # topics rotate one a week, as next_topic does
-        seen.setdefault(week % 12, set()).add(pick_style(styles, week, topics=12))
+    for week in range(topics * count):  # topics rotate one a week, as next_topic does
+        seen.setdefault(week % topics, set()).add(pick_style(styles, week, topics=topics))
     assert all(got == set(styles) for got in seen.values())
 
 
