@@ -905,9 +905,15 @@ def _check_filename(check: _Check, number: int | None, title: str | None) -> str
 _MARKDOWN_LINK = re.compile(r"\]\(\s*<?((?:[^()\s<>]|\([^()\s]*\))*)>?(?:\s+\"[^\"]*\")?\s*\)")
 
 
+_CODE_SPAN = re.compile(r"(`+).+?\1")
+
+
 def _check_links(check: _Check, line: str, at: int) -> None:
-    """A link in the notes goes somewhere from Discord only as a full web (or mail) address."""
-    for match in _MARKDOWN_LINK.finditer(line):
+    """A link in the notes goes somewhere from Discord only as a full web (or mail) address.
+    Code (a span in backticks, an indented block) is no link, whatever it holds."""
+    if line.startswith(("    ", "\t")):
+        return
+    for match in _MARKDOWN_LINK.finditer(_CODE_SPAN.sub("", line)):
         url = match[1]
         if url.lower().startswith("mailto:") or url_trouble(url) is None:
             continue

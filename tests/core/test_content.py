@@ -422,7 +422,8 @@ def test_a_quote_or_list_left_open_is_reported_where_it_opens(old, new, line, hi
 def test_links_in_the_notes_must_go_somewhere_from_discord():
     notes = (
         "A summary of the pilot. [bad](javascript:alert(1)) [rel](/notes) "
-        "[wiki](https://en.wikipedia.org/wiki/Moat_(castle)) [mail](mailto:hi@example.org)\n\n"
+        "[wiki](https://en.wikipedia.org/wiki/Moat_(castle)) [mail](mailto:hi@example.org) "
+        "call `scores[i](x)` or ``a[0](b)``\n\n    table[0](row)\n\n"
         "```\n[code](not/a/link)\n```"
     )
     _, problems = parse_episode(
