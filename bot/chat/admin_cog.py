@@ -168,8 +168,9 @@ class AdminCog(commands.Cog, name="Admin"):
         log.info("/reload asked by %s (user %s)", name, interaction.user.id)
         result = await self.reloader.reload(f"/reload by {name}")
         text = reload_text(result)
-        if result.applied and interaction.guild_id is not None:
-            # A removed topic fails its schedules only when they come due: say so now.
+        if interaction.guild_id is not None:
+            # A removed topic fails its schedules only when they come due: say so now, also
+            # when the watcher applied the change before this /reload.
             store = SchedulingStore(self.reloader.store)
             for s in await store.orphans(interaction.guild_id):
                 text += (
