@@ -189,6 +189,9 @@ async def test_reload_names_the_schedules_a_removed_topic_leaves_behind(
     text = await ask(run, ada, "reload")
     assert text.startswith("✅ Reloaded"), text
     assert "schedule `#1` is about `game-development-lessons`, which is no longer a topic" in text
+    # Asked again, with nothing left to apply (as after the watcher applied it): still said.
+    again = await ask(run, ada, "reload")
+    assert "schedule `#1` is about `game-development-lessons`" in again
 
 
 async def test_config_show_says_which_zone_plain_times_are_read_in(bots: BotFactory, ada: User):
