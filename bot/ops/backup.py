@@ -137,6 +137,7 @@ def restore(source: Path, db: Path, *, now: datetime) -> Restored:
             with contextlib.closing(sqlite3.connect(tmp)) as copy:
                 live.backup(copy)
                 copy.execute("PRAGMA journal_mode = DELETE")
+                _note(copy, BACKUP_TAKEN_AT, now)  # it is a backup of this moment too
             _fsync(tmp)
             os.replace(tmp, kept)
         with _connect_read_only(source) as src:

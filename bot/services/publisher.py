@@ -237,9 +237,13 @@ class Publisher:
         start = entry.first_attempt_at if entry.state == SENDING else None
         since = start or entry.due_at
         restore = await self._restored()
-        if start is None and restore is not None:
+        if start is None and restore is not None and entry.due_at > restore[0]:
+            # Planned again after the restore (a release the restored database had not seen):
+            # the earlier post was made between the backup and the restore. A row due before
+            # the restore was posted after its time, like any other: searched from then, as
+            # the search reads a bounded number of messages.
             restored_at, taken_at = restore
-            since = min(since, taken_at or restored_at - RESTORE_WATCH)
+            since = taken_at or restored_at - RESTORE_WATCH
         since -= self.search_margin
         found = await self.poster.find_marked(entry.channel_id, marker_for(entry.key), since)
         if found is not None:

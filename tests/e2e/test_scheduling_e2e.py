@@ -192,6 +192,28 @@ async def test_a_forum_post_made_twice_by_a_retry_leaves_one(
         assert f"<#{thread_id}>" in world.emu.messages(int(copy["id"]))[0]["content"]
 
 
+async def test_a_restore_finds_a_post_in_a_busy_channel(
+    world: World, bots: BotFactory, tmp_path: Path
+):
+    """The search reads a bounded number of messages: a post due before the restore is looked
+    for from its own time, not from the backup's, past a lively channel's chatter."""
+    run = await bots.start()
+    await command(world, "weekly", "set", weekly_options(world, world.general, timedelta(hours=1)))
+    backup(bots.settings().db, tmp_path / "nightly.sqlite3", now=now(world))
+    world.clock.advance(60)
+    for i in range(600):
+        world.emu.post_message(world.general, f"chat {i}", user=world.mod)
+    world.clock.advance(3600 - 60 + 30)
+    await cog_of(run).ticker.tick()
+    (made,) = bot_posts(world, world.general)
+    await bots.stop(run)
+    world.clock.advance(15 * 60)
+    restore(tmp_path / "nightly.sqlite3", bots.settings().db, now=now(world))
+    run = await bots.start()
+    await cog_of(run).ticker.tick()
+    assert [p["id"] for p in bot_posts(world, world.general)] == [made["id"]]
+
+
 async def test_a_non_moderator_is_refused_and_nothing_changes(world: World, bots: BotFactory):
     await bots.start()
     await command(world, "weekly", "set", weekly_options(world, world.general, timedelta(days=1)))
