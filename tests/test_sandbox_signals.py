@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,4 +58,35 @@ def test_a_signal_at_the_prompt_leaves_at_once_and_stops_the_bot_once(tmp_path, 
         os.close(main)
     log = (tmp_path / "sandbox" / "bot.log").read_text()
     assert "shutting down" in log and "second signal" not in log, log[-2000:]
+    assert "bot.chat.runner: stopped" in log, log[-2000:]
+
+
+def test_no_bot_outlives_a_sandbox_killed_outright(tmp_path):
+    """SIGKILL (or Ctrl-\\) gives the sandbox no chance to stop its bot: the bot stops itself,
+    gracefully, when its parent dies."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))}
+    env["VGBOT_DB"] = str(tmp_path / "vgbot.sqlite3")
+    main, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "sandbox"],
+        cwd=REPO,
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    try:
+        read_until(main, "member #general> ", time.monotonic() + 90)
+        (bot,) = psutil.Process(proc.pid).children()
+        proc.kill()
+        proc.wait(timeout=10)
+        gone, alive = psutil.wait_procs([bot], timeout=30)
+        assert gone and not alive
+    finally:
+        for child in psutil.Process(proc.pid).children() if proc.poll() is None else []:
+            child.kill()
+        os.close(main)
+    log = (tmp_path / "sandbox" / "bot.log").read_text()
     assert "bot.chat.runner: stopped" in log, log[-2000:]

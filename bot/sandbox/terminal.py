@@ -104,7 +104,7 @@ class Sandbox:
             # `:advance 7d` jumps past scheduled times: post them late rather than skip them.
             grace_window=30 * 86400,
         )
-        self.bot = spawn_bot(env, self.folder / "bot.log")
+        self.bot = spawn_bot(env, self.folder / "bot.log", stop_with_parent=True)
         try:
             await self.emu.wait_for(
                 lambda: bool(self.emu.gateway.connected) and bool(self._commands()),
