@@ -126,11 +126,12 @@ async def test_a_post_the_bot_makes_by_itself_shows_while_the_prompt_waits(promp
         '/schedule thread topic:moats when:"in 1 hour" title:"Moats, on time"',
     )
 
-    def shown() -> bool:  # the post, below what was there, then the prompt again
+    def shown() -> bool:  # the post, below what was there, then the prompt and what was typed
         after = prompt.screen.getvalue().split("First post:")[-1]
-        return "── bot in #general ──" in after and after.endswith("moderator #general> ")
+        return "── bot in #general ──" in after and after.endswith("moderator #general> /epi")
 
-    waiting = asyncio.create_task(box.show_posts_while(lambda: True))  # idle at the prompt
+    # Idle at the prompt, "/epi" typed so far: hidden, it would still run with the next Enter.
+    waiting = asyncio.create_task(box.show_posts_while(lambda: True, lambda: "/epi"))
     try:
         box.clock.advance(3601)  # no command typed: nothing else would show it
         await box.emu.wait_for(shown, timeout=20, what="the post shown, then the prompt")

@@ -211,18 +211,22 @@ class Sandbox:
     def _posted_since(self, count: int) -> bool:
         return len(self.emu.world.messages) != count
 
-    async def show_posts_while(self, idle: Callable[[], bool]) -> None:
+    async def show_posts_while(
+        self, idle: Callable[[], bool], typed: Callable[[], str] = str
+    ) -> None:
         """Print what the bot posts by itself (a schedule coming due, a release) as it comes,
-        while `idle()` (the prompt waits for a line); otherwise the next command shows it."""
+        while `idle()` (the prompt waits for a line); otherwise the next command shows it.
+        `typed()`: what the person has typed at the prompt so far."""
         while True:
             count = len(self.emu.world.messages)
             with contextlib.suppress(EmulatorError, TimeoutError):
                 await self.emu.wait_for(
                     functools.partial(self._posted_since, count), timeout=3600, what="posts"
                 )
-            # Below the prompt the person is at, then the prompt again.
+            # Below the prompt the person is at, then the prompt again with what they had
+            # typed so far (input() still holds it: hidden, it would run unseen).
             if idle() and self._show_new_posts(lead="\n"):
-                print(self.prompt(), end="", file=self.out, flush=True)
+                print(self.prompt() + typed(), end="", file=self.out, flush=True)
 
     # ---- what the person types ----
 
@@ -373,12 +377,25 @@ class Sandbox:
         return f"{_ROLE_OF[self.as_user].split()[-1]} #{self.channel}> "
 
 
+def _line_editor() -> Any:
+    """readline, at a terminal: arrow keys, history, and Ctrl-D that leaves only on an empty
+    line (without it, the terminal's own Ctrl-D sends a partial line and eats a character)."""
+    if not sys.stdin.isatty():
+        return None
+    try:
+        import readline
+    except ImportError:
+        return None
+    return readline
+
+
 class _LineReader:
     """input() on a thread of its own that nobody waits for: asyncio waits at exit for the
     threads of its executor, and one blocked in input() returns only on Enter, so Ctrl-C
     would leave only after one more line."""
 
     def __init__(self) -> None:
+        self.editor = _line_editor()  # loaded before the first input(), which then uses it
         self._asks: queue.SimpleQueue[tuple[str, asyncio.AbstractEventLoop, asyncio.Future[str]]]
         self._asks = queue.SimpleQueue()
         self.reading = False  # blocked in input()
@@ -397,6 +414,10 @@ class _LineReader:
                 loop.call_soon_threadsafe(_settle_future, answer, line, None)
             finally:
                 self.reading = False
+
+    def typed(self) -> str:
+        """The line being typed, as far as it goes (known with readline only)."""
+        return str(self.editor.get_line_buffer()) if self.editor is not None else ""
 
     async def read(self, prompt: str) -> str:
         loop = asyncio.get_running_loop()
@@ -435,7 +456,7 @@ async def _main(settings: Settings, reader: _LineReader) -> int:
     if main is not None:
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, main.cancel)
-    shower = asyncio.create_task(box.show_posts_while(lambda: reader.reading))
+    shower = asyncio.create_task(box.show_posts_while(lambda: reader.reading, reader.typed))
     try:
         while True:
             try:
