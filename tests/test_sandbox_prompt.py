@@ -137,3 +137,23 @@ async def test_a_post_the_bot_makes_by_itself_shows_while_the_prompt_waits(promp
         await box.emu.wait_for(shown, timeout=20, what="the post shown, then the prompt")
     finally:
         waiting.cancel()
+
+
+async def test_threads_that_share_a_name_are_told_apart_by_id(prompt: Prompt):
+    box = prompt.box
+    await prompt.type(
+        ":as moderator",
+        '/schedule thread topic:moats when:"in 1 hour" title:"Same name"',
+        '/schedule thread topic:moats when:"in 2 hours" title:"Same name" channel:#discussions',
+        "/schedule run-now 1",
+        "/schedule run-now 2",
+    )
+    threads = [c for c in box.emu.world.channels.values() if c.name == "Same name"]
+    assert len(threads) == 2
+    said = await prompt.type(":in Same name")
+    assert "! 2 threads are named #Same name: type :in <#id> with one of" in said
+    post = next(c for c in threads if box.emu.world.channels[c.parent_id].name == "discussions")
+    assert "typing in #Same name" in await prompt.type(f":in <#{post.id}>")
+    assert "Great Stagnation" in await prompt.type("/episode 11")
+    (asked,) = [r for r in box.emu.interactions.by_id.values() if r.data["name"] == "episode"]
+    assert asked.channel_id == post.id  # the forum post, not its namesake in #general

@@ -80,7 +80,8 @@ class Sandbox:
             build_default_world(self.emu)
         self.guild = next(g for g in self.emu.world.guilds.values() if g.name == DEFAULT_GUILD)
         self.as_user = "alice"
-        self.channel = "general"
+        self.channel = "general"  # its name, shown in the prompt
+        self.channel_id: int | None = None  # set when the name is not unique (two threads)
         self.bot: subprocess.Popen[bytes] | None = None
         self._seen: set[int] = set()
 
@@ -256,7 +257,7 @@ class Sandbox:
             inv.name,
             inv.options,
             user=self.as_user,
-            channel=self.channel,
+            channel=self.where,
             subcommand=" ".join(inv.path) or None,
         )
         message = await handle.response(timeout=15)
@@ -322,7 +323,7 @@ class Sandbox:
             # Fixed choices: Discord's client lists them itself, narrowed by what is typed,
             # and never asks the bot; only for a command the person may use, as it shows
             # no other.
-            self.emu.command_for(inv.name, user=self.as_user, channel=self.channel)
+            self.emu.command_for(inv.name, user=self.as_user, channel=self.where)
             static = option["choices"]
             choices = [c for c in static if current.casefold() in str(c["name"]).casefold()]
             if not choices:
@@ -334,7 +335,7 @@ class Sandbox:
                 {**inv.options, focused: current},
                 focused,
                 user=self.as_user,
-                channel=self.channel,
+                channel=self.where,
                 subcommand=" ".join(inv.path) or None,
             )
             if not choices:
@@ -345,29 +346,51 @@ class Sandbox:
         for c in choices:
             self.say(f"  {c['name']}  →  {c['value']}")
 
+    @property
+    def where(self) -> int | str:
+        """The channel commands go to: by id when its name is shared."""
+        return self.channel_id if self.channel_id is not None else self.channel
+
     def _move_to(self, name: str) -> None:
-        """Where commands are typed: a text channel or a thread, as in Discord's client."""
-        typable = {
-            ch.name: ch
+        """Where commands are typed: a text channel or a thread, as in Discord's client; by
+        name, or by `<#id>` or id when threads share a name."""
+        typable = [
+            ch
             for ch in self.emu.world.channels.values()
             if ch.guild_id == self.guild.id and (ch.type in (0, 5) or ch.is_thread)
-        }
-        if name in typable:
-            self.channel = name
-            self.say(f"typing in #{name}")
+        ]
+        wanted = name.removeprefix("<#").removesuffix(">")
+        found = [
+            c for c in typable if (str(c.id) == wanted if wanted.isdigit() else c.name == name)
+        ]
+        if len(found) == 1:
+            (ch,) = found
+            self.channel = ch.name
+            self.channel_id = ch.id if sum(c.name == ch.name for c in typable) > 1 else None
+            self.say(f"typing in #{ch.name}")
+            return
+        if len(found) > 1:
+            homes = self.emu.world.channels
+            which = ", ".join(
+                f"<#{c.id}> (in #{homes[c.parent_id].name})" if c.parent_id in homes else str(c.id)
+                for c in found
+            )
+            self.say(
+                f"! {len(found)} threads are named #{name}: type :in <#id> with one of {which}"
+            )
             return
         forum = next(
             (c for c in self.emu.world.channels.values() if c.name == name and c.type == 15), None
         )
         if forum is not None:
-            posts = sorted(c.name for c in typable.values() if c.parent_id == forum.id)
+            posts = sorted(c.name for c in typable if c.parent_id == forum.id)
             self.say(
                 f"! #{name} is a forum: commands are typed in one of its posts"
                 + (f" ({', '.join(posts)})" if posts else " (it has none yet)")
                 + " or in a text channel"
             )
             return
-        channels = sorted(c for c, ch in typable.items() if not ch.is_thread)
+        channels = sorted(self._channels())
         self.say(f"! no channel #{name}; channels: {', '.join(channels)}")
 
     def _now(self) -> str:
