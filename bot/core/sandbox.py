@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from contextvars import ContextVar
 from typing import Any
 
@@ -159,25 +159,31 @@ def _printed_size(value: Any, limit: int) -> int:
     while stack and total <= limit:
         item = stack.pop()
         kind = type(item)
-        if kind is str:
+        if kind is str or isinstance(item, str):
             total += len(item) + 4  # quotes and a separator
-        elif kind is dict:
+        elif isinstance(item, Mapping):
             total += 2 + 4 * len(item)
             stack.extend(item.keys())
             stack.extend(item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
+        elif isinstance(item, list | tuple | set | frozenset | KeysView | ValuesView | ItemsView):
             total += 2 + 2 * len(item)
             stack.extend(item)
-        elif isinstance(item, int | float | bool) or item is None:
+        elif isinstance(item, bool | float) or item is None:
             total += 25
+        elif isinstance(item, int):
+            total += item.bit_length() // 3 + 2  # digits, without printing them
+        elif hasattr(item, "__dict__"):
+            # Our models, a namespace(): about what their fields print as, without printing.
+            total += 20
+            stack.extend(vars(item).values())
         else:
-            total += len(str(item))  # our models and the like: as big as the content they show
+            total += len(str(item))  # dates and the like: short
     return total
 
 
 def check_printed(what: str, value: Any) -> Any:
     """`value` itself, once it is known not to print past MAX_TEXT."""
-    if type(value) is not str and isinstance(value, list | tuple | dict | set | frozenset):
+    if type(value) is not str:
         _check_size(what, _printed_size(value, MAX_TEXT))
     return value
 
@@ -291,7 +297,27 @@ def _filter_check(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str
 _SIZED_FILTERS = frozenset({"format", "center", "indent", "replace", "wordwrap", "slice"})
 
 
-_PRINTING_FILTERS = frozenset({"string", "pprint", "tojson", "e", "escape", "forceescape"})
+# Filters that print their input first (str() of a list prints all of it).
+_PRINTING_FILTERS = frozenset(
+    {
+        "string",
+        "pprint",
+        "tojson",
+        "e",
+        "escape",
+        "forceescape",
+        "safe",
+        "upper",
+        "lower",
+        "title",
+        "capitalize",
+        "trim",
+        "striptags",
+        "wordcount",
+        "urlize",
+        "truncate",
+    }
+)
 
 
 def _budgeted(name: str, func: Callable[..., Any]) -> Callable[..., Any]:

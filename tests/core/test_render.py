@@ -648,6 +648,13 @@ def test_the_checker_refuses_text_too_big_to_build(tmp_path: Path, expression: s
         "{{ ([['x' * 10000] * 10000]) | pprint | length }}",
         "{{ ([['x' * 10000] * 10000]) | tojson | length }}",
         "{{ {'a': [['x' * 10000] * 10000]} }}",
+        "{{ {'a': [['x' * 10000] * 10000]}.values() }}",
+        "{{ {'a': [['x' * 10000] * 10000]}.items() }}",
+        "{{ [['x' * 10000] * 10000] | safe }}",
+        "{{ [['x' * 10000] * 10000] | upper | length }}",
+        "{{ [['x' * 10000] * 10000] | wordcount }}",
+        "{% set ns = namespace(a=[['x' * 10000] * 10000]) %}{{ ns }}",
+        "{{ [((2 ** 64) ** 64) ** 3] * 3600 }}",
     ],
 )
 def test_a_container_that_would_print_huge_is_refused_before_it_is_printed(
