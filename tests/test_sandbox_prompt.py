@@ -150,6 +150,9 @@ async def test_threads_that_share_a_name_are_told_apart_by_id(prompt: Prompt):
     )
     threads = [c for c in box.emu.world.channels.values() if c.name == "Same name"]
     assert len(threads) == 2
+    listed = await prompt.type(":channels")
+    assert "#discussions (forum: type in one of its posts)" in listed
+    assert listed.count("  #Same name  <#") == 2  # under #general and under #discussions
     said = await prompt.type(":in Same name")
     assert "! 2 threads are named #Same name: type :in <#id> with one of" in said
     post = next(c for c in threads if box.emu.world.channels[c.parent_id].name == "discussions")

@@ -284,7 +284,7 @@ class Sandbox:
         elif word == "in":
             self._move_to(rest.lstrip("#"))
         elif word == "channels":
-            self.say(", ".join(f"#{c}" for c in sorted(self._channels())))
+            self.say(self._channel_list())
         elif word == "complete":
             await self._complete(rest)
         elif word == "advance":
@@ -345,6 +345,18 @@ class Sandbox:
             return
         for c in choices:
             self.say(f"  {c['name']}  →  {c['value']}")
+
+    def _channel_list(self) -> str:
+        """Channels, and the threads and forum posts in each (where `:in` can go)."""
+        chans = [c for c in self.emu.world.channels.values() if c.guild_id == self.guild.id]
+        lines = []
+        for ch in sorted((c for c in chans if c.type in (0, 5, 15)), key=lambda c: c.name):
+            kind = " (forum: type in one of its posts)" if ch.type == 15 else ""
+            lines.append(f"#{ch.name}{kind}")
+            lines += [
+                f"  #{t.name}  <#{t.id}>" for t in chans if t.is_thread and t.parent_id == ch.id
+            ]
+        return "\n".join(lines)
 
     @property
     def where(self) -> int | str:
