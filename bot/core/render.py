@@ -749,8 +749,9 @@ def check_templates(
     prompts: Path, catalog: Catalog, *, when: datetime = CHECK_TIME, guild_name: str = CHECK_GUILD
 ) -> list[Problem]:
     """Every problem of every template: load problems, then each template rendered (strictly)
-    against every topic and every episode, and with no episode where a kind allows it. The same
-    mistake seen in many combinations is reported once, saying where it was first seen."""
+    with every topic and every episode, in the pairs posts meet (`_contexts`), and with no
+    episode or topic where a kind allows it. The same mistake seen in many combinations is
+    reported once, saying where it was first seen."""
     loaded = Prompts.load(prompts)
     problems = list(loaded.problems)
     Key = tuple[str, str, int | None, str]  # template, file at fault, line, reason
@@ -783,16 +784,26 @@ def check_templates(
 
 
 def _contexts(kind: str, catalog: Catalog, when: datetime, guild_name: str) -> Iterator[Context]:
+    """The pairs a post can meet: an episode with each of its topics (or none), a topic with
+    each of its episodes (or none), as the bot pairs them when it posts. Every topic with every
+    episode grew as their product: 300 episodes and 100 topics took 22 s a reload."""
     topics: Sequence[Topic] = catalog.topics or (SAMPLE_TOPIC,)
+    episodes: Sequence[Episode] = catalog.episodes
     if kind == "announce":
-        episodes: Sequence[Episode] = catalog.episodes or (SAMPLE_EPISODE,)
-        for episode in episodes:
-            for topic in (*topics, None):
+        by_slug = {t.slug: t for t in topics}
+        for episode in episodes or (SAMPLE_EPISODE,):
+            own = [by_slug[s] for s in episode.topics if s in by_slug]
+            for topic in (*own, None):
                 yield Context(when=when, guild_name=guild_name, topic=topic, episode=episode)
-    else:
-        for topic in topics:
-            for maybe in (*catalog.episodes, None):
-                yield Context(when=when, guild_name=guild_name, topic=topic, episode=maybe)
+        return
+    tagged: dict[str, list[Episode]] = {}
+    for episode in episodes:
+        for slug in episode.topics:
+            tagged.setdefault(slug, []).append(episode)
+    for topic in topics:
+        # A topic no episode covers yet is still checked with one, as content may tag it.
+        for maybe in (*(tagged.get(topic.slug) or episodes[:1]), None):
+            yield Context(when=when, guild_name=guild_name, topic=topic, episode=maybe)
 
 
 def _describe(context: Context) -> str:

@@ -81,7 +81,7 @@ def validate(content_dir: Path, prompts_dir: Path) -> Validation:
     problems = [_shown(p, content_dir) for p in catalog.problems]
     prompts = Prompts.load(prompts_dir)
     if prompts_dir.is_dir():
-        # Renders every template against every topic and episode: catches what loading cannot.
+        # Renders every template with every topic and episode: catches what loading cannot.
         problems += [str(p) for p in check_templates(prompts_dir, catalog)]
     else:
         problems += [str(p) for p in prompts.problems]
