@@ -12,6 +12,7 @@ spends the same at any other, and one whose work depends on the date fails the s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import types
@@ -29,7 +30,7 @@ from jinja2.sandbox import (
     SandboxedFormatter,
     SecurityError,
 )
-from jinja2.utils import _PassArg
+from jinja2.utils import Namespace, _PassArg
 from markupsafe import Markup
 
 from bot.core.text import MESSAGE_CONTENT
@@ -161,7 +162,7 @@ def _printed_size(value: Any, limit: int) -> int:
         kind = type(item)
         if kind is str or isinstance(item, str):
             total += len(item) + 4  # quotes and a separator
-        elif isinstance(item, Mapping):
+        elif isinstance(item, dict):
             total += 2 + 4 * len(item)
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -172,12 +173,15 @@ def _printed_size(value: Any, limit: int) -> int:
             total += 25
         elif isinstance(item, int):
             total += item.bit_length() // 3 + 2  # digits, without printing them
-        elif hasattr(item, "__dict__"):
-            # Our models, a namespace(): about what their fields print as, without printing.
+        elif dataclasses.is_dataclass(item):
+            # Our models: about what their fields print as, without printing.
             total += 20
             stack.extend(vars(item).values())
+        elif isinstance(item, Namespace):  # prints as its attributes' dict
+            total += 20
+            stack.append(object.__getattribute__(item, "_Namespace__attrs"))
         else:
-            total += len(str(item))  # dates and the like: short
+            total += len(str(item))  # dates, a macro, the context: short
     return total
 
 

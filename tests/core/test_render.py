@@ -688,6 +688,13 @@ def test_a_container_that_would_print_huge_is_refused_before_it_is_printed(
     assert caught.value.reason == "too-big"
 
 
+def test_other_things_templates_print_are_not_mistaken_for_huge(tmp_path: Path) -> None:
+    body = "{% macro m() %}x{% endmacro %}[{{ m }}] [{{ self }}] {{ when.year }}"
+    prompts = Prompts.load(make_prompts(tmp_path, {"weekly/other.j2": body}))
+    rendered = prompts.render("weekly", "other", context())
+    assert rendered.body.startswith("[<Macro 'm'>] [<TemplateReference") and "2024" in rendered.body
+
+
 def test_small_containers_print_as_before(tmp_path: Path) -> None:
     body = "{{ [1, 'a'] }} {{ 'x' ~ [2] }} {{ {'k': 'v'} | tojson }} {{ (3, 4) | string }}"
     prompts = Prompts.load(make_prompts(tmp_path, {"weekly/small.j2": body}))

@@ -26,6 +26,9 @@ def test_the_internals_the_budget_uses_are_there():
     assert callable(getattr(SandboxedEnvironment, "wrap_str_format", None))
     assert issubclass(SandboxedFormatter, object)
     assert jinja2.__version__.startswith("3.1.")
+    from jinja2.utils import Namespace
+
+    assert object.__getattribute__(Namespace(a=1), "_Namespace__attrs") == {"a": 1}
 
 
 def test_a_macro_and_a_recursive_loop_render_and_are_charged(tmp_path):
