@@ -120,7 +120,8 @@ def _when(schedule: Schedule) -> str:
     text = describe(schedule.rule)
     if isinstance(schedule.rule, OneOff) and schedule.tz != "UTC":
         local = schedule.rule.at_utc.astimezone(zone(schedule.tz))
-        text += f" ({local:%H:%M} in {schedule.tz})"
+        day = "" if local.date() == schedule.rule.at_utc.date() else f" on {local:%Y-%m-%d}"
+        text += f" ({local:%H:%M}{day} in {schedule.tz})"
     return text
 
 

@@ -365,6 +365,9 @@ async def test_a_one_off_says_the_time_it_was_read_as(world: World, bots: BotFac
     assert "once at 2027-07-09 22:00 UTC (18:00 in America/New_York)" in made, made
     listed = (await command(world, "schedule", "list"))["content"]
     assert "(18:00 in America/New_York)" in listed
+    late = {"topic": "open-source-risk", "when": "2027-07-08 22:00 America/New_York"}
+    made = (await command(world, "schedule", "thread", late))["content"]
+    assert "once at 2027-07-09 02:00 UTC (22:00 on 2027-07-08 in America/New_York)" in made
 
 
 async def test_unclear_input_gets_a_precise_error_and_saves_nothing(world: World, bots: BotFactory):
