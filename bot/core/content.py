@@ -908,11 +908,33 @@ _MARKDOWN_LINK = re.compile(r"\]\(\s*<?((?:[^()\s<>]|\([^()\s]*\))*)>?(?:\s+\"[^
 _CODE_SPAN = re.compile(r"(`+).+?\1")
 
 
+_LIST_ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s")
+
+
+class _IndentedCode:
+    """Tells an indented code block (after a blank line, not in a list) from an indented line
+    of a list or paragraph, line by line."""
+
+    def __init__(self) -> None:
+        self.blank_before = True
+        self.code = False
+        self.in_list = False
+
+    def is_code(self, line: str) -> bool:
+        indented = line.startswith(("    ", "\t"))
+        self.code = indented and (self.blank_before or self.code) and not self.in_list
+        if line.strip():
+            if not self.code:
+                self.in_list = bool(_LIST_ITEM.match(line)) or (self.in_list and indented)
+            self.blank_before = False
+        else:
+            self.blank_before = True
+        return self.code
+
+
 def _check_links(check: _Check, line: str, at: int) -> None:
     """A link in the notes goes somewhere from Discord only as a full web (or mail) address.
-    Code (a span in backticks, an indented block) is no link, whatever it holds."""
-    if line.startswith(("    ", "\t")):
-        return
+    Code (a span in backticks; an indented block, which the caller skips) is no link."""
     for match in _MARKDOWN_LINK.finditer(_CODE_SPAN.sub("", line)):
         url = match[1]
         if url.lower().startswith("mailto:") or url_trouble(url) is None:
@@ -930,9 +952,10 @@ def _body(check: _Check, body: str, first_line: int) -> tuple[str, tuple[Section
     summary: list[str] = []
     blocks: list[tuple[str, int, list[str]]] = []  # heading, file line, body lines
     fence: str | None = None
+    indented = _IndentedCode()
     for offset, line in enumerate(body.split("\n")):
         opened = _FENCE.match(line)
-        if fence is None:
+        if not indented.is_code(line) and fence is None:
             _check_links(check, line, first_line + offset)
         if fence is None and (line.startswith("## ") or line.rstrip() == "##"):
             blocks.append((line[2:].strip().rstrip("#").strip(), first_line + offset, []))

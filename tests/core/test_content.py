@@ -424,6 +424,7 @@ def test_links_in_the_notes_must_go_somewhere_from_discord():
         "A summary of the pilot. [bad](javascript:alert(1)) [rel](/notes) "
         "[wiki](https://en.wikipedia.org/wiki/Moat_(castle)) [mail](mailto:hi@example.org) "
         "call `scores[i](x)` or ``a[0](b)``\n\n    table[0](row)\n\n"
+        "- Papers:\n    - [Attention](arxiv.org/abs/1706.03762)\n\n"
         "```\n[code](not/a/link)\n```"
     )
     _, problems = parse_episode(
@@ -433,6 +434,7 @@ def test_links_in_the_notes_must_go_somewhere_from_discord():
     assert [(p.line, p.message) for p in problems] == [
         (BODY_LINE, "the link 'javascript:alert(1)' is not an http(s) URL"),
         (BODY_LINE, "the link '/notes' is not an http(s) URL"),
+        (BODY_LINE + 5, "the link 'arxiv.org/abs/1706.03762' is not an http(s) URL"),
     ]
 
 
