@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -58,12 +59,15 @@ def start_at_a_terminal(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, main
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_at_the_prompt_leaves_at_once_and_stops_the_bot_once(tmp_path, sig):
     proc, main = start_at_a_terminal(tmp_path)
     try:
         os.killpg(proc.pid, sig)  # what the terminal does on Ctrl-C: the whole group
         assert proc.wait(timeout=30) == 0  # not after one more Enter
+        # The terminal is left as the shell needs it: echo and line editing on.
+        modes = termios.tcgetattr(main)[3]
+        assert modes & termios.ECHO and modes & termios.ICANON
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import termios
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -431,6 +432,9 @@ class _LineReader:
 
     def __init__(self) -> None:
         self.editor = _line_editor()  # loaded before the first input(), which then uses it
+        # readline puts the terminal in raw mode while it reads; leaving mid-read must put it
+        # back, or the shell is left with no echo.
+        self.terminal = termios.tcgetattr(sys.stdin) if sys.stdin.isatty() else None
         self._asks: queue.SimpleQueue[tuple[str, asyncio.AbstractEventLoop, asyncio.Future[str]]]
         self._asks = queue.SimpleQueue()
         self.reading = False  # blocked in input()
@@ -449,6 +453,11 @@ class _LineReader:
                 loop.call_soon_threadsafe(_settle_future, answer, line, None)
             finally:
                 self.reading = False
+
+    def restore_terminal(self) -> None:
+        if self.terminal is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(sys.stdin, termios.TCSADRAIN, self.terminal)
 
     def typed(self) -> str:
         """The line being typed, as far as it goes (known with readline only)."""
@@ -517,6 +526,7 @@ def run_sandbox(settings: Settings) -> int:
     if reader.reading:
         # Still blocked in input(): at exit Python would wait for (or trip over) the stdin
         # it holds. Everything is stopped and saved; leave without that wait.
+        reader.restore_terminal()
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
