@@ -217,8 +217,13 @@ def _check_spec(spec: str) -> None:
 
 
 def _check_join(sep: str, items: list[Any]) -> None:
-    text = sum(len(i) for i in items if isinstance(i, str))
+    text = sum(len(i) if isinstance(i, str) else _printed_size(i, MAX_TEXT) for i in items)
     _check_size("this join", text + len(sep) * max(len(items) - 1, 0))
+
+
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], name: str, default: Any) -> Any:
+    """The first argument of a call, given by position or by `name`."""
+    return args[0] if args else kwargs.get(name, default)
 
 
 def _check_replace(text: str, old: str, new: str, count: int = -1) -> None:
@@ -231,11 +236,11 @@ def _check_replace(text: str, old: str, new: str, count: int = -1) -> None:
 def _check_str_method(text: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Size the string methods that can build big text; returns the args to call with."""
     if name in ("ljust", "rjust", "center", "zfill"):
-        width = args[0] if args else kwargs.get("width", 0)
+        width = _arg(args, kwargs, "width", 0)
         if isinstance(width, int):
             _check_size(f"{name}({width})", width)
     elif name == "expandtabs":
-        tabsize = args[0] if args else kwargs.get("tabsize", 8)
+        tabsize = _arg(args, kwargs, "tabsize", 8)
         if isinstance(tabsize, int):
             _check_size(f"expandtabs({tabsize})", len(text) + text.count("\t") * tabsize)
     elif name == "replace" and len(args) >= 2 and isinstance(args[0], str):
@@ -277,11 +282,11 @@ def _filter_check(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str
     if name == "format" and isinstance(value, str):
         check_percent(value, kwargs or args)
     elif name == "center":
-        width = args[0] if args else kwargs.get("width", 80)
+        width = _arg(args, kwargs, "width", 80)
         if isinstance(width, int):
             _check_size(f"center({width})", width)
     elif name == "indent":
-        width = args[0] if args else kwargs.get("width", 4)
+        width = _arg(args, kwargs, "width", 4)
         if isinstance(width, int):
             lines = str(value).count("\n") + 1
             _check_size(f"indent({width})", len(str(value)) + lines * width)
@@ -293,7 +298,7 @@ def _filter_check(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str
         text = str(value)
         _check_size("this wordwrap", len(text) + (len(text) // 2 + 1) * len(str(wrap or "")))
     elif name == "slice":
-        slices = args[0] if args else kwargs.get("slices", 0)
+        slices = _arg(args, kwargs, "slices", 0)
         if isinstance(slices, int):
             _check_size(f"slice({slices})", slices)
 
@@ -328,17 +333,6 @@ def _budgeted(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """The filter, spending a step plus the weight of its input, and checked for size."""
     skip = 0 if _PassArg.from_obj(func) is None else 1  # context/environment come first
 
-    if name in _PRINTING_FILTERS:
-
-        @functools.wraps(func)
-        def printing(*args: Any, **kwargs: Any) -> Any:
-            value = args[skip] if len(args) > skip else None
-            _spend(1 + _weight(value))
-            check_printed(f"this |{name}", value)
-            return func(*args, **kwargs)
-
-        return printing
-
     if name == "join":
 
         @functools.wraps(func)  # keeps jinja_pass_arg, so Jinja still passes the context
@@ -347,18 +341,20 @@ def _budgeted(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
             items = list(value)  # a generator is read once: hand the list on
             _spend(1 + len(items))
             sep = args[skip + 1] if len(args) > skip + 1 else kwargs.get("d", "")
-            _check_join(str(sep), [str(i) for i in items])
+            _check_join(str(sep), items)
             return func(*args[:skip], items, *args[skip + 1 :], **kwargs)
 
         return join
 
-    if name in _SIZED_FILTERS:
+    if name in _PRINTING_FILTERS or name in _SIZED_FILTERS:
 
         @functools.wraps(func)
         def sized(*args: Any, **kwargs: Any) -> Any:
             value = args[skip] if len(args) > skip else None
             _spend(1 + _weight(value))
-            _filter_check(name, value, args[skip + 1 :], kwargs)
+            check_printed(f"this |{name}", value)  # they print their input first
+            if name in _SIZED_FILTERS:
+                _filter_check(name, value, args[skip + 1 :], kwargs)
             return func(*args, **kwargs)
 
         return sized

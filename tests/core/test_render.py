@@ -674,6 +674,8 @@ def test_the_checker_refuses_text_too_big_to_build(tmp_path: Path, expression: s
         "{{ [['x' * 10000] * 10000] | wordcount }}",
         "{% set ns = namespace(a=[['x' * 10000] * 10000]) %}{{ ns }}",
         "{{ [((2 ** 64) ** 64) ** 3] * 3600 }}",
+        "{{ [[['x' * 10000] * 10000]] | join }}",
+        "{{ [['x' * 10000] * 10000] | indent(2) }}",
     ],
 )
 def test_a_container_that_would_print_huge_is_refused_before_it_is_printed(
