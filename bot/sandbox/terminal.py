@@ -28,6 +28,7 @@ from bot.clock import OffsetFileClock, utc
 from bot.sandbox.commandline import CommandLineError, Invocation, parse_command_line
 from bot.sandbox.emulator import Emulator, EmulatorError
 from bot.sandbox.emulator.__main__ import DEFAULT_GUILD, add_admin, build_default_world
+from bot.sandbox.emulator.state import ANNOUNCEMENT, FORUM, TEXT
 from bot.sandbox.process import bot_env, spawn_bot
 from bot.sandbox.show import render_message
 from bot.settings import Settings
@@ -81,8 +82,8 @@ class Sandbox:
             build_default_world(self.emu)
         self.guild = next(g for g in self.emu.world.guilds.values() if g.name == DEFAULT_GUILD)
         self.as_user = "alice"
-        self.channel = "general"  # its name, shown in the prompt
-        self.channel_id: int | None = None  # set when the name is not unique (two threads)
+        # Where commands are typed, by id: threads may share a name.
+        self.channel_id = self.emu.channel_named("general", self.guild).id
         self.bot: subprocess.Popen[bytes] | None = None
         self._seen: set[int] = set()
 
@@ -137,7 +138,7 @@ class Sandbox:
         return {
             ch.name: str(ch.id)
             for ch in self.emu.world.channels.values()
-            if ch.guild_id == self.guild.id and ch.type in (0, 5, 15)
+            if ch.guild_id == self.guild.id and ch.type in (TEXT, ANNOUNCEMENT, FORUM)
         }
 
     def _names(self) -> dict[str, str]:
@@ -258,7 +259,7 @@ class Sandbox:
             inv.name,
             inv.options,
             user=self.as_user,
-            channel=self.where,
+            channel=self.channel_id,
             subcommand=" ".join(inv.path) or None,
         )
         message = await handle.response(timeout=15)
@@ -324,7 +325,7 @@ class Sandbox:
             # Fixed choices: Discord's client lists them itself, narrowed by what is typed,
             # and never asks the bot; only for a command the person may use, as it shows
             # no other.
-            self.emu.command_for(inv.name, user=self.as_user, channel=self.where)
+            self.emu.command_for(inv.name, user=self.as_user, channel=self.channel_id)
             static = option["choices"]
             choices = [c for c in static if current.casefold() in str(c["name"]).casefold()]
             if not choices:
@@ -336,7 +337,7 @@ class Sandbox:
                 {**inv.options, focused: current},
                 focused,
                 user=self.as_user,
-                channel=self.where,
+                channel=self.channel_id,
                 subcommand=" ".join(inv.path) or None,
             )
             if not choices:
@@ -351,8 +352,10 @@ class Sandbox:
         """Channels, and the threads and forum posts in each (where `:in` can go)."""
         chans = [c for c in self.emu.world.channels.values() if c.guild_id == self.guild.id]
         lines = []
-        for ch in sorted((c for c in chans if c.type in (0, 5, 15)), key=lambda c: c.name):
-            kind = " (forum: type in one of its posts)" if ch.type == 15 else ""
+        for ch in sorted(
+            (c for c in chans if c.type in (TEXT, ANNOUNCEMENT, FORUM)), key=lambda c: c.name
+        ):
+            kind = " (forum: type in one of its posts)" if ch.type == FORUM else ""
             lines.append(f"#{ch.name}{kind}")
             lines += [
                 f"  #{t.name}  <#{t.id}>" for t in chans if t.is_thread and t.parent_id == ch.id
@@ -360,9 +363,10 @@ class Sandbox:
         return "\n".join(lines)
 
     @property
-    def where(self) -> int | str:
-        """The channel commands go to: by id when its name is shared."""
-        return self.channel_id if self.channel_id is not None else self.channel
+    def channel(self) -> str:
+        """The name of where commands are typed, as the prompt shows it."""
+        ch = self.emu.world.channels.get(self.channel_id)
+        return ch.name if ch is not None else "(deleted channel)"
 
     def _move_to(self, name: str) -> None:
         """Where commands are typed: a text channel or a thread, as in Discord's client; by
@@ -370,7 +374,7 @@ class Sandbox:
         typable = [
             ch
             for ch in self.emu.world.channels.values()
-            if ch.guild_id == self.guild.id and (ch.type in (0, 5) or ch.is_thread)
+            if ch.guild_id == self.guild.id and (ch.type in (TEXT, ANNOUNCEMENT) or ch.is_thread)
         ]
         wanted = name.removeprefix("<#").removesuffix(">")
         found = [
@@ -378,8 +382,7 @@ class Sandbox:
         ]
         if len(found) == 1:
             (ch,) = found
-            self.channel = ch.name
-            self.channel_id = ch.id if sum(c.name == ch.name for c in typable) > 1 else None
+            self.channel_id = ch.id
             self.say(f"typing in #{ch.name}")
             return
         if len(found) > 1:
@@ -393,7 +396,12 @@ class Sandbox:
             )
             return
         forum = next(
-            (c for c in self.emu.world.channels.values() if c.name == name and c.type == 15), None
+            (
+                c
+                for c in self.emu.world.channels.values()
+                if c.guild_id == self.guild.id and c.name == name and c.type == FORUM
+            ),
+            None,
         )
         if forum is not None:
             posts = sorted(c.name for c in typable if c.parent_id == forum.id)
