@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -250,7 +250,8 @@ class DiscordPoster:
         forum = await self._channel(channel_id)
         if not isinstance(forum, discord.ForumChannel):
             raise PostError(f"<#{channel_id}> is not a forum channel any more")
-        perms = forum.permissions_for(self._me(forum))
+        me = self._me(forum)
+        perms = forum.permissions_for(me)
         extras = _extras(post, embed_links=perms.embed_links, channel_id=channel_id)
         started, since = time.monotonic(), discord.utils.utcnow() - CLOCK_SKEW
         with translated("create the forum post", channel_id):
@@ -263,7 +264,7 @@ class DiscordPoster:
                 **extras,
             )
         if time.monotonic() - started >= RETRIED_AFTER:
-            await _drop_copies(forum, self._me(forum), marker, created.thread, since)
+            await _drop_copies(forum, me, marker, created.thread, since)
         return created.thread.id, created.message.id
 
     async def find_marked(self, channel_id: int, marker: str, since: datetime) -> Found | None:
@@ -283,17 +284,25 @@ class DiscordPoster:
         return None
 
 
-async def _find_forum_post(
-    forum: discord.ForumChannel, me: discord.Member, marker: str, since: datetime
-) -> Found | None:
+async def _marked_posts(
+    forum: discord.ForumChannel,
+    me: discord.Member,
+    marker: str,
+    since: datetime,
+    *,
+    archived: bool,
+) -> AsyncIterator[discord.Thread]:
+    """The bot's posts in `forum` made since `since` whose first message carries `marker`:
+    active ones, and with `archived` the last 50 archived too."""
     active = await forum.guild.active_threads()
     candidates = [t for t in active if t.parent_id == forum.id]
-    try:
-        async for archived in forum.archived_threads(limit=50):
-            candidates.append(archived)
-    except discord.HTTPException as exc:
-        # Only a post archived within minutes of its creation would be missed here.
-        log.warning("cannot list archived posts of forum %s: %s", forum.id, exc)
+    if archived:
+        try:
+            async for old in forum.archived_threads(limit=50):
+                candidates.append(old)
+        except discord.HTTPException as exc:
+            # Only a post archived within minutes of its creation would be missed here.
+            log.warning("cannot list archived posts of forum %s: %s", forum.id, exc)
     for thread in candidates:
         created = thread.created_at or discord.utils.snowflake_time(thread.id)
         if thread.owner_id != me.id or created < since:
@@ -303,7 +312,14 @@ async def _find_forum_post(
         except discord.NotFound:
             continue  # the starter message was deleted: not a post we can recognise
         if marker in starter.content:
-            return Found(starter.id, thread.id)
+            yield thread
+
+
+async def _find_forum_post(
+    forum: discord.ForumChannel, me: discord.Member, marker: str, since: datetime
+) -> Found | None:
+    async for thread in _marked_posts(forum, me, marker, since, archived=True):
+        return Found(thread.id, thread.id)  # a post's first message shares its id
     return None
 
 
@@ -319,36 +335,21 @@ async def _drop_copies(
     other post of ours carrying the marker is such a copy: deleted, or if the bot may not
     (Manage Threads), turned into a pointer to the kept one."""
     try:
-        active = await forum.guild.active_threads()
-    except discord.HTTPException as exc:
-        log.warning("cannot look for copies of forum post %s: %s", kept.id, exc)
-        return
-    for thread in active:
-        created = thread.created_at or discord.utils.snowflake_time(thread.id)
-        if thread.parent_id != forum.id or thread.id == kept.id or thread.owner_id != me.id:
-            continue
-        if created < since:
-            continue
-        try:
-            starter = await thread.fetch_message(thread.id)
-            if marker not in starter.content:
+        async for thread in _marked_posts(forum, me, marker, since, archived=False):
+            if thread.id == kept.id:
                 continue
-            log.warning(
-                "forum post %s is a copy of %s (a retried request): removing it", thread.id, kept.id
-            )
+            log.warning("forum post %s is a copy of %s (a retried request)", thread.id, kept.id)
             try:
                 await thread.delete()
             except discord.Forbidden:
-                await starter.edit(
+                await thread.get_partial_message(thread.id).edit(
                     content=f"A copy of <#{kept.id}>, posted twice by a retry: continue there.",
                     embed=None,
                     view=None,
                     allowed_mentions=mentions(None),
                 )
-        except discord.HTTPException as exc:
-            log.warning(
-                "could not remove the copy %s of forum post %s: %s", thread.id, kept.id, exc
-            )
+    except discord.HTTPException as exc:
+        log.warning("could not look for or remove copies of forum post %s: %s", kept.id, exc)
 
 
 def _extras(post: Post, *, embed_links: bool, channel_id: int) -> dict[str, Any]:
