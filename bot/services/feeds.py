@@ -481,11 +481,10 @@ class FeedService:
         tick("download", 1, 1)
         report.status = result.status
         try:
-            if not result.ok:
-                await self._failed(feed, now, report, result.error or "failed", result)
-            elif (
-                result.not_modified
-                and not (feed.failures == 0 and feed.last_error)  # not last read leniently
+            if (
+                result.ok
+                and result.not_modified
+                and not feed.warning  # not last read leniently
                 and await self.feeds.extras_due(feed.id, now)
             ):
                 # Unchanged, but a transcript or chapters file that failed is due another try:
@@ -497,12 +496,8 @@ class FeedService:
                     url, max_bytes=self.config.max_bytes, timeout=self.config.timeout
                 )
                 report.status = result.status
-                if not result.ok:
-                    await self._failed(feed, now, report, result.error or "failed", result)
-                else:
-                    await self._read_body(
-                        feed, now, result, report, announce, tick, keep_episodes, False
-                    )
+            if not result.ok:
+                await self._failed(feed, now, report, result.error or "failed", result)
             elif result.not_modified:
                 report.not_modified = True
                 report.title = feed.title
@@ -516,7 +511,7 @@ class FeedService:
                         etag=result.etag,
                         last_modified=result.last_modified,
                         next_poll_at=report.next_poll_at,
-                        warning=feed.last_error if feed.failures == 0 else "",
+                        warning=feed.warning,
                     )
                 )
             else:

@@ -57,6 +57,11 @@ class FeedRow:
     def healthy(self) -> bool:
         return not self.last_error
 
+    @property
+    def warning(self) -> str:
+        """The last read's document problem (read leniently): an error with no failure."""
+        return self.last_error if self.failures == 0 else ""
+
 
 @dataclass(frozen=True)
 class KnownItem:
