@@ -58,9 +58,6 @@ _DEFAULT_TITLES = {
 # Label of the link `episode_url` points at, best first; else the episode's first link.
 _EPISODE_URL_LABELS = ("episode", "episode page", "show notes", "audio")
 
-# A template that tries to build megabytes of text is a mistake; stop it before it costs memory.
-_RUNAWAY_CHARS = MAX_TEXT
-
 SYNTAX_HINT = (
     "check the {{ }} and {% %} tags on that line; every {% if %} and {% for %} "
     "needs its {% endif %} / {% endfor %}"
@@ -567,8 +564,10 @@ class Prompts:
                 for chunk in template.generate(variables):
                     chunks.append(chunk)
                     size += len(chunk)
-                    if size > _RUNAWAY_CHARS:
-                        break  # far over any limit already: the length check reports it
+                    if size > MAX_TEXT:
+                        # A template building megabytes is a mistake: stop before it costs
+                        # memory; the length check reports it.
+                        break
             return "".join(chunks)
         except TooMuchWork as exc:
             path, line = self._where(exc, tpl)
