@@ -490,7 +490,7 @@ def _zone_like(word: str) -> bool:
         return True
     if "/" in word and re.search("[a-z]", word):  # "europe/londn"; "12/04" is a date
         return True
-    if re.fullmatch(r"(?:utc|gmt)[+-]\d{1,2}(?::?\d{2})?", word):
+    if word.startswith(("utc", "gmt")) and _FIXED_OFFSET.fullmatch(word):  # "utc+2", "gmt-5"
         return True
     # A city alone or misspelt ("london", "berln"); short words match too much by chance.
     return (
