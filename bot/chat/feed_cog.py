@@ -68,21 +68,27 @@ class DiscordEditor:
             raise PostError(f"<#{channel_id}> is not a server channel")
         return channel
 
+    async def _thread(
+        self, thread_id: int | None, forum: discord.ForumChannel | None
+    ) -> discord.Thread | None:
+        """The announcement's thread, or None: none was opened, or a moderator deleted it (in
+        a text channel the message is still there to edit; a forum post is the thread)."""
+        if thread_id is None:
+            return None
+        try:
+            thread = await self._channel(thread_id)
+        except PostError:
+            if forum is not None:
+                raise
+            return None
+        return thread if isinstance(thread, discord.Thread) else None
+
     async def edit_announcement(
         self, channel_id: int, message_id: int, thread_id: int | None, look: Look, marker: str
     ) -> None:
         parent = await self._channel(channel_id)
         forum = parent if isinstance(parent, discord.ForumChannel) else None
-        thread: discord.abc.GuildChannel | discord.Thread | None = None
-        if thread_id is not None:
-            try:
-                thread = await self._channel(thread_id)
-            except PostError:
-                if forum is not None:
-                    raise  # the post is the thread: nothing is left to edit
-                thread = None  # deleted by a moderator: the message in the channel still is
-        if not isinstance(thread, discord.Thread):
-            thread = None
+        thread = await self._thread(thread_id, forum)
         name, tags = look.title[:100], []
         if forum is not None and thread is not None and look.tags:
             tags = named_tags(forum, look.tags, moderator=_manages_threads(forum))
@@ -93,12 +99,12 @@ class DiscordEditor:
         )
         # A week without messages archives a thread, and Discord refuses edits of an archived
         # thread's messages (a forum post's first message is in it) and of its name.
-        reopen = thread is not None and thread.archived and (forum is not None or renamed)
-        if thread is not None and reopen and thread.locked and forum is not None:
-            raise PostError(_locked(thread, "the announcement was not updated"))
-        if thread is not None and reopen and not thread.locked:
-            with translated("reopen the archived discussion thread", thread.id):
-                thread = await thread.edit(archived=False)  # Send Messages is enough
+        if thread is not None and thread.archived and (forum is not None or renamed):
+            if not thread.locked:
+                with translated("reopen the archived discussion thread", thread.id):
+                    thread = await thread.edit(archived=False)  # Send Messages is enough
+            elif forum is not None:
+                raise PostError(_locked(thread, "the announcement was not updated"))
         home = thread.id if forum is not None and thread is not None else channel_id
         message = self.client.get_partial_messageable(home).get_partial_message(message_id)
         with translated("edit the announcement", home):
