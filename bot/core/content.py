@@ -937,10 +937,11 @@ def _check_links(check: _Check, line: str, at: int) -> None:
     Code (a span in backticks; an indented block, which the caller skips) is no link."""
     for match in _MARKDOWN_LINK.finditer(_CODE_SPAN.sub("", line)):
         url = match[1]
-        if url.lower().startswith("mailto:") or url_trouble(url) is None:
+        trouble = None if url.lower().startswith("mailto:") else url_trouble(url)
+        if trouble is None:
             continue
         check.add(
-            f"the link '{truncate(url, 60)}' {url_trouble(url) or 'is not a web address'}",
+            f"the link '{truncate(url, 60)}' {trouble}",
             line=at,
             hint="write a full address starting with https:// (relative, javascript: and "
             "other links go nowhere in Discord)",
