@@ -66,6 +66,7 @@ class Hit:
     topic_slug: str | None = None
     topic_title: str = ""
     own: bool = False  # the episode is tagged with the topic being asked about
+    episode_id: int | None = None  # the catalogue's id: numbers repeat when seasons restart
 
 
 _MARKS = re.compile(f"([{MARK_START}{MARK_END}])")

@@ -21,7 +21,6 @@ from pathlib import Path
 from bot.core import answers, query
 from bot.core.answers import Hit
 from bot.core.models import Reply
-from bot.core.text import slugify
 from bot.store import catalog, search
 from bot.store.db import Store
 from bot.store.directory import Directory, EpisodeEntry, load_directory
@@ -87,10 +86,16 @@ class CatalogueService:
             return answers.empty_query_reply("/episode 11")
         d = await self.directory()
         number = query.episode_number(text)
+        entry = d.episode_named(text)
+        if entry is not None:
+            reply = await self._episode(entry, d)
+            if number is not None and len(shared := d.episodes_numbered(number)) > 1:
+                others = [e.title for e in shared if e is not entry]
+                more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+                titles = "; ".join(others[:5]) + more
+                reply = _with_footer(reply, f"Also numbered {number}: {titles}")
+            return reply
         if number is not None:
-            entry = d.episode_by_number(number)
-            if entry is not None:
-                return await self._episode(entry, d)
             latest = d.latest(3)
             known = f" The latest is episode {latest[0].number}." if latest else ""
             return answers.not_found_reply(
@@ -98,9 +103,6 @@ class CatalogueService:
                 [e.title for e in latest],
                 message=f"There is no episode {number} in the catalogue.{known}",
             )
-        entry = d.episode_by_slug(slugify(text)) or d.episode_by_title(text)
-        if entry is not None:
-            return await self._episode(entry, d)
         found = d.find_episodes(text)
         if found:
             return await self._episode(found[0], d, also=found[1:4])
@@ -140,6 +142,8 @@ class CatalogueService:
     def _entry_of(hit: Hit, d: Directory) -> EpisodeEntry | None:
         if hit.episode is None:
             return None
+        if hit.episode_id is not None:
+            return d.episode_by_id(hit.episode_id)
         if hit.episode.number is not None:
             return d.episode_by_number(hit.episode.number)
         return d.episode_by_title(hit.episode.title)

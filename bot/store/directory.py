@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -18,13 +19,16 @@ from rapidfuzz import fuzz, process
 from bot.core.answers import EpisodeRef
 from bot.core.models import Topic
 from bot.core.query import STOP_WORDS, episode_number, fold
-from bot.core.text import name_key
+from bot.core.text import name_key, slugify
 from bot.store import catalog
 from bot.store.db import Store
 
 CHOICE_CHARS = 100  # Discord: a choice name or value is at most 100 characters
 MAX_CHOICES = 25
 _FUZZY_CUTOFF = 75  # WRatio: below this, "suggestions" for short words are noise
+# An autocomplete value naming one episode by its catalogue id, for when its number (a feed
+# whose seasons count from 1 again) or slug is shared and would open another episode.
+_BY_ID = re.compile(r"id:(\d{1,12})")
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class EpisodeEntry:
         return EpisodeRef(self.number, self.title, self.url)
 
     def choice(self) -> tuple[str, str]:
-        """(display name, value) for autocomplete; the value resolves back to this episode."""
+        """(display name, value) for autocomplete; see Directory.choice for the value."""
         head = f"#{self.number} · " if self.number is not None else ""
         tail = f" — {', '.join(self.guests)}" if self.guests else ""
         name = head + self.title + tail
@@ -80,6 +84,8 @@ class Directory:
         # Content episodes come first so they win every lookup against a feed duplicate.
         self.episodes = sorted(episodes, key=lambda e: (e.origin != "content", *_newest_first(e)))
         self._by_number: dict[int, EpisodeEntry] = {}
+        self._numbered: dict[int, list[EpisodeEntry]] = {}
+        self._by_id = {e.id: e for e in self.episodes}
         self._by_slug: dict[str, EpisodeEntry] = {}
         self._by_title: dict[str, EpisodeEntry] = {}
         self._by_topic: dict[str, list[EpisodeEntry]] = {}
@@ -87,6 +93,7 @@ class Directory:
         for e in self.episodes:
             if e.number is not None:
                 self._by_number.setdefault(e.number, e)
+                self._numbered.setdefault(e.number, []).append(e)
             self._by_slug.setdefault(e.slug, e)
             self._by_title.setdefault(folded[e.id], e)
             for slug in e.topics:
@@ -181,6 +188,32 @@ class Directory:
     def episode_by_number(self, number: int) -> EpisodeEntry | None:
         return self._by_number.get(number)
 
+    def episodes_numbered(self, number: int) -> list[EpisodeEntry]:
+        """Every episode with that number, the one `episode_by_number` gives first."""
+        return list(self._numbered.get(number, ()))
+
+    def episode_by_id(self, episode_id: int) -> EpisodeEntry | None:
+        return self._by_id.get(episode_id)
+
+    def episode_named(self, text: str) -> EpisodeEntry | None:
+        """The episode `text` names exactly: an autocomplete value, a number ('11', 'ep 11'),
+        a slug or a whole title."""
+        by_id = _BY_ID.fullmatch(text.strip())
+        if by_id:
+            return self._by_id.get(int(by_id.group(1)))
+        number = episode_number(text)
+        if number is not None:
+            return self._by_number.get(number)
+        return self.episode_by_slug(slugify(text)) or self.episode_by_title(text)
+
+    def choice(self, entry: EpisodeEntry) -> tuple[str, str]:
+        """(display name, value) for autocomplete. The value is the number or slug when that
+        opens this very episode, else its id."""
+        name, value = entry.choice()
+        if self.episode_named(value) is not entry:
+            value = f"id:{entry.id}"
+        return name, value
+
     def episode_by_slug(self, slug: str) -> EpisodeEntry | None:
         return self._by_slug.get(slug)
 
@@ -211,7 +244,7 @@ class Directory:
         """Autocomplete for /episode: by number, then by words of the title or guest names
         (the last word may be unfinished); newest first; nothing typed → the latest."""
         if not prefix.strip():
-            return [e.choice() for e in self._newest[:limit]]
+            return [self.choice(e) for e in self._newest[:limit]]
         out: list[int] = []
         number = episode_number(prefix)
         if number is not None:
@@ -228,7 +261,7 @@ class Directory:
                 key=lambda i: (not self._title_folded[i].startswith(title), i),
             )
             out += rest[: limit - len(out)]
-        return [self._newest[i].choice() for i in out]
+        return [self.choice(self._newest[i]) for i in out]
 
     def suggest_episodes(self, text: str, limit: int = 5) -> list[EpisodeEntry]:
         """Episodes with a title or guest name close to `text` (typos), best first."""

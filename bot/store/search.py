@@ -198,7 +198,7 @@ _UNRANKED = """
 SELECT rowid FROM docs_fts
 WHERE docs_fts MATCH :q AND rowid < :below ORDER BY rowid DESC LIMIT :cap
 """
-_DOC_COLUMNS = """d.id, d.kind, d.heading, d.start_at, d.end_at, e.number,
+_DOC_COLUMNS = """d.id, d.kind, d.episode_id, d.heading, d.start_at, d.end_at, e.number,
        e.title AS episode_title, e.links, e.chapters, t.slug AS topic_slug,
        t.title AS topic_title"""
 _DOC_JOINS = """LEFT JOIN episodes e ON e.id = d.episode_id
@@ -461,4 +461,5 @@ def _hit(row: Any, ranking: Ranking) -> Hit:
         topic_slug=row["topic_slug"],
         topic_title=row["topic_title"] or "",
         own=doc in ranking.own,
+        episode_id=row["episode_id"],
     )

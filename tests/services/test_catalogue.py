@@ -319,3 +319,31 @@ async def test_a_topic_with_many_episodes_quotes_its_newest_ones(tmp_path, root)
     assert fields["Episodes"].splitlines()[0] == f"Ep. {newest[0]}: Episode {newest[0]}"
     # Episode 13 (tagged too) and the transcript of 12 ("causality" is not said there).
     assert reply.footer == f"{HITS + 3} episodes on this topic"
+
+
+async def test_episodes_sharing_a_number_are_each_reachable(tmp_path, root):
+    # A feed with seasons counts from 1 again: two episodes numbered 3. Every autocomplete
+    # choice must open the episode it names, and a search must not swap one for the other.
+    from datetime import date
+
+    from bot.core.models import Episode
+    from bot.store import catalog
+
+    first = Episode(3, "Gradient returns", "gradient-returns", date(2024, 3, 1), guid="s1e3")
+    second = Episode(3, "Stagnation ahead", "stagnation-ahead", date(2025, 3, 1), guid="s2e3")
+    async with open_app(Settings(db=tmp_path / "bot.sqlite3", content_dir=root)) as app:
+        await catalog.upsert_episodes(app.store, [first, second], "https://example.com/feed")
+        service = app.catalogue
+        choices = await service.episode_choices("3")
+        named = {name.split(" · ", 1)[1]: value for name, value in choices}
+        assert set(named) == {"Gradient returns", "Stagnation ahead"}
+        for title, value in named.items():
+            reply = await service.answer_episode(value)
+            assert reply.kind == "episode" and reply.title.endswith(title), (value, reply.title)
+        # The number alone opens the newest, and names the others.
+        both = await service.answer_episode("3")
+        assert both.title.endswith("Stagnation ahead")
+        assert both.footer == "Also numbered 3: Gradient returns"
+        # Stemmed words go through the search index: "returning" is only in the first title.
+        found = await service.answer_episode("returning")
+        assert found.kind == "episode" and found.title.endswith("Gradient returns"), found.title

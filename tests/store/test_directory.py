@@ -112,3 +112,23 @@ def test_choices_fit_discord_at_ten_thousand_episodes():
         assert len(choices) <= MAX_CHOICES
         assert all(0 < len(n) <= CHOICE_CHARS and 0 < len(v) <= CHOICE_CHARS for n, v in choices)
     assert len(d.episode_choices("a")) == MAX_CHOICES
+
+
+def test_every_choice_opens_the_episode_it_names():
+    # Seasons counting from 1 again, two trailers with one slug, a title that reads as a number.
+    d = Directory(
+        [
+            EpisodeEntry(1, 3, "pilot", "Pilot", (), ()),
+            EpisodeEntry(2, 3, "pilot-again", "Pilot again", (), (), origin="feed"),
+            EpisodeEntry(3, None, "trailer", "Trailer", (), (), origin="feed"),
+            EpisodeEntry(4, None, "trailer", "Trailer", (), (), origin="feed"),
+            EpisodeEntry(5, None, "1984", "1984", (), (), origin="feed"),
+            EpisodeEntry(6, 7, "seven", "Seven", (), ()),
+        ],
+        TOPICS,
+    )
+    choices = [d.choice(e) for e in d.episodes]
+    assert [d.episode_named(value) for _, value in choices] == d.episodes
+    assert d.choice(d.episode_by_id(6)) == ("#7 · Seven", "7")  # unambiguous: the number
+    assert [e.id for e in d.episodes_numbered(3)] == [1, 2]  # content first
+    assert d.episode_named("id:999") is None
