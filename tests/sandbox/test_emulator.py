@@ -339,6 +339,46 @@ async def test_global_429_on_a_webhook_is_retried(running: Running) -> None:
     assert (await handle.response())["content"] == "hello x x1"
 
 
+async def test_a_cloudflare_ban_is_plain_text_and_not_retried(running: Running) -> None:
+    w = running.world
+    w.emu.inject_fault("POST", r"^/channels/\d+/messages$", 429, retry_after=3600, cloudflare=True)
+    with pytest.raises(discord.HTTPException) as caught:
+        await running.channel(w.general).send("while banned")
+    assert caught.value.status == 429 and caught.value.text == "error code: 1015"
+    (sent,) = [r for r in w.emu.requests if r.path.endswith("/messages")]
+    assert sent.response_headers["Retry-After"] == "3600"
+    assert "Via" not in sent.response_headers and "X-RateLimit-Bucket" not in sent.response_headers
+    assert w.emu.messages(w.general) == []
+
+
+async def test_an_injected_refusal_has_discords_code_and_message(running: Running) -> None:
+    w = running.world
+    message = await running.channel(w.general).send("start a thread here")
+    w.emu.inject_fault("POST", r"/messages/\d+/threads$", 400, code=160006)
+    with pytest.raises(discord.HTTPException) as caught:
+        await message.create_thread(name="full")
+    assert caught.value.status == 400 and caught.value.code == 160006
+    assert caught.value.text == "Maximum number of active threads reached"
+    assert w.emu.threads(w.general) == []
+    w.emu.inject_fault("GET", r"^/channels/\d+$", 403, code=50001)
+    with pytest.raises(discord.Forbidden, match="Missing Access"):
+        await running.bot.fetch_channel(w.general.id)
+    with pytest.raises(EmulatorError, match="message="):
+        w.emu.inject_fault("GET", r"^/channels/\d+$", 400, code=12345)
+    with pytest.raises(EmulatorError, match="5xx"):
+        w.emu.inject_fault("GET", r"^/channels/\d+$", 403, code=50013, after=True)
+
+
+async def test_a_reset_token_is_refused_by_rest(running: Running) -> None:
+    w = running.world
+    old = w.emu.token
+    assert w.emu.reset_token() != old and w.emu.token != old
+    with pytest.raises(discord.HTTPException) as caught:
+        await running.bot.fetch_channel(w.general.id)
+    assert caught.value.status == 401 and caught.value.text == "401: Unauthorized"
+    # The gateway's 4004 for the old token: tests/e2e/test_refusals.py, through the runner.
+
+
 async def test_500_then_success(running: Running) -> None:
     w = running.world
     w.emu.inject_fault("GET", r"^/channels/\d+$", 500)

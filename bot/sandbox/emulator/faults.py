@@ -1,8 +1,10 @@
 """Injected failures and Discord's rate-limit headers.
 
 Pure: callers pass `now` (seconds). A `Fault` makes the next `count` matching requests fail with
-429 (Discord's real headers and body) or a 5xx JSON error. `Buckets` produces the
-X-RateLimit-* headers Discord sends on every response, per route bucket.
+429 (Discord's real headers and body, or Cloudflare's plain-text ban), a 5xx JSON error, or a
+4xx refusal with Discord's JSON error code (a limit or a state the world does not model, such as
+160006 "Maximum number of active threads reached"). `Buckets` produces the X-RateLimit-*
+headers Discord sends on every response, per route bucket.
 """
 
 from __future__ import annotations
@@ -24,6 +26,27 @@ _5XX_TEXT = {
     503: "503: Service Unavailable",
     504: "504: Gateway Timeout",
 }
+# 4xx refusals: Discord's JSON body is {"message", "code"}; these are its messages for the
+# codes a test is likely to inject (docs: topics/opcodes-and-status-codes), so only the code
+# need be given. Any other code needs its message.
+_4XX_STATUSES = (400, 401, 403, 404)
+_API_MESSAGES = {
+    0: "401: Unauthorized",
+    10003: "Unknown Channel",
+    10008: "Unknown Message",
+    10062: "Unknown interaction",
+    30033: "Max number of thread participants has been reached",
+    40060: "Interaction has already been acknowledged",
+    50001: "Missing Access",
+    50013: "Missing Permissions",
+    160004: "A thread has already been created for this message",
+    160005: "Thread is locked",
+    160006: "Maximum number of active threads reached",
+    160007: "Maximum number of active announcement threads reached",
+}
+# Cloudflare answers an IP over Discord's invalid-request limit itself: plain text, no JSON, no
+# X-RateLimit-* headers and no "Via" (which Discord's own 429s carry).
+CLOUDFLARE_BODY = "error code: 1015"
 
 
 @dataclass
@@ -34,6 +57,9 @@ class Fault:
     count: int = 1
     retry_after: float = 0.05
     scope: str = "user"
+    code: int = 0  # a 4xx: Discord's JSON error code
+    message: str | None = None  # a 4xx: Discord's message (known codes have a default)
+    cloudflare: bool = False  # a 429 only: Cloudflare's ban, not Discord's rate limit
     # A 5xx only: the request is carried out first, then answered with the error, as when
     # Discord's gateway times out after the work was done. The client cannot tell.
     after: bool = False
@@ -42,12 +68,23 @@ class Fault:
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
-        if self.status != 429 and self.status not in _5XX_TEXT:
+        if self.status != 429 and self.status not in _5XX_TEXT and not self.refusal:
             raise EmulatorError(
-                f"fault status must be 429 or one of {sorted(_5XX_TEXT)}, got {self.status}"
+                f"fault status must be 429, one of {list(_4XX_STATUSES)} or one of "
+                f"{sorted(_5XX_TEXT)}, got {self.status}"
             )
-        if self.after and self.status == 429:
-            raise EmulatorError("a fault after the work must be a 5xx: a 429 is never processed")
+        if self.refusal and self.message is None:
+            self.message = _API_MESSAGES.get(self.code)
+            if self.message is None:
+                raise EmulatorError(
+                    f"give the message Discord sends with code {self.code} (message=...)"
+                )
+        if self.after and self.status not in _5XX_TEXT:
+            raise EmulatorError(
+                "a fault after the work must be a 5xx: a 429 or a refusal is never processed"
+            )
+        if self.cloudflare and self.status != 429:
+            raise EmulatorError("a Cloudflare ban is a 429")
         if self.scope not in ("user", "global", "shared"):
             raise EmulatorError(f"scope must be 'user', 'global' or 'shared', got {self.scope!r}")
         if self.count < 1:
@@ -60,6 +97,10 @@ class Fault:
             raise EmulatorError(f"path_regex {self.path_regex!r} is not a regex: {exc}") from None
 
     @property
+    def refusal(self) -> bool:
+        return self.status in _4XX_STATUSES
+
+    @property
     def remaining(self) -> int:
         return self.count - self.hits
 
@@ -70,10 +111,14 @@ class Fault:
             and self._pattern.search(path) is not None
         )
 
-    def response(self, bucket: str, now: float) -> tuple[int, dict[str, str], dict[str, Any]]:
-        """(status, headers, JSON body) of one failing response."""
+    def response(self, bucket: str, now: float) -> tuple[int, dict[str, str], dict[str, Any] | str]:
+        """(status, headers, JSON body) of one failing response; Cloudflare's body is text."""
+        if self.refusal:
+            return self.status, {}, {"message": self.message, "code": self.code}
         if self.status != 429:
             return self.status, {}, {"message": _5XX_TEXT[self.status], "code": 0}
+        if self.cloudflare:
+            return 429, {"Retry-After": str(max(1, math.ceil(self.retry_after)))}, CLOUDFLARE_BODY
         is_global = self.scope == "global"
         headers = {
             "Retry-After": str(max(1, math.ceil(self.retry_after))),

@@ -156,6 +156,7 @@ class Rest:
         body: Any = None
         files: list[tuple[str, bytes, str | None]] = []
         response: web.StreamResponse
+        fault: Fault | None = None
         try:
             body, files = await _read_body(request)
             request[BODY], request[FILES] = body, files
@@ -176,7 +177,8 @@ class Rest:
             response = _json(
                 {"message": "500: Internal Server Error (emulator bug)", "code": 0}, 500
             )
-        response.headers.setdefault("Via", "1.1 google")  # discord.py trusts 429s only with Via
+        if fault is None or not fault.cloudflare:
+            response.headers.setdefault("Via", "1.1 google")  # discord.py trusts 429s with Via
         self.emu.after_request(
             Recorded(
                 method=request.method,
@@ -198,7 +200,10 @@ class Rest:
         status, headers, body = fault.response(self._bucket_key(request)[0], time.time())
         done = " after carrying it out" if fault.after else ""
         log.info("injected %s for %s %s%s", status, request.method, rel, done)
-        response = _json(body, status)
+        if isinstance(body, str):  # Cloudflare's own page, not Discord's JSON
+            response = web.Response(text=body, status=status, content_type="text/plain")
+        else:
+            response = _json(body, status)
         response.headers.update(headers)
         return response
 

@@ -57,6 +57,7 @@ from .state import (
     Role,
     User,
     World,
+    make_token,
 )
 
 log = logging.getLogger(__name__)
@@ -560,13 +561,37 @@ class Emulator:
         scope: str = "user",
         *,
         after: bool = False,
+        code: int = 0,
+        message: str | None = None,
+        cloudflare: bool = False,
     ) -> Fault:
         """The next `count` requests matching method (or "*") and path_regex (searched in the
-        path after /api/v10) fail with `status`: 429 with Discord's headers, or a 5xx.
+        path after /api/v10) fail with `status`: 429 with Discord's headers (`cloudflare`:
+        Cloudflare's plain-text ban instead), a 5xx, or a 400/401/403/404 refusal with Discord's
+        JSON error `code` and `message` (known codes have their message).
         `after` (5xx only): the request is carried out, then answered with the error."""
         return self.faults.add(
-            Fault(method, path_regex, status, count, retry_after, scope, after=after)
+            Fault(
+                method,
+                path_regex,
+                status,
+                count,
+                retry_after,
+                scope,
+                code=code,
+                message=message,
+                cloudflare=cloudflare,
+                after=after,
+            )
         )
+
+    def reset_token(self) -> str:
+        """The new token, as after "Reset Token" in the Developer Portal: from now on REST
+        answers the old one with 401 and IDENTIFY or RESUME with it closes with 4004. A session
+        already connected stays until it reconnects (drop_gateway)."""
+        self.world.token = make_token(self.world.bot.id)
+        self._changed()
+        return self.world.token
 
     # ---- gateway control ----
 

@@ -243,7 +243,7 @@ class World:
         self.bot = User(bot_id, bot_name, bot=True)
         self.users[bot_id] = self.bot
         self.application_id = bot_id  # Discord gives a bot user the application's id
-        self.token = token or _make_token(bot_id)
+        self.token = token or make_token(bot_id)
 
     # ---- lookups ----
 
@@ -1106,7 +1106,7 @@ def _normalise_embed(embed: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _make_token(bot_id: int) -> str:
+def make_token(bot_id: int) -> str:
     import base64
 
     head = base64.urlsafe_b64encode(str(bot_id).encode()).decode().rstrip("=")
