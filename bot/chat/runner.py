@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # Below systemd's TimeoutStopSec (30 s) and Compose's stop_grace_period (30 s): a graceful stop
 # always ends before the service manager's SIGKILL. (`docker stop` waits 10 s unless given -t.)
 SHUTDOWN_TIMEOUT = 25.0
+AUTHENTICATION_FAILED = 4004  # Discord's gateway close code for a token it does not accept
 
 
 def point_at(api_base: str) -> None:
@@ -161,6 +162,14 @@ async def _run_until_stopped(
         exc = runner.exception()
         if isinstance(exc, discord.LoginFailure):
             log.error("Discord refused the token: check DISCORD_TOKEN (%s)", exc)
+            return 2
+        if isinstance(exc, discord.ConnectionClosed) and exc.code == AUTHENTICATION_FAILED:
+            # The token was good at start: it was reset (or revoked) while the bot ran.
+            log.error(
+                "Discord refused the token when the bot reconnected (gateway close 4004, "
+                "authentication failed; was it reset in the Developer Portal?): set the new "
+                "DISCORD_TOKEN and start the bot again"
+            )
             return 2
         if isinstance(exc, aiohttp.ClientConnectionError | OSError):
             # Not a bug: say what to check, without a traceback.
