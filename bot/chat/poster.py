@@ -128,6 +128,12 @@ def translated(what: str, channel_id: int) -> Iterator[None]:
     except discord.RateLimited as exc:
         raise PostRetry(f"rate limited for {exc.retry_after:.0f} s") from None
     except discord.HTTPException as exc:
+        if exc.status == 401:
+            # The token, not the post: kept until the operator fixes it (or its grace ends).
+            raise PostRetry(
+                "Discord refused the bot's token (401 Unauthorized): the operator must set "
+                "a valid DISCORD_TOKEN and restart the bot"
+            ) from None
         if exc.status >= 500 or exc.status == 429:
             raise PostRetry(f"Discord answered {exc.status}") from None
         raise PostError(

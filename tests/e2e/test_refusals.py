@@ -4,11 +4,20 @@ the emulator, which answers as Discord does (a reset token, refusals with Discor
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from datetime import timedelta
 
 import pytest
 
 from bot.chat.runner import serve
 from tests.e2e.conftest import BotFactory, World
+from tests.e2e.test_scheduling_e2e import bot_posts, cog_of, command, weekly_options
+
+
+def outbox(bots: BotFactory) -> list[sqlite3.Row]:
+    with sqlite3.connect(bots.settings().db) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM outbox ORDER BY due_at").fetchall()
 
 
 async def test_a_token_reset_while_running_stops_the_bot_with_the_fix(
@@ -25,3 +34,22 @@ async def test_a_token_reset_while_running_stops_the_bot_with_the_fix(
     assert "Discord refused the token" in stopped.getMessage()
     assert "DISCORD_TOKEN" in stopped.getMessage() and stopped.exc_info is None
     assert world.emu.token not in caplog.text
+
+
+async def test_a_post_refused_for_the_token_waits_for_a_good_one(world: World, bots: BotFactory):
+    """A 401 is the operator's token, not the post: the post is kept, not failed, and goes out
+    once when Discord accepts the bot again."""
+    run = await bots.start()
+    await command(
+        world, "weekly", "set", weekly_options(world, world.general, timedelta(minutes=5))
+    )
+    world.emu.inject_fault("POST", rf"^/channels/{world.general.id}/messages$", 401)
+    world.clock.advance(5 * 60 + 1)
+    await cog_of(run).ticker.tick()
+    assert bot_posts(world, world.general) == []
+    (row,) = outbox(bots)
+    assert row["state"] != "failed" and "DISCORD_TOKEN" in row["last_error"], dict(row)
+
+    await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, world.general)) == 1
+    assert "✅" in (await command(world, "weekly", "show"))["content"]
