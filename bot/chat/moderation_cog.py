@@ -72,8 +72,18 @@ def outcome(entry: OutboxEntry) -> str:
         if entry.schedule_id is not None:
             source = f"`#{entry.schedule_id}`"
         title = f" **{entry.post.title}**" if entry.post.title else ""
-        return f"{icon} {at} {source or entry.kind}{title} {entry.state}: {entry.last_error}"
+        return (
+            f"{icon} {at} {source or entry.kind}{title} {entry.state}: {entry.last_error}"
+            f"{posted_at(entry)}"
+        )
     return f"{icon} {at} {entry.state}: **{what}**"
+
+
+def posted_at(entry: OutboxEntry) -> str:
+    """Where a post that went wrong after its message was sent can be seen, else nothing."""
+    if entry.message_id is None:
+        return ""
+    return f" ({message_link(entry.guild_id, entry.channel_id, entry.message_id)})"
 
 
 def weekly_text(view: WeeklyView, *, heading: str = "Weekly prompt") -> str:
@@ -477,7 +487,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
             said = f"`#{id}` was already posted this minute" if already else f"Posted `#{id}` now"
             await tell(interaction, f"{said}: {where} ({link}).")
         elif done is not None and done.state in (FAILED, SKIPPED):
-            await tell(interaction, f"Could not post `#{id}`: {done.last_error}")
+            await tell(interaction, f"Could not post `#{id}`: {done.last_error}{posted_at(done)}")
         else:
             await tell(interaction, f"`#{id}` is queued and will go out on the next tick.")
 

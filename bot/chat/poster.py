@@ -33,6 +33,8 @@ RETRIED_AFTER = 1.0  # seconds: discord.py waits at least this long before retry
 CLOCK_SKEW = timedelta(minutes=10)  # between our clock and Discord's snowflakes
 ALREADY_HAS_THREAD = 160004  # "A thread has already been created for this message"
 TAG_REQUIRED = 40067  # "A tag is required to create a forum post in this channel"
+# "Maximum number of active (announcement) threads reached": a server-wide limit.
+TOO_MANY_THREADS = (160006, 160007)
 PREFERRED_TAGS = ("discussion", "topic", "question", "weekly")
 MAX_TAGS = 5  # Discord: at most five tags on a forum post
 EMBED_TITLE = 256
@@ -136,6 +138,11 @@ def translated(what: str, channel_id: int) -> Iterator[None]:
             ) from None
         if exc.status >= 500 or exc.status == 429:
             raise PostRetry(f"Discord answered {exc.status}") from None
+        if exc.code in TOO_MANY_THREADS:
+            raise PostError(
+                f"Discord refused to {what} in <#{channel_id}>: {exc.text} in this server; "
+                "archive or close some threads"
+            ) from None
         raise PostError(
             f"Discord rejected the request to {what} ({exc.status}, code {exc.code}: {exc.text})"
         ) from None

@@ -291,9 +291,13 @@ class Publisher:
                 )
             await self.outbox.record_message(entry.key, message_id, self.now())
         if entry.post.open_thread and thread_id is None:
-            thread_id = await self.poster.create_thread(
-                entry.channel_id, message_id, entry.post.title
-            )
+            try:
+                thread_id = await self.poster.create_thread(
+                    entry.channel_id, message_id, entry.post.title
+                )
+            except PostError as exc:
+                # Said first, so that nobody posts it again to get the thread.
+                raise PostError(f"the message was posted, but not its thread: {exc}") from None
         await self.outbox.mark_sent(
             entry.key, self.now(), message_id=message_id, thread_id=thread_id
         )

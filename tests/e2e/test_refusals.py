@@ -53,3 +53,23 @@ async def test_a_post_refused_for_the_token_waits_for_a_good_one(world: World, b
     await cog_of(run).ticker.tick()
     assert len(bot_posts(world, world.general)) == 1
     assert "✅" in (await command(world, "weekly", "show"))["content"]
+
+
+async def test_a_thread_refused_after_its_message_says_the_message_is_up(
+    world: World, bots: BotFactory
+):
+    """Discord's server-wide limit of active threads (160006) refuses the thread once the message
+    is posted: moderators are told the message is there (so nobody posts it again) and what to
+    do about the limit."""
+    await bots.start()
+    await command(
+        world, "schedule", "thread", {"topic": "open-source-usability", "when": "in 1 hour"}
+    )
+    world.emu.inject_fault("POST", r"/messages/\d+/threads$", 400, code=160006)
+    ran = (await command(world, "schedule", "run-now", {"id": 1}))["content"]
+    (post,) = bot_posts(world, world.general)
+    link = f"/channels/{world.guild.id}/{world.general.id}/{post['id']}"
+    assert world.emu.threads(world.general) == []
+    for told in (ran, (await command(world, "schedule", "list"))["content"]):
+        assert "message was posted" in told and link in told, told
+        assert "archive" in told, told
