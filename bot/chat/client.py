@@ -21,6 +21,7 @@ from bot.settings import DISCORD_API_BASE
 log = logging.getLogger(__name__)
 
 COMMANDS_HASH_KEY = "commands_hash"
+UNKNOWN_INTERACTION = 10062  # Discord's code for an interaction answered too late
 
 
 class Cooldowns:
@@ -160,6 +161,19 @@ class VGBot(commands.Bot):
             await tell(interaction, f"That value doesn't work here: {error.value!r}.")
             return
         command = interaction.command.qualified_name if interaction.command else "?"
+        cause = getattr(error, "original", error)
+        if isinstance(cause, discord.NotFound) and cause.code == UNKNOWN_INTERACTION:
+            # Not our bug: it reached us after Discord's 3 s (a gateway outage replays events
+            # late; a stalled host). Discord has told the member; a second answer would fail too.
+            log.warning(
+                "/%s came too late to answer (Discord: 10062 Unknown interaction; it allows "
+                "3 s): after a gateway outage this is expected, else check the host's load "
+                "and network (guild %s, user %s)",
+                command,
+                interaction.guild_id,
+                interaction.user.id,
+            )
+            return
         log.error(
             "command /%s failed (guild %s, channel %s, user %s)",
             command,

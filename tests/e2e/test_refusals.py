@@ -4,6 +4,7 @@ the emulator, which answers as Discord does (a reset token, refusals with Discor
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from datetime import timedelta
 
@@ -73,3 +74,34 @@ async def test_a_thread_refused_after_its_message_says_the_message_is_up(
     for told in (ran, (await command(world, "schedule", "list"))["content"]):
         assert "message was posted" in told and link in told, told
         assert "archive" in told, told
+
+
+async def test_an_interaction_that_arrives_too_late_is_one_warning(
+    world: World, bots: BotFactory, caplog: pytest.LogCaptureFixture
+):
+    """An interaction replayed after a gateway outage is past Discord's 3 s to answer: Discord
+    answers 10062 Unknown interaction. That is not a bug of the bot: one warning saying so, no
+    traceback, and no second try to tell a member Discord already told."""
+    await bots.start()
+    said = asyncio.Event()  # the bot's error handler runs after the refused answer
+    heard = logging.Handler(logging.WARNING)
+    heard.emit = lambda record: said.set()  # type: ignore[method-assign]
+    logging.getLogger("bot.chat.client").addHandler(heard)
+    try:
+        async with world.emu.gateway_outage(code=4000):
+            await world.emu.invoke(
+                "episode", {"query": "11"}, user=world.alice, channel=world.general
+            )
+            world.clock.advance(5)
+        await asyncio.wait_for(said.wait(), 10)
+    finally:
+        logging.getLogger("bot.chat.client").removeHandler(heard)
+
+    def told() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "bot.chat.client" and r.levelno >= 30]
+
+    (warning,) = told()
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert "10062" in warning.getMessage() and "/episode" in warning.getMessage()
+    callbacks = [r for r in world.emu.requests if r.path.endswith("/callback")]
+    assert [r.status for r in callbacks] == [404]
