@@ -136,6 +136,12 @@ def translated(what: str, channel_id: int) -> Iterator[None]:
                 "Discord refused the bot's token (401 Unauthorized): the operator must set "
                 "a valid DISCORD_TOKEN and restart the bot"
             ) from None
+        if exc.status == 429 and not _from_discord(exc.response):
+            raise PostRetry(
+                f"Cloudflare is refusing this host ({exc.status} {exc.text[:80]!r}): too many "
+                "invalid requests from its IP (a shared host's neighbours count too); it lifts "
+                "by itself, usually within an hour"
+            ) from None
         if exc.status >= 500 or exc.status == 429:
             raise PostRetry(f"Discord answered {exc.status}") from None
         if exc.code in TOO_MANY_THREADS:
@@ -148,6 +154,13 @@ def translated(what: str, channel_id: int) -> Iterator[None]:
         ) from None
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise PostRetry(f"network error: {type(exc).__name__}: {exc}") from None
+
+
+def _from_discord(response: Any) -> bool:
+    """Whether an error came from Discord's API, not from Cloudflare in front of it (which
+    answers in plain text or HTML, without the "Via" header of Discord's own answers)."""
+    headers = getattr(response, "headers", {})
+    return "Via" in headers and getattr(response, "content_type", "") == "application/json"
 
 
 def kind_of(channel: object) -> str:

@@ -105,3 +105,23 @@ async def test_an_interaction_that_arrives_too_late_is_one_warning(
     assert "10062" in warning.getMessage() and "/episode" in warning.getMessage()
     callbacks = [r for r in world.emu.requests if r.path.endswith("/callback")]
     assert [r.status for r in callbacks] == [404]
+
+
+async def test_a_cloudflare_ban_is_named_and_the_post_waits(
+    world: World, bots: BotFactory, caplog: pytest.LogCaptureFixture
+):
+    """Cloudflare's 429 (too many invalid requests from this IP) is not Discord's rate limit and
+    discord.py does not retry it: the log says what it is, and the post goes out on a later tick."""
+    run = await bots.start()
+    await command(
+        world, "weekly", "set", weekly_options(world, world.general, timedelta(minutes=5))
+    )
+    world.emu.inject_fault(
+        "POST", rf"^/channels/{world.general.id}/messages$", 429, retry_after=600, cloudflare=True
+    )
+    world.clock.advance(5 * 60 + 1)
+    await cog_of(run).ticker.tick()
+    (retry,) = [r for r in caplog.records if r.name == "bot.services.publisher"]
+    assert "Cloudflare" in retry.getMessage() and "error code: 1015" in retry.getMessage()
+    await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, world.general)) == 1
