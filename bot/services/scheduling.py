@@ -532,9 +532,9 @@ class SchedulingService:
 
     async def cancel(self, guild_id: int, schedule_id: int, *, by: int, now: datetime) -> Schedule:
         schedule = await self._own_schedule(guild_id, schedule_id)
-        if schedule.active and schedule.repeat == "once" and schedule.last_run is not None:
+        if schedule.active and isinstance(schedule.rule, OneOff) and schedule.finished:
             # Cancelling would only hide how it went from /schedule list.
-            ran = format_discord_timestamp(schedule.last_run, "f")
+            ran = format_discord_timestamp(schedule.rule.at_utc, "f")
             raise SchedulingError(
                 f"schedule #{schedule_id} ran once already, at {ran}: there is nothing left to "
                 "cancel. /schedule list shows how it went."

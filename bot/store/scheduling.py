@@ -61,6 +61,17 @@ class Schedule:
     def active(self) -> bool:
         return self.cancelled_at is None
 
+    @property
+    def finished(self) -> bool:
+        """A one-off whose time the planner has reached. `last_run` is the `now` of the last
+        tick that looked at the schedule, whether or not anything was due, so being set is
+        not enough."""
+        return (
+            isinstance(self.rule, OneOff)
+            and self.last_run is not None
+            and self.last_run >= self.rule.at_utc
+        )
+
 
 def format_wall_time(at: time) -> str:
     return at.strftime("%H:%M:%S" if at.second else "%H:%M")
@@ -266,7 +277,7 @@ class SchedulingStore:
         """Active schedules still to post whose topic is no longer in the catalogue."""
         rows = await self.store.fetchall(
             "SELECT * FROM schedules WHERE guild_id = ? AND cancelled_at IS NULL"
-            " AND NOT (repeat = 'once' AND last_run IS NOT NULL)"
+            " AND NOT (repeat = 'once' AND last_run IS NOT NULL AND last_run >= at_utc)"
             " AND topic_slug NOT IN (SELECT slug FROM topics) ORDER BY id",
             (guild_id,),
         )

@@ -496,3 +496,18 @@ async def test_the_servers_config_gives_the_zone_and_the_discussion_channel(
     await cog_of(run).ticker.tick()
     (post,) = world.emu.threads(world.forum)
     assert post["owner_id"] == str(world.emu.bot_user.id)
+
+
+async def test_a_one_off_is_cancelled_after_the_scheduler_ticked(world: World, bots: BotFactory):
+    run = await bots.start()
+    await command(
+        world, "schedule", "thread", {"topic": "open-source-usability", "when": "in 2 hours"}
+    )
+    world.clock.advance(60)
+    await cog_of(run).ticker.tick()  # nothing due yet: the bot ticks every 30 s all the same
+
+    reply = await command(world, "schedule", "cancel", {"id": 1})
+    assert reply["content"].startswith("Cancelled `#1`"), reply["content"]
+    world.clock.advance(2 * 3600)
+    await cog_of(run).ticker.tick()
+    assert bot_posts(world, world.general) == []

@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.models import Episode, Link, Person, Topic
 from bot.core.render import Prompts
-from bot.core.schedule import WeeklyRule, describe
+from bot.core.schedule import WeeklyRule, describe, format_discord_timestamp
 from bot.services.publisher import Publisher, Ticker
 from bot.services.scheduling import (
     CatalogueTopics,
@@ -740,3 +740,43 @@ def test_topic_choices_match_titles_slugs_and_aliases():
     assert topic_choices(TOPICS, "practice") == [("MLOps in practice", "mlops")]
     assert topic_choices(TOPICS, "x" * 500) == []
     assert topic_choices(TOPICS, "", limit=2) == [(t.title, t.slug) for t in TOPICS[:2]]
+
+
+async def test_a_one_off_can_be_cancelled_after_ticks_that_had_nothing_to_post(db):
+    # The planner notes each tick on every active schedule; a one-off due Friday is still to
+    # come on Wednesday, whatever ticks ran in between.
+    async with Bot(db) as service:
+        view = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "friday 18:00", by=MOD, now=TUE
+        )
+        sid = view.schedule.id
+        wed = TUE + timedelta(days=1)
+        assert await service.plan(wed) == []
+        cancelled = await service.cancel(GUILD, sid, by=MOD, now=wed)
+        assert cancelled.cancelled_at == wed
+        assert await service.plan(datetime(2026, 3, 6, 18, tzinfo=UTC)) == []
+        # Once its time has been planned, there is nothing left to cancel.
+        soon = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "in 1 hour", by=MOD, now=wed
+        )
+        await service.plan(wed + timedelta(hours=1))
+        await service.plan(wed + timedelta(hours=2))
+        ran = format_discord_timestamp(wed + timedelta(hours=1), "f")
+        with pytest.raises(SchedulingError, match=f"ran once already, at {ran}"):
+            await service.cancel(GUILD, soon.schedule.id, by=MOD, now=wed + timedelta(hours=2))
+
+
+async def test_a_one_off_still_to_come_is_named_an_orphan_after_ticks(db):
+    # The catalogue tables are empty here (the topics come from FakeTopics), so to
+    # `orphans` every schedule's topic has left it.
+    async with Bot(db) as service:
+        soon = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "in 1 hour", by=MOD, now=TUE
+        )
+        later = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "friday 18:00", by=MOD, now=TUE
+        )
+        await service.plan(TUE + timedelta(hours=2))  # the first one's time has come
+        orphans = await service.rows.orphans(GUILD)
+    assert [s.id for s in orphans] == [later.schedule.id]
+    assert soon.schedule.id != later.schedule.id
