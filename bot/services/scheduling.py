@@ -532,7 +532,15 @@ class SchedulingService:
 
     async def cancel(self, guild_id: int, schedule_id: int, *, by: int, now: datetime) -> Schedule:
         schedule = await self._own_schedule(guild_id, schedule_id)
-        if schedule.active and isinstance(schedule.rule, OneOff) and schedule.finished:
+        last = await self._last_post(schedule_id)
+        # A one-off whose post still waits (Discord was unavailable) can yet be stopped.
+        waiting = last is not None and last.state in (PENDING, SENDING) and not last.message_id
+        if (
+            schedule.active
+            and isinstance(schedule.rule, OneOff)
+            and schedule.finished
+            and not waiting
+        ):
             # Cancelling would only hide how it went from /schedule list.
             ran = format_discord_timestamp(schedule.rule.at_utc, "f")
             raise SchedulingError(

@@ -174,6 +174,21 @@ async def insert(db: aiosqlite.Connection, entry: OutboxEntry, now: datetime) ->
     return cursor.rowcount == 1
 
 
+async def skip_unsent(
+    db: aiosqlite.Connection, where: str, params: Sequence[Any], reason: str, now: datetime
+) -> int:
+    """Inside the caller's transaction: the open rows matching `where` that have no message
+    yet become 'skipped' with `reason` (a moderator stopped them), so no later drain posts
+    them; how many. A send already under way is not stopped: its message id, once recorded,
+    finishes the row as sent."""
+    cursor = await db.execute(
+        "UPDATE outbox SET state = ?, last_error = ?, updated_at = ?"
+        f" WHERE state IN (?, ?) AND message_id IS NULL AND ({where})",
+        (SKIPPED, _clip(reason), epoch(now), *OPEN, *params),
+    )
+    return cursor.rowcount
+
+
 async def exists(db: aiosqlite.Connection, key: str) -> bool:
     rows = await db.execute_fetchall("SELECT 1 FROM outbox WHERE key = ?", (key,))
     return bool(list(rows))

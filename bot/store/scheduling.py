@@ -18,7 +18,7 @@ import aiosqlite
 
 from bot.core.schedule import OneOff, Recurrence, WeeklyRule
 from bot.store.db import Store
-from bot.store.outbox import epoch, from_epoch
+from bot.store.outbox import epoch, from_epoch, skip_unsent
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,16 @@ class SchedulingStore:
                 " WHERE guild_id = ? AND enabled = 1",
                 (epoch(now), by, guild_id),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return False
+            await skip_unsent(
+                db,
+                "kind = 'weekly' AND guild_id = ?",
+                (guild_id,),
+                "not posted: the weekly prompt was turned off before it went out",
+                now,
+            )
+            return True
 
     async def enabled_weeklies(self, db: aiosqlite.Connection) -> list[WeeklyConfig]:
         rows = await db.execute_fetchall(
@@ -291,7 +300,17 @@ class SchedulingStore:
                 " WHERE id = ? AND cancelled_at IS NULL",
                 (epoch(now), by, schedule_id),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return False
+            # Its posts still waiting (for their first try, or a retry) go with it.
+            await skip_unsent(
+                db,
+                "schedule_id = ?",
+                (schedule_id,),
+                f"not posted: schedule #{schedule_id} was cancelled before it went out",
+                now,
+            )
+            return True
 
     async def active_schedules(self, db: aiosqlite.Connection) -> list[Schedule]:
         rows = await db.execute_fetchall(

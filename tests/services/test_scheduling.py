@@ -12,7 +12,7 @@ import pytest
 from bot.core.models import Episode, Link, Person, Topic
 from bot.core.render import Prompts
 from bot.core.schedule import WeeklyRule, describe, format_discord_timestamp
-from bot.services.publisher import Publisher, Ticker
+from bot.services.publisher import PostRetry, Publisher, Ticker
 from bot.services.scheduling import (
     CatalogueTopics,
     SchedulingError,
@@ -759,7 +759,16 @@ async def test_a_one_off_can_be_cancelled_after_ticks_that_had_nothing_to_post(d
         soon = await service.schedule_thread(
             GUILD, TEXT_CHANNEL, "evals", "in 1 hour", by=MOD, now=wed
         )
+        clock = Clock(wed + timedelta(hours=1))
         await service.plan(wed + timedelta(hours=1))
+        assert (
+            len(
+                (
+                    await Publisher(service.outbox, FakeDiscord(clock), clock, grace=GRACE).drain()
+                ).sent
+            )
+            == 1
+        )
         await service.plan(wed + timedelta(hours=2))
         ran = format_discord_timestamp(wed + timedelta(hours=1), "f")
         with pytest.raises(SchedulingError, match=f"ran once already, at {ran}"):
@@ -780,3 +789,43 @@ async def test_a_one_off_still_to_come_is_named_an_orphan_after_ticks(db):
         orphans = await service.rows.orphans(GUILD)
     assert [s.id for s in orphans] == [later.schedule.id]
     assert soon.schedule.id != later.schedule.id
+
+
+def at(clock: Clock) -> datetime:
+    return datetime.fromtimestamp(clock(), UTC)
+
+
+@pytest.mark.parametrize("point", ["perms", "send:before"])
+async def test_a_post_waiting_for_a_retry_is_not_made_after_a_cancel(db, point):
+    # Discord was unavailable at its time: the row waits for the next tick, and meanwhile a
+    # moderator cancels (or turns the weekly prompt off). Nothing may be posted after that.
+    clock = Clock(TUE)
+    discord = FakeDiscord(clock)
+    async with Bot(db) as service:
+        view = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "in 1 hour", by=MOD, now=TUE
+        )
+        await set_friday(service, now=TUE, tz="UTC")
+        publisher = Publisher(service.outbox, discord, clock, grace=GRACE)
+        clock.advance(hours=1)
+        await service.plan(at(clock))
+        discord.fault(point, PostRetry("503 Service Unavailable"))
+        assert len((await publisher.drain()).retry) == 1
+        cancelled = await service.cancel(GUILD, view.schedule.id, by=MOD, now=at(clock))
+        assert cancelled.cancelled_at == at(clock)
+        clock.advance(seconds=30)
+        await publisher.drain()
+        assert discord.messages == {}
+        (row,) = await all_rows(db)
+        assert row.state == SKIPPED and "cancelled" in row.last_error
+
+        clock.t = FRI.timestamp()
+        await service.plan(at(clock))
+        discord.fault(point, PostRetry("503 Service Unavailable"))
+        assert len((await publisher.drain()).retry) == 1
+        assert await service.weekly_off(GUILD, by=MOD, now=at(clock))
+        clock.advance(seconds=30)
+        await publisher.drain()
+        assert discord.messages == {}
+        weekly = [r for r in await all_rows(db) if r.kind == "weekly"]
+        assert [r.state for r in weekly] == [SKIPPED] and "turned off" in weekly[0].last_error
