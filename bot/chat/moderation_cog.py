@@ -218,6 +218,43 @@ class ModerationCog(commands.Cog, name="Moderation"):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return require_moderator(interaction)
 
+    def _not_moderator_of(
+        self, interaction: discord.Interaction, channel: discord.abc.GuildChannel
+    ) -> str | None:
+        """Why the member may not manage posts in `channel`, or None. Discord (and
+        `require_moderator`) look at Manage Threads where the command is used, which a
+        channel overwrite can give in that channel alone."""
+        member = interaction.user
+        if not isinstance(member, discord.Member) or channel.permissions_for(member).manage_threads:
+            return None
+        log.info(
+            "refused /%s to user %s without Manage Threads in channel %s",
+            interaction.command.qualified_name if interaction.command else "?",
+            member.id,
+            channel.id,
+        )
+        return (
+            f"You need the Manage Threads permission in {channel.mention} to manage its posts "
+            "(you have it only where you used the command). Pick a channel you moderate, or "
+            "ask an admin. Nothing was changed."
+        )
+
+    async def _not_moderator_of_schedule(
+        self, interaction: discord.Interaction, guild: discord.Guild, schedule_id: int
+    ) -> str | None:
+        schedule = await self.service.rows.schedule(schedule_id)
+        if schedule is None or schedule.guild_id != guild.id:
+            return None  # the service says there is no such schedule
+        channel = guild.get_channel(schedule.channel_id)
+        return None if channel is None else self._not_moderator_of(interaction, channel)
+
+    async def _not_moderator_of_weekly(
+        self, interaction: discord.Interaction, guild: discord.Guild
+    ) -> str | None:
+        config = await self.service.rows.weekly(guild.id)
+        channel = None if config is None else guild.get_channel(config.channel_id)
+        return None if channel is None else self._not_moderator_of(interaction, channel)
+
     def _bot_cannot_post(self, channel: discord.abc.GuildChannel) -> str | None:
         me = channel.guild.me
         missing = (
@@ -261,7 +298,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
                 "Pick a text or forum channel with the `channel` option (or have an admin set "
                 "a discussion channel with `/config channel`). Nothing was changed."
             )
-        problem = self._bot_cannot_post(target)
+        problem = self._not_moderator_of(interaction, target) or self._bot_cannot_post(target)
         if problem:
             return None, problem
         return target, ""
@@ -288,7 +325,10 @@ class ModerationCog(commands.Cog, name="Moderation"):
         if interaction.guild is None:
             return
         target, problem = await self._find_target(interaction, channel, here=False)
-        if target is None:
+        if target is not None:
+            # Setting it again moves it: the channel it leaves is changed too.
+            problem = await self._not_moderator_of_weekly(interaction, interaction.guild) or ""
+        if target is None or problem:
             # Say what else is wrong too, so one more try is enough.
             errors = await self.service.weekly_input_errors(
                 interaction.guild.id, weekday.value, time, tz
@@ -332,6 +372,10 @@ class ModerationCog(commands.Cog, name="Moderation"):
     async def weekly_off(self, interaction: discord.Interaction) -> None:
         """Stop posting the weekly prompt (the settings are kept)."""
         assert interaction.guild is not None
+        problem = await self._not_moderator_of_weekly(interaction, interaction.guild)
+        if problem:
+            await tell(interaction, problem)
+            return
         changed = await self.service.weekly_off(
             interaction.guild.id, by=interaction.user.id, now=self.now()
         )
@@ -447,6 +491,10 @@ class ModerationCog(commands.Cog, name="Moderation"):
     ) -> None:
         """Cancel a scheduled thread (posts already made stay)."""
         assert interaction.guild is not None
+        problem = await self._not_moderator_of_schedule(interaction, interaction.guild, id)
+        if problem:
+            await tell(interaction, problem)
+            return
         try:
             cancelled = await self.service.cancel(
                 interaction.guild.id, id, by=interaction.user.id, now=self.now()
@@ -468,7 +516,9 @@ class ModerationCog(commands.Cog, name="Moderation"):
         if schedule is not None and schedule.guild_id == guild.id:
             channel = guild.get_channel(schedule.channel_id)
             if channel is not None:
-                problem = self._bot_cannot_post(channel)
+                problem = self._not_moderator_of(interaction, channel) or self._bot_cannot_post(
+                    channel
+                )
                 if problem:
                     await tell(interaction, problem)
                     return

@@ -511,3 +511,48 @@ async def test_a_one_off_is_cancelled_after_the_scheduler_ticked(world: World, b
     world.clock.advance(2 * 3600)
     await cog_of(run).ticker.tick()
     assert bot_posts(world, world.general) == []
+
+
+async def test_manage_threads_in_one_channel_moderates_that_channel_only(
+    world: World, bots: BotFactory
+):
+    # Manage Threads given to a member in one channel's overwrites lets Discord offer the
+    # commands there; it must not reach the server's other channels.
+    club = world.emu.add_channel(world.guild, "book-club")
+    world.emu.set_permissions(club, world.alice, allow="MANAGE_THREADS")
+    await bots.start()
+    await command(world, "weekly", "set", weekly_options(world, world.general, timedelta(days=1)))
+    await command(
+        world, "schedule", "thread", {"topic": "open-source-usability", "when": "in 2 hours"}
+    )
+    before = tables(bots.settings().db)
+
+    async def as_alice(name: str, sub: str, options: dict[str, Any] | None = None) -> str:
+        handle = await world.emu.invoke(
+            name, options or {}, user=world.alice, channel=club, subcommand=sub
+        )
+        return str((await handle.response(timeout=10))["content"])
+
+    refused = [
+        await as_alice(
+            "schedule",
+            "thread",
+            {"topic": "open-source-usability", "when": "in 3 hours", "channel": world.general.id},
+        ),
+        await as_alice("schedule", "cancel", {"id": 1}),
+        await as_alice("schedule", "run-now", {"id": 1}),
+        await as_alice("weekly", "off"),
+        await as_alice("weekly", "set", weekly_options(world, world.general, timedelta(days=2))),
+        # Moving the weekly prompt to her channel changes #general too.
+        await as_alice("weekly", "set", weekly_options(world, club, timedelta(days=2))),
+    ]
+    for text in refused:
+        assert f"Manage Threads permission in <#{world.general.id}>" in text, text
+        assert "Nothing was changed" in text, text
+    assert tables(bots.settings().db) == before
+    assert bot_posts(world, world.general) == []
+    # In the channel she moderates, she may.
+    ok = await as_alice(
+        "schedule", "thread", {"topic": "open-source-usability", "when": "in 3 hours"}
+    )
+    assert ok.startswith("Scheduled `#2`"), ok
