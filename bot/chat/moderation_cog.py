@@ -25,7 +25,7 @@ from bot.chat.replies import NO_MENTIONS, tell
 from bot.clock import Clock
 from bot.core.render import Prompts
 from bot.core.schedule import OneOff, describe, format_discord_timestamp, zone
-from bot.core.text import MESSAGE_CONTENT, escape_markdown, truncate
+from bot.core.text import MESSAGE_CONTENT, escape_markdown, pages, truncate
 from bot.services.publisher import DEFAULT_NONCE_WINDOW, Publisher, Ticker
 from bot.services.scheduling import (
     CatalogueTopics,
@@ -106,7 +106,9 @@ def weekly_text(view: WeeklyView, *, heading: str = "Weekly prompt") -> str:
     return truncate("\n".join(lines), MESSAGE_CONTENT)
 
 
-def listing_text(listing: Listing) -> str:
+def listing_text(listing: Listing) -> list[str]:
+    """The listing as messages within Discord's limit: every schedule and problem is shown,
+    over several messages when there are many."""
     lines = [f"**Scheduled threads** (plain times are read in {listing.zone})"]
     if not listing.schedules:
         lines.append("None. Add one with `/schedule thread`.")
@@ -121,7 +123,7 @@ def listing_text(listing: Listing) -> str:
         lines.append(line)
     if listing.attention:
         lines += ["", "**Needs attention**"] + [outcome(e) for e in listing.attention]
-    return truncate("\n".join(lines), MESSAGE_CONTENT)
+    return pages(lines)
 
 
 def _when(schedule: Schedule) -> str:
@@ -482,7 +484,8 @@ class ModerationCog(commands.Cog, name="Moderation"):
         """Scheduled threads with their next run, and posts that need attention."""
         assert interaction.guild is not None
         listing = await self.service.list_schedules(interaction.guild.id, self.now())
-        await tell(interaction, listing_text(listing))
+        for page in listing_text(listing):
+            await tell(interaction, page)
 
     @schedule.command(name="cancel")
     @app_commands.describe(id="The schedule's number, as in /schedule list")

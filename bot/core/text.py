@@ -115,6 +115,22 @@ def truncate(text: str, limit: int, *, suffix: str = "…") -> str:
     return head + suffix
 
 
+def pages(lines: list[str], limit: int = MESSAGE_CONTENT) -> list[str]:
+    """`lines` packed, in order and each whole, into as few messages of at most `limit`
+    characters as they fit in (a line too long alone is truncated); always one at least."""
+    out: list[str] = []
+    page = ""
+    for line in lines:
+        line = truncate(line, limit)
+        joined = f"{page}\n{line}" if page else line
+        if len(joined) <= limit:
+            page = joined
+            continue
+        out.append(page)
+        page = line
+    return [*out, page]
+
+
 def _best_cut(text: str, budget: int) -> int:
     """Position to cut before, at most `budget`. A boundary is used only if it keeps at least
     half of the budget: losing more reads worse than a cut mid-sentence at a word."""

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core import text as T
-from bot.core.text import escape_markdown, escape_mentions, truncate
+from bot.core.text import escape_markdown, escape_mentions, pages, truncate
 
 # ---- escaping ----
 
@@ -179,3 +179,12 @@ def test_name_key_is_slugify_for_ascii_and_never_empty_with_a_letter(text):
         assert key == T.slugify(text)
     if any(c.isalnum() for c in text):
         assert key
+
+
+def test_pages_keep_every_line_whole_and_in_order_within_the_limit():
+    lines = [f"line {n} " + "x" * 40 for n in range(100)]
+    packed = pages(lines, limit=200)
+    assert all(len(p) <= 200 for p in packed) and len(packed) > 1
+    assert "\n".join(packed).split("\n") == lines
+    assert pages([]) == [""]
+    assert pages(["y" * 300], limit=200) == [truncate("y" * 300, 200)]

@@ -556,3 +556,41 @@ async def test_manage_threads_in_one_channel_moderates_that_channel_only(
         "schedule", "thread", {"topic": "open-source-usability", "when": "in 3 hours"}
     )
     assert ok.startswith("Scheduled `#2`"), ok
+
+
+async def test_a_long_schedule_list_shows_every_schedule_and_what_needs_attention(
+    world: World, bots: BotFactory
+):
+    run = await bots.start()
+    slugs = [
+        "open-source-usability",
+        "open-source-risk",
+        "open-source-documentation",
+        "game-development-lessons",
+        "ml-cult-leaders",
+        "ml-tool-marketing",
+        "developer-marketing",
+        "audience-and-mind-share",
+        "data-science-as-role-play",
+        "defensible-moats",
+        "great-stagnation",
+        "pytorch-linux-foundation",
+    ]
+    for slug in slugs:
+        options = {"topic": slug, "when": "in 1 hour", "repeat": "weekly"}
+        assert "Scheduled" in (await command(world, "schedule", "thread", options))["content"]
+    world.emu.set_bot_permissions(world.general, deny="SEND_MESSAGES")  # taken away since
+    world.clock.advance(3600 + 30)
+    await cog_of(run).ticker.tick()
+
+    handle = await world.emu.invoke(
+        "schedule", {}, user=world.mod, channel=world.general, subcommand="list"
+    )
+    first = await handle.response(timeout=10)
+    shown = "\n".join([first["content"], *(m["content"] for m in handle.followups)])
+    assert all(
+        len(m) <= 2000 for m in [first["content"], *(m["content"] for m in handle.followups)]
+    )
+    for n in range(1, len(slugs) + 1):
+        assert f"`#{n}` **" in shown, f"#{n} is missing from /schedule list"
+    assert "**Needs attention**" in shown and "lacks Send Messages" in shown
