@@ -560,14 +560,18 @@ class SchedulingService:
         """Queue one post of the schedule for now; the schedule itself is left as it was.
         Asking twice in the same minute queues one post."""
         schedule = await self._own_schedule(guild_id, schedule_id)
+        cancelled = SchedulingError(
+            f"schedule #{schedule_id} is cancelled: schedule the topic again instead"
+        )
         if not schedule.active:
-            raise SchedulingError(
-                f"schedule #{schedule_id} is cancelled: schedule the topic again instead"
-            )
+            raise cancelled
         minute = now.astimezone(UTC).replace(second=0, microsecond=0)
         key = occurrence_key("runnow", schedule_id, minute)
         state = _PlanState(await self.topics.topics(), [])
         async with self.store.transaction() as db:
+            # Asked again where the post is written: a cancel may have landed since.
+            if await self.rows.cancelled(db, schedule_id):
+                raise cancelled
             if not await exists(db, key):
                 entry = await self._thread_entry(db, schedule, minute, key, state)
                 entry = _due_now(entry, now)

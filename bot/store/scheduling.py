@@ -312,6 +312,13 @@ class SchedulingStore:
             )
             return True
 
+    async def cancelled(self, db: aiosqlite.Connection, schedule_id: int) -> bool:
+        """Inside the caller's transaction: is the schedule cancelled (or gone)?"""
+        rows = await db.execute_fetchall(
+            "SELECT 1 FROM schedules WHERE id = ? AND cancelled_at IS NULL", (schedule_id,)
+        )
+        return not list(rows)
+
     async def active_schedules(self, db: aiosqlite.Connection) -> list[Schedule]:
         rows = await db.execute_fetchall(
             "SELECT * FROM schedules WHERE cancelled_at IS NULL ORDER BY id"

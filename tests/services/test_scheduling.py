@@ -4,6 +4,7 @@ and outside the grace window, rotation across restarts, and bad input that saves
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -656,6 +657,28 @@ async def test_cancel_stops_future_posts_and_is_scoped_to_the_guild(db):
         assert (await service.list_schedules(GUILD, TUE)).schedules == ()
         with pytest.raises(SchedulingError, match="is cancelled"):
             await service.run_now(GUILD, sid, by=MOD, now=TUE)
+
+
+async def test_run_now_racing_a_cancel_posts_nothing(db):
+    # Another moderator's cancel lands while run-now is on its way (here: reading the topics).
+    class CancelWhileReading(FakeTopics):
+        cancel: Callable[[], Awaitable[object]] | None = None
+
+        async def topics(self) -> list[Topic]:
+            if self.cancel is not None:
+                await self.cancel()
+            return await super().topics()
+
+    topics = CancelWhileReading()
+    async with Bot(db, topics) as service:
+        view = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "friday 18:00", repeat="weekly", by=MOD, now=TUE
+        )
+        sid = view.schedule.id
+        topics.cancel = lambda: service.cancel(GUILD, sid, by=MOD + 1, now=TUE)
+        with pytest.raises(SchedulingError, match="is cancelled"):
+            await service.run_now(GUILD, sid, by=MOD, now=TUE)
+        assert await service.outbox.get(f"runnow:{sid}:2026-03-03T12:00Z") is None
 
 
 async def test_run_now_posts_once_and_leaves_the_schedule_as_it_was(db):
