@@ -123,7 +123,7 @@ class CatalogueService:
         return answers.not_found_reply(
             text.strip(),
             suggestions,
-            message=f"No episode matches “{text.strip()}”.",
+            message=f"No episode matches “{answers.echo(text)}”.",
         )
 
     async def _episode(

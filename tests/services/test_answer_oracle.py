@@ -629,3 +629,17 @@ async def test_defensible_moats_agrees_with_the_seed(shipped_service):
     )
     said = " ".join(words(reply.excerpts[0].plain))
     assert "defensible moat" in said and "competitors" in said
+
+
+async def test_an_unknown_episode_quotes_the_query_back_inert_and_short(shipped_service):
+    service, oracle = shipped_service
+    reply = await service.answer_episode("[free nitro](https://evil.example) **now**")
+    oracle.check(reply)
+    assert reply.kind == "not_found"
+    # Shown as typed, not as a link in bold: the reply must not lend the bot's voice to it.
+    assert (
+        reply.text
+        == "No episode matches “\\[free nitro\\]\\(https://evil.example) \\*\\*now\\*\\*”."
+    )
+    long = await service.answer_episode("stagnaton " * 50)
+    assert len(long.text) < 150, long.text
