@@ -226,6 +226,12 @@ def _slot(rule: Recurrence) -> Recurrence:
     return replace(rule, starts=None) if isinstance(rule, WeeklyRule) else rule
 
 
+def _next_weekly(config: WeeklyConfig, now: datetime) -> datetime | None:
+    """The weekly prompt's next run: occurrences up to `active_since` never fire."""
+    since = config.active_since
+    return next_occurrence(config.rule, now if since is None else max(now, since))
+
+
 def _dst_note(rule: WeeklyRule, now: datetime) -> str | None:
     """Warn when the wall time is skipped by a clock change in the year from its first run."""
     tz = zone(rule.tz)
@@ -298,7 +304,13 @@ class SchedulingService:
             guild_name=guild_name,
             updated_by=by,
         )
-        stored = await self.rows.put_weekly(config, now)
+        # One prompt a week: a new zone, day or time after this week's prompt went out must
+        # not post a second one this (local) week, so the new rule starts after its first run.
+        first = next_occurrence(rule, now)
+        since = now
+        if first is not None and await self._posted_in_week_of(guild_id, first, rule.tz, now):
+            since = first
+        stored = await self.rows.put_weekly(config, now, active_since=since)
         log.info(
             "guild %s: weekly prompt set to %s in channel %s", guild_id, describe(rule), channel_id
         )
@@ -331,6 +343,20 @@ class SchedulingService:
             return None, errors
         return WeeklyRule(day, wall, zone_name), []
 
+    async def _posted_in_week_of(
+        self, guild_id: int, when: datetime, tz: str, now: datetime
+    ) -> bool:
+        """Whether a weekly prompt was posted (or is on its way) in `when`'s week in `tz`."""
+        week = when.astimezone(zone(tz)).isocalendar()[:2]
+        recent = await self.outbox.recent(
+            guild_id,
+            since=now - timedelta(days=ATTENTION_DAYS),
+            states=(PENDING, SENDING, SENT),
+            kinds=("weekly",),
+            limit=1,
+        )
+        return any(e.due_at.astimezone(zone(tz)).isocalendar()[:2] == week for e in recent)
+
     async def show_weekly(self, guild_id: int, now: datetime) -> WeeklyView | None:
         config = await self.rows.weekly(guild_id)
         return None if config is None else await self._weekly_view(config, now)
@@ -351,7 +377,7 @@ class SchedulingService:
         history = await self.rows.history(guild_id)
         favoured = await self.topics.favoured()
         if config is not None:
-            when = next_occurrence(config.rule, now) or now
+            when = _next_weekly(config, now) or now
             tz = config.rule.tz
             counter = config.style_counter
             guild_name = guild_name or config.guild_name
@@ -402,13 +428,15 @@ class SchedulingService:
         dst = _dst_note(config.rule, now)
         if dst:
             notes.append(dst)
+        if config.enabled and config.active_since is not None and config.active_since > now:
+            notes.append("the prompt already posted this week, so the new time starts next week")
         recent = await self.outbox.recent(
             config.guild_id,
             since=now - timedelta(days=ATTENTION_DAYS),
             kinds=("weekly",),
             limit=5,
         )
-        next_run = next_occurrence(config.rule, now) if config.enabled else None
+        next_run = _next_weekly(config, now) if config.enabled else None
         return WeeklyView(
             config=config,
             next_run=next_run,

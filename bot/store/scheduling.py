@@ -140,9 +140,12 @@ class SchedulingStore:
         )
         return None if row is None else _weekly(row)
 
-    async def put_weekly(self, config: WeeklyConfig, now: datetime) -> WeeklyConfig:
-        """Create or replace the guild's weekly prompt, enabled and active from `now`. The style
-        counter is kept: changing the time does not restart the style rotation."""
+    async def put_weekly(
+        self, config: WeeklyConfig, now: datetime, *, active_since: datetime | None = None
+    ) -> WeeklyConfig:
+        """Create or replace the guild's weekly prompt, enabled and active from `active_since`
+        (default `now`). The style counter is kept: changing the time does not restart the
+        style rotation."""
         rule = config.rule
         async with self.store.transaction() as db:
             await db.execute(
@@ -161,7 +164,7 @@ class SchedulingStore:
                     rule.weekday,
                     format_wall_time(rule.at),
                     rule.tz,
-                    epoch(now),
+                    epoch(active_since or now),
                     epoch(now),
                     epoch(now),
                     config.updated_by,

@@ -852,3 +852,41 @@ async def test_a_post_waiting_for_a_retry_is_not_made_after_a_cancel(db, point):
         assert discord.messages == {}
         weekly = [r for r in await all_rows(db) if r.kind == "weekly"]
         assert [r.state for r in weekly] == [SKIPPED] and "turned off" in weekly[0].last_error
+
+
+async def test_changing_the_zone_after_this_weeks_prompt_does_not_post_it_twice(db):
+    # Friday 18:00 London has posted (18:00 UTC); an hour later a moderator moves the prompt
+    # to New York's Friday 18:00 (23:00 UTC). The week had its prompt: the next is next week.
+    posted_at = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)
+    changed_at = posted_at + timedelta(hours=1)
+    async with Bot(db) as service:
+        await set_friday(service, tz="Europe/London")
+        assert [e.key for e in await service.plan(posted_at)] == ["weekly:1:2026-03-06T18:00Z"]
+        view = await service.set_weekly(
+            GUILD, TEXT_CHANNEL, "friday", "18:00", "America/New_York", by=MOD, now=changed_at
+        )
+        now, keys = changed_at, []
+        while now < datetime(2026, 3, 14, tzinfo=UTC):
+            now += timedelta(minutes=30)
+            keys += [e.key for e in await service.plan(now) if e.state == PENDING]
+        shown = await service.show_weekly(GUILD, changed_at)
+    next_week = datetime(2026, 3, 13, 22, 0, tzinfo=UTC)  # 18:00 EDT
+    assert keys == ["weekly:1:2026-03-13T22:00Z"]
+    assert view.next_run == next_week and shown is not None and shown.next_run == next_week
+    assert any("already posted this week" in n for n in view.notes)
+
+
+async def test_changing_the_zone_before_this_weeks_prompt_posts_it_once_at_the_new_time(db):
+    async with Bot(db) as service:
+        await set_friday(service, tz="Europe/London")
+        changed_at = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
+        await service.plan(changed_at)
+        view = await service.set_weekly(
+            GUILD, TEXT_CHANNEL, "friday", "18:00", "America/New_York", by=MOD, now=changed_at
+        )
+        now, keys = changed_at, []
+        while now < datetime(2026, 3, 7, tzinfo=UTC):
+            now += timedelta(minutes=30)
+            keys += [e.key for e in await service.plan(now) if e.state == PENDING]
+    assert keys == ["weekly:1:2026-03-06T23:00Z"]
+    assert view.next_run == datetime(2026, 3, 6, 23, 0, tzinfo=UTC) and view.notes == ()
