@@ -304,6 +304,7 @@ class SchedulingService:
             guild_name=guild_name,
             updated_by=by,
         )
+        previous = await self.rows.weekly(guild_id)
         # One prompt a week: a new zone, day or time after this week's prompt went out must
         # not post a second one this (local) week, so the new rule starts after its first run.
         first = next_occurrence(rule, now)
@@ -314,7 +315,25 @@ class SchedulingService:
         log.info(
             "guild %s: weekly prompt set to %s in channel %s", guild_id, describe(rule), channel_id
         )
-        return await self._weekly_view(stored, now)
+        view = await self._weekly_view(stored, now)
+        # The other way round, a new time already past this week while the old one was still
+        # to come leaves the week without a prompt: say so, or moderators wait for it.
+        was_due = _next_weekly(previous, now) if previous and previous.enabled else None
+        if was_due is not None and view.next_run is not None:
+            local = zone(rule.tz)
+            this_week = now.astimezone(local).isocalendar()[:2]
+            if (
+                was_due.astimezone(local).isocalendar()[:2] == this_week
+                and view.next_run.astimezone(local).isocalendar()[:2] != this_week
+                and not await self._posted_in_week_of(guild_id, now, rule.tz, now)
+            ):
+                note = (
+                    f"this week's prompt, due {format_discord_timestamp(was_due, 'f')}, will not "
+                    f"be posted: the new time has passed this week, so the first is "
+                    f"{format_discord_timestamp(view.next_run, 'f')}"
+                )
+                view = replace(view, notes=(*view.notes, note))
+        return view
 
     async def weekly_input_errors(
         self, guild_id: int, weekday: str, at: str, tz: str | None

@@ -890,3 +890,24 @@ async def test_changing_the_zone_before_this_weeks_prompt_posts_it_once_at_the_n
             keys += [e.key for e in await service.plan(now) if e.state == PENDING]
     assert keys == ["weekly:1:2026-03-06T23:00Z"]
     assert view.next_run == datetime(2026, 3, 6, 23, 0, tzinfo=UTC) and view.notes == ()
+
+
+async def test_a_change_that_leaves_this_week_without_its_prompt_says_so(db):
+    # New York's Friday 18:00 (23:00 UTC) is still to come when a moderator moves the prompt
+    # to London's Friday 18:00 (18:00 UTC), already past: nothing posts this week, and the
+    # answer says so rather than leave the moderator waiting for tonight's prompt.
+    changed_at = datetime(2026, 3, 6, 20, 0, tzinfo=UTC)
+    async with Bot(db) as service:
+        await set_friday(service, tz="America/New_York")
+        await service.plan(changed_at)
+        view = await service.set_weekly(
+            GUILD, TEXT_CHANNEL, "friday", "18:00", "Europe/London", by=MOD, now=changed_at
+        )
+        keys = [e.key for e in await service.plan(datetime(2026, 3, 7, tzinfo=UTC))]
+        again = await service.set_weekly(
+            GUILD, TEXT_CHANNEL, "friday", "18:00", "Europe/London", by=MOD, now=changed_at
+        )
+    assert keys == [] and view.next_run == datetime(2026, 3, 13, 18, 0, tzinfo=UTC)
+    (note,) = [n for n in view.notes if "this week" in n]
+    assert "<t:1772838000:f>" in note and "will not be posted" in note  # Fri 23:00 UTC
+    assert not [n for n in again.notes if "this week" in n]  # nothing was due this week then
