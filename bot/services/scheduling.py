@@ -501,6 +501,16 @@ class SchedulingService:
         if repeat_name == "weekly":
             local = at.astimezone(zone(tz))
             rule = WeeklyRule(local.weekday(), local.time().replace(microsecond=0), tz)
+            if local_to_utc(local.date(), rule.at, zone(tz)) != at:
+                # The second showing of a time the clocks repeat: weekly rules fire at the
+                # first, already past, so the asked-for first post would come a week late.
+                shown = format_wall_time(rule.at)
+                raise SchedulingError(
+                    f"nothing was saved: {shown} happens twice on {local:%a %Y-%m-%d} in {tz} "
+                    f"(the clocks go back), and a weekly schedule posts at the first {shown}, "
+                    f"already past. Schedule this one without repeat, and a weekly one from "
+                    f"next week ('{local + timedelta(weeks=1):%Y-%m-%d} {shown}')."
+                )
             if next_occurrence(rule, now) != at:
                 # A date weeks ahead ("2027-12-04 18:00"): the first post is that one.
                 rule = replace(rule, starts=at)

@@ -911,3 +911,24 @@ async def test_a_change_that_leaves_this_week_without_its_prompt_says_so(db):
     (note,) = [n for n in view.notes if "this week" in n]
     assert "<t:1772838000:f>" in note and "will not be posted" in note  # Fri 23:00 UTC
     assert not [n for n in again.notes if "this week" in n]  # nothing was due this week then
+
+
+async def test_a_weekly_thread_at_the_second_of_a_repeated_time_is_refused_not_put_off(db):
+    # 01:15 EDT on 2026-11-01: "in 1 hour" is 01:15 EST, the second showing of 01:15. Weekly
+    # rules fire at the first (already past), so it would first post a week late.
+    await configure(db, GUILD, "timezone", "America/New_York")
+    now = datetime(2026, 11, 1, 5, 15, tzinfo=UTC)
+    async with Bot(db) as service:
+        with pytest.raises(SchedulingError, match="01:15 happens twice on Sun 2026-11-01"):
+            await service.schedule_thread(
+                GUILD, TEXT_CHANNEL, "evals", "in 1 hour", repeat="weekly", by=MOD, now=now
+            )
+        assert (await service.list_schedules(GUILD, now)).schedules == ()
+        once = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "in 1 hour", by=MOD, now=now
+        )
+        first = await service.schedule_thread(
+            GUILD, TEXT_CHANNEL, "evals", "in 2 hours", repeat="weekly", by=MOD, now=now
+        )
+    assert once.next_run == datetime(2026, 11, 1, 6, 15, tzinfo=UTC)
+    assert first.next_run == datetime(2026, 11, 1, 7, 15, tzinfo=UTC)  # 02:15 EST: once a day
