@@ -33,4 +33,4 @@ def dockerfile(dockerfile_text: str) -> Dockerfile:
 
 @pytest.fixture
 def dockerignore() -> DockerIgnore:
-    return DockerIgnore((DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8"))
+    return DockerIgnore((DEPLOY.parent / ".dockerignore").read_text(encoding="utf-8"))

@@ -90,7 +90,7 @@ def _copies(df: Dockerfile, repo: Path, ignore: DockerIgnore) -> list[str]:
                 elif not context_files(repo, source, ignore):
                     problems.append(
                         f"line {instr.line}: {instr.keyword} source {source} is left out by "
-                        f"deploy/Dockerfile.dockerignore (fix: add !{source} there)"
+                        f".dockerignore (fix: add !{source} there)"
                     )
     return problems
 

@@ -58,7 +58,7 @@ BREAKAGES = [
     ("COPY bot ./bot", "COPY bot ./bot\nADD https://example.org/x.tgz /x",
      "ADD fetches from the network"),
     ("COPY bot ./bot", "COPY bots ./bot", "source bots is not in the repository"),
-    ("COPY bot ./bot", "COPY tests ./tests", "tests is left out by deploy/Dockerfile.dockerignore"),
+    ("COPY bot ./bot", "COPY tests ./tests", "tests is left out by .dockerignore"),
     ("COPY bot ./bot", "COPY . .", "could carry .env"),
     ("COPY bot ./bot", "COPY .env ./", "could carry .env"),
     ("COPY --from=build", "COPY --from=builder", "names no earlier stage"),
@@ -159,3 +159,11 @@ def test_dockerignore_rules_last_match_wins_and_folders_cover_their_files():
     assert not ignore.excluded("keep/a/b/secret10.txt")  # ? is one character
     assert DockerIgnore("/top.txt").excluded("top.txt")
     assert not DockerIgnore("*.txt").excluded("sub/a.txt")  # * stays in one segment
+
+
+def test_the_ignore_file_is_the_one_every_builder_reads(repo_root, deploy_dir):
+    """The legacy builder (what `docker build` is on Debian's docker.io, or without buildx)
+    reads only .dockerignore at the context root; beside it, a Dockerfile.dockerignore would
+    win under BuildKit, so two files could disagree. One file at the root serves both."""
+    assert (repo_root / ".dockerignore").is_file()
+    assert not (deploy_dir / "Dockerfile.dockerignore").exists()
