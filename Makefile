@@ -43,6 +43,9 @@ lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install -q --disable-pip-version-check '.[dev]'
 	.lock-venv/bin/python -m pip freeze --exclude vgbot > requirements.lock
+	# soupsieve 3+ needs Python 3.11.5 (Debian 12 has 3.11.2): older 3.11s get 2.10, the last
+	# release for them. tests/deploy/test_lock.py checks every pin against the oldest 3.11s.
+	sed -i 's/^soupsieve==\(.*\)$$/soupsieve==\1; python_full_version >= "3.11.5"\nsoupsieve==2.10; python_full_version < "3.11.5"/' requirements.lock
 	rm -rf .lock-venv
 
 clean:
