@@ -144,6 +144,15 @@ def format_date(day: date) -> str:
     return f"{day.day} {day.strftime('%B %Y')}"
 
 
+def episode_title(number: int | None, title: str, season: int | None = None) -> str:
+    """'Episode 11: Title'; 'Season 2, Episode 3: Title' for a show whose seasons count
+    from 1 again; the title alone when the episode has no number."""
+    if number is None:
+        return title
+    head = f"Season {season}, Episode {number}" if season is not None else f"Episode {number}"
+    return f"{head}: {title}"
+
+
 def episode_reply(episode: Episode, topic_titles: Mapping[str, str] | None = None) -> Reply:
     """/episode: the episode's notes, people, topics, chapters and sections."""
     titles = topic_titles or {}
@@ -168,11 +177,7 @@ def episode_reply(episode: Episode, topic_titles: Mapping[str, str] | None = Non
     if episode.sections:
         fields.append(Field("Sections", _listing([f"• {s.heading}" for s in episode.sections])))
     links = tuple(Link(LINK_LABELS.get(lk.label, lk.label), lk.url) for lk in episode.links)
-    title = (
-        f"Episode {episode.number}: {episode.title}"
-        if episode.number is not None
-        else episode.title
-    )
+    title = episode_title(episode.number, episode.title, episode.season)
     return Reply(
         kind="episode",
         title=title,

@@ -58,6 +58,9 @@ class Episode:
     transcript: tuple[Passage, ...] = ()
     guid: str | None = None  # feed identity, when the episode came from a feed
     source: str = ""  # where it came from: a content path relative to content/, or a feed URL
+    # A feed's <itunes:season>. Left out of the feed item's digest (bot.feeds.parse), which
+    # has it already: items stored before it was kept here are not all "changed" at once.
+    season: int | None = field(default=None, metadata={"digest": False})
 
     @property
     def hosts(self) -> tuple[Person, ...]:

@@ -120,6 +120,22 @@ def any_phrase(texts: Iterable[str]) -> str:
 _EPISODE_NUMBER = re.compile(r"(?:#|(?:ep|episode)\.?)?\s*#?\s*(\d{1,6})", re.I)
 
 
+_SEASON_EPISODE = re.compile(
+    r"(?:s|season)\s*\.?\s*(\d{1,4})\s*[,:/-]?\s*(?:e|ep|episode)\s*\.?\s*#?\s*(\d{1,6})"
+    r"|(\d{1,4})x(\d{1,6})",
+    re.I,
+)
+
+
+def season_episode(text: str) -> tuple[int, int] | None:
+    """'s2e3', 'S02E03', 'S2 E3', 's2 ep 3', 'season 2, episode 3', '2x03' → (2, 3)."""
+    m = _SEASON_EPISODE.fullmatch(text.strip())
+    if m is None:
+        return None
+    season, number = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    return int(season), int(number)
+
+
 def episode_number(text: str) -> int | None:
     """'11', '#11', 'ep 11', 'Ep. 11', 'episode #11' → 11; anything else → None."""
     m = _EPISODE_NUMBER.fullmatch(text.strip())

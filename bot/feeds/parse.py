@@ -479,6 +479,10 @@ def _item(
     chapters, chapter_problems = _psc_chapters(psc, where, line)
     problems.extend(chapter_problems)
     slug = slugify(title) or (f"episode-{number}" if number is not None else "episode")
+    season = None
+    for key in ("itunes_season", "podcast_season"):
+        if entry.get(key) not in (None, "") and season is None:
+            season = _whole_number(entry.get(key))
     episode = Episode(
         number=number,
         title=title,
@@ -491,11 +495,8 @@ def _item(
         links=links,
         guid=guid,
         source=url,
+        season=season,
     )
-    season = None
-    for key in ("itunes_season", "podcast_season"):
-        if entry.get(key) not in (None, "") and season is None:
-            season = _whole_number(entry.get(key))
     item = FeedItem(
         episode=episode,
         identity=identity_key(guid, enclosure, title, number),
@@ -548,7 +549,7 @@ def _hashable(value: Any) -> Any:
 
 @functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
+    return tuple(f.name for f in fields(cls) if f.metadata.get("digest", True))
 
 
 def _whole_number(value: object) -> int | None:

@@ -90,7 +90,13 @@ class CatalogueService:
         if entry is not None:
             reply = await self._episode(entry, d)
             if number is not None and len(shared := d.episodes_numbered(number)) > 1:
-                others = [e.title for e in shared if e is not entry]
+                others = [
+                    e.title
+                    if e.season is None
+                    else answers.episode_title(e.number, e.title, e.season)
+                    for e in shared
+                    if e is not entry
+                ]
                 more = f" and {len(others) - 5} more" if len(others) > 5 else ""
                 titles = "; ".join(others[:5]) + more
                 reply = _with_footer(reply, f"Also numbered {number}: {titles}")

@@ -28,7 +28,7 @@ ORIGIN_FEED = "feed"
 
 _EPISODE_COLUMNS = (
     "id, origin, key, number, slug, title, released, people, topics, links, chapters, "
-    "summary, guid, source, transcript_path, content_hash"
+    "summary, guid, source, transcript_path, content_hash, season"
 )
 
 
@@ -61,6 +61,7 @@ def episode_values(
         ep.source,
         transcript_path,
         content_hash,
+        ep.season,
     )
 
 
@@ -87,6 +88,7 @@ def episode_from_row(
         transcript=tuple(transcript),
         guid=row["guid"],
         source=row["source"],
+        season=row["season"],
     )
 
 
@@ -186,7 +188,7 @@ async def episodes_of_topic(store: Store, slug: str) -> list[Episode]:
 # ------------------------------------------------------------------ writes (inside a transaction)
 
 _UPSERT_EPISODE = (
-    f"INSERT INTO episodes ({_EPISODE_COLUMNS}) VALUES ({', '.join('?' * 16)}) "
+    f"INSERT INTO episodes ({_EPISODE_COLUMNS}) VALUES ({', '.join('?' * 17)}) "
     "ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _EPISODE_COLUMNS.split(", ")[1:])
 )

@@ -18,7 +18,7 @@ from rapidfuzz import fuzz, process
 
 from bot.core.answers import EpisodeRef
 from bot.core.models import Topic
-from bot.core.query import STOP_WORDS, episode_number, fold
+from bot.core.query import STOP_WORDS, episode_number, fold, season_episode
 from bot.core.text import name_key, slugify
 from bot.store import catalog
 from bot.store.db import Store
@@ -41,13 +41,16 @@ class EpisodeEntry:
     topics: tuple[str, ...]  # slugs of existing topics only
     url: str | None = None
     origin: str = "content"
+    season: int | None = None
 
     def ref(self) -> EpisodeRef:
         return EpisodeRef(self.number, self.title, self.url)
 
     def choice(self) -> tuple[str, str]:
         """(display name, value) for autocomplete; see Directory.choice for the value."""
-        head = f"#{self.number} · " if self.number is not None else ""
+        head = "" if self.number is None else f"#{self.number} · "
+        if self.number is not None and self.season is not None:
+            head = f"S{self.season} E{self.number} · "
         tail = f" — {', '.join(self.guests)}" if self.guests else ""
         name = head + self.title + tail
         if len(name) > CHOICE_CHARS:
@@ -56,8 +59,8 @@ class EpisodeEntry:
         return name, value
 
 
-def _newest_first(e: EpisodeEntry) -> tuple[bool, int, int]:
-    return (e.number is None, -(e.number or 0), -e.id)
+def _newest_first(e: EpisodeEntry) -> tuple[bool, int, int, int]:
+    return (e.number is None, -(e.number or 0), -(e.season or 0), -e.id)
 
 
 class Directory:
@@ -85,6 +88,7 @@ class Directory:
         self.episodes = sorted(episodes, key=lambda e: (e.origin != "content", *_newest_first(e)))
         self._by_number: dict[int, EpisodeEntry] = {}
         self._numbered: dict[int, list[EpisodeEntry]] = {}
+        self._by_season: dict[tuple[int, int], EpisodeEntry] = {}
         self._by_id = {e.id: e for e in self.episodes}
         self._by_slug: dict[str, EpisodeEntry] = {}
         self._by_title: dict[str, EpisodeEntry] = {}
@@ -94,6 +98,8 @@ class Directory:
             if e.number is not None:
                 self._by_number.setdefault(e.number, e)
                 self._numbered.setdefault(e.number, []).append(e)
+                if e.season is not None:
+                    self._by_season.setdefault((e.season, e.number), e)
             self._by_slug.setdefault(e.slug, e)
             self._by_title.setdefault(folded[e.id], e)
             for slug in e.topics:
@@ -197,22 +203,31 @@ class Directory:
 
     def episode_named(self, text: str) -> EpisodeEntry | None:
         """The episode `text` names exactly: an autocomplete value, a number ('11', 'ep 11'),
-        a slug or a whole title."""
+        a season's ('s2e3'), a slug or a whole title."""
         by_id = _BY_ID.fullmatch(text.strip())
         if by_id:
             return self._by_id.get(int(by_id.group(1)))
+        if (numbers := season_episode(text)) is not None:
+            return self._by_season.get(numbers)
         number = episode_number(text)
         if number is not None:
             return self._by_number.get(number)
         return self.episode_by_slug(slugify(text)) or self.episode_by_title(text)
 
     def choice(self, entry: EpisodeEntry) -> tuple[str, str]:
-        """(display name, value) for autocomplete. The value is the number or slug when that
-        opens this very episode, else its id."""
+        """(display name, value) for autocomplete. The value is the number, or the season's
+        number ('s2e3') when seasons share it, or the slug, whichever opens this very episode;
+        else its id."""
         name, value = entry.choice()
-        if self.episode_named(value) is not entry:
-            value = f"id:{entry.id}"
-        return name, value
+        values = [value]
+        if entry.number is not None and entry.season is not None:
+            by_season = f"s{entry.season}e{entry.number}"
+            shared = len(self._numbered[entry.number]) > 1
+            values = [by_season, value, entry.slug] if shared else [value, by_season, entry.slug]
+        for value in values:
+            if len(value) <= CHOICE_CHARS and self.episode_named(value) is entry:
+                return name, value
+        return name, f"id:{entry.id}"
 
     def episode_by_slug(self, slug: str) -> EpisodeEntry | None:
         return self._by_slug.get(slug)
@@ -317,7 +332,7 @@ async def load_directory(store: Store) -> Directory:
     topics = await catalog.list_topics(store)
     known = {t.slug for t in topics}
     rows = await store.fetchall(
-        "SELECT id, number, slug, title, people, topics, links, origin FROM episodes"
+        "SELECT id, number, slug, title, people, topics, links, origin, season FROM episodes"
     )
     entries = []
     for r in rows:
@@ -333,6 +348,7 @@ async def load_directory(store: Store) -> Directory:
                 topics=tuple(s for s in json.loads(r["topics"]) if s in known),
                 url=links.get("episode"),
                 origin=r["origin"],
+                season=r["season"],
             )
         )
     return Directory(entries, topics, version)

@@ -17,6 +17,7 @@ from bot.core.query import (
     match_expression,
     parse_query,
     quote,
+    season_episode,
 )
 
 
@@ -171,6 +172,30 @@ def test_any_phrase_for_topic_names(fts):
 )
 def test_episode_number(text, number):
     assert episode_number(text) == number
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("s2e3", (2, 3)),
+        ("S02E03", (2, 3)),
+        (" S2 E3 ", (2, 3)),
+        ("s2 ep 3", (2, 3)),
+        ("s2, ep. #3", (2, 3)),
+        ("Season 2 Episode 3", (2, 3)),
+        ("season 2, episode 3", (2, 3)),
+        ("2x03", (2, 3)),
+        ("3", None),
+        ("ep 3", None),
+        ("s2", None),
+        ("season 2", None),
+        ("s2e", None),
+        ("2x", None),
+        ("s2e3 pilots", None),
+    ],
+)
+def test_season_episode(text, expected):
+    assert season_episode(text) == expected
 
 
 def test_fold_ignores_case_accents_and_spacing():

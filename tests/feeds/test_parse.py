@@ -138,6 +138,8 @@ def stored_digest(item: FeedItem) -> str:
     # known item look edited on the next read.
     payload = asdict(item)
     del payload["content_hash"], payload["line"]
+    # Episode.season came later (the item's own season was in the digest already).
+    del payload["episode"]["season"]
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

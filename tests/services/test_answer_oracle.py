@@ -156,7 +156,9 @@ class Oracle:
         if reply.kind == "episode":
             n = reply.episode_number
             known = [s.episode for (num, _), s in self.episodes.items() if num == n]
-            titles = {e.title if n is None else f"Episode {n}: {e.title}": e for e in known}
+            titles = {
+                e.title if n is None else f"{_numbered(n, e.season)}: {e.title}": e for e in known
+            }
             assert reply.title in titles, f"{where}: no such episode"
             ep = titles[reply.title]
             assert reply.text == ep.summary, where
@@ -643,3 +645,7 @@ async def test_an_unknown_episode_quotes_the_query_back_inert_and_short(shipped_
     )
     long = await service.answer_episode("stagnaton " * 50)
     assert len(long.text) < 150, long.text
+
+
+def _numbered(number: int, season: int | None) -> str:
+    return f"Episode {number}" if season is None else f"Season {season}, Episode {number}"

@@ -469,3 +469,31 @@ async def test_mutated_feeds_import_or_fail_clearly_and_never_lose_episodes(env,
     assert report.ok or (report.error and len(report.error) > 10)
     after = {r[0] for r in await env.store.fetchall("SELECT key FROM episodes")}
     assert keys <= after
+
+
+async def test_a_feed_with_seasons_counting_from_one_again(env):
+    # "S2E3" is how listeners of such a show name an episode; each one stays reachable.
+    first = episode(
+        3, title="Gradient returns", guid="s1e3", extra="<itunes:season>1</itunes:season>"
+    )
+    second = episode(
+        3, title="Stagnation ahead", guid="s2e3", extra="<itunes:season>2</itunes:season>"
+    )
+    env.server.feed = feed_xml(Show(items=(second, first)))
+    assert (await env.read()).added == 2
+    for text in ("s2e3", "S2 E3", "s2 ep 3", "season 2 episode 3", "S02E03"):
+        reply = await env.catalogue.answer_episode(text)
+        assert reply.found and reply.title == "Season 2, Episode 3: Stagnation ahead", text
+    reply = await env.catalogue.answer_episode("s1e3")
+    assert reply.title == "Season 1, Episode 3: Gradient returns"
+    assert not (await env.catalogue.answer_episode("s3e3")).found
+    choices = await env.catalogue.episode_choices("3")
+    assert sorted(choices) == [
+        ("S1 E3 · Gradient returns — Guest Number3", "s1e3"),
+        ("S2 E3 · Stagnation ahead — Guest Number3", "s2e3"),
+    ]
+    both = await env.catalogue.answer_episode("3")
+    assert both.footer == "Also numbered 3: Season 1, Episode 3: Gradient returns"
+    # A second read of the unchanged feed changes nothing (the season is part of the item).
+    again = await env.read()
+    assert (again.added, again.changed, again.unchanged) == (0, 0, 2)
