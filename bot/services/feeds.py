@@ -51,6 +51,7 @@ from bot.services.publisher import PostError, PostRetry, marker_for
 from bot.settings import Settings
 from bot.store import catalog
 from bot.store.db import Store
+from bot.store.directory import load_directory
 from bot.store.feeds import (
     AnnounceChannel,
     Announcement,
@@ -1046,8 +1047,13 @@ class FeedService:
 
     async def why(self, text: str) -> str:
         text = " ".join(text.split())[:200]
-        number = query.episode_number(text)
-        found = await self.feeds.find_items(number=number, words=text)
+        # What /episode would open first: autocomplete's values are a number, a slug or an
+        # `id:N`, and a title never contains the latter two.
+        named = (await load_directory(self.store)).episode_named(text)
+        found = await self.feeds.items_of_episode(named.id) if named is not None else []
+        if not found:
+            number = query.episode_number(text)
+            found = await self.feeds.find_items(number=number, words=text)
         feeds = await self.feeds.feeds()
         if not found:
             return not_found_text(text, feeds)

@@ -473,6 +473,15 @@ class FeedStore:
         )
         return [(int(r["feed_id"]), _item(r)) for r in rows]
 
+    async def items_of_episode(self, episode_id: int) -> list[tuple[int, KnownItem]]:
+        """The items stored as that catalogue episode (newest first)."""
+        rows = await self._store.fetchall(
+            "SELECT f.* FROM feed_items f JOIN episodes e ON e.key = f.episode_key"
+            " WHERE e.id = ? ORDER BY f.first_seen_at DESC",
+            (episode_id,),
+        )
+        return [(int(r["feed_id"]), _item(r)) for r in rows]
+
     async def decisions(self, feed_id: int, identity: str) -> list[Decision]:
         """The item's decisions, oldest first (the latest DECISIONS_SHOWN)."""
         rows = await self._store.fetchall(

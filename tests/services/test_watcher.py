@@ -564,3 +564,21 @@ async def test_run_steps_at_once_and_stops_when_asked(env):
     watcher.stop()
     await asyncio.wait_for(task, 10)
     assert env.server.count("/feed.xml") == 1
+
+
+async def test_feed_why_explains_the_episode_its_autocomplete_picked(env):
+    """/feed why's autocomplete gives a number, a slug (an unnumbered episode) or `id:N` (a
+    number two episodes share): each names the very item it was picked for."""
+    bonus = Item(title="Bonus: a live chat", guid="vg-bonus", published=T0)
+    twin = episode(3, guid="vg-0003-rerun").but(title="Episode 3: The rerun")
+    env.server.feed = feed_xml(Show(items=(bonus, twin, *BACK)))
+    await env.watcher.step(T0)
+    catalogue = CatalogueService(env.store)
+    picked = {name: value for name, value in await catalogue.episode_choices("")}
+    assert picked["Bonus: a live chat"] == "bonus-a-live-chat"
+    by_id = [v for n, v in picked.items() if "The rerun" in n or "thing 3" in n]
+    assert any(v.startswith("id:") for v in by_id)
+    for name, value in picked.items():
+        why = await env.service.why(value)
+        title = name.split(" · ")[-1].split(" — ")[0]
+        assert title in why and "seed" in why, (name, value, why)
