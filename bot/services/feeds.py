@@ -47,7 +47,7 @@ from bot.feeds.parse import (
     parse_feed,
     ranked_transcripts,
 )
-from bot.services.publisher import PostError, PostRetry, marker_for
+from bot.services.publisher import ANNOUNCE, PostError, PostRetry, marker_for
 from bot.settings import Settings
 from bot.store import catalog
 from bot.store.db import Store
@@ -74,7 +74,6 @@ Progress = Callable[[str, int, int], None]  # stage, done, total
 
 MAX_EXTRAS_BYTES = 20 * 1024 * 1024  # transcripts and chapters files
 DEFAULT_STYLE = "new-episode"
-ANNOUNCE = "announce"
 LISTEN = "Listen"  # the label of the link button under an announcement
 SUMMARY_TITLE = "While we were away"
 

@@ -52,6 +52,7 @@ DEFAULT_SEARCH_MARGIN = timedelta(minutes=10)  # clock skew between us and Disco
 # window, and so the longest a release or a late post can be planned again after it.
 RESTORE_WATCH = timedelta(days=7)
 TEXT, FORUM = "text", "forum"
+ANNOUNCE = "announce"  # the outbox kind of release announcements (bot.services.feeds)
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -197,18 +198,31 @@ class Publisher:
 
     async def _publish(self, entry: OutboxEntry) -> str:
         kind = await self.poster.channel_kind(entry.channel_id)
+        # A release announcement has no schedule to change or run again: its channel is a
+        # server setting, and a failed one is not posted again.
+        announce = entry.kind == ANNOUNCE
         if kind not in (TEXT, FORUM):
+            where = (
+                "`/config channel which:announcements`"
+                if announce
+                else "/weekly set or a new /schedule thread"
+            )
             raise PostError(
                 f"<#{entry.channel_id}> is a {kind} channel: the bot posts in text and forum "
-                "channels; pick another channel with /weekly set or a new /schedule thread"
+                f"channels; pick another channel with {where}"
             )
         open_thread = entry.post.open_thread or kind == FORUM
         missing = await self.poster.check_permissions(entry.channel_id, open_thread=open_thread)
         if missing:
+            then = (
+                "; the next release is then announced (`/config channel which:announcements` "
+                "checks them), this one is not posted again"
+                if announce
+                else ", then use /schedule run-now (or wait for the next time)"
+            )
             raise PostError(
                 f"the bot lacks {', '.join(missing)} in <#{entry.channel_id}>: grant "
-                f"{'it' if len(missing) == 1 else 'them'} to the bot's role, then use "
-                "/schedule run-now (or wait for the next time)"
+                f"{'it' if len(missing) == 1 else 'them'} to the bot's role{then}"
             )
         if kind == FORUM:
             return await self._forum(entry)

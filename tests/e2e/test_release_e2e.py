@@ -408,3 +408,20 @@ async def test_a_restored_backup_does_not_announce_again_what_was_announced_sinc
     await step(world, run)
     assert [p["id"] for p in bot_posts(world, world.general)] == [made["id"]]
     assert len(world.emu.threads(world.general)) == 1
+
+
+async def test_an_announcement_the_bot_may_not_post_tells_moderators_how_to_fix_it(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    run = await start(bots, server)
+    await step(world, run)
+    await announce_in(world, admin_of(world, world.guild), world.general)
+    world.emu.set_bot_permissions(world.general, deny="CREATE_PUBLIC_THREADS")  # taken since
+    server.feed = feed_xml(Show(items=(released_now(world, 5), *BACK)))
+    await step(world, run)
+
+    assert bot_posts(world, world.general) == []
+    why = await moderator(world, "why", {"episode": "5"}, channel=world.general)
+    assert "**failed**: the bot lacks Create Public Threads" in why, why
+    # No schedule made it: /schedule run-now cannot post it again.
+    assert "/schedule" not in why and "/config channel which:announcements" in why, why
