@@ -201,7 +201,9 @@ class FeedCog(commands.Cog, name="Feeds"):
     @feed.command(name="status")
     async def status(self, interaction: discord.Interaction) -> None:
         """The feed's health: last fetch, HTTP status, ETag/304, last error, next poll."""
-        texts = await self.service.status(self.now(), interaction.guild_id)
+        texts = await self.service.status(
+            self.now(), interaction.guild_id, watched=self.watcher.url
+        )
         await tell(
             interaction,
             "\n\n".join(texts)

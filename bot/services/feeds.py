@@ -305,8 +305,15 @@ def _pick_style(prompts: Prompts, wanted: str, fallback: str) -> str | None:
 # ---------------------------------------------------------------- texts for moderators
 
 
-def status_text(feed: FeedRow, known: int, now: datetime, channel: AnnounceChannel | None) -> str:
-    """/feed status: one feed's health in a few lines."""
+def status_text(
+    feed: FeedRow,
+    known: int,
+    now: datetime,
+    channel: AnnounceChannel | None,
+    watched: str | None = None,
+) -> str:
+    """/feed status: one feed's health in a few lines. `watched`: the URL the bot polls, when
+    it is not this feed's (an import, or the feed before `feed_url` changed); '' for none."""
 
     def at(dt: datetime | None) -> str:
         return "never" if dt is None else format_discord_timestamp(dt, "R")
@@ -334,9 +341,16 @@ def status_text(feed: FeedRow, known: int, now: datetime, channel: AnnounceChann
         lines.append(f"Last error{failed}: {feed.last_error}")
     if feed.problems:
         lines.append(f"Problems in the last read: {len(feed.problems)} (see `/feed why`).")
-    # No time set yet means due: the watcher reads it at its next step (one runs at start).
-    upcoming = "at the watcher's next step" if feed.next_poll_at is None else at(feed.next_poll_at)
-    lines.append(f"Next poll: {upcoming}.")
+    if watched is not None and watched != feed.url:
+        # Its stored next poll time would pass with nothing happening.
+        instead = f"the bot watches <{watched}>" if watched else "no feed is watched"
+        lines.append(f"Not polled: {instead} (`feed_url`).")
+    else:
+        # No time set yet means due: the watcher reads it at its next step (one runs at start).
+        upcoming = (
+            "at the watcher's next step" if feed.next_poll_at is None else at(feed.next_poll_at)
+        )
+        lines.append(f"Next poll: {upcoming}.")
     lines.append(f"Episodes known: {known} ({feed.items_in_feed} in the feed now).")
     if not feed.seeded:
         lines.append("The back catalogue is stored silently on the first good read.")
@@ -1034,14 +1048,16 @@ class FeedService:
 
     # ---- moderators ----
 
-    async def status(self, now: datetime, guild_id: int | None) -> list[str]:
+    async def status(self, now: datetime, guild_id: int | None, *, watched: str) -> list[str]:
+        """Every known feed, the one at `watched` (the watcher's URL; '' for none) first."""
         channel = None
         if guild_id is not None:
             settings = await self.guilds.get(guild_id)
             channel = _subscriber(settings) if settings.announce_channel is not None else None
+        feeds = sorted(await self.feeds.feeds(), key=lambda f: f.url != watched)
         return [
-            status_text(feed, await self.feeds.count_items(feed.id), now, channel)
-            for feed in await self.feeds.feeds()
+            status_text(feed, await self.feeds.count_items(feed.id), now, channel, watched)
+            for feed in feeds
         ]
 
     async def why(self, text: str) -> str:

@@ -582,3 +582,20 @@ async def test_feed_why_explains_the_episode_its_autocomplete_picked(env):
         why = await env.service.why(value)
         title = name.split(" · ")[-1].split(" — ")[0]
         assert title in why and "seed" in why, (name, value, why)
+
+
+async def test_status_says_which_feed_is_watched_and_that_an_imported_one_is_not(env, tmp_path):
+    """The back catalogue imported from a saved file is a feed of its own that nobody polls:
+    its "Next poll" would be a time that passes with nothing happening."""
+    saved = tmp_path / "feed.xml"
+    saved.write_bytes(feed_xml(Show(items=BACK)))
+    imported = await env.service.read(str(saved), T0, announce=False, conditional=False)
+    assert imported.ok
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+
+    later = T0 + 3 * HOUR
+    watched, unwatched = await env.service.status(later, GUILD_A, watched=env.url)
+    assert env.url in watched and "Next poll: <t:" in watched
+    assert str(saved) in unwatched and "Next poll" not in unwatched
+    assert f"Not polled: the bot watches <{env.url}> (`feed_url`)" in unwatched
