@@ -590,7 +590,7 @@ class FeedService:
         warning = "; ".join(str(p) for p in parsed.problems if _is_document_problem(p))
         report.warning = warning
         known = await self.feeds.items(feed.id)
-        numbers, guids, slugs = await self.feeds.content_claims()
+        content = await self.feeds.content_claims()
         read = FeedRead(
             feed.id,
             now,
@@ -621,11 +621,7 @@ class FeedService:
             present.add(item.identity)
             old = known.get(item.identity)
             ep = item.episode
-            by_content = (
-                ep.number in numbers
-                or (ep.guid is not None and ep.guid in guids)
-                or ep.slug in slugs
-            )
+            by_content = content.claims(ep)
             waiting = (
                 old is not None
                 and not retry_now

@@ -399,6 +399,38 @@ def feed_key(ep: Episode, source: str) -> str:
     return f"feed:{source}#{ep.number if ep.number is not None else ep.slug}"
 
 
+@dataclass(frozen=True)
+class ContentClaims:
+    """The episodes content/ describes: a feed item with one of their numbers, guids or slugs
+    is theirs (the curated notes win). Slug -> the number of its content episode."""
+
+    numbers: frozenset[int]
+    guids: frozenset[str]
+    slugs: dict[str, int | None]
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Any]) -> ContentClaims:
+        """Rows of (number, guid, slug) of content/'s episodes."""
+        return cls(
+            frozenset(int(r[0]) for r in rows if r[0] is not None),
+            frozenset(r[1] for r in rows if r[1]),
+            {r[2]: r[0] for r in rows},
+        )
+
+    def claims(self, ep: Episode) -> bool:
+        if ep.number in self.numbers or (ep.guid is not None and ep.guid in self.guids):
+            return True
+        if ep.slug not in self.slugs:
+            return False
+        # A slug comes from a title: an episode of another number that shares it (a rerun, a
+        # part two) is another episode, not content/'s.
+        owner = self.slugs[ep.slug]
+        return ep.number is None or owner is None or owner == ep.number
+
+
+CONTENT_CLAIMS_SQL = "SELECT number, guid, slug FROM episodes WHERE origin = 'content'"
+
+
 async def upsert_episodes(
     store: Store,
     episodes: Sequence[Episode],
@@ -414,14 +446,7 @@ async def upsert_episodes(
     least `bulk_min` episodes is a bulk load (one ascending pass)."""
     added = changed = unchanged = skipped = 0
     async with store.transaction() as db:
-        content = list(
-            await db.execute_fetchall(
-                "SELECT number, guid, slug FROM episodes WHERE origin = 'content'"
-            )
-        )
-        numbers = {r[0] for r in content if r[0] is not None}
-        guids = {r[1] for r in content if r[1]}
-        slugs = {r[2] for r in content}
+        content = ContentClaims.from_rows(list(await db.execute_fetchall(CONTENT_CLAIMS_SQL)))
         existing = {
             r[0]: (r[1], r[2])
             for r in await db.execute_fetchall(
@@ -432,7 +457,7 @@ async def upsert_episodes(
         rows: list[tuple[tuple[Any, ...], Episode]] = []
         passages: list[tuple[int, Sequence[Passage]]] = []
         for ep in episodes:
-            if ep.number in numbers or (ep.guid and ep.guid in guids) or ep.slug in slugs:
+            if content.claims(ep):
                 skipped += 1
                 continue
             key = feed_key(ep, source)

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.store import outbox
+from bot.store.catalog import CONTENT_CLAIMS_SQL, ContentClaims
 from bot.store.db import Store
 from bot.store.outbox import OutboxEntry, epoch, from_epoch
 
@@ -491,17 +492,10 @@ class FeedStore:
         )
         return [Decision(r["identity"], r["step"], r["detail"], _when(r["at"])) for r in rows]
 
-    async def content_claims(self) -> tuple[set[int], set[str], set[str]]:
-        """Numbers, guids and slugs of the episodes from content/: the feed never replaces
-        them (bot.store.catalog.upsert_episodes skips such items)."""
-        rows = await self._store.fetchall(
-            "SELECT number, guid, slug FROM episodes WHERE origin = 'content'"
-        )
-        return (
-            {int(r[0]) for r in rows if r[0] is not None},
-            {r[1] for r in rows if r[1]},
-            {r[2] for r in rows},
-        )
+    async def content_claims(self) -> ContentClaims:
+        """The episodes from content/: the feed never replaces them
+        (bot.store.catalog.upsert_episodes skips such items)."""
+        return ContentClaims.from_rows(await self._store.fetchall(CONTENT_CLAIMS_SQL))
 
     # ---- announcements ----
 

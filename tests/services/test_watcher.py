@@ -599,3 +599,32 @@ async def test_status_says_which_feed_is_watched_and_that_an_imported_one_is_not
     assert env.url in watched and "Next poll: <t:" in watched
     assert str(saved) in unwatched and "Next poll" not in unwatched
     assert f"Not polled: the bot watches <{env.url}> (`feed_url`)" in unwatched
+
+
+async def test_a_new_episode_titled_like_a_content_one_is_its_own_episode(
+    env, tmp_path, content_root
+):
+    """content/'s episode 11 is great-stagnation; a new episode 60 "Great Stagnation" shares
+    the slug, not the episode: stored (answerable), and announced as itself."""
+    root = tmp_path / "content"
+    (root / "episodes").mkdir(parents=True)
+    (root / "topics.yaml").write_bytes((content_root / "topics.yaml").read_bytes())
+    source = content_root / "episodes" / "011-great-stagnation.md"
+    (root / "episodes" / source.name).write_bytes(source.read_bytes())
+    await sync_content(env.store, root)
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    later = T0 + 20 * timedelta(minutes=1)
+    rerun = new_item(60, later).but(title="Episode 60: Great Stagnation")
+    env.server.feed = feed_xml(Show(items=(rerun, *BACK)))
+    await env.watcher.step(later)
+
+    reply = await CatalogueService(env.store).answer_episode("60")
+    assert reply.found and "Great Stagnation" in reply.title
+    rows = await env.rows()
+    assert len(rows) == 2
+    assert all("Episode 60: Great Stagnation" in r.post.body for r in rows)
+    assert not any("Saroufim" in r.post.body for r in rows)
+    # content/'s own episode keeps its curated notes.
+    curated = await catalog.get_episode(env.store, number=11)
+    assert curated is not None and curated.title == "Data Science: The Great Stagnation"
