@@ -1270,21 +1270,36 @@ def _episode_files(root: Path, problems: list[Problem]) -> list[str]:
             Problem(EPISODES_DIR, "folder not found", hint=f"create {folder} for NNN-slug.md files")
         )
         return []
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as e:
+        problems.append(Problem(EPISODES_DIR, f"cannot be read: {e.strerror or e}"))
+        return []
     names: list[str] = []
-    for entry in sorted(folder.iterdir()):
+    for entry in entries:
         if entry.name.startswith("."):
             continue  # editor and OS droppings (.DS_Store, swap files)
         if entry.suffix == ".md" and entry.is_file():
             names.append(entry.name)
         else:
-            problems.append(
-                Problem(
-                    f"{EPISODES_DIR}/{entry.name}",
-                    "is not an episode file",
-                    hint="only NNN-slug.md files belong in episodes/; move it elsewhere",
-                )
-            )
+            problems.append(stray_file(entry.name, entry.suffix == ".md" and entry.is_symlink()))
     return names
+
+
+def stray_file(name: str, dead_link: bool) -> Problem:
+    """The problem with something in episodes/ that is not an episode file (`dead_link`: a
+    .md link whose target is missing or loops, which is no stray but a broken file)."""
+    if dead_link:
+        return Problem(
+            f"{EPISODES_DIR}/{name}",
+            "is a link that leads nowhere (a missing target, or a loop)",
+            hint="point the link at an episode file, or replace it with the file",
+        )
+    return Problem(
+        f"{EPISODES_DIR}/{name}",
+        "is not an episode file",
+        hint="only NNN-slug.md files belong in episodes/; move it elsewhere",
+    )
 
 
 def _read(file: Path, limit: int) -> bytes | str:
@@ -1298,6 +1313,15 @@ def _read(file: Path, limit: int) -> bytes | str:
         return f"cannot be read: {e.strerror or e}"
 
 
+def inside(root: Path, rel: str) -> bool:
+    """Whether root/rel, links followed, stays inside root. A link loop counts as inside: it
+    points nowhere, and reading it says so."""
+    try:
+        return (root / rel).resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # Python 3.11's resolve raises RuntimeError on a loop
+        return True
+
+
 def _with_transcript(
     root: Path, ep: Episode, named: tuple[str, int] | None, problems: list[Problem]
 ) -> Episode:
@@ -1306,7 +1330,7 @@ def _with_transcript(
         return ep
     rel, line = named
     file = root / rel
-    if not file.resolve().is_relative_to(root.resolve()):
+    if not inside(root, rel):
         why: bytes | str = "points outside the content folder (through a link)"
     else:
         why = _read(file, MAX_TRANSCRIPT_BYTES)

@@ -266,7 +266,10 @@ def _plan(
     # Episodes: new versions where files changed and parse; stored versions otherwise.
     candidates: list[Episode] = []
     fresh: dict[str, tuple[str, str | None]] = {}  # source → (hash, transcript path)
-    paths = _episode_paths(root, plan.problems)
+    listing = _episode_paths(root, plan.problems)
+    # A folder that cannot be listed (missing, unreadable) is no sign its files were deleted:
+    # every stored episode stays as it is, as when the whole content folder is missing.
+    paths = listing if listing is not None else []
     # A new episode file has no record, so it is read: the parser reads, hashes and parses it
     # in one job (in a first load, this process only lists the files).
     looks: dict[str, _Look] = {}
@@ -308,7 +311,9 @@ def _plan(
         if old is not None:  # broken now: the previous version stays
             candidates.append(old.episode)
             plan.forget.add(path)
-    listed = set(paths)
+    if listing is None:
+        candidates += [old.episode for old in stored.values()]
+    listed = set(paths) if listing is not None else set(stored)
     for path, old in stored.items():
         if path not in listed:
             plan.deletes.append(old.id)
@@ -469,7 +474,7 @@ def _look_transcript(
     # Its record only counts for the episode that already used this transcript.
     record = records.get(transcript) if old and transcript == old.transcript_path else None
     look = _look(root, transcript, record, content.MAX_TRANSCRIPT_BYTES, now_ns)
-    if look.raw is not None and not _inside(root, transcript):
+    if look.raw is not None and not content.inside(root, transcript):
         look.raw, look.error = None, "points outside the content folder (through a link)"
     return look
 
@@ -648,16 +653,9 @@ class _Parser:
             self._pool.shutdown(cancel_futures=True)  # a failed sync need not wait for them
 
 
-def _inside(root: Path, rel: str) -> bool:
-    try:
-        return (root / rel).resolve().is_relative_to(root.resolve())
-    except OSError:
-        return False
-
-
-def _episode_paths(root: Path, problems: list[Problem]) -> list[str]:
+def _episode_paths(root: Path, problems: list[Problem]) -> list[str] | None:
     """`episodes/NAME.md` display paths, sorted; anything else in the folder is reported
-    (the same rules as content.load_dir)."""
+    (the same rules as content.load_dir). None when the folder cannot be listed."""
     folder = root / content.EPISODES_DIR
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
@@ -669,25 +667,23 @@ def _episode_paths(root: Path, problems: list[Problem]) -> list[str]:
                 hint=f"create {folder} for NNN-slug.md files",
             )
         )
-        return []
+        return None
     except OSError as e:
         problems.append(Problem(content.EPISODES_DIR, f"cannot be read: {e.strerror or e}"))
-        return []
+        return None
     paths = []
     for entry in entries:
         if entry.name.startswith("."):
             continue  # editor and OS droppings (.DS_Store, swap files)
-        display = f"{content.EPISODES_DIR}/{entry.name}"
-        if entry.name.endswith(".md") and entry.is_file():
-            paths.append(display)
+        markdown = entry.name.endswith(".md")
+        try:
+            is_file = entry.is_file()
+        except OSError:  # a link loop (DirEntry raises where Path.is_file says False)
+            is_file = False
+        if markdown and is_file:
+            paths.append(f"{content.EPISODES_DIR}/{entry.name}")
         else:
-            problems.append(
-                Problem(
-                    display,
-                    "is not an episode file",
-                    hint="only NNN-slug.md files belong in episodes/; move it elsewhere",
-                )
-            )
+            problems.append(content.stray_file(entry.name, markdown and entry.is_symlink()))
     return paths
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from datetime import date
 from pathlib import Path
 
@@ -920,3 +921,41 @@ def test_relate_keeps_what_load_dir_keeps():
     unchecked = relate([pilot], topics, check_topic_refs=False)
     assert unchecked.episodes == [pilot]
     assert all(p.field != "topics" for p in unchecked.problems)
+
+
+def test_links_that_lead_nowhere_are_reported_not_raised(tmp_path: Path):
+    text = swap("links:", "transcript: transcripts/001.txt\nlinks:")
+    write(tmp_path, {"001-pilot.md": text})
+    (tmp_path / "transcripts").mkdir()
+    (tmp_path / "transcripts" / "001.txt").symlink_to("001.txt")
+    (tmp_path / "episodes" / "002-gone.md").symlink_to("nowhere.md")
+
+    catalog = load_dir(tmp_path)
+
+    assert [(p.path, p.message) for p in catalog.problems] == [
+        (
+            "episodes/001-pilot.md",
+            "transcript 'transcripts/001.txt': cannot be read: Too many levels of symbolic links",
+        ),
+        ("episodes/002-gone.md", "is a link that leads nowhere (a missing target, or a loop)"),
+    ]
+    assert [e.number for e in catalog.episodes] == [1]
+
+
+def test_an_episodes_folder_that_cannot_be_listed_is_reported_not_raised(tmp_path: Path):
+    write(tmp_path, {"001-pilot.md": EPISODE})
+    folder = tmp_path / "episodes"
+    folder.chmod(0)
+    try:
+        try:
+            os.listdir(folder)
+        except PermissionError:
+            catalog = load_dir(tmp_path)
+        else:
+            pytest.skip("this user reads any folder (root with CAP_DAC_OVERRIDE)")
+    finally:
+        folder.chmod(0o755)
+
+    assert [(p.path, p.message) for p in catalog.problems] == [
+        ("episodes", "cannot be read: Permission denied")
+    ]

@@ -567,3 +567,27 @@ async def test_a_bulk_feed_import_is_indexed_as_one_segment_and_edits_replace_wo
         assert await _search_count(store, "harbours") == 20
         ep = await catalog.get_episode(store, number=1, with_transcript=True)
         assert ep is not None and "harbours" in ep.summary and len(ep.transcript) == 3
+
+
+@pytest.mark.parametrize("how", ["missing", "link loop"])
+async def test_an_episodes_folder_that_cannot_be_listed_keeps_every_episode(store, root, how):
+    # A mount gone or unreadable (a link loop stands in for permissions: tests may run as root).
+    await sync_content(store, root)
+    shutil.rmtree(root / "episodes")
+    if how == "link loop":
+        (root / "episodes").symlink_to("episodes")
+    report = await sync_content(store, root)
+    assert [p.path for p in report.problems] == ["episodes"]
+    assert report.removed == 0
+    assert await _numbers(store) == [11, 12, 13]
+    assert await _search_count(store, "nobody") == 1  # transcripts stay too
+
+
+async def test_a_looping_link_among_the_episodes_is_reported_not_raised(store, root):
+    await sync_content(store, root)
+    (root / "episodes/099-loop.md").symlink_to("099-loop.md")
+    report = await sync_content(store, root)
+    assert [(p.path, p.message) for p in report.problems] == [
+        ("episodes/099-loop.md", "is a link that leads nowhere (a missing target, or a loop)")
+    ]
+    assert await _numbers(store) == [11, 12, 13]
