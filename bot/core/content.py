@@ -1263,6 +1263,18 @@ def _topic_hint(slug: str, names: Mapping[str, str]) -> str:
 # ---------------------------------------------------------------- the disk
 
 
+def editor_dropping(name: str) -> bool:
+    """Files editors and file managers leave beside the ones being edited, never content:
+    hidden ones (.DS_Store, vim's .x.swp, emacs's .#x lock, macOS's ._x), emacs's x~ backup
+    and #x# auto-save, and vim's 4913 (made and removed at once to test the folder)."""
+    return (
+        name.startswith(".")
+        or name.endswith("~")
+        or (name.startswith("#") and name.endswith("#"))
+        or name == "4913"
+    )
+
+
 def _episode_files(root: Path, problems: list[Problem]) -> list[str]:
     folder = root / EPISODES_DIR
     if not folder.is_dir():
@@ -1277,8 +1289,8 @@ def _episode_files(root: Path, problems: list[Problem]) -> list[str]:
         return []
     names: list[str] = []
     for entry in entries:
-        if entry.name.startswith("."):
-            continue  # editor and OS droppings (.DS_Store, swap files)
+        if editor_dropping(entry.name):
+            continue
         if entry.suffix == ".md" and entry.is_file():
             names.append(entry.name)
         else:

@@ -21,6 +21,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SecurityError
 
+from bot.core.content import editor_dropping
 from bot.core.models import (
     Catalog,
     Episode,
@@ -664,7 +665,7 @@ def _check_kind(kind: str) -> None:
 
 
 def _hidden(path: Path) -> bool:
-    return path.name.startswith(".")
+    return editor_dropping(path.name)
 
 
 def _read_folder(folder: Path) -> tuple[dict[str, tuple[str, str]], list[Problem]]:
@@ -689,11 +690,13 @@ def _read_folder(folder: Path) -> tuple[dict[str, tuple[str, str]], list[Problem
             if _hidden(file) or not file.is_file():
                 continue
             if file.suffix != ".j2":
+                # A copy of a template (x.j2.orig, x.j2.bak) is not to be renamed over it.
+                rename = "" if ".j2" in file.name else f"rename it to {file.stem}.j2, or "
                 problems.append(
                     Problem(
                         path,
                         "not a template (templates end in .j2)",
-                        hint=f"rename it to {file.stem}.j2, or move it out of {label}/{kind}",
+                        hint=f"{rename}move it out of {label}/{kind}",
                     )
                 )
                 continue

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.clock import Clock
-from bot.core.content import load_dir
+from bot.core.content import editor_dropping, load_dir
 from bot.core.models import Problem
 from bot.core.render import KINDS, Prompts, check_templates
 from bot.store.db import Store
@@ -96,7 +96,7 @@ def validate(content_dir: Path, prompts_dir: Path) -> Validation:
 
 def fingerprint(folders: Sequence[Path]) -> str:
     """Changes whenever a file in the folders is added, removed, resized or touched. Hidden
-    files and folders (editor swap files, .git) are left out, as the content loader does.
+    files and folders (.git) and editor droppings are left out, as the loaders do.
 
     Runs in a thread every few seconds over every file of the catalogue (~11,000 in the
     benchmarks): one scandir per folder and one stat per file, and it lets go of the GIL
@@ -119,7 +119,7 @@ _YIELD_EVERY = 256  # files between two releases of the GIL (~2 ms of scanning)
 def _scan(path: str, rel: str, rows: list[str]) -> None:
     try:
         with os.scandir(path) as it:
-            entries = sorted((e for e in it if not e.name.startswith(".")), key=_name)
+            entries = sorted((e for e in it if not editor_dropping(e.name)), key=_name)
     except OSError:
         return  # removed while we looked: the next look sees it gone
     for entry in entries:

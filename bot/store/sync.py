@@ -673,8 +673,8 @@ def _episode_paths(root: Path, problems: list[Problem]) -> list[str] | None:
         return None
     paths = []
     for entry in entries:
-        if entry.name.startswith("."):
-            continue  # editor and OS droppings (.DS_Store, swap files)
+        if content.editor_dropping(entry.name):
+            continue
         markdown = entry.name.endswith(".md")
         try:
             is_file = entry.is_file()

@@ -959,3 +959,13 @@ def test_an_episodes_folder_that_cannot_be_listed_is_reported_not_raised(tmp_pat
     assert [(p.path, p.message) for p in catalog.problems] == [
         ("episodes", "cannot be read: Permission denied")
     ]
+
+
+def test_editor_backups_beside_the_episodes_are_not_reported(tmp_path: Path):
+    write(tmp_path, {"001-pilot.md": EPISODE, "001-pilot.md~": "old", "#001-pilot.md#": "draft"})
+    (tmp_path / "episodes" / "4913").write_text("")
+
+    catalog = load_dir(tmp_path)
+
+    assert catalog.problems == ()
+    assert [e.number for e in catalog.episodes] == [1]

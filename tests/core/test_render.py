@@ -759,3 +759,24 @@ def test_an_unknown_filter_or_test_names_the_ones_that_exist(
     assert (problem.path, problem.line) == ("prompts/weekly/typo.j2", 1)
     assert problem.message.split(" (first with")[0] == message
     assert hint in (problem.hint or "") and "endif" not in (problem.hint or "")
+
+
+def test_editor_backups_are_ignored_and_a_copy_of_a_template_is_not_told_to_replace_it(
+    tmp_path: Path,
+) -> None:
+    # Emacs keeps 'ok.j2~' after each save and '#ok.j2#' while editing; vim probes with '4913'.
+    folder = make_prompts(
+        tmp_path,
+        {
+            "weekly/ok.j2~": "old",
+            "weekly/#ok.j2#": "draft",
+            "weekly/4913": "",
+            "weekly/ok.j2.orig": "x",
+        },
+    )
+    [problem] = Prompts.load(folder).problems
+    assert (problem.path, problem.message) == (
+        "prompts/weekly/ok.j2.orig",
+        "not a template (templates end in .j2)",
+    )
+    assert "rename" not in problem.hint and "move it out of prompts/weekly" in problem.hint

@@ -163,6 +163,8 @@ def test_the_fingerprint_sees_edits_additions_and_removals_but_not_hidden_files(
     content, prompts = folders
     first = fingerprint([content, prompts])
     (content / "episodes" / ".011.md.swp").write_text("editor droppings")
+    (content / "episodes" / "011-great-stagnation.md~").write_text("an emacs backup")
+    (prompts / "weekly" / "#question.j2#").write_text("an emacs auto-save")
     (prompts / ".git").mkdir()
     assert fingerprint([content, prompts]) == first
     extra = content / "episodes" / "012-new.md"

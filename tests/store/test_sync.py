@@ -591,3 +591,14 @@ async def test_a_looping_link_among_the_episodes_is_reported_not_raised(store, r
         ("episodes/099-loop.md", "is a link that leads nowhere (a missing target, or a loop)")
     ]
     assert await _numbers(store) == [11, 12, 13]
+
+
+async def test_editor_backups_beside_the_episodes_are_not_reported(store, root):
+    # Emacs keeps 'NAME~' after each save and '#NAME#' while editing; vim probes with '4913'.
+    folder = root / "episodes"
+    (folder / "011-great-stagnation.md~").write_text("an older version")
+    (folder / "#012-retail-forecasting.md#").write_text("an unsaved draft")
+    (folder / "4913").write_text("")
+    report = await sync_content(store, root)
+    assert report.problems == []
+    assert await _numbers(store) == [11, 12, 13]
