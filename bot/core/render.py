@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import meta, nodes
 from jinja2.sandbox import SecurityError
 
 from bot.core.content import editor_dropping
@@ -302,6 +303,7 @@ class _Template:
     title: jinja2.Template
     title_line: int  # the header line of `title:`, else 1
     about: str
+    unknown: tuple[tuple[str, int], ...] = ()  # names no post defines, and where first read
 
 
 @dataclass(frozen=True)
@@ -446,6 +448,7 @@ class Prompts:
                 title=title,
                 title_line=header.values.get("title", ("", 1))[1],
                 about=header.values.get("about", ("", 0))[0],
+                unknown=_unknown_names(env, sources[name][0], sources[f"{name}#title"][0]),
             )
         for kind in KINDS:
             if not any(k == kind for k, _ in templates):
@@ -659,6 +662,31 @@ def _explain_undefined(message: str) -> tuple[str, str]:
     return f"{owner} has no field '{attribute}'", f"{owner} fields: {', '.join(public)}"
 
 
+# Every name a post gives its template (Jinja's globals aside).
+_NAMES = frozenset(Context(when=datetime(2000, 1, 1, tzinfo=UTC), guild_name="").variables())
+
+
+def _unknown_names(env: jinja2.Environment, *sources: str) -> tuple[tuple[str, int], ...]:
+    """Names the sources read that no post defines, each with the line it is first read on.
+    Found in the syntax tree, so also in a branch the check's renders never take (a weekday
+    other than the check's, an episode number no episode has)."""
+    first: dict[str, int] = {}
+    for source in sources:
+        tree = env.parse(source)
+        unknown = meta.find_undeclared_variables(tree) - _NAMES - set(env.globals)
+        # A name tested with `is defined` or given a `default` is known to be optional.
+        unknown -= {
+            node.node.name
+            for node in (*tree.find_all(nodes.Test), *tree.find_all(nodes.Filter))
+            if node.name in ("defined", "undefined", "default", "d")
+            and isinstance(node.node, nodes.Name)
+        }
+        for node in tree.find_all(nodes.Name):
+            if node.name in unknown and node.ctx == "load":
+                first[node.name] = min(first.get(node.name, node.lineno), node.lineno)
+    return tuple(sorted(first.items(), key=lambda item: (item[1], item[0])))
+
+
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown template kind {kind!r}; kinds are {', '.join(KINDS)}")
@@ -771,6 +799,7 @@ def check_templates(
                     key = (path, exc.problem.path, exc.problem.line, exc.reason)
                     first.setdefault(key, (exc.problem, _describe(context)))
                     counts[key] = counts.get(key, 0) + 1
+    rendered_undefined = {(k[1], p.message) for k, (p, _) in first.items() if k[3] == "undefined"}
     for key, (problem, seen) in first.items():
         note = f" (first with {seen}; fails in {counts[key]} of {totals[key[0]]} renders)"
         problems.append(
@@ -782,6 +811,22 @@ def check_templates(
                 hint=problem.hint,
             )
         )
+    for kind in KINDS:
+        for style in loaded.styles(kind):
+            tpl = loaded._get(kind, style)
+            for name, line in tpl.unknown:
+                message = f"'{name}' is undefined"
+                if (tpl.path, message) in rendered_undefined:
+                    continue  # a render already failed on it, and says with what
+                close = difflib.get_close_matches(name, sorted(_NAMES), n=1)
+                problems.append(
+                    Problem(
+                        tpl.path,
+                        message + " (in a part of the template the check's renders skip)",
+                        line=line,
+                        hint=(f"did you mean '{close[0]}'? " if close else "") + UNDEFINED_HINT,
+                    )
+                )
     return problems
 
 

@@ -780,3 +780,27 @@ def test_editor_backups_are_ignored_and_a_copy_of_a_template_is_not_told_to_repl
         "not a template (templates end in .j2)",
     )
     assert "rename" not in problem.hint and "move it out of prompts/weekly" in problem.hint
+
+
+def test_an_unknown_name_is_reported_even_where_the_check_renders_never_reach(
+    tmp_path: Path,
+) -> None:
+    # The check renders on a Tuesday, so the other days' branch is never rendered by it.
+    body = (
+        "{#\ntitle: {{ topic.title if when.weekday() == 1 else topic_titel }}\n#}\n"
+        "{% macro ask(q) %}{{ q }}?{% endmacro %}\n"
+        '{{ "Hot take Tuesday" if when.weekday() == 1 else hot_take }}: {{ ask(topic.title) }}\n'
+        "{% for q in questions %}{{ loop.index }}. {{ q }}{% endfor %}\n"
+        "{% if episode and episode.number > 500 %}{{ guild_nam }}{% endif %}\n"
+        "{% if mood is defined %}{{ mood }}{% endif %}{{ tone | default('calm') }}\n"  # optional
+    )
+    folder = make_prompts(tmp_path, {"weekly/tuesday.j2": body})
+
+    problems = check_templates(folder, CATALOG)
+
+    assert [(p.path, p.line, p.message.split(" (")[0]) for p in problems] == [
+        ("prompts/weekly/tuesday.j2", 2, "'topic_titel' is undefined"),
+        ("prompts/weekly/tuesday.j2", 5, "'hot_take' is undefined"),
+        ("prompts/weekly/tuesday.j2", 7, "'guild_nam' is undefined"),
+    ]
+    assert "did you mean 'guild_name'?" in problems[2].hint
