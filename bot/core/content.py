@@ -1278,9 +1278,14 @@ def editor_dropping(name: str) -> bool:
 def _episode_files(root: Path, problems: list[Problem]) -> list[str]:
     folder = root / EPISODES_DIR
     if not folder.is_dir():
-        problems.append(
-            Problem(EPISODES_DIR, "folder not found", hint=f"create {folder} for NNN-slug.md files")
-        )
+        if folder.is_symlink():
+            what, hint = (
+                "is a link that leads nowhere (a missing target, or a loop)",
+                "fix the link",
+            )
+        else:
+            what, hint = "folder not found", f"create {folder} for NNN-slug.md files"
+        problems.append(Problem(EPISODES_DIR, what, hint=hint))
         return []
     try:
         entries = sorted(folder.iterdir())
