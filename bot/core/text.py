@@ -74,11 +74,13 @@ def _escape_line_start(m: re.Match[str]) -> str:
 _PROTECTED = re.compile(
     r"```.*?```"  # code block
     r"|`[^`\n]+`"  # code span
-    r"|\[(?:\\.|[^\]\\\n])*\]\([^)\s]*\)"  # [text](url)
+    # [text](url), the label's loop unrolled and possessive: a failed try costs one pass
+    r"|\[[^\]\\\n]*+(?:\\.[^\]\\\n]*+)*+\]\([^)\s]*+\)"
     r"|<https?://[^\s>]+>"  # <url>
     r"|https?://\S+",  # bare URL
     re.DOTALL,
 )
+_SPAN_REACH = 2048  # how far past the cut a span is looked for: a whole embed URL (URL_MAX)
 _LINK_LABEL = re.compile(r"\[((?:\\.|[^\]\\\n])*)\]\(")
 
 
@@ -151,7 +153,9 @@ def _best_cut(text: str, budget: int) -> int:
 
 def _protected_span_at(text: str, cut: int) -> tuple[int, str] | None:
     """The link, URL or code span that `cut` falls strictly inside, with its start."""
-    for m in _PROTECTED.finditer(text):
+    # Searched only up to a little past the cut: in a long text full of "[" (a feed's notes),
+    # each failed try at a link would otherwise read on to the end, for every bracket.
+    for m in _PROTECTED.finditer(text, 0, cut + _SPAN_REACH):
         if m.start() >= cut:
             break
         if cut < m.end():

@@ -1,8 +1,11 @@
 """Reply → embed within Discord's limits: long answers are cut cleanly, never rejected."""
 
 from bot.core import text as t
+from bot.core.answers import episode_reply
 from bot.core.layout import buttons, embed_dict, embed_length, excerpt_markdown
 from bot.core.models import Citation, Excerpt, Field, Link, Reply
+from bot.feeds.parse import parse_feed
+from tests.feeds.feedgen import Show, episode, feed_xml
 
 
 def _excerpt(words: str, n: int = 1) -> Excerpt:
@@ -80,3 +83,15 @@ def test_a_miss_asks_did_you_mean_once():
 
     e = embed_dict(not_found_reply("moatz", ["Defensible moats"]))
     assert e["description"].count("Did you mean") == 1
+
+
+def test_show_notes_full_of_brackets_are_laid_out_without_rescanning_them():
+    # A feed's notes reach /episode's embed as they are. Each "[" could open a masked link:
+    # truncation looked for its end from every one of them, to the end of the text, so 40,000
+    # brackets held the event loop for a minute per /episode and 200,000 for half an hour.
+    for hostile in ("[" * 200_000, "\\[" * 100_000, "[](" * 70_000):
+        item = episode(1, notes=f"<p>{hostile}</p>")
+        (parsed,) = parse_feed(feed_xml(Show(items=(item,))), url="https://x.example/f").items
+        e = embed_dict(episode_reply(parsed.episode))
+        assert len(e["description"]) <= t.EMBED_DESCRIPTION
+        assert e["description"].rstrip().endswith("…")
