@@ -83,7 +83,9 @@ def about_text(about: About, now: float, *, name: str = "VG Bot") -> str:
     elif about.feed.last_fetch_at is None:
         lines.append("**Feed**: not polled yet")
     else:
-        state = f"failed: {about.feed.error}" if about.feed.error else "ok"
+        # The error quotes the feed's server (its status line, a redirect): text, not Markdown.
+        error = escape_mentions(escape_markdown(about.feed.error))
+        state = f"failed: {error}" if about.feed.error else "ok"
         lines.append(f"**Last feed poll**: {_when(about.feed.last_fetch_at)} ({state})")
     return "\n".join(lines)
 

@@ -305,6 +305,12 @@ def _pick_style(prompts: Prompts, wanted: str, fallback: str) -> str | None:
 # ---------------------------------------------------------------- texts for moderators
 
 
+def _plain(text: str) -> str:
+    """Text from the feed or its server (titles, errors, headers) shown as written: a hostile
+    feed could otherwise put a masked link in the bot's own answer."""
+    return escape_markdown(text)
+
+
 def status_text(
     feed: FeedRow,
     known: int,
@@ -319,7 +325,7 @@ def status_text(
         return "never" if dt is None else format_discord_timestamp(dt, "R")
 
     state = "✅ healthy" if feed.healthy else "⚠️ unhealthy"
-    lines = [f"**{feed.title or feed.url}** ({state})", f"Feed: <{feed.url}>"]
+    lines = [f"**{_plain(feed.title or feed.url)}** ({state})", f"Feed: <{feed.url}>"]
     if feed.last_fetch_at is None:
         lines.append("Not read yet.")
     else:
@@ -332,13 +338,13 @@ def status_text(
         lines.append(f"Last fetch: {at(feed.last_fetch_at)}: {how}.")
         lines.append(f"Last good read: {at(feed.last_ok_at)}.")
     validators = [f"ETag {feed.etag}" if feed.etag else "", feed.last_modified or ""]
-    shown = ", ".join(v for v in validators if v)
+    shown = _plain(", ".join(v for v in validators if v))
     lines.append(
         f"Conditional GET: {shown}." if shown else "Conditional GET: the server sends no ETag."
     )
     if feed.last_error:
         failed = f" ({feed.failures} failed reads in a row)" if feed.failures else ""
-        lines.append(f"Last error{failed}: {feed.last_error}")
+        lines.append(f"Last error{failed}: {_plain(feed.last_error)}")
     if feed.problems:
         lines.append(f"Problems in the last read: {len(feed.problems)} (see `/feed why`).")
     if watched is not None and watched != feed.url:
@@ -375,7 +381,7 @@ def why_text(
     """/feed why: what happened to one item, step by step."""
     number = f"Episode {item.number}: " if item.number is not None else ""
     lines = [
-        f"**{number}{item.title}** in {feed.title or feed.url}",
+        f"**{number}{_plain(item.title)}** in {_plain(feed.title or feed.url)}",
         f"Identity: `{item.identity}`",
     ]
     if not item.in_feed:
@@ -387,16 +393,16 @@ def why_text(
             edit = ""
             if post.wanted_hash != post.applied_hash:
                 edit = " (an edit is pending" + (
-                    f": {post.last_error})" if post.last_error else ")"
+                    f": {_plain(post.last_error)})" if post.last_error else ")"
                 )
             elif post.last_error:
-                edit = f" (last edit failed: {post.last_error})"
+                edit = f" (last edit failed: {_plain(post.last_error)})"
             lines.append(f"- posted in {where}, message {post.message_id}{edit}")
         else:
-            error = f": {post.outbox_error}" if post.outbox_error else ""
+            error = f": {_plain(post.outbox_error)}" if post.outbox_error else ""
             lines.append(f"- announcement in {where} is **{post.state}**{error}")
     if not feed.healthy:
-        lines.append(f"The feed is unhealthy now: {feed.last_error}")
+        lines.append(f"The feed is unhealthy now: {_plain(feed.last_error)}")
     return truncate("\n".join(lines), MESSAGE_CONTENT)
 
 
@@ -404,9 +410,11 @@ def not_found_text(text: str, feeds: Sequence[FeedRow]) -> str:
     lines = [f"No item matching {text!r} was seen in the feed."]
     for feed in feeds:
         if feed.last_error:
-            lines.append(f"{feed.title or feed.url}: the last read failed: {feed.last_error}")
+            lines.append(
+                f"{_plain(feed.title or feed.url)}: the last read failed: {_plain(feed.last_error)}"
+            )
         for problem in feed.problems[:5]:
-            lines.append(f"- {problem}")
+            lines.append(f"- {_plain(problem)}")
         if feed.last_fetch_at is None:
             lines.append(f"{feed.url} has not been read yet.")
     if not feeds:
@@ -701,7 +709,8 @@ class FeedService:
                     Decision(
                         item.identity,
                         EXTRAS,
-                        f"{w.failure}; tried again in {_span(wait)} ({tries} failed in a row)",
+                        f"{_plain(w.failure)}; tried again in {_span(wait)} ({tries} failed "
+                        "in a row)",
                     )
                 )
             if w.known is not None:

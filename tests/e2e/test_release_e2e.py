@@ -232,6 +232,27 @@ async def test_moderators_see_status_and_why_and_others_are_refused(
     assert "Only moderators" in refused
 
 
+async def test_what_a_hostile_feed_server_sends_is_shown_as_text_not_markdown(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    # The feed's title and the server's status line reach /feed status and everyone's /about:
+    # a masked link there would be a phishing link in the bot's own words.
+    lure = "[Verify your account](https://evil.example/login)"
+    server.feed = feed_xml(Show(title=f"Show {lure}", items=BACK))
+    run = await start(bots, server)
+    await step(world, run)
+    server.status, server.reason = 500, f"Moved {lure}"
+    await step(world, run)
+
+    status = await moderator(world, "status", {}, channel=world.general)
+    handle = await world.emu.invoke("about", {}, user=world.alice, channel=world.general)
+    about = str((await handle.response(timeout=10))["content"])
+    for text in (status, about):
+        assert "HTTP 500 Moved" in text
+        assert lure not in text and r"Moved \[Verify your account\]" in text
+    assert r"**Show \[Verify your account\]" in status
+
+
 async def test_each_server_mentions_its_own_role_and_nobody_else(
     world: World, bots: BotFactory, server: FeedServer
 ):

@@ -132,6 +132,7 @@ class FeedServer:
     def __init__(self) -> None:
         self.feed = b""
         self.status = 200
+        self.reason: str | None = None  # the status line's text when `status` is set
         self.slow = False
         self.files: dict[str, tuple[bytes, str]] = {}
         self.requests: list[str] = []
@@ -153,7 +154,7 @@ class FeedServer:
             if self.slow:
                 await never.wait()
             if self.status != 200:
-                return web.Response(status=self.status, text="server trouble")
+                return web.Response(status=self.status, reason=self.reason, text="server trouble")
             etag = '"' + hashlib.sha256(self.feed).hexdigest()[:16] + '"'
             if request.headers.get("If-None-Match") == etag:
                 return web.Response(status=304, headers={"ETag": etag})
