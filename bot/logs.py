@@ -10,6 +10,10 @@ from datetime import UTC, datetime
 
 # Discord bot tokens: three base64url parts separated by dots.
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")
+# Interaction (and webhook) tokens: in the URLs discord.py logs and in the gateway events it
+# logs at DEBUG. Each lets its holder answer or post as the bot for 15 minutes.
+_URL_TOKEN = re.compile(r"(/(?:interactions|webhooks)/\d+/)[A-Za-z0-9_.-]+")
+_TOKEN_FIELD = re.compile(r"""(['"]token['"]:\s*['"])[^'"]+""")
 
 
 class RedactToken(logging.Filter):
@@ -22,6 +26,7 @@ class RedactToken(logging.Filter):
     def redact(self, text: str) -> str:
         if self._token:
             text = text.replace(self._token, "[token]")
+        text = _URL_TOKEN.sub(r"\1[token]", _TOKEN_FIELD.sub(r"\1[token]", text))
         return _TOKEN_SHAPE.sub("[token]", text)
 
     def filter(self, record: logging.LogRecord) -> bool:

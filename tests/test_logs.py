@@ -33,3 +33,19 @@ def test_json_lines():
     r = _record("hello %s", "world")
     out = json.loads(JsonFormatter().format(r))
     assert out["msg"] == "hello world" and out["level"] == "ERROR"
+
+
+def test_interaction_tokens_in_urls_and_gateway_events_are_redacted():
+    interaction = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDEyMzQ1Njc4OTpBYkNkRWZHaEk"
+    f = RedactToken()
+    r = _record(
+        "POST https://discord.com/api/v10/interactions/123/%s/callback; "
+        "PATCH https://discord.com/api/v10/webhooks/456/%s/messages/@original; event %s",
+        interaction,
+        interaction,
+        {"t": "INTERACTION_CREATE", "d": {"id": "123", "token": interaction}},
+    )
+    f.filter(r)
+    assert interaction not in r.getMessage()
+    assert "/interactions/123/[token]/callback" in r.getMessage()
+    assert "/webhooks/456/[token]/messages" in r.getMessage()

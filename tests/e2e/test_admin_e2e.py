@@ -4,6 +4,7 @@ disk as a `git pull` would."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import yaml
 
 from bot.chat.admin_cog import AdminCog
 from bot.chat.client import RESTARTING
+from bot.logs import setup_logging
 from bot.sandbox.emulator import EmulatorError, User
 
 from .conftest import REPO, BotFactory, BotRun, World
@@ -68,6 +70,27 @@ async def test_about_tells_anyone_what_is_running(running: BotRun):
     assert rest[0] == "**Catalogue**: 1 episode(s), 12 topic(s)"
     assert "(at start): loaded 1 episode(s), 12 topic(s)" in rest[1]
     assert rest[2] == "**Feed**: no feed configured"
+
+
+async def test_debug_logs_a_member_can_share_hold_no_interaction_token(
+    running: BotRun, capsys: pytest.CaptureFixture[str]
+):
+    # At DEBUG discord.py logs every gateway event whole, an interaction's token with it (and
+    # the callback URLs that hold it): for 15 minutes, anyone reading a log shared in a bug
+    # report could answer or post as the bot.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    setup_logging("DEBUG", token=running.settings.token)
+    try:
+        handle = await running.emu.invoke(
+            "about", {}, user=running.world.alice, channel=running.world.general
+        )
+        await handle.response(timeout=15)
+    finally:
+        root.handlers[:], root.level = handlers, level
+    logged = capsys.readouterr().err
+    assert f"'id': '{handle.id}'" in logged  # the interaction was logged, without its token
+    assert handle.record.token not in logged
 
 
 # ------------------------------------------------------------------ /config
