@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 from yarl import URL
 
+from bot.feeds.addresses import private_address
+
 log = logging.getLogger(__name__)
 
 USER_AGENT = "vgbot/0.1 (Discord bot for a podcast community; feed reader)"
@@ -54,12 +56,17 @@ async def fetch(
     timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - a per-request limit, part of the API
     connect_timeout: float | None = None,
     max_redirects: int = DEFAULT_MAX_REDIRECTS,
+    public_only: bool = False,
 ) -> FetchResult:
     """GET `url` (http, https, file:// or a plain path). Never raises for network or file
     trouble; the error says what happened in words a moderator can act on. On failure the
-    given etag/last_modified come back unchanged, so callers can always store what they get."""
+    given etag/last_modified come back unchanged, so callers can always store what they get.
+    `public_only`: refuse local files and hosts at non-public addresses, redirects included
+    (a file a public feed links to must not reach the bot's own network)."""
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("", "file"):
+        if public_only:
+            return _failed(url, f"{url} is not a web address; only http(s):// links are fetched")
         return await _read_file(url, max_bytes=max_bytes)
     if scheme not in ("http", "https"):
         return _failed(url, f"unsupported URL scheme {scheme!r}; use http(s):// or a file path")
@@ -73,6 +80,7 @@ async def fetch(
         ),
         max_bytes=max_bytes,
         max_redirects=max_redirects,
+        public_only=public_only,
     )
     try:
         # One deadline for the whole chain of redirects and the body.
@@ -96,6 +104,7 @@ class _Request:
     limits: aiohttp.ClientTimeout
     max_bytes: int
     max_redirects: int
+    public_only: bool = False
 
 
 async def _follow(session: aiohttp.ClientSession, request: _Request) -> FetchResult:
@@ -103,6 +112,13 @@ async def _follow(session: aiohttp.ClientSession, request: _Request) -> FetchRes
     visited = [str(URL(request.url))]
     current = visited[0]
     while True:
+        if request.public_only and (address := await private_address(current)) is not None:
+            host = urlsplit(current).hostname
+            return _failed(
+                current,
+                f"{host} is at {address}, not a public address: what a public feed links to is "
+                "fetched only from the public internet",
+            )
         try:
             async with session.get(
                 current, headers=request.headers, timeout=request.limits, allow_redirects=False

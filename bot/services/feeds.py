@@ -39,6 +39,7 @@ from bot.core.schedule import format_discord_timestamp
 from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, escape_markdown, truncate
 from bot.core.transcripts import parse_transcript
 from bot.core.urls import BUTTON_URL_MAX, web_url
+from bot.feeds.addresses import is_public
 from bot.feeds.parse import (
     MAX_FEED_BYTES,
     FeedItem,
@@ -101,6 +102,7 @@ class Fetcher(Protocol):
         last_modified: str | None = ...,
         max_bytes: int = ...,
         timeout: float = ...,
+        public_only: bool = ...,
     ) -> Awaitable[FetchResult]: ...
 
 
@@ -134,6 +136,9 @@ class FeedConfig:
     backdated_slack: timedelta = timedelta(days=1)  # dates are days: a day's leeway
     announce_role_id: int | None = None  # the default; a guild's /config role wins
     style: str = DEFAULT_STYLE
+    # Transcripts and chapters only from public addresses? None: when the feed itself is on
+    # one (a feed on the bot's own network may link to files there too).
+    extras_public_only: bool | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeedConfig:
@@ -664,7 +669,10 @@ class FeedService:
                     Decision(identity, REMOVED, "no longer in the feed; the episode is kept")
                 )
 
-        await self._complete(work, report, tick)
+        public_only = self.config.extras_public_only
+        if public_only is None:
+            public_only = await is_public(feed.url)
+        await self._complete(work, report, tick, public_only)
         stored = [w for w in work if not w.by_content]
         tick("store", 0, 1)
         if stored:
@@ -750,7 +758,9 @@ class FeedService:
         if keep_episodes:
             report.episodes = await self._episodes(feed.url, parsed, work)
 
-    async def _complete(self, work: list[_Work], report: ReadReport, tick: Progress) -> None:
+    async def _complete(
+        self, work: list[_Work], report: ReadReport, tick: Progress, public_only: bool
+    ) -> None:
         """Fetch transcripts and chapters, a few at a time; a failure keeps what was stored."""
         todo = [w for w in work if not w.by_content and _needs_extras(w.item)]
         done = 0
@@ -760,13 +770,13 @@ class FeedService:
         async def one(w: _Work) -> None:
             nonlocal done
             async with gate:
-                await self._extras(w, report)
+                await self._extras(w, report, public_only)
             done += 1
             tick("transcripts", done, len(todo))
 
         await asyncio.gather(*(one(w) for w in todo))
 
-    async def _extras(self, w: _Work, report: ReadReport) -> None:
+    async def _extras(self, w: _Work, report: ReadReport, public_only: bool) -> None:
         item, ep = w.item, w.episode
         transcript: tuple[Passage, ...] | None = None
         chapters = ep.chapters
@@ -774,7 +784,7 @@ class FeedService:
         # Best format first; when one fails (gone, or nothing readable in it), the next.
         tried: list[str] = []
         for url, kind in ranked_transcripts(item.transcript_urls):
-            got = await self._get(url)
+            got = await self._get(url, public_only)
             if not got.ok or got.body is None:
                 tried.append(f"transcript {url}: {got.error}")
                 continue
@@ -804,7 +814,7 @@ class FeedService:
         else:
             failures += tried
         if not chapters and item.chapters_url:
-            got = await self._get(item.chapters_url)
+            got = await self._get(item.chapters_url, public_only)
             if got.ok and got.body is not None:
                 found, problems = parse_chapters(
                     got.body, got.content_type or item.chapters_type, url=item.chapters_url
@@ -827,9 +837,12 @@ class FeedService:
                     chapters = chapters or stored.chapters
         w.episode = replace(ep, transcript=transcript or (), chapters=chapters)
 
-    async def _get(self, url: str) -> FetchResult:
+    async def _get(self, url: str, public_only: bool) -> FetchResult:
         return await self.fetcher(
-            url, max_bytes=self.config.extras_max_bytes, timeout=self.config.extras_timeout
+            url,
+            max_bytes=self.config.extras_max_bytes,
+            timeout=self.config.extras_timeout,
+            public_only=public_only,
         )
 
     async def _stored(self, key: str) -> Episode | None:

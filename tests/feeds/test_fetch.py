@@ -220,6 +220,25 @@ async def test_bad_urls(session, url, words):
     assert result.error is not None and words in result.error
 
 
+async def test_public_only_refuses_the_bots_own_network(server, session, tmp_path):
+    # What a public feed links to must not reach loopback, private or link-local hosts, nor
+    # local files; named so a moderator sees why the transcript is missing.
+    assert (await fetch(session, f"{server.base}/feed.xml")).ok  # allowed unless asked
+    seen = len(server.seen)
+    refused = await fetch(session, f"{server.base}/feed.xml", public_only=True)
+    assert refused.body is None and refused.error is not None
+    assert "127.0.0.1 is at 127.0.0.1, not a public address" in refused.error
+    assert len(server.seen) == seen  # refused before connecting
+    for url in ("http://[::1]:9/x", "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/"):
+        error = (await fetch(session, url, public_only=True)).error or ""
+        assert "not a public address" in error, (url, error)
+    path = tmp_path / "secret.txt"
+    path.write_text("key")
+    for url in (str(path), path.as_uri()):
+        error = (await fetch(session, url, public_only=True)).error or ""
+        assert "only http(s):// links are fetched" in error
+
+
 async def test_files_by_path_and_by_file_url(session, tmp_path):
     path = tmp_path / "my feed.xml"
     path.write_bytes(FEED)

@@ -289,6 +289,24 @@ async def test_when_every_transcript_fails_the_item_waits_for_a_retry(env):
     assert not (await FeedStore(env.store).items(1))["guid:vg-0009"].complete
 
 
+async def test_a_public_feed_never_fetches_files_from_the_bots_own_network(env):
+    # As if the feed were on the internet (it is on 127.0.0.1 here): its transcript link to
+    # 127.0.0.1 could be a cloud's metadata service, then searchable by every member.
+    public = FeedService(
+        env.store,
+        env.service.fetcher,
+        config=FeedConfig(timeout=2.0, extras_timeout=2.0, extras_public_only=True),
+    )
+    env.server.feed = feed_xml(Show(items=(with_transcripts(env.server, 12),)))
+    report = await public.read(env.url, NOW, announce=False, conditional=False)
+    assert report.ok and report.added == 1 and report.extras_failed == 1
+    assert env.server.count("/files/") == 0  # nothing was asked of the private host
+    why = await public.why("12")
+    assert "127.0.0.1 is at 127.0.0.1, not a public address" in why, why
+    # The feed's own network (the default for a feed on it): fetched as before.
+    assert (await env.read()).transcripts == 1
+
+
 async def test_an_error_page_at_a_transcript_url_is_refused_and_the_stored_one_kept(env):
     item = with_transcripts(env.server, 8)
     env.server.feed = feed_xml(Show(items=(item,)))
