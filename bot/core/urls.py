@@ -67,3 +67,31 @@ def web_url(value: object, *, base: str | None = None, limit: int = URL_MAX) -> 
     if len(text) > limit or url_trouble(text) is not None:
         return None
     return text
+
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`]+", re.I)
+
+
+def without_secrets(text: str) -> str:
+    """Links in `text` (an error, a feed URL) without what can hold a key: the user and
+    password, and the query (a private feed's key is there: ?auth=...), for showing to people
+    who should not have the feed itself."""
+
+    def shown(match: re.Match[str]) -> str:
+        url = match.group(0)
+        # Punctuation ending a sentence or closing a bracket around the link is not part of it.
+        end = len(url.rstrip(".,;:!?)"))
+        while (
+            end < len(url) and url[end] == ")" and url.count("(", 0, end) > url.count(")", 0, end)
+        ):
+            end += 1
+        url, after = url[:end], url[end:]
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return url.split("?", 1)[0].split("#", 1)[0] + after
+        host = parts.netloc.rsplit("@", 1)[-1]
+        query = "…" if parts.query else ""
+        return urlunsplit((parts.scheme, host, parts.path, query, "")) + after
+
+    return _URL_IN_TEXT.sub(shown, text)

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.core.text import escape_markdown, escape_mentions, truncate
+from bot.core.urls import without_secrets
 from bot.ops.reload import ReloadResult
 from bot.store.db import Store
 
@@ -84,7 +85,7 @@ def about_text(about: About, now: float, *, name: str = "VG Bot") -> str:
         lines.append("**Feed**: not polled yet")
     else:
         # The error quotes the feed's server (its status line, a redirect): text, not Markdown.
-        error = escape_mentions(escape_markdown(about.feed.error))
+        error = escape_mentions(escape_markdown(without_secrets(about.feed.error)))
         state = f"failed: {error}" if about.feed.error else "ok"
         lines.append(f"**Last feed poll**: {_when(about.feed.last_fetch_at)} ({state})")
     return "\n".join(lines)

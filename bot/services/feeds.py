@@ -38,7 +38,7 @@ from bot.core.render import Context, Prompts, RenderError, episode_name, episode
 from bot.core.schedule import format_discord_timestamp
 from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, escape_markdown, truncate
 from bot.core.transcripts import parse_transcript
-from bot.core.urls import BUTTON_URL_MAX, web_url
+from bot.core.urls import BUTTON_URL_MAX, web_url, without_secrets
 from bot.feeds.addresses import is_public
 from bot.feeds.parse import (
     MAX_FEED_BYTES,
@@ -313,7 +313,13 @@ def _pick_style(prompts: Prompts, wanted: str, fallback: str) -> str | None:
 def _plain(text: str) -> str:
     """Text from the feed or its server (titles, errors, headers) shown as written: a hostile
     feed could otherwise put a masked link in the bot's own answer."""
-    return escape_markdown(text)
+    return escape_markdown(without_secrets(text))
+
+
+def _link(url: str) -> str:
+    """A feed's URL as a link, or as text with its key hidden (see without_secrets)."""
+    shown = without_secrets(url)
+    return f"<{url}>" if shown == url else f"`{shown}` (its key hidden)"
 
 
 def status_text(
@@ -330,7 +336,7 @@ def status_text(
         return "never" if dt is None else format_discord_timestamp(dt, "R")
 
     state = "✅ healthy" if feed.healthy else "⚠️ unhealthy"
-    lines = [f"**{_plain(feed.title or feed.url)}** ({state})", f"Feed: <{feed.url}>"]
+    lines = [f"**{_plain(feed.title or feed.url)}** ({state})", f"Feed: {_link(feed.url)}"]
     if feed.last_fetch_at is None:
         lines.append("Not read yet.")
     else:
@@ -354,7 +360,7 @@ def status_text(
         lines.append(f"Problems in the last read: {len(feed.problems)} (see `/feed why`).")
     if watched is not None and watched != feed.url:
         # Its stored next poll time would pass with nothing happening.
-        instead = f"the bot watches <{watched}>" if watched else "no feed is watched"
+        instead = f"the bot watches {_link(watched)}" if watched else "no feed is watched"
         lines.append(f"Not polled: {instead} (`feed_url`).")
     else:
         # No time set yet means due: the watcher reads it at its next step (one runs at start).
@@ -421,7 +427,7 @@ def not_found_text(text: str, feeds: Sequence[FeedRow]) -> str:
         for problem in feed.problems[:5]:
             lines.append(f"- {_plain(problem)}")
         if feed.last_fetch_at is None:
-            lines.append(f"{feed.url} has not been read yet.")
+            lines.append(f"{_plain(feed.url)} has not been read yet.")
     if not feeds:
         lines.append("No feed is configured (setting `feed_url`, or `vgbot import-feed`).")
     return truncate("\n".join(lines), MESSAGE_CONTENT)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.urls import BUTTON_URL_MAX, url_trouble, web_url
+from bot.core.urls import BUTTON_URL_MAX, url_trouble, web_url, without_secrets
 
 
 @pytest.mark.parametrize(
@@ -100,3 +100,27 @@ def test_the_quick_path_gives_what_the_long_way_gives(scheme, host, rest):
     url = scheme + host + rest
     # A control character in front never takes the quick path, and is dropped on the long way.
     assert urls.web_url(url) == urls.web_url("\x00" + url)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("https://www.patreon.com/rss/show?auth=S3CRET", "https://www.patreon.com/rss/show?…"),
+        (
+            "HTTP 500 from http://me:pw@feeds.example/rss.xml.",
+            "HTTP 500 from http://feeds.example/rss.xml.",
+        ),
+        (
+            "timed out (https://a.example/x?k=1&t=2#frag) twice",
+            "timed out (https://a.example/x?…) twice",
+        ),
+        ("https://feeds.example/rss.xml", "https://feeds.example/rss.xml"),
+        ("no link here", "no link here"),
+        (
+            "see https://en.wikipedia.org/wiki/Moat_(economics).",
+            "see https://en.wikipedia.org/wiki/Moat_(economics).",
+        ),
+    ],
+)
+def test_without_secrets_hides_keys_in_links(text, shown):
+    assert without_secrets(text) == shown

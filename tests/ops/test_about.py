@@ -94,3 +94,12 @@ def test_a_refused_reload_names_who_asked_and_the_first_problems_with_file_and_l
         "```",
     ]
     assert lines[8] == "… and 2 more: /reload shows them, `vgbot content check` lists all"
+
+
+def test_a_private_feeds_key_in_an_error_is_not_shown_to_members():
+    # Private feeds (Patreon, Supercast) carry their key in the URL; /about is for everyone.
+    error = "HTTP 401 Unauthorized from https://www.patreon.com/rss/vg?auth=S3CRET"
+    feed = FeedPoll("https://www.patreon.com/rss/vg?auth=S3CRET", T0 - 30, error=error)
+    text = about_text(About("0.1.0", T0, 0, 0, None, feed), T0)
+    assert "S3CRET" not in text
+    assert "HTTP 401 Unauthorized from https://www.patreon.com/rss/vg?…" in text

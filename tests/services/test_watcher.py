@@ -239,6 +239,12 @@ async def test_errors_back_off_mark_the_feed_unhealthy_and_recover(env):
     # Before its first read a feed is due: not "never" polled.
     unread = replace(feed, last_fetch_at=None, next_poll_at=None)
     assert "Next poll: at the watcher's next step." in status_text(unread, 0, now, None)
+    # A private feed's key (in its URL, and so in its errors) is not shown to moderators.
+    private = replace(
+        feed, url=env.url + "?auth=S3CRET", last_error=f"HTTP 401 from {env.url}?auth=S3CRET"
+    )
+    shown = status_text(private, 3, now, None)
+    assert "S3CRET" not in shown and "(its key hidden)" in shown, shown
 
 
 # ---- transcripts that come late or never ----
