@@ -117,4 +117,14 @@ def load_settings(
         settings = dataclasses.replace(settings, token=token)
     if settings.log_format not in ("text", "json"):
         raise SettingsError("setting 'log_format' must be 'text' or 'json'")
-    return settings
+    # Checked here: logging itself would stop the program with a traceback on an unknown name.
+    level = settings.log_level.upper()
+    if level not in _LOG_LEVELS:
+        raise SettingsError(
+            f"setting 'log_level' must be one of {', '.join(_LOG_LEVELS)}, "
+            f"got {settings.log_level!r}"
+        )
+    return dataclasses.replace(settings, log_level=level)
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

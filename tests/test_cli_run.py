@@ -123,3 +123,10 @@ def test_a_miss_offers_its_suggestions_once(tmp_path):
     found = _ask(tmp_path, "search", "open sauce")
     assert found.returncode == 0, found.stderr
     assert found.stdout.count("Making open source easy to use") == 1, found.stdout
+
+
+def test_a_misspelt_log_level_is_a_settings_error_not_a_traceback(tmp_path):
+    out = _run(tmp_path, VGBOT_LOG_LEVEL="verbose")
+    assert out.returncode == 2
+    assert "'log_level' must be one of DEBUG, INFO" in out.stderr
+    assert "Traceback" not in out.stderr

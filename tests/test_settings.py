@@ -45,11 +45,16 @@ def test_token_file(tmp_path):
         ({"VGBOT_DEV_GUILD_ID": "abc"}, "'dev_guild_id' must be a whole number"),
         ({"VGBOT_GRACE_WINDOW": "soon"}, "'grace_window' must be a number"),
         ({"VGBOT_LOG_FORMAT": "xml"}, "'log_format' must be 'text' or 'json'"),
+        ({"VGBOT_LOG_LEVEL": "verbose"}, "'log_level' must be one of DEBUG, INFO, WARNING"),
     ],
 )
 def test_bad_values_name_the_setting(env, message):
     with pytest.raises(SettingsError, match=message):
         load_settings(env=env)
+
+
+def test_log_level_is_case_insensitive():
+    assert load_settings(env={"VGBOT_LOG_LEVEL": "debug"}).log_level == "DEBUG"
 
 
 def test_unknown_yaml_key_lists_known_ones(tmp_path):
