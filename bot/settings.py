@@ -99,6 +99,8 @@ def load_settings(
                     f"config file {config_file}: unknown setting {key!r}; "
                     f"known: {', '.join(sorted(known))}"
                 )
+            if raw is None:
+                continue  # `key:` with no value: unset, as an empty env var is
             values[key] = _coerce(key, known[key].type, raw)
     for name, f in known.items():
         for env_name in _env_names(name):

@@ -57,6 +57,14 @@ def test_log_level_is_case_insensitive():
     assert load_settings(env={"VGBOT_LOG_LEVEL": "debug"}).log_level == "DEBUG"
 
 
+def test_a_key_left_empty_in_yaml_means_the_default_as_an_empty_env_var_does(tmp_path):
+    # `feed_url:` with nothing after it is YAML's null: it used to become the text "None"
+    # (a feed URL, a database file named None) or a confusing "got 'None'".
+    cfg = tmp_path / "vgbot.yaml"
+    cfg.write_text("feed_url:\ndb:\ngrace_window:\ntoken_file:\n")
+    assert load_settings(env={}, config_file=cfg) == load_settings(env={})
+
+
 def test_unknown_yaml_key_lists_known_ones(tmp_path):
     cfg = tmp_path / "vgbot.yaml"
     cfg.write_text("dbb: x\n")
