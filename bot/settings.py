@@ -113,7 +113,8 @@ def load_settings(
     settings = Settings(**values)
     if not settings.token and settings.token_file is not None:
         try:
-            token = settings.token_file.read_text(encoding="utf-8").strip()
+            # utf-8-sig: a byte order mark (Windows editors write one) is not part of the token.
+            token = settings.token_file.read_text(encoding="utf-8-sig").strip()
         except OSError as exc:
             raise SettingsError(f"cannot read token file {settings.token_file}: {exc}") from None
         settings = dataclasses.replace(settings, token=token)

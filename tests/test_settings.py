@@ -39,6 +39,13 @@ def test_token_file(tmp_path):
         load_settings(env={"VGBOT_TOKEN_FILE": str(tmp_path / "missing")})
 
 
+def test_a_token_file_saved_by_a_windows_editor_gives_the_token_alone(tmp_path):
+    # Notepad writes a byte order mark and CRLF; either left in, Discord refuses the token.
+    f = tmp_path / "token"
+    f.write_bytes(b"\xef\xbb\xbfabc.def.ghi\r\n")
+    assert load_settings(env={"VGBOT_TOKEN_FILE": str(f)}).token == "abc.def.ghi"
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
