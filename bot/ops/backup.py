@@ -91,11 +91,11 @@ def backup(db: Path, dest: Path, *, now: datetime) -> Snapshot:
         with contextlib.closing(sqlite3.connect(tmp)) as copy:
             try:
                 source.backup(copy)  # every page in one step: one consistent snapshot
+                # One self-contained file: no -wal beside the copy, whatever the source used.
+                copy.execute("PRAGMA journal_mode = DELETE")
+                _note(copy, BACKUP_TAKEN_AT, now)
             except sqlite3.Error as exc:
-                raise BackupError(f"cannot read {db}: {exc}") from None
-            # One self-contained file: no -wal beside the copy, whatever the source used.
-            copy.execute("PRAGMA journal_mode = DELETE")
-            _note(copy, BACKUP_TAKEN_AT, now)
+                raise BackupError(_copy_failed(db, dest, exc)) from None
             _require_intact(copy, tmp, what="the copy")
         _fsync(tmp)
         os.replace(tmp, dest)
@@ -103,6 +103,20 @@ def backup(db: Path, dest: Path, *, now: datetime) -> Snapshot:
     snapshot = inspect_database(dest)
     log.info("backup of %s written to %s (%s)", db, dest, snapshot.summary())
     return snapshot
+
+
+# SQLite's names for a failure on the writing side: the copy, not the live database.
+_WRITE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_READONLY")
+
+
+def _copy_failed(db: Path, dest: Path, exc: sqlite3.Error) -> str:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(_WRITE_ERRORS):
+        return (
+            f"cannot write the backup {dest}: {exc} (is {dest.parent} full? `df -h "
+            f"{dest.parent}` shows its free space; the live database is untouched)"
+        )
+    return f"cannot read {db}: {exc}"
 
 
 # ------------------------------------------------------------------ restore

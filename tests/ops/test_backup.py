@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import resource
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -232,3 +237,29 @@ def test_the_command_line_backs_up_and_restores(tmp_path, capsys, monkeypatch):
 async def _create(path: Path) -> None:
     store = await open_store(path)
     await store.close()
+
+
+def _no_file_over_64k() -> None:
+    # Runs in the child: writes past 64 KiB fail as on a full disk (EFBIG, not a kill).
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (65536, resource.RLIM_INFINITY))
+
+
+def test_a_backup_that_cannot_be_written_blames_the_target_not_the_live_database(tmp_path):
+    live, copy = tmp_path / "vgbot.sqlite3", tmp_path / "backups" / "b.sqlite3"
+    asyncio.run(_create(live))
+    copy.parent.mkdir()
+    assert live.stat().st_size > 65536
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "--db", str(live), "backup", str(copy)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        preexec_fn=_no_file_over_64k,
+    )
+    assert out.returncode == 1
+    assert f"cannot write the backup {copy}" in out.stderr
+    assert f"cannot read {live}" not in out.stderr and "Traceback" not in out.stderr
+    assert list(copy.parent.iterdir()) == []  # no half-written file left behind
