@@ -105,20 +105,6 @@ def backup(db: Path, dest: Path, *, now: datetime) -> Snapshot:
     return snapshot
 
 
-# SQLite's names for a failure on the writing side: the copy, not the live database.
-_WRITE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_READONLY")
-
-
-def _copy_failed(db: Path, dest: Path, exc: sqlite3.Error) -> str:
-    name = getattr(exc, "sqlite_errorname", "")
-    if name.startswith(_WRITE_ERRORS):
-        return (
-            f"cannot write the backup {dest}: {exc} (is {dest.parent} full? `df -h "
-            f"{dest.parent}` shows its free space; the live database is untouched)"
-        )
-    return f"cannot read {db}: {exc}"
-
-
 # ------------------------------------------------------------------ restore
 
 
@@ -138,7 +124,10 @@ def restore(source: Path, db: Path, *, now: datetime) -> Restored:
         db.parent.mkdir(parents=True, exist_ok=True)
         with _connect_read_only(source) as src, _new_file_beside(db) as tmp:
             with contextlib.closing(sqlite3.connect(tmp)) as target:
-                src.backup(target)
+                try:
+                    src.backup(target)
+                except sqlite3.Error as exc:
+                    raise BackupError(_copy_failed(source, db, exc)) from None
                 _require_intact(target, tmp, what="the restored database")
                 _note_restore(target, now)
             _fsync(tmp)
@@ -149,16 +138,22 @@ def restore(source: Path, db: Path, *, now: datetime) -> Restored:
         kept = db.with_name(f"{db.name}.before-restore-{stamp(now)}")
         with _new_file_beside(kept) as tmp:
             with contextlib.closing(sqlite3.connect(tmp)) as copy:
-                live.backup(copy)
-                copy.execute("PRAGMA journal_mode = DELETE")
-                _note(copy, BACKUP_TAKEN_AT, now)  # it is a backup of this moment too
+                try:
+                    live.backup(copy)
+                    copy.execute("PRAGMA journal_mode = DELETE")
+                    _note(copy, BACKUP_TAKEN_AT, now)  # it is a backup of this moment too
+                except sqlite3.Error as exc:
+                    raise BackupError(_copy_failed(db, kept, exc)) from None
             _fsync(tmp)
             os.replace(tmp, kept)
         with _connect_read_only(source) as src:
             # Out of WAL first (we hold the only connection), so the backup API may write
             # pages of any size; the bot turns WAL on again when it opens the file.
             live.execute("PRAGMA journal_mode = DELETE")
-            src.backup(live)
+            try:
+                src.backup(live)  # if it fails, the journal undoes it (at the next open)
+            except sqlite3.Error as exc:
+                raise BackupError(_copy_failed(source, db, exc)) from None
         _require_intact(live, db, what="the restored database")
         _note_restore(live, now)
     log.info("restored %s from %s; the replaced database is kept as %s", db, source, kept)
@@ -191,6 +186,20 @@ def _note(conn: sqlite3.Connection, key: str, now: datetime) -> bool:
 
 
 # ------------------------------------------------------------------ checks
+
+
+# SQLite's names for a failure on the writing side of a copy (a full disk above all).
+_WRITE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_READONLY")
+
+
+def _copy_failed(source: Path, target: Path, exc: sqlite3.Error) -> str:
+    """Which side of a copy failed: sqlite3's backup raises the same way for both."""
+    if getattr(exc, "sqlite_errorname", "").startswith(_WRITE_ERRORS):
+        return (
+            f"cannot write {target}: {exc} (is {target.parent} full? "
+            f"`df -h {target.parent}` shows its free space)"
+        )
+    return f"cannot read {source}: {exc}"
 
 
 def inspect_database(path: Path) -> Snapshot:

@@ -239,10 +239,10 @@ async def _create(path: Path) -> None:
     await store.close()
 
 
-def _no_file_over_64k() -> None:
-    # Runs in the child: writes past 64 KiB fail as on a full disk (EFBIG, not a kill).
+def _no_file_over(size: int) -> None:
+    # Runs in the child: writes past `size` bytes fail as on a full disk (EFBIG, not a kill).
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (65536, resource.RLIM_INFINITY))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
 
 
 def test_a_backup_that_cannot_be_written_blames_the_target_not_the_live_database(tmp_path):
@@ -257,9 +257,34 @@ def test_a_backup_that_cannot_be_written_blames_the_target_not_the_live_database
         text=True,
         env=env,
         timeout=60,
-        preexec_fn=_no_file_over_64k,
+        preexec_fn=lambda: _no_file_over(65536),
     )
     assert out.returncode == 1
-    assert f"cannot write the backup {copy}" in out.stderr
+    assert f"cannot write {copy}" in out.stderr and "full?" in out.stderr
     assert f"cannot read {live}" not in out.stderr and "Traceback" not in out.stderr
     assert list(copy.parent.iterdir()) == []  # no half-written file left behind
+
+
+def test_a_restore_onto_a_full_disk_blames_the_disk_and_keeps_the_database(tmp_path):
+    live, bigger = tmp_path / "vgbot.sqlite3", tmp_path / "big.sqlite3"
+    asyncio.run(_create(live))
+    asyncio.run(_create(bigger))
+    with contextlib.closing(sqlite3.connect(bigger)) as conn, conn:
+        conn.executemany(
+            "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, 0)",
+            ((f"row:{n}", "x" * 1000) for n in range(1000)),
+        )
+    before = rows(live, "SELECT key, value FROM meta ORDER BY key")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VGBOT_"))}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "--db", str(live), "restore", str(bigger)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        preexec_fn=lambda: _no_file_over(512 * 1024),  # the kept copy fits, the restore not
+    )
+    assert out.returncode == 1
+    assert f"cannot write {live}" in out.stderr and "full?" in out.stderr
+    assert f"cannot read {bigger}" not in out.stderr and "Traceback" not in out.stderr
+    assert rows(live, "SELECT key, value FROM meta ORDER BY key") == before
