@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.health import DEFAULT_MAX_AGE
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings, unknown_env_vars
 from bot.store.db import StoreError
 
 log = logging.getLogger(__name__)
@@ -202,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("episode", "topic", "search", "import-feed") and level.upper() == "INFO":
         level = "WARNING"  # at the terminal: the answer or the summary, not the sync's progress
     setup_logging(level, settings.log_format, settings.token)
+    for problem in unknown_env_vars(os.environ):
+        log.warning("%s: it is ignored (the settings are listed in README.md)", problem)
     if args.command == "import-feed":
         # It prints the read's problems and error itself: the service's log would say each
         # twice (and speak of a next attempt, which a one-off import does not make).

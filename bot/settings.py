@@ -6,6 +6,7 @@ Built in `main`, never at import. Precedence: command-line flag > env var > YAML
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -59,6 +60,35 @@ _ENV_ALIASES = {
 
 def _env_names(name: str) -> tuple[str, ...]:
     return (*_ENV_ALIASES.get(name, ()), f"VGBOT_{name.upper()}")
+
+
+def unknown_env_vars(env: Mapping[str, str]) -> list[str]:
+    """VGBOT_* names that are no setting, each with the setting likely meant: unlike a YAML
+    key, an env var nobody reads would otherwise be ignored without a word."""
+    known = {n for f in fields(Settings) for n in _env_names(f.name)} | {"VGBOT_CONFIG"}
+    found = []
+    for name in sorted(env):
+        if name.startswith("VGBOT_") and name not in known:
+            meant = _meant(name, sorted(n for n in known if n.startswith("VGBOT_")))
+            found.append(f"{name} is no setting" + (f" (did you mean {meant}?)" if meant else ""))
+    return found
+
+
+def _meant(name: str, candidates: list[str]) -> str | None:
+    # An abbreviation or a spelt-out name first (VGBOT_DATABASE: VGBOT_DB), which
+    # similarity alone gets wrong; then the most similar name.
+    def within(short: str, long: str) -> bool:
+        rest = iter(long)
+        return all(c in rest for c in short)
+
+    # Compared without the shared VGBOT_, which would make any two names look alike.
+    short = {c.removeprefix("VGBOT_"): c for c in candidates}
+    asked = name.removeprefix("VGBOT_")
+    spelt = [c for s, c in short.items() if within(s, asked) or within(asked, s)]
+    if len(spelt) == 1:
+        return spelt[0]
+    close = difflib.get_close_matches(asked, list(short), n=1)
+    return short[close[0]] if close else None
 
 
 def _coerce(name: str, kind: Any, raw: Any) -> Any:

@@ -130,3 +130,10 @@ def test_a_misspelt_log_level_is_a_settings_error_not_a_traceback(tmp_path):
     assert out.returncode == 2
     assert "'log_level' must be one of DEBUG, INFO" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_misspelt_env_var_is_warned_about_in_the_log(tmp_path):
+    out = _run(tmp_path, VGBOT_DATABASE=str(tmp_path / "meant.sqlite3"))
+    assert out.returncode == 2  # no token
+    assert "WARNING" in out.stderr and "VGBOT_DATABASE is no setting" in out.stderr
+    assert "did you mean VGBOT_DB?" in out.stderr

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import DISCORD_API_BASE, SettingsError, load_settings
+from bot.settings import DISCORD_API_BASE, SettingsError, load_settings, unknown_env_vars
 
 
 def test_defaults_need_no_environment():
@@ -70,6 +70,17 @@ def test_a_key_left_empty_in_yaml_means_the_default_as_an_empty_env_var_does(tmp
     cfg = tmp_path / "vgbot.yaml"
     cfg.write_text("feed_url:\ndb:\ngrace_window:\ntoken_file:\n")
     assert load_settings(env={}, config_file=cfg) == load_settings(env={})
+
+
+def test_an_unknown_vgbot_env_var_is_named_with_the_setting_meant():
+    # A misspelt name in the service's env file is otherwise ignored without a word: with
+    # VGBOT_DATABASE the bot would quietly run on a new, empty database.
+    env = {"VGBOT_DATABASE": "/var/lib/vgbot/vgbot.sqlite3", "VGBOT_DB": "", "VGBOT_CONFIG": "x"}
+    assert unknown_env_vars(env) == ["VGBOT_DATABASE is no setting (did you mean VGBOT_DB?)"]
+    assert unknown_env_vars({"VGBOT_GRACE_WINDOWS": "60", "HOME": "/root"}) == [
+        "VGBOT_GRACE_WINDOWS is no setting (did you mean VGBOT_GRACE_WINDOW?)"
+    ]
+    assert unknown_env_vars({"VGBOT_XYZZY": "1"}) == ["VGBOT_XYZZY is no setting"]
 
 
 def test_unknown_yaml_key_lists_known_ones(tmp_path):
