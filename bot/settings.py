@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -157,7 +158,23 @@ def load_settings(
             f"setting 'log_level' must be one of {', '.join(_LOG_LEVELS)}, "
             f"got {settings.log_level!r}"
         )
+    for name, low, strict in _LIMITS:
+        value = getattr(settings, name)
+        # Written so that NaN, which compares false with everything, is refused too.
+        if not ((low < value) if strict else (low <= value)) or value == math.inf:
+            what = f"more than {low:g}" if strict else f"at least {low:g}" if low else "0 or more"
+            raise SettingsError(f"setting {name!r} must be {what}, got {value:g}")
     return dataclasses.replace(settings, log_level=level)
 
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Numbers outside these break the bot quietly: a cooldown rate of 0 refuses every command,
+# an interval of 0 spins. A cooldown_per of 0 turns the cooldown off, which is allowed.
+_LIMITS = (  # (setting, lowest, must be above it)
+    ("cooldown_rate", 1, False),
+    ("cooldown_per", 0, False),
+    ("tick_interval", 0, True),
+    ("feed_interval", 0, True),
+    ("grace_window", 0, False),
+    ("nonce_window", 0, False),
+)

@@ -53,6 +53,13 @@ def test_a_token_file_saved_by_a_windows_editor_gives_the_token_alone(tmp_path):
         ({"VGBOT_GRACE_WINDOW": "soon"}, "'grace_window' must be a number"),
         ({"VGBOT_LOG_FORMAT": "xml"}, "'log_format' must be 'text' or 'json'"),
         ({"VGBOT_LOG_LEVEL": "verbose"}, "'log_level' must be one of DEBUG, INFO, WARNING"),
+        # 0 commands per 30 s refused every member's every command; 0 s between ticks spun.
+        ({"VGBOT_COOLDOWN_RATE": "0"}, "'cooldown_rate' must be at least 1"),
+        ({"VGBOT_TICK_INTERVAL": "0"}, "'tick_interval' must be more than 0"),
+        ({"VGBOT_FEED_INTERVAL": "-5"}, "'feed_interval' must be more than 0"),
+        ({"VGBOT_GRACE_WINDOW": "-1"}, "'grace_window' must be 0 or more"),
+        ({"VGBOT_NONCE_WINDOW": "nan"}, "'nonce_window' must be 0 or more"),
+        ({"VGBOT_COOLDOWN_PER": "inf"}, "'cooldown_per' must be 0 or more"),
     ],
 )
 def test_bad_values_name_the_setting(env, message):
