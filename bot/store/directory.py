@@ -29,6 +29,9 @@ _FUZZY_CUTOFF = 75  # WRatio: below this, "suggestions" for short words are nois
 # An autocomplete value naming one episode by its catalogue id, for when its number (a feed
 # whose seasons count from 1 again) or slug is shared and would open another episode.
 _BY_ID = re.compile(r"id:(\d{1,12})")
+# The bot's own names for an episode, which members paste back: 'Episode 11: Title',
+# 'Ep. 11: Title', '#11 · Title — Guest', 'S2 E3 · Title' (an autocomplete name cut with '…').
+_LABEL = re.compile(r"([^:·]{1,40}?)\s*[:·]\s*(.+)", re.S)
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,33 @@ class Directory:
         number = episode_number(text)
         if number is not None:
             return self._by_number.get(number)
-        return self.episode_by_slug(slugify(text)) or self.episode_by_title(text)
+        return (
+            self.episode_by_slug(slugify(text))
+            or self.episode_by_title(text)
+            or self._labelled(text)
+        )
+
+    def _labelled(self, text: str) -> EpisodeEntry | None:
+        """The episode a label of ours names: its number and its title must agree."""
+        m = _LABEL.fullmatch(text.strip())
+        if m is None:
+            return None
+        head, rest = m.groups()
+        if (numbers := season_episode(head)) is not None:
+            by_season = self._by_season.get(numbers)
+            candidates = [by_season] if by_season else []
+        elif (number := episode_number(head)) is not None:
+            candidates = self._numbered.get(number, [])
+        else:
+            return None
+        said = fold(rest)
+        cut = rest.rstrip().endswith("…")
+        for e in candidates:
+            title = fold(e.title)
+            full = fold(" ".join((e.title, *e.guests)))  # an autocomplete name ends in guests
+            if said in (title, full) or (cut and said and full.startswith(said)):
+                return e
+        return None
 
     def choice(self, entry: EpisodeEntry) -> tuple[str, str]:
         """(display name, value) for autocomplete. The value is the number, or the season's

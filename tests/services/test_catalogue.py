@@ -64,6 +64,26 @@ async def test_episode_lookups(service, text):
     assert "• Defensible moats" in fields["Sections"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Episode 11: Data Science: The Great Stagnation",  # /episode's own title
+        "Ep. 11: Data Science: The Great Stagnation",  # /topic's list and citations
+        "#11 · Data Science: The Great Stagnation — Mark Saroufim",  # an autocomplete name
+        "#11 · Data Science: The Great Stag…",  # one cut to Discord's 100 characters
+    ],
+)
+async def test_episode_opens_from_the_way_the_bot_names_it(service, text):
+    """Members paste what the bot showed them; each of its names for an episode opens it."""
+    reply = await service.answer_episode(text)
+    assert (reply.kind, reply.episode_number) == ("episode", 11), reply
+
+
+async def test_a_number_and_title_that_disagree_open_neither(service):
+    reply = await service.answer_episode("Episode 12: Data Science: The Great Stagnation")
+    assert reply.kind == "not_found"
+
+
 async def test_episode_with_chapters_and_accented_guest(service):
     reply = await service.answer_episode("12")
     assert {f.name: f.value for f in reply.fields}["Chapters"] == "0:00 Intro\n1:30 Moats in retail"

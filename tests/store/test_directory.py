@@ -132,3 +132,22 @@ def test_every_choice_opens_the_episode_it_names():
     assert d.choice(d.episode_by_id(6)) == ("#7 · Seven", "7")  # unambiguous: the number
     assert [e.id for e in d.episodes_numbered(3)] == [1, 2]  # content first
     assert d.episode_named("id:999") is None
+
+
+def test_a_label_of_ours_opens_the_episode_its_number_and_title_name():
+    d = Directory(
+        [
+            EpisodeEntry(1, 3, "pilot", "Pilot", (), (), season=1),
+            EpisodeEntry(2, 3, "pilot-again", "Pilot again", ("Ana",), (), season=2),
+        ],
+        TOPICS,
+    )
+    for label in (
+        "Season 2, Episode 3: Pilot again",
+        "S2 E3 · Pilot again — Ana",
+        "#3 · Pilot ag…",
+    ):
+        assert d.episode_named(label) is d.episode_by_id(2), label
+    assert d.episode_named("Ep. 3: Pilot") is d.episode_by_id(1)
+    assert d.episode_named("Ep. 3: Pilot season") is None  # a title of neither
+    assert d.episode_named("Ep. 4: Pilot") is None
