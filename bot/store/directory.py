@@ -132,6 +132,8 @@ class Directory:
         self._fuzzy_names = [e.title for e in self._newest] + [
             g for e in self._newest for g in e.guests
         ]
+        # Compared folded, as members type: 'saroufin' is as close to Saroufim as 'Saroufin'.
+        self._fuzzy_folded = [fold(name) for name in self._fuzzy_names]
 
     # ---------------------------------------------------------------- topics
 
@@ -310,7 +312,11 @@ class Directory:
     def suggest_episodes(self, text: str, limit: int = 5) -> list[EpisodeEntry]:
         """Episodes with a title or guest name close to `text` (typos), best first."""
         found = process.extract(
-            text, self._fuzzy_names, scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=_FUZZY_CUTOFF
+            fold(text),
+            self._fuzzy_folded,
+            scorer=fuzz.WRatio,
+            limit=limit * 3,
+            score_cutoff=_FUZZY_CUTOFF,
         )
         n = len(self._newest)
         picked: dict[int, None] = {}

@@ -97,6 +97,15 @@ async def test_episode_typo_gets_did_you_mean(service):
     assert reply.suggestions[0] == "Data Science: The Great Stagnation"
 
 
+async def test_a_misspelt_guest_in_lower_case_is_suggested(service):
+    """Members type names in lower case: 'Saroufin' was suggested Mark Saroufim, 'saroufin'
+    nothing at all."""
+    for text in ("saroufin", "Saroufin", "mark saroufin"):
+        reply = await service.answer_episode(text)
+        assert reply.kind == "not_found" and reply.suggestions, text
+        assert (await service.answer_episode(reply.suggestions[0])).episode_number == 11, text
+
+
 async def test_unknown_episode_number_names_the_latest(service):
     reply = await service.answer_episode("99")
     assert reply.kind == "not_found"
