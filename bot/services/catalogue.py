@@ -106,7 +106,7 @@ class CatalogueService:
             known = f" The latest is episode {latest[0].number}." if latest else ""
             return answers.not_found_reply(
                 f"episode {number}",
-                [e.title for e in latest],
+                [e.choice()[0] for e in latest],
                 message=f"There is no episode {number} in the catalogue.{known}",
             )
         found = d.find_episodes(text)
@@ -125,7 +125,9 @@ class CatalogueService:
         entries = [e for e in (self._entry_of(h, d) for h in by_index.hits) if e is not None]
         if entries:
             return await self._episode(entries[0], d, also=entries[1:4])
-        suggestions = [e.title for e in d.suggest_episodes(text)]
+        # Named as autocomplete names them, guests included: a suggestion found by a guest's
+        # name must say so, and /episode opens the name as typed back.
+        suggestions = [e.choice()[0] for e in d.suggest_episodes(text)]
         return answers.not_found_reply(
             text.strip(),
             suggestions,

@@ -150,8 +150,9 @@ class Oracle:
         for ex in reply.excerpts:
             self.check_excerpt(ex, where)
         names = self.topic_titles | self.episode_titles
+        labels = {self.choice_name(src.episode) for src in self.episodes.values()}
         for s in reply.suggestions:
-            assert s in names, f"{where}: suggestion {s!r} is no title"
+            assert s in names or s in labels, f"{where}: suggestion {s!r} names nothing"
         fields = {f.name: f.value for f in reply.fields}
         if reply.kind == "episode":
             n = reply.episode_number
@@ -181,6 +182,16 @@ class Oracle:
         if reply.kind == "search" and "Topics" in fields:
             for name in fields["Topics"].split(", "):
                 assert name in self.topic_titles, f"{where}: topic {name!r}"
+
+    @staticmethod
+    def choice_name(ep: Episode) -> str:
+        """An episode as autocomplete (and /episode's "did you mean") names it."""
+        head = "" if ep.number is None else f"#{ep.number} · "
+        if ep.number is not None and ep.season is not None:
+            head = f"S{ep.season} E{ep.number} · "
+        guests = ", ".join(p.name for p in ep.guests)
+        name = head + ep.title + (f" — {guests}" if guests else "")
+        return name if len(name) <= 100 else name[:99] + "…"
 
     @staticmethod
     def label(number: int | None, title: str) -> str:

@@ -94,7 +94,17 @@ async def test_episode_typo_gets_did_you_mean(service):
     reply = await service.answer_episode("stagnaton")
     assert reply.kind == "not_found"
     assert "No episode matches “stagnaton”" in reply.text
-    assert reply.suggestions[0] == "Data Science: The Great Stagnation"
+    # Named as autocomplete names it, a value /episode opens.
+    assert reply.suggestions[0] == "#11 · Data Science: The Great Stagnation — Mark Saroufim"
+    assert (await service.answer_episode(reply.suggestions[0])).episode_number == 11
+
+
+async def test_a_misspelt_guest_is_suggested_with_the_guest_named(service):
+    """A guest's episode was suggested by its title alone, which does not say why: to someone
+    who typed a name it read as an unrelated episode."""
+    reply = await service.answer_episode("saroufin")
+    assert reply.kind == "not_found"
+    assert reply.suggestions[:1] == ("#11 · Data Science: The Great Stagnation — Mark Saroufim",)
 
 
 async def test_a_misspelt_guest_in_lower_case_is_suggested(service):
@@ -112,6 +122,7 @@ async def test_unknown_episode_number_names_the_latest(service):
     assert reply.text.startswith(
         "There is no episode 99 in the catalogue. The latest is episode 13."
     )
+    assert reply.suggestions[0] == "#13 · Causal Inference for Product Teams — Jo Müller"
 
 
 @pytest.mark.parametrize(
