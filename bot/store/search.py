@@ -203,16 +203,20 @@ _DOC_COLUMNS = """d.id, d.kind, d.episode_id, d.heading, d.start_at, d.end_at, e
        t.title AS topic_title"""
 _DOC_JOINS = """LEFT JOIN episodes e ON e.id = d.episode_id
 LEFT JOIN topics t ON t.id = d.topic_id"""
+# Notes are quoted from their text (column 2) when it matches, and with it when the best
+# column was only the name (heading or title) that the citation states anyway; see _quote.
 _DETAILS = f"""
 SELECT {_DOC_COLUMNS}, snippet(docs_fts, -1, :a, :b, :e, {SNIPPET_TOKENS}) AS marked,
-       CASE WHEN d.kind = 'passage' THEN d.transcript END AS body
+       CASE WHEN d.kind = 'passage' THEN d.transcript END AS body,
+       CASE WHEN d.kind IN ('episode', 'section')
+            THEN snippet(docs_fts, 2, :a, :b, :e, {SNIPPET_TOKENS}) END AS text_marked
 FROM docs_fts
 CROSS JOIN docs d ON d.id = docs_fts.rowid
 {_DOC_JOINS}
 WHERE docs_fts MATCH :q AND docs_fts.rowid BETWEEN :lo AND :hi
   AND +docs_fts.rowid IN (SELECT value FROM json_each(:quote))
 UNION ALL
-SELECT {_DOC_COLUMNS}, NULL AS marked, NULL AS body
+SELECT {_DOC_COLUMNS}, NULL AS marked, NULL AS body, NULL AS text_marked
 FROM json_each(:plain) AS pick
 CROSS JOIN docs d ON d.id = pick.value
 {_DOC_JOINS}
@@ -438,6 +442,26 @@ def matched_at(marked: str, body: str, start: float, end: float) -> float:
     return float(int(start + share * (end - start)))
 
 
+def _quote(row: Any) -> str:
+    """The snippet to show: the notes' own text, never a heading or title alone, which the
+    citation names already and which says nothing of what was said."""
+    marked: str = row["marked"] or ""
+    text: str | None = row["text_marked"]
+    if not text:  # a passage, or notes without text
+        return marked
+    if MARK_START in text:
+        return text
+    name = row["heading"] if row["kind"] == "section" else row["episode_title"]
+    if name is not None and _unmarked(marked) == " ".join(name.split()):
+        # Only the name matched: it stays, marked, to show why, followed by what it heads.
+        return f"{marked} — {text}"
+    return marked  # another column (the guests' names) matched: quote that
+
+
+def _unmarked(marked: str) -> str:
+    return " ".join(_MARKERS.sub("", marked).strip(ELLIPSIS).split())
+
+
 def _hit(row: Any, ranking: Ranking) -> Hit:
     episode = None
     chapters: tuple[Chapter, ...] = ()
@@ -452,7 +476,7 @@ def _hit(row: Any, ranking: Ranking) -> Hit:
         start = matched_at(row["marked"], row["body"], start, row["end_at"])
     return Hit(
         kind=row["kind"],
-        marked=row["marked"] or "",
+        marked=_quote(row),
         score=ranking.scores[doc],
         episode=episode,
         heading=row["heading"],

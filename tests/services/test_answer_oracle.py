@@ -94,7 +94,8 @@ class Source:
 
     def show_notes(self) -> list[list[str]]:
         people = " ".join(f"{p.name} {p.affiliation}" for p in self.episode.people)
-        return [words(self.episode.title), words(people), words(self.episode.summary)]
+        title, summary = words(self.episode.title), words(self.episode.summary)
+        return [title, words(people), summary, title + summary]  # a title quoted with its text
 
 
 @dataclass
@@ -236,7 +237,8 @@ class Oracle:
         else:
             assert cit.section in headings, f"{what}: no such section"
             s = headings[cit.section]
-            assert in_order(quoted, words(s.heading)) or in_order(quoted, words(s.body)), what
+            # The heading, the text, or the heading quoted with its text.
+            assert in_order(quoted, words(s.heading) + words(s.body)), what
 
     @staticmethod
     def check_embed(reply: Reply, where: str) -> None:

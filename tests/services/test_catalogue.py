@@ -158,6 +158,50 @@ async def test_topic_own_episodes_rank_before_better_other_matches(tmp_path, roo
         assert topic.footer == "2 episodes on this topic · mentioned in 2 more episodes"
 
 
+async def test_an_excerpt_quotes_what_was_said_not_the_heading_it_is_cited_by(tmp_path, root):
+    """The quote was the section's heading (or the episode's title), which its citation names
+    already: it told the member nothing of what was said."""
+    write_topics(
+        root,
+        [
+            topic("defensible-moats", "Defensible moats", aliases=["moats"]),
+            topic("open-source-risk", "The risk of adopting open source", aliases=["vetting"]),
+            topic("data-science-as-role-play", "Data science as role play"),
+            topic("causal-inference", "Causal inference"),
+            topic("docs", "Documentation"),
+        ],
+    )
+    write_episode(
+        root,
+        Ep(
+            15,
+            "Dependencies",
+            topics=["open-source-risk", "docs"],
+            sections=[
+                ("Weighing the risk of adopting open source", "Vetting a library takes a day."),
+                ("Documentation comes first", "It decides whether newcomers stay."),
+            ],
+        ),
+    )
+    write_episode(root, Ep(16, "Pricing Power: Defensible Moats", summary="Margins that last."))
+    async with open_app(Settings(db=tmp_path / "quotes.sqlite3", content_dir=root)) as opened:
+        catalogue = opened.catalogue
+        (risk,) = (await catalogue.answer_topic("The risk of adopting open source")).excerpts
+        assert risk.citation.section == "Weighing the risk of adopting open source"
+        assert risk.segments == (("Vetting", True), (" a library takes a day.", False))
+        (docs,) = (await catalogue.answer_topic("Documentation")).excerpts
+        assert docs.citation.section == "Documentation comes first"
+        # Only the heading matched: it stays, marked, to show why, and the text follows.
+        assert docs.segments == (
+            ("Documentation", True),
+            (" comes first — It decides whether newcomers stay.", False),
+        )
+        excerpts = (await catalogue.search("pricing power")).excerpts
+        assert [(e.citation.episode_number, e.plain) for e in excerpts] == [
+            (16, "Pricing Power: Defensible Moats — Margins that last.")
+        ]
+
+
 async def test_free_text_topic_search_cites_transcripts_with_time(service):
     reply = await service.answer_topic("café experiments")
     assert reply.kind == "search"
