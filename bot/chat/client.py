@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -45,6 +46,9 @@ class Cooldowns:
 
 
 RESTARTING = "The bot is restarting; ask again in a minute."
+# A shutdown waits this long for commands already at work (their answers need the connection
+# that closing ends); within the runner's SHUTDOWN_TIMEOUT, which then stops at once.
+ANSWERS_TIMEOUT = 10.0
 
 
 class VGTree(app_commands.CommandTree["VGBot"]):
@@ -52,6 +56,11 @@ class VGTree(app_commands.CommandTree["VGBot"]):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if self.client.accepting:
+            # This runs in the task discord.py made for the interaction (error handler too).
+            task = asyncio.current_task()
+            if task is not None:
+                self.client.at_work.add(task)
+                task.add_done_callback(self.client.at_work.discard)
             return True
         if interaction.type is discord.InteractionType.autocomplete:
             await interaction.response.autocomplete([])
@@ -96,6 +105,7 @@ class VGBot(commands.Bot):
             **client_options,
         )
         self.accepting = True  # False once shutting down: interactions get RESTARTING
+        self.at_work: set[asyncio.Task[Any]] = set()  # interactions being answered
         self.catalogue = catalogue
         self.meta = meta
         self.dev_guild = discord.Object(dev_guild_id) if dev_guild_id else None
@@ -141,6 +151,22 @@ class VGBot(commands.Bot):
         self.synced_commands = True
         log.info("synced %d application command(s)", len(synced))
         return True
+
+    async def close(self) -> None:
+        """Commands already at work are answered first: closing ends the HTTP session their
+        answers go through (and the runner then closes the database they read)."""
+        self.accepting = False
+        working = {t for t in self.at_work if t is not asyncio.current_task()}
+        if working:
+            log.info(
+                "shutting down: waiting for %d command(s) in flight (up to %g s)",
+                len(working),
+                ANSWERS_TIMEOUT,
+            )
+            _, late = await asyncio.wait(working, timeout=ANSWERS_TIMEOUT)
+            if late:
+                log.warning("%d command(s) still at work are cut short", len(late))
+        await super().close()
 
     async def on_ready(self) -> None:
         log.info("connected as %s in %d guild(s)", self.user, len(self.guilds))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +289,32 @@ async def test_while_shutting_down_commands_are_told_the_bot_is_restarting(runni
         "episode", {"query": "gr"}, focused="query", user=w.alice, channel=w.general
     )
     assert choices == []
+
+
+async def test_a_command_at_work_when_the_bot_shuts_down_still_gets_its_answer(
+    bots: BotFactory, ada: User, caplog: pytest.LogCaptureFixture
+):
+    # SIGTERM (a deploy) while /reload is applying a change: the admin is answered before the
+    # bot closes its connections, not left with "thinking…" that never ends.
+    caplog.set_level(logging.INFO, logger="bot")
+    content = bots.copy_content()
+    run = await bots.start(content_dir=content)
+    edit(content / EPISODE, TITLE, "Retitled Before The Deploy")
+    other = sqlite3.connect(run.settings.db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer (`vgbot backup`, a sync) holds the database
+    try:
+        handle = await run.emu.invoke("reload", {}, user=ada, channel=run.world.general)
+        await handle.acknowledged(timeout=15)  # "thinking…": /reload is at work
+        run.bot.accepting = False  # what the runner does on the first SIGTERM
+        closing = asyncio.create_task(run.bot.close())
+        deadline = time.monotonic() + 15
+        while not (closing.done() or "in flight" in caplog.text):
+            assert time.monotonic() < deadline, "the bot neither closed nor waited"
+            await asyncio.sleep(0.01)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    reply = await handle.response(timeout=15)
+    assert str(reply["content"]).startswith("✅ Reloaded"), reply
+    assert handle.ephemeral
+    await asyncio.wait_for(closing, 15)
