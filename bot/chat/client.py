@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -177,7 +178,8 @@ class VGBot(commands.Bot):
         if isinstance(error, app_commands.CommandOnCooldown):
             await tell(
                 interaction,
-                f"Easy there! You can ask again in {error.retry_after:.0f} s.",
+                # Rounded up: "in 0 s" would be refused again if taken at its word.
+                f"Easy there! You can ask again in {math.ceil(error.retry_after)} s.",
             )
             return
         if isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):

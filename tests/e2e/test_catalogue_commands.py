@@ -193,3 +193,15 @@ async def test_every_registered_description_is_whole(running: BotRun):
     found = descriptions(running.emu.commands())
     assert len(found) > 30
     assert [d for d in found if len(d) > 100 or d.endswith("…") or not d] == []
+
+
+async def test_cooldown_never_says_to_ask_again_in_0_s(bots: BotFactory):
+    # At the end of the window less than half a second is left: rounded, that read "in 0 s",
+    # and asking at once was refused again.
+    run = await bots.start(cooldown_rate=1, cooldown_per=30.0)
+    w = run.world
+    h = await run.emu.invoke("episode", {"query": "11"}, user=w.alice, channel=w.general)
+    assert "embeds" in await h.response()
+    w.clock.advance(29.7)
+    h = await run.emu.invoke("episode", {"query": "11"}, user=w.alice, channel=w.general)
+    assert (await h.response())["content"] == "Easy there! You can ask again in 1 s."
