@@ -33,6 +33,7 @@ from bot.chat.poster import (
 from bot.chat.replies import tell
 from bot.clock import Clock
 from bot.core.render import Prompts
+from bot.core.text import pages
 from bot.feeds.fetch import Backoff, fetch
 from bot.services.feeds import LISTEN, FeedConfig, FeedService, Watcher
 from bot.services.publisher import PostError
@@ -204,11 +205,16 @@ class FeedCog(commands.Cog, name="Feeds"):
         texts = await self.service.status(
             self.now(), interaction.guild_id, watched=self.watcher.url
         )
-        await tell(
-            interaction,
-            "\n\n".join(texts)
-            or "No feed yet: set `feed_url` (VGBOT_FEED_URL) or run `vgbot import-feed`.",
-        )
+        if not texts:
+            await tell(
+                interaction,
+                "No feed yet: set `feed_url` (VGBOT_FEED_URL) or run `vgbot import-feed`.",
+            )
+            return
+        # Every feed the bot has read keeps its row: over several messages when they are many.
+        lines = [line for text in texts for line in ("", text)][1:]
+        for page in pages(lines):
+            await tell(interaction, page)
 
     @feed.command(name="why")
     @app_commands.describe(episode="Episode number or words from its title")

@@ -232,6 +232,26 @@ async def test_moderators_see_status_and_why_and_others_are_refused(
     assert "Only moderators" in refused
 
 
+async def test_feed_status_shows_every_feed_however_many_the_bot_has_known(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    # Each feed the bot ever read keeps its row (imports, a feed_url that moved): six made
+    # /feed status longer than Discord's 2000 characters, and it answered "Something went wrong".
+    run = None
+    for n in range(6):
+        settings = {"feed_url": server.url(f"feed.xml?v={n}"), "tick_interval": 3600.0}
+        run = await (bots.restart(run, **settings) if run else bots.start(**settings))
+        await step(world, run)
+    handle = await world.emu.invoke(
+        "feed", {}, user=world.mod, channel=world.general, subcommand="status"
+    )
+    pages = [await handle.response(timeout=10), *await handle.wait_followups(1)]
+    assert handle.ephemeral and all(p["flags"] & 64 for p in pages)
+    assert all(len(p["content"]) <= 2000 for p in pages)
+    text = "\n".join(p["content"] for p in pages)
+    assert all(f"Feed: <{server.url(f'feed.xml?v={n}')}>" in text for n in range(6))
+
+
 async def test_what_a_hostile_feed_server_sends_is_shown_as_text_not_markdown(
     world: World, bots: BotFactory, server: FeedServer
 ):
