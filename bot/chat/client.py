@@ -47,6 +47,7 @@ class Cooldowns:
 
 
 RESTARTING = "The bot is restarting; ask again in a minute."
+LOADING = "The bot is still loading this server; ask again in a few seconds. Nothing was changed."
 # A shutdown waits this long for commands already at work (their answers need the connection
 # that closing ends); within the runner's SHUTDOWN_TIMEOUT, which then stops at once.
 ANSWERS_TIMEOUT = 10.0
@@ -56,7 +57,11 @@ class VGTree(app_commands.CommandTree["VGBot"]):
     """The command tree; once the bot is shutting down it takes no new work (see runner)."""
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if self.client.accepting:
+        if not self.client.accepting:
+            refusal = RESTARTING
+        elif _server_not_loaded(interaction):
+            refusal = LOADING
+        else:
             # This runs in the task discord.py made for the interaction (error handler too).
             task = asyncio.current_task()
             if task is not None:
@@ -67,9 +72,26 @@ class VGTree(app_commands.CommandTree["VGBot"]):
             await interaction.response.autocomplete([])
         elif not interaction.response.is_done():
             await interaction.response.send_message(
-                RESTARTING, ephemeral=True, allowed_mentions=NO_MENTIONS
+                refusal, ephemeral=True, allowed_mentions=NO_MENTIONS
             )
         return False
+
+
+def _server_not_loaded(interaction: discord.Interaction) -> bool:
+    """A server command before the server's data came (READY lists servers as unavailable;
+    their channels and roles follow): channel options would not resolve and permissions
+    would read as none. Autocomplete and the catalogue's commands need none of it."""
+    if (
+        interaction.guild_id is None
+        or interaction.type is not discord.InteractionType.application_command
+    ):
+        return False
+    command = interaction.command
+    root = getattr(command, "root_parent", None) or command
+    if not getattr(root, "guild_only", False):
+        return False
+    guild = interaction.guild
+    return guild is None or guild.unavailable
 
 
 def commands_hash(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:

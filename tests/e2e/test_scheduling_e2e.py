@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.chat.client import LOADING
 from bot.chat.moderation_cog import ModerationCog
 from bot.ops.backup import backup, restore
 from bot.sandbox.emulator import EmulatorError, Perm
@@ -449,6 +450,45 @@ async def test_a_post_due_while_the_servers_reload_waits_for_them(world: World, 
     await asyncio.wait_for(_servers_loaded(run.bot), 10)
     await cog_of(run).ticker.tick()
     assert len(bot_posts(world, world.general)) == 1
+
+
+async def test_a_moderator_command_before_the_server_has_loaded_says_so(
+    world: World, bots: BotFactory
+):
+    """Between READY and a server's data (after a restart, or a session Discord will not
+    resume) the bot knows neither its channels nor its roles: a moderator was refused for a
+    permission they have, or shown a Python object, where the bot should say to try again."""
+    run = await bots.start()
+    async with world.emu.guilds_held():
+        connected = asyncio.ensure_future(run.bot.wait_for("connect"))
+        await world.emu.invalidate_session(resumable=False)
+        await asyncio.wait_for(connected, 10)
+        available = asyncio.ensure_future(
+            run.bot.wait_for("guild_available", check=lambda g: g.id == world.guild.id)
+        )
+        for sub, options in [
+            ("thread", {"topic": "open-source-usability", "when": "in 1 hour"}),
+            (
+                "thread",
+                {"topic": "open-source-usability", "when": "in 1 hour", "channel": "#general"},
+            ),
+        ]:
+            reply = await command(world, "schedule", sub, options)
+            assert reply["content"] == LOADING
+        reply = await command(
+            world, "weekly", "set", weekly_options(world, world.general, timedelta(hours=1))
+        )
+        assert reply["content"] == LOADING
+        # /episode needs nothing of the server's: it answers.
+        handle = await world.emu.invoke(
+            "episode", {"query": "11"}, user=world.alice, channel=world.general
+        )
+        assert "Great Stagnation" in (await handle.response(timeout=10))["embeds"][0]["title"]
+    await asyncio.wait_for(available, 10)
+    reply = await command(
+        world, "schedule", "thread", {"topic": "open-source-usability", "when": "in 1 hour"}
+    )
+    assert reply["content"].startswith("Scheduled `#1`")
 
 
 async def test_an_over_long_post_is_cut_to_fit_with_its_marker(
