@@ -70,12 +70,15 @@ def web_url(value: object, *, base: str | None = None, limit: int = URL_MAX) -> 
 
 
 _URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`]+", re.I)
+# Query parameters that carry a key in private feed URLs (Patreon's ?auth=, ?token=, signed
+# links' ?sig=...); others (?format=rss, ?v=2) tell feeds apart and stay.
+_SECRET_PARAM = re.compile(r"auth|token|key|secret|sig|pass|session|credential|access|code", re.I)
 
 
 def without_secrets(text: str) -> str:
     """Links in `text` (an error, a feed URL) without what can hold a key: the user and
-    password, and the query (a private feed's key is there: ?auth=...), for showing to people
-    who should not have the feed itself."""
+    password, and the values of query parameters named like one (a private feed's key is
+    there: ?auth=...), for showing to people who should not have the feed itself."""
 
     def shown(match: re.Match[str]) -> str:
         url = match.group(0)
@@ -91,7 +94,11 @@ def without_secrets(text: str) -> str:
         except ValueError:
             return url.split("?", 1)[0].split("#", 1)[0] + after
         host = parts.netloc.rsplit("@", 1)[-1]
-        query = "…" if parts.query else ""
-        return urlunsplit((parts.scheme, host, parts.path, query, "")) + after
+        query = "&".join(
+            f"{name}=…" if _SECRET_PARAM.search(name) else pair
+            for pair in parts.query.split("&")
+            for name in [pair.split("=", 1)[0]]
+        )
+        return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment)) + after
 
     return _URL_IN_TEXT.sub(shown, text)

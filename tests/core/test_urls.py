@@ -105,14 +105,18 @@ def test_the_quick_path_gives_what_the_long_way_gives(scheme, host, rest):
 @pytest.mark.parametrize(
     ("text", "shown"),
     [
-        ("https://www.patreon.com/rss/show?auth=S3CRET", "https://www.patreon.com/rss/show?…"),
+        ("https://www.patreon.com/rss/show?auth=S3CRET", "https://www.patreon.com/rss/show?auth=…"),
         (
             "HTTP 500 from http://me:pw@feeds.example/rss.xml.",
             "HTTP 500 from http://feeds.example/rss.xml.",
         ),
         (
-            "timed out (https://a.example/x?k=1&t=2#frag) twice",
-            "timed out (https://a.example/x?…) twice",
+            "timed out (https://a.example/x?format=rss&api_key=1&Token=2&v=3) twice",
+            "timed out (https://a.example/x?format=rss&api_key=…&Token=…&v=3) twice",
+        ),
+        (
+            "https://cdn.example/t.vtt?Signature=abc&Expires=9",
+            "https://cdn.example/t.vtt?Signature=…&Expires=9",
         ),
         ("https://feeds.example/rss.xml", "https://feeds.example/rss.xml"),
         ("no link here", "no link here"),

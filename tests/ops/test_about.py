@@ -102,4 +102,4 @@ def test_a_private_feeds_key_in_an_error_is_not_shown_to_members():
     feed = FeedPoll("https://www.patreon.com/rss/vg?auth=S3CRET", T0 - 30, error=error)
     text = about_text(About("0.1.0", T0, 0, 0, None, feed), T0)
     assert "S3CRET" not in text
-    assert "HTTP 401 Unauthorized from https://www.patreon.com/rss/vg?…" in text
+    assert "HTTP 401 Unauthorized from https://www.patreon.com/rss/vg?auth=…" in text
