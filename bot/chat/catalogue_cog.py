@@ -36,9 +36,8 @@ class CatalogueCog(commands.Cog):
     ) -> None:
         """Show an episode's notes: who, when, what was discussed."""
         service = self.bot.catalogue
-        await answer(
-            interaction, service.answer_episode(query[:MAX_QUERY]), defer_after=self.bot.defer_after
-        )
+        found = service.answer_episode(query[:MAX_QUERY], guild_id=interaction.guild_id)
+        await answer(interaction, found, defer_after=self.bot.defer_after)
 
     @app_commands.command(name="topic")
     @app_commands.describe(query="A topic, e.g. 'defensible moats', or any words")

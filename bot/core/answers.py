@@ -36,7 +36,7 @@ MAX_EXCERPTS = 5
 MAX_LIST_LINES = 12  # chapters, sections, episodes listed in one field
 MAX_SUGGESTIONS = 5
 
-LINK_LABELS = {"episode": "Episode page", "audio": "Audio", "transcript": "Transcript"}
+LINK_LABELS = {"episode": "Episode page", "audio": "Listen", "transcript": "Transcript"}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ version every few seconds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import time
@@ -20,10 +21,11 @@ from pathlib import Path
 
 from bot.core import answers, query
 from bot.core.answers import Hit
-from bot.core.models import Reply
+from bot.core.models import Link, Reply
 from bot.store import catalog, search
 from bot.store.db import Store
 from bot.store.directory import Directory, EpisodeEntry, load_directory
+from bot.store.feeds import discussion_thread
 from bot.store.sync import SyncReport, sync_content
 
 log = logging.getLogger(__name__)
@@ -77,18 +79,19 @@ class CatalogueService:
 
     # ---------------------------------------------------------------- /episode
 
-    async def answer_episode(self, text: str) -> Reply:
-        """By number ('11', '#11', 'ep 11'), slug, title, title words or guest name."""
-        return await self._guarded(self._answer_episode, text)
+    async def answer_episode(self, text: str, guild_id: int | None = None) -> Reply:
+        """By number ('11', '#11', 'ep 11'), slug, title, title words or guest name. Asked in
+        a server (`guild_id`), it links the episode's discussion thread there, if it has one."""
+        return await self._guarded(functools.partial(self._answer_episode, guild=guild_id), text)
 
-    async def _answer_episode(self, text: str) -> Reply:
+    async def _answer_episode(self, text: str, guild: int | None = None) -> Reply:
         if not query.words(text):
             return answers.empty_query_reply("/episode 11")
         d = await self.directory()
         number = query.episode_number(text)
         entry = d.episode_named(text)
         if entry is not None:
-            reply = await self._episode(entry, d)
+            reply = await self._episode(entry, d, guild=guild)
             if number is not None and len(shared := d.episodes_numbered(number)) > 1:
                 others = [
                     e.title
@@ -111,7 +114,7 @@ class CatalogueService:
             )
         found = d.find_episodes(text)
         if found:
-            return await self._episode(found[0], d, also=found[1:4])
+            return await self._episode(found[0], d, also=found[1:4], guild=guild)
         # Stemmed words of titles and guests ("stagnating" finds "Stagnation").
         expression = query.match_expression(query.parse_query(text))
         by_index = await search.search(
@@ -124,7 +127,7 @@ class CatalogueService:
         )
         entries = [e for e in (self._entry_of(h, d) for h in by_index.hits) if e is not None]
         if entries:
-            return await self._episode(entries[0], d, also=entries[1:4])
+            return await self._episode(entries[0], d, also=entries[1:4], guild=guild)
         # Named as autocomplete names them, guests included: a suggestion found by a guest's
         # name must say so, and /episode opens the name as typed back.
         suggestions = [e.choice()[0] for e in d.suggest_episodes(text)]
@@ -135,12 +138,21 @@ class CatalogueService:
         )
 
     async def _episode(
-        self, entry: EpisodeEntry, d: Directory, also: list[EpisodeEntry] | None = None
+        self,
+        entry: EpisodeEntry,
+        d: Directory,
+        also: list[EpisodeEntry] | None = None,
+        guild: int | None = None,
     ) -> Reply:
         episode = await catalog.get_episode(self._store, episode_id=entry.id)
         if episode is None:  # removed by a sync since the index was read
             return answers.not_found_reply(entry.title)
         reply = answers.episode_reply(episode, d.topic_titles())
+        if guild is not None:
+            thread = await discussion_thread(self._store, guild, entry.id)
+            if thread is not None:
+                link = Link("Discussion", f"https://discord.com/channels/{guild}/{thread}")
+                reply = replace(reply, links=(*reply.links, link))
         if also:
             others = "; ".join(e.ref().label() for e in also)
             reply = _with_footer(reply, f"Also matching: {others}")

@@ -62,6 +62,7 @@ from bot.store.feeds import (
     FeedStore,
     KnownItem,
     Look,
+    announcement_key,
 )
 from bot.store.guild_config import Defaults, Effective, GuildSettings
 from bot.store.outbox import SENT, OutboxEntry, Post
@@ -249,12 +250,6 @@ def extras_retry_delay(failures: int, interval: float, cap: timedelta) -> timede
     if steps >= 40:  # 2**40 polls is past any cap; avoids a huge float
         return cap
     return min(cap, timedelta(seconds=interval * 2**steps))
-
-
-def announcement_key(feed_id: int, identity: str, guild_id: int) -> str:
-    """One announcement per item and guild, whatever happens: the outbox key."""
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:20]
-    return f"announce:{feed_id}:{digest}:{guild_id}"
 
 
 def summary_key(feed_id: int, identities: Sequence[str], guild_id: int) -> str:

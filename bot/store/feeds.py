@@ -33,6 +33,41 @@ MAX_PROBLEMS = 20  # kept per feed for /feed why; the log has them all
 DECISIONS_SHOWN = 20
 
 
+def announcement_key(feed_id: int, identity: str, guild_id: int) -> str:
+    """One announcement per item and guild, whatever happens: the outbox key."""
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:20]
+    return f"announce:{feed_id}:{digest}:{guild_id}"
+
+
+async def discussion_thread(store: Store, guild_id: int, episode_id: int) -> int | None:
+    """The thread of the episode's release announcement in that server (the newest, when
+    several feeds announced it), or None. An episode from content/ is matched to the feed's
+    item by number, as the feed's copy is not stored."""
+
+    def read(conn: sqlite3.Connection) -> int | None:
+        episode = conn.execute(
+            "SELECT key, number, origin FROM episodes WHERE id = ?", (episode_id,)
+        ).fetchone()
+        if episode is None:
+            return None
+        key, number, origin = episode
+        items = conn.execute(
+            "SELECT feed_id, identity FROM feed_items WHERE episode_key = ? OR (? AND number = ?)",
+            (key, origin == "content" and number is not None, number),
+        ).fetchall()
+        keys = [announcement_key(feed_id, identity, guild_id) for feed_id, identity in items]
+        if not keys:
+            return None
+        row = conn.execute(
+            "SELECT thread_id FROM outbox WHERE key IN (SELECT value FROM json_each(?))"
+            " AND state = 'sent' AND thread_id IS NOT NULL ORDER BY sent_at DESC LIMIT 1",
+            (json.dumps(keys),),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    return await store.read_quick(read)
+
+
 @dataclass(frozen=True)
 class FeedRow:
     id: int

@@ -94,7 +94,7 @@ def test_episode_reply_has_every_fact_from_the_notes():
     assert fields["Sections"].endswith("… and 3 more")
     assert [(lk.label, lk.url) for lk in reply.links] == [
         ("Episode page", "https://vg.example/11"),
-        ("Audio", "https://a.example/11.mp3"),
+        ("Listen", "https://a.example/11.mp3"),
     ]
 
 

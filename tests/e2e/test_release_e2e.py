@@ -174,6 +174,41 @@ async def test_a_new_item_is_announced_once_per_guild_survives_restart_and_edits
     assert count == 2
 
 
+async def _buttons(world: World, channel: Channel, text: str) -> dict[str, str]:
+    """/episode `text` asked by a member in `channel`: its link buttons, label → URL."""
+    handle = await world.emu.invoke("episode", {"query": text}, user=world.alice, channel=channel)
+    reply = await handle.response(timeout=10)
+    return {b["label"]: b["url"] for row in reply["components"] for b in row["components"]}
+
+
+async def test_episode_links_its_discussion_thread_in_the_server_asked_from(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    forum = world.emu.add_channel(world.guild, "releases", "forum")
+    club, club_channel, _ = second_guild(world)
+    run = await start(bots, server)
+    await step(world, run)
+    await announce_in(world, admin_of(world, world.guild), forum, used_in=world.general)
+    before = await _buttons(world, world.general, "11")
+    assert "Discussion" not in before  # nothing announced yet: no thread to point at
+
+    # 12 is a feed episode; 11 is described in content/ (the feed's copy is not stored).
+    items = (released_now(world, 12), released_now(world, 11), *BACK)
+    server.feed = feed_xml(Show(items=items))
+    await step(world, run)
+    posts = {p["name"]: int(p["id"]) for p in world.emu.threads(forum)}
+    for text, words in (("12", "thing 12"), ("11", "Great Stagnation")):
+        (thread,) = [i for name, i in posts.items() if words in name]
+        shown = await _buttons(world, world.general, text)
+        assert shown["Discussion"] == f"https://discord.com/channels/{world.guild.id}/{thread}"
+    # Another server where it was not announced: no link to a thread it cannot see.
+    member = world.emu.add_member(club, "reader")
+    handle = await world.emu.invoke("episode", {"query": "12"}, user=member, channel=club_channel)
+    reply = await handle.response(timeout=10)
+    labels = [b["label"] for row in reply["components"] for b in row["components"]]
+    assert "Discussion" not in labels
+
+
 async def test_a_forum_gets_a_post_tagged_with_the_episodes_topics(
     world: World, bots: BotFactory, server: FeedServer
 ):
