@@ -115,6 +115,7 @@ def load_settings(
 ) -> Settings:
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
+    layer: dict[str, int] = {}  # which source gave each value: 0 the file, 1 env, 2 flags
     config_file = config_file or (Path(env["VGBOT_CONFIG"]) if env.get("VGBOT_CONFIG") else None)
     known = {f.name: f for f in fields(Settings)}
     if config_file is not None:
@@ -133,14 +134,20 @@ def load_settings(
             if raw is None:
                 continue  # `key:` with no value: unset, as an empty env var is
             values[key] = _coerce(key, known[key].type, raw)
+            layer[key] = 0
     for name, f in known.items():
         for env_name in _env_names(name):
             if env.get(env_name) not in (None, ""):
                 values[name] = _coerce(name, f.type, env[env_name])
+                layer[name] = 1
                 break
     for key, raw in (overrides or {}).items():
         if raw is not None:
             values[key] = _coerce(key, known[key].type, raw)
+            layer[key] = 2
+    # The token and its file are one setting given two ways: the later source wins.
+    if "token_file" in values and layer["token_file"] > layer.get("token", -1):
+        values.pop("token", None)
     settings = Settings(**values)
     if not settings.token and settings.token_file is not None:
         try:

@@ -39,6 +39,23 @@ def test_token_file(tmp_path):
         load_settings(env={"VGBOT_TOKEN_FILE": str(tmp_path / "missing")})
 
 
+def test_a_token_given_in_the_environment_wins_over_one_in_the_file(tmp_path):
+    # Env vars win over the YAML file, whichever form each gives the token in: a secret
+    # mounted by Docker or systemd (VGBOT_TOKEN_FILE) beats an old `token:` left in the file.
+    secret = tmp_path / "token"
+    secret.write_text("from-secret\n")
+    cfg = tmp_path / "vgbot.yaml"
+    cfg.write_text("token: from-yaml\n")
+    assert load_settings(env={"VGBOT_TOKEN_FILE": str(secret)}, config_file=cfg).token == (
+        "from-secret"
+    )
+    cfg.write_text(f"token_file: {secret}\n")
+    assert load_settings(env={"DISCORD_TOKEN": "from-env"}, config_file=cfg).token == "from-env"
+    # Within one layer, as before, the token itself wins over a file.
+    both = {"DISCORD_TOKEN": "from-env", "VGBOT_TOKEN_FILE": str(secret)}
+    assert load_settings(env=both).token == "from-env"
+
+
 def test_a_token_file_saved_by_a_windows_editor_gives_the_token_alone(tmp_path):
     # Notepad writes a byte order mark and CRLF; either left in, Discord refuses the token.
     f = tmp_path / "token"
