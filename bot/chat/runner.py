@@ -161,7 +161,9 @@ async def _run_until_stopped(
         await bot.close()
         exc = runner.exception()
         if isinstance(exc, discord.LoginFailure):
-            log.error("Discord refused the token: check DISCORD_TOKEN (%s)", exc)
+            from bot.ops.doctor import refused_token_hint
+
+            log.error("Discord refused the token: %s (%s)", refused_token_hint(token), exc)
             return 2
         if isinstance(exc, discord.ConnectionClosed) and exc.code == AUTHENTICATION_FAILED:
             # The token was good at start: it was reset (or revoked) while the bot ran.

@@ -90,7 +90,10 @@ async def _sync_commands(settings: Settings) -> int:
                 await bot.sync_commands(force=True)
             count = len(bot.tree.get_commands(guild=bot.dev_guild))
         except discord.LoginFailure:
-            print("error: Discord refused the token: check DISCORD_TOKEN", file=sys.stderr)
+            from bot.ops.doctor import refused_token_hint
+
+            hint = refused_token_hint(settings.token)
+            print(f"error: Discord refused the token: {hint}", file=sys.stderr)
             return 2
         except discord.HTTPException as exc:
             print(f"error: Discord refused the commands: {exc}", file=sys.stderr)

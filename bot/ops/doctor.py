@@ -135,6 +135,14 @@ def check_token(token: str) -> list[Finding]:
     return [Finding(area, OK, f"shaped like a bot token for application user {bot_id} (not shown)")]
 
 
+def refused_token_hint(token: str) -> str:
+    """What to do about a token Discord refused: the copy-paste mistake it shows, if any."""
+    wrong = next((f for f in check_token(token) if f.level == FAIL), None)
+    if wrong is None:
+        return "check DISCORD_TOKEN (or VGBOT_TOKEN_FILE); was it reset in " + _PORTAL + "?"
+    return f"{wrong.message}: {wrong.fix}"
+
+
 def _decoded_id(part: str) -> int | None:
     try:
         text = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("ascii")

@@ -73,3 +73,8 @@ async def test_sync_commands_pushes_the_tree_now_even_when_unchanged(clean_env, 
         clean_env.setenv("DISCORD_TOKEN", emu.token[:-3] + "abc")
         assert await asyncio.to_thread(main, ["sync-commands"]) == 2
         assert "Discord refused the token" in capsys.readouterr().err
+        # Pasted with the "Bot " of the Authorization header: the message says so.
+        clean_env.setenv("DISCORD_TOKEN", "Bot " + emu.token)
+        assert await asyncio.to_thread(main, ["sync-commands"]) == 2
+        err = capsys.readouterr().err
+        assert "the token starts with 'Bot ': leave out the 'Bot ' prefix" in err, err
