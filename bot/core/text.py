@@ -80,6 +80,7 @@ _PROTECTED = re.compile(
     r"|https?://\S+",  # bare URL
     re.DOTALL,
 )
+_CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 _SPAN_REACH = 2048  # how far past the cut a span is looked for: a whole embed URL (URL_MAX)
 _LINK_LABEL = re.compile(r"\[((?:\\.|[^\]\\\n])*)\]\(")
 
@@ -153,8 +154,15 @@ def _best_cut(text: str, budget: int) -> int:
 
 def _protected_span_at(text: str, cut: int) -> tuple[int, str] | None:
     """The link, URL or code span that `cut` falls strictly inside, with its start."""
-    # Searched only up to a little past the cut: in a long text full of "[" (a feed's notes),
-    # each failed try at a link would otherwise read on to the end, for every bracket.
+    # A code block may end far past the cut: its fences pair up, so the whole text is one pass.
+    for m in _CODE_BLOCK.finditer(text):
+        if m.start() >= cut:
+            break
+        if cut < m.end():
+            return m.start(), m.group(0)
+    # The rest is searched only up to a little past the cut: in a long text full of "[" (a
+    # feed's notes), each failed try at a link would otherwise read on to the end, for every
+    # bracket.
     for m in _PROTECTED.finditer(text, 0, cut + _SPAN_REACH):
         if m.start() >= cut:
             break

@@ -95,3 +95,15 @@ def test_show_notes_full_of_brackets_are_laid_out_without_rescanning_them():
         e = embed_dict(episode_reply(parsed.episode))
         assert len(e["description"]) <= t.EMBED_DESCRIPTION
         assert e["description"].rstrip().endswith("…")
+
+
+def test_a_long_code_block_in_show_notes_is_cut_before_not_inside():
+    # Spans are looked for only a little past the cut (see the test above); a code block
+    # opened before the cut and closed far past it must still be kept whole or left out, not
+    # cut open: an unclosed fence shows the rest of the embed as stray backticks.
+    code = "\n".join(f"step_{i} = run({i})" for i in range(600))
+    item = episode(1, notes=f"<p>What we covered.</p><pre>{code}</pre><p>Thanks!</p>")
+    (parsed,) = parse_feed(feed_xml(Show(items=(item,))), url="https://x.example/f").items
+    e = embed_dict(episode_reply(parsed.episode))
+    assert len(e["description"]) <= t.EMBED_DESCRIPTION
+    assert e["description"].count("```") % 2 == 0, e["description"][-200:]
