@@ -88,14 +88,30 @@ _LINK_LABEL = re.compile(r"\[((?:\\.|[^\]\\\n])*)\]\(")
 def truncate(text: str, limit: int, *, suffix: str = "…") -> str:
     """Shorten text to at most `limit` characters (suffix included) at the nicest boundary:
     a paragraph, else a line, else a sentence, else a word; never inside a Markdown link, URL
-    or code span when there is an earlier place to cut; never inside a grapheme cluster."""
+    or code span when there is an earlier place to cut; never inside a grapheme cluster. Bold,
+    italic, underline, strikethrough, spoiler or code the cut splits is closed before the
+    suffix, so no stray `**` or backtick shows."""
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     if len(text) <= limit:
         return text
     if len(suffix) >= limit:
         return suffix[:limit]
-    budget = limit - len(suffix)
+    room = budget = limit - len(suffix)
+    while True:
+        text, head = _head(text, limit, budget)
+        if head is None:
+            return text
+        end, closers = _balance(text, len(head))
+        head = text[:end].rstrip() + closers
+        if len(head) <= room:
+            return head + suffix
+        budget = max(0, budget - (len(head) - room))  # make room for the closing markers
+
+
+def _head(text: str, limit: int, budget: int) -> tuple[str, str | None]:
+    """(text, the part of it to keep), or (text, None) when dropping the URLs of links that
+    do not fit made the whole text fit `limit`."""
     while True:
         cut = _best_cut(text, budget)
         inside = _protected_span_at(text, cut)
@@ -110,12 +126,12 @@ def truncate(text: str, limit: int, *, suffix: str = "…") -> str:
         # A link that does not fit whole: keep its words, lose the URL, and look again.
         text = text[:span_start] + label + text[span_start + len(span) :]
         if len(text) <= limit:
-            return text
+            return text, None
     cut = _grapheme_boundary(text, cut)
     head = text[:cut].rstrip()
     if not head:  # nothing fits but a fragment: a hard cut still beats an empty string
         head = text[: _grapheme_boundary(text, budget)]
-    return head + suffix
+    return text, head
 
 
 def pages(lines: list[str], limit: int = MESSAGE_CONTENT) -> list[str]:
@@ -174,6 +190,56 @@ def _protected_span_at(text: str, cut: int) -> tuple[int, str] | None:
 def _link_label(link: str) -> str | None:
     m = _LINK_LABEL.match(link)
     return m.group(1) if m else None
+
+
+# What Discord pairs inline: code and URLs (read as they are: a `_` in a URL is no marker),
+# escapes, and markers. A link's label is text like the rest; only its URL is skipped, which
+# also keeps this linear on a text full of "[" (the link pattern of _PROTECTED is not).
+_INLINE = re.compile(
+    r"(?P<span>```.*?```|`[^`\n]+`|\]\([^)\s]*+\)|<https?://[^\s>]+>|https?://\S+)"
+    r"|(?P<escape>\\.)|\*+|_+|~~|\|\|",
+    re.DOTALL,
+)
+
+
+def _balance(text: str, end: int) -> tuple[int, str]:
+    """Where to end text[:end], and the markers that close what a cut there splits: emphasis
+    or a code span that `text` closes later. A marker the whole text never closes (a stray
+    `*`, a snake_case name) is literal on Discord and stays as it was."""
+    stack: list[tuple[str, int, int]] = []  # open markers: (marker, its start, text's start)
+    at_cut: list[tuple[str, int, int]] | None = None
+    closed: set[tuple[str, int, int]] = set()
+    for m in _INLINE.finditer(text, 0, end + _SPAN_REACH):
+        start, stop, token = m.start(), m.end(), m.group(0)
+        if at_cut is None and stop > end:
+            if start < end and m.lastgroup is None:  # a cut inside `**`: keep none of it
+                end = start
+            at_cut = list(stack)
+            if start < end and token[0] == "`":  # a code span that could not move
+                tick = token[: len(token) - len(token.lstrip("`"))]
+                at_cut.append((tick, start, start + len(tick)))
+                closed.add(at_cut[-1])
+        if m.lastgroup is not None:
+            continue
+        before = text[start - 1] if start else " "
+        after = text[stop] if stop < len(text) else " "
+        can_open, can_close = not after.isspace(), not before.isspace()
+        if token[0] == "_":  # snake_case: an underscore inside a word is no marker
+            can_open &= not (before.isalnum() or before == "_")
+            can_close &= not (after.isalnum() or after == "_")
+        # '***' is bold and italic at once; a longer run Discord shows as it is.
+        pieces = [token] if len(token) < 3 else [token[:2], token[2]] if len(token) == 3 else []
+        for piece in pieces:
+            opener = next((o for o in reversed(stack) if o[0] == piece), None)
+            if can_close and opener is not None:
+                stack.remove(opener)
+                closed.add(opener)
+            elif can_open:
+                stack.append((piece, start, stop))
+    split = [o for o in at_cut or () if o in closed]  # each closed again after the cut
+    while split and not text[split[-1][2] : end].strip():  # nothing inside it kept: drop it
+        end = split.pop()[1]
+    return end, "".join(marker for marker, _, _ in reversed(split))
 
 
 _ZWJ = "\u200d"

@@ -78,6 +78,29 @@ def test_truncate(text, limit, expected):
     assert truncate(text, limit) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("Intro. **A bold sentence goes on and on** after.", 30, "Intro. **A bold sentence**…"),
+        ("*italic words that go on* more", 20, "*italic words that*…"),
+        ("__underlined words that go on__", 25, "__underlined words__…"),
+        ("***both at once goes on*** after", 20, "***both at once***…"),
+        ("~~struck words go on~~ and ||a spoiler||", 20, "~~struck words go~~…"),
+        ("`a long code span that goes on`", 15, "`a long code`…"),
+        ("**one** then **two three four** five", 24, "**one** then **two**…"),
+        ("hard**cut inside it**", 6, "hard…"),  # no marker is kept with nothing inside it
+        # Markers Discord shows as they are stay as they were: nothing of ours is added.
+        ("2 * 3 is 6 and *nix tools are old", 22, "2 * 3 is 6 and *nix…"),
+        ("snake_case_name and more_words here", 20, "snake_case_name and…"),
+        (r"\*escaped words\* stay as they are", 14, r"\*escaped…"),
+        ("see https://ex.org/a_b and more words", 30, "see https://ex.org/a_b and…"),
+        ("**never closed in the text at all", 20, "**never closed in…"),
+    ],
+)
+def test_truncate_closes_emphasis_and_code_it_splits(text, limit, expected):
+    assert truncate(text, limit) == expected
+
+
 def test_truncate_custom_suffix_and_bad_limit():
     assert truncate("one two three four", 12, suffix=" [more]") == "one [more]"
     with pytest.raises(ValueError, match="limit must be >= 0"):
@@ -121,6 +144,9 @@ _PIECES = st.sampled_from(
         "🇫🇷",
         "e\u0301",
         "é",
+        "**",
+        "_",
+        "`",
     ]
 )
 
