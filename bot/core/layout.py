@@ -41,7 +41,19 @@ def excerpt_markdown(excerpt: Excerpt) -> str:
 
 
 def _more(url: str | None) -> str:
-    return f"… [Read more]({url})" if url else "…"
+    return f"[Read more]({url})" if url else "…"
+
+
+def _cut_off(text: str, url: str | None, limit: int) -> str:
+    """`text` cut to fit `limit`: '…' where a sentence is cut, and the link to the rest on a
+    line of its own (never "here.… [Read more]")."""
+    if url is None:
+        return t.truncate(text, limit)
+    link = f"\n\n{_more(url)}"
+    body = t.truncate(text, limit - len(link) - 1, suffix="")
+    if not body.rstrip("*_~|`)\"'”’").endswith((".", "!", "?", "…")):
+        body += "…"
+    return body + link
 
 
 def _description(reply: Reply) -> str:
@@ -49,7 +61,7 @@ def _description(reply: Reply) -> str:
     limit = t.EMBED_DESCRIPTION
     head = "\n\n".join(parts)
     if len(head) > limit:
-        return t.truncate(head, limit - len(_more(reply.url)), suffix="") + _more(reply.url)
+        return _cut_off(head, reply.url, limit)
     if reply.suggestions and not reply.found:
         suggestion = "Did you mean: " + ", ".join(f"`{s}`" for s in reply.suggestions[:10])
         head = f"{head}\n\n{suggestion}" if head else suggestion

@@ -107,3 +107,16 @@ def test_a_long_code_block_in_show_notes_is_cut_before_not_inside():
     e = embed_dict(episode_reply(parsed.episode))
     assert len(e["description"]) <= t.EMBED_DESCRIPTION
     assert e["description"].count("```") % 2 == 0, e["description"][-200:]
+
+
+def test_a_long_text_ends_cleanly_with_read_more_on_its_own_line():
+    url = "https://example.org/11"
+    for text, ending in (
+        ("A whole sentence here. " * 300, "here.\n\n"),  # no "…" after a full stop
+        ("word " * 1000, "word…\n\n"),
+        ("**" + "bold words " * 499 + "bold**", "bold**…\n\n"),  # no stray "**"
+    ):
+        d = embed_dict(Reply(kind="episode", title="Ep", text=text, url=url))["description"]
+        assert d.endswith(f"{ending}[Read more]({url})") and len(d) <= t.EMBED_DESCRIPTION, d[-60:]
+    d = embed_dict(Reply(kind="episode", title="Ep", text="A sentence. " * 500))["description"]
+    assert d.endswith("sentence.…")  # nowhere to read more: the ellipsis alone says it goes on
