@@ -19,12 +19,13 @@ from rapidfuzz import fuzz, process
 from bot.core.answers import EpisodeRef
 from bot.core.models import Topic
 from bot.core.query import STOP_WORDS, episode_number, fold, season_episode
-from bot.core.text import name_key, slugify
+from bot.core.text import name_key, slugify, truncate
 from bot.store import catalog
 from bot.store.db import Store
 
 CHOICE_CHARS = 100  # Discord: a choice name or value is at most 100 characters
 MAX_CHOICES = 25
+_TITLE_KEPT = 40  # characters of a title an autocomplete name keeps before it drops guests
 _FUZZY_CUTOFF = 75  # WRatio: below this, "suggestions" for short words are noise
 # An autocomplete value naming one episode by its catalogue id, for when its number (a feed
 # whose seasons count from 1 again) or slug is shared and would open another episode.
@@ -57,7 +58,13 @@ class EpisodeEntry:
         tail = f" — {', '.join(self.guests)}" if self.guests else ""
         name = head + self.title + tail
         if len(name) > CHOICE_CHARS:
-            name = name[: CHOICE_CHARS - 1] + "…"
+            # The guests tell an episode apart best: cut the title at a word to keep them,
+            # unless that leaves too little of the title to know it by.
+            room = CHOICE_CHARS - len(head) - len(tail)
+            if room >= _TITLE_KEPT:
+                name = head + truncate(self.title, room) + tail
+            else:
+                name = truncate(name, CHOICE_CHARS)
         value = str(self.number) if self.number is not None else self.slug[:CHOICE_CHARS]
         return name, value
 
@@ -237,11 +244,15 @@ class Directory:
         else:
             return None
         said = fold(rest)
-        cut = rest.rstrip().endswith("…")
+        # An autocomplete name cut short: 'Title cut… — Guest' or 'Title — Gue…'.
+        before, cut, after = rest.partition("…")
+        begins, ends = fold(before), fold(after)
         for e in candidates:
             title = fold(e.title)
             full = fold(" ".join((e.title, *e.guests)))  # an autocomplete name ends in guests
-            if said in (title, full) or (cut and said and full.startswith(said)):
+            if said in (title, full):
+                return e
+            if cut and begins and full.startswith(begins) and full.endswith(ends):
                 return e
         return None
 

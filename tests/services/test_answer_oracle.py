@@ -153,7 +153,9 @@ class Oracle:
         names = self.topic_titles | self.episode_titles
         labels = {self.choice_name(src.episode) for src in self.episodes.values()}
         for s in reply.suggestions:
-            assert s in names or s in labels, f"{where}: suggestion {s!r} names nothing"
+            assert s in names or self.names_one(s, labels), (
+                f"{where}: suggestion {s!r} names nothing"
+            )
         fields = {f.name: f.value for f in reply.fields}
         if reply.kind == "episode":
             n = reply.episode_number
@@ -186,13 +188,25 @@ class Oracle:
 
     @staticmethod
     def choice_name(ep: Episode) -> str:
-        """An episode as autocomplete (and /episode's "did you mean") names it."""
+        """An episode as autocomplete (and /episode's "did you mean") names it, uncut."""
         head = "" if ep.number is None else f"#{ep.number} · "
         if ep.number is not None and ep.season is not None:
             head = f"S{ep.season} E{ep.number} · "
         guests = ", ".join(p.name for p in ep.guests)
-        name = head + ep.title + (f" — {guests}" if guests else "")
-        return name if len(name) <= 100 else name[:99] + "…"
+        return head + ep.title + (f" — {guests}" if guests else "")
+
+    @staticmethod
+    def names_one(name: str, labels: set[str]) -> bool:
+        """`name` is one of `labels`, or one cut to Discord's 100 characters: its words before
+        and after a '…' begin and end that label."""
+        if name in labels:
+            return True
+        before, cut, after = name.partition("…")
+        return (
+            bool(cut)
+            and len(name) <= 100
+            and any(lb.startswith(before) and lb.endswith(after) and len(lb) > 100 for lb in labels)
+        )
 
     @staticmethod
     def label(number: int | None, title: str) -> str:

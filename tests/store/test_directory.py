@@ -151,3 +151,29 @@ def test_a_label_of_ours_opens_the_episode_its_number_and_title_name():
     assert d.episode_named("Ep. 3: Pilot") is d.episode_by_id(1)
     assert d.episode_named("Ep. 3: Pilot season") is None  # a title of neither
     assert d.episode_named("Ep. 4: Pilot") is None
+
+
+def test_a_long_autocomplete_name_is_cut_at_a_word_and_keeps_the_guest():
+    long_title = (
+        "Data Science and the Great Stagnation: what a very long subtitle tells us about "
+        "open source maintainers"
+    )
+    many = tuple(f"Guest Number{i} Person" for i in range(5))
+    d = Directory(
+        [
+            _entry(11, long_title, ("Mark Saroufim",)),
+            _entry(12, "Retail Forecasting at Scale with Open Source Tools", many),
+        ],
+        TOPICS,
+    )
+    names = [d.choice(d.episode_by_number(n))[0] for n in (11, 12)]
+    assert names == [
+        "#11 · Data Science and the Great Stagnation: what a very long subtitle tells us…"
+        " — Mark Saroufim",
+        # Guests that would leave too little of the title are the ones cut.
+        "#12 · Retail Forecasting at Scale with Open Source Tools — Guest Number0 Person,"
+        " Guest Number1…",
+    ]
+    assert all(len(name) <= CHOICE_CHARS for name in names)
+    # Pasted back into /episode, each still opens its episode.
+    assert [d.episode_named(name).number for name in names] == [11, 12]
