@@ -186,8 +186,13 @@ class Directory:
                     best = (rank, name)
             if best is None:
                 continue
-            shown = t.title if best[1] in (t.title, t.slug.replace("-", " ")) else None
-            name = shown or f"{t.title} ({best[1]})"
+            # The alias only when the title does not show what was typed: "moat" finds
+            # "Defensible moats" by its alias "moats" too, and "(moats)" would say it twice.
+            folded_title = names[0][1]
+            plain = best[1] in (t.title, t.slug.replace("-", " ")) or (
+                f" {want}" in f" {folded_title}"  # a word of the title starts with it
+            )
+            name = t.title if plain else f"{t.title} ({best[1]})"
             ranked.append((best[0], fold(t.title), (name[:CHOICE_CHARS], t.slug[:CHOICE_CHARS])))
         ranked.sort(key=lambda r: (r[0], r[1]))
         return [r[2] for r in ranked[:limit]]

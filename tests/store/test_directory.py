@@ -177,3 +177,13 @@ def test_a_long_autocomplete_name_is_cut_at_a_word_and_keeps_the_guest():
     assert all(len(name) <= CHOICE_CHARS for name in names)
     # Pasted back into /episode, each still opens its episode.
     assert [d.episode_named(name).number for name in names] == [11, 12]
+
+
+def test_a_topic_whose_title_shows_what_was_typed_is_named_by_its_title_alone():
+    d = _directory()
+    assert d.topic_choices("moat") == [("Defensible moats", "defensible-moats")]
+    assert d.topic_choices("Defensible M") == [("Defensible moats", "defensible-moats")]
+    # The alias still shows when it is what matched and the title does not say it.
+    assert d.topic_choices("larp") == [
+        ("Data science as role play (LARP)", "data-science-as-role-play")
+    ]
