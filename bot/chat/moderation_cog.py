@@ -25,7 +25,7 @@ from bot.chat.replies import NO_MENTIONS, tell
 from bot.clock import Clock
 from bot.core.render import Prompts
 from bot.core.schedule import OneOff, describe, format_discord_timestamp, zone
-from bot.core.text import MESSAGE_CONTENT, escape_markdown, pages, truncate
+from bot.core.text import escape_markdown, pages
 from bot.services.publisher import DEFAULT_NONCE_WINDOW, Publisher, Ticker
 from bot.services.scheduling import (
     CatalogueTopics,
@@ -86,7 +86,9 @@ def posted_at(entry: OutboxEntry) -> str:
     return f" ({message_link(entry.guild_id, entry.channel_id, entry.message_id)})"
 
 
-def weekly_text(view: WeeklyView, *, heading: str = "Weekly prompt") -> str:
+def weekly_text(view: WeeklyView, *, heading: str = "Weekly prompt") -> list[str]:
+    """The weekly prompt's settings and recent posts, over as many messages as they take
+    (five recent problems with Discord's longest errors pass 2,000 characters)."""
     config = view.config
     rule = f"{describe(config.rule)} in <#{config.channel_id}>"
     if not config.enabled:
@@ -103,7 +105,7 @@ def weekly_text(view: WeeklyView, *, heading: str = "Weekly prompt") -> str:
     lines += [f"Note: {note}." for note in view.notes]
     if view.recent:
         lines += ["", "**Recent**"] + [outcome(e) for e in view.recent]
-    return truncate("\n".join(lines), MESSAGE_CONTENT)
+    return pages(lines)
 
 
 def listing_text(listing: Listing) -> list[str]:
@@ -352,7 +354,8 @@ class ModerationCog(commands.Cog, name="Moderation"):
         except SchedulingError as exc:
             await tell(interaction, f"That didn't work: {exc}")
             return
-        await tell(interaction, weekly_text(view, heading="Weekly prompt set"))
+        for page in weekly_text(view, heading="Weekly prompt set"):
+            await tell(interaction, page)
 
     @weekly_set.autocomplete("tz")
     async def _tz_choices(
@@ -368,7 +371,8 @@ class ModerationCog(commands.Cog, name="Moderation"):
         if view is None:
             await tell(interaction, "No weekly prompt is set. Set one with `/weekly set`.")
             return
-        await tell(interaction, weekly_text(view))
+        for page in weekly_text(view):
+            await tell(interaction, page)
 
     @weekly.command(name="off")
     async def weekly_off(self, interaction: discord.Interaction) -> None:

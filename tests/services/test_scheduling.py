@@ -932,3 +932,31 @@ async def test_a_weekly_thread_at_the_second_of_a_repeated_time_is_refused_not_p
         )
     assert once.next_run == datetime(2026, 11, 1, 6, 15, tzinfo=UTC)
     assert first.next_run == datetime(2026, 11, 1, 7, 15, tzinfo=UTC)  # 02:15 EST: once a day
+
+
+def test_weekly_show_keeps_every_recent_problem_over_several_messages():
+    # Five recent problems with long errors (Discord's own run to hundreds of characters)
+    # passed 2,000 characters, and the cut hid the newest ones.
+    from bot.chat.moderation_cog import weekly_text
+    from bot.services.scheduling import WeeklyView
+    from bot.store.outbox import Post
+
+    rule = WeeklyRule(4, time(18), "Europe/London")
+    config = WeeklyConfig(GUILD, TEXT_CHANNEL, rule)
+    recent = tuple(
+        OutboxEntry(
+            f"weekly:{GUILD}:{n}",
+            "weekly",
+            GUILD,
+            TEXT_CHANNEL,
+            Post(f"Prompt {n}", "body"),
+            TUE - timedelta(weeks=n),
+            state=FAILED,
+            last_error=f"problem {n}: " + "Discord said no " * 30,
+        )
+        for n in range(5)
+    )
+    pages = weekly_text(WeeklyView(config, TUE, recent=recent))
+    assert len(pages) > 1 and all(len(p) <= 2000 for p in pages)
+    shown = "\n".join(pages)
+    assert all(f"problem {n}:" in shown and f"**Prompt {n}**" in shown for n in range(5))
