@@ -209,7 +209,15 @@ def _balance(text: str, end: int) -> tuple[int, str]:
     stack: list[tuple[str, int, int]] = []  # open markers: (marker, its start, text's start)
     at_cut: list[tuple[str, int, int]] | None = None
     closed: set[tuple[str, int, int]] = set()
-    for m in _INLINE.finditer(text, 0, end + _SPAN_REACH):
+    reach = end + _SPAN_REACH
+    # A code block the cut splits may end far past the reach (see _protected_span_at).
+    for block in _CODE_BLOCK.finditer(text):
+        if block.start() >= end:
+            break
+        if end < block.end():
+            reach = max(reach, block.end())
+            break
+    for m in _INLINE.finditer(text, 0, reach):
         start, stop, token = m.start(), m.end(), m.group(0)
         if at_cut is None and stop > end:
             if start < end and m.lastgroup is None:  # a cut inside `**`: keep none of it

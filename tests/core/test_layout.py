@@ -120,3 +120,14 @@ def test_a_long_text_ends_cleanly_with_read_more_on_its_own_line():
         assert d.endswith(f"{ending}[Read more]({url})") and len(d) <= t.EMBED_DESCRIPTION, d[-60:]
     d = embed_dict(Reply(kind="episode", title="Ep", text="A sentence. " * 500))["description"]
     assert d.endswith("sentence.…")  # nowhere to read more: the ellipsis alone says it goes on
+
+
+def test_show_notes_opening_with_a_long_code_block_close_its_fence():
+    # With nothing before the code block it cannot be left out: it is cut, and its fence
+    # closed, however far past the cut the block ends (not only within 2,048 characters).
+    code = "\n".join(f"step_{i} = run({i})" for i in range(600))
+    item = episode(1, notes=f"<pre>{code}</pre><p>Thanks!</p>")
+    (parsed,) = parse_feed(feed_xml(Show(items=(item,))), url="https://x.example/f").items
+    e = embed_dict(episode_reply(parsed.episode))
+    assert len(e["description"]) <= t.EMBED_DESCRIPTION
+    assert e["description"].count("```") % 2 == 0, e["description"][-200:]
