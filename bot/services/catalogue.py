@@ -160,13 +160,8 @@ class CatalogueService:
 
     @staticmethod
     def _entry_of(hit: Hit, d: Directory) -> EpisodeEntry | None:
-        if hit.episode is None:
-            return None
-        if hit.episode_id is not None:
-            return d.episode_by_id(hit.episode_id)
-        if hit.episode.number is not None:
-            return d.episode_by_number(hit.episode.number)
-        return d.episode_by_title(hit.episode.title)
+        # By id, not number: numbers repeat when a feed's seasons count from 1 again.
+        return None if hit.episode_id is None else d.episode_by_id(hit.episode_id)
 
     # ---------------------------------------------------------------- /topic and search
 

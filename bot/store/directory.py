@@ -96,7 +96,6 @@ class Directory:
                 self._fuzzy_topics.setdefault(fold(name), t.slug)
         # Content episodes come first so they win every lookup against a feed duplicate.
         self.episodes = sorted(episodes, key=lambda e: (e.origin != "content", *_newest_first(e)))
-        self._by_number: dict[int, EpisodeEntry] = {}
         self._numbered: dict[int, list[EpisodeEntry]] = {}
         self._by_season: dict[tuple[int, int], EpisodeEntry] = {}
         self._by_id = {e.id: e for e in self.episodes}
@@ -106,7 +105,6 @@ class Directory:
         folded = {e.id: fold(e.title) for e in self.episodes}
         for e in self.episodes:
             if e.number is not None:
-                self._by_number.setdefault(e.number, e)
                 self._numbered.setdefault(e.number, []).append(e)
                 if e.season is not None:
                     self._by_season.setdefault((e.season, e.number), e)
@@ -209,7 +207,9 @@ class Directory:
     # ---------------------------------------------------------------- episodes
 
     def episode_by_number(self, number: int) -> EpisodeEntry | None:
-        return self._by_number.get(number)
+        """The first of `episodes_numbered(number)`: content/'s, else the latest season's."""
+        found = self._numbered.get(number)
+        return found[0] if found else None
 
     def episodes_numbered(self, number: int) -> list[EpisodeEntry]:
         """Every episode with that number, the one `episode_by_number` gives first."""
@@ -228,7 +228,7 @@ class Directory:
             return self._by_season.get(numbers)
         number = episode_number(text)
         if number is not None:
-            return self._by_number.get(number)
+            return self.episode_by_number(number)
         return (
             self.episode_by_slug(slugify(text))
             or self.episode_by_title(text)
