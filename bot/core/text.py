@@ -170,12 +170,9 @@ def _best_cut(text: str, budget: int) -> int:
 
 def _protected_span_at(text: str, cut: int) -> tuple[int, str] | None:
     """The link, URL or code span that `cut` falls strictly inside, with its start."""
-    # A code block may end far past the cut: its fences pair up, so the whole text is one pass.
-    for m in _CODE_BLOCK.finditer(text):
-        if m.start() >= cut:
-            break
-        if cut < m.end():
-            return m.start(), m.group(0)
+    block = _code_block_at(text, cut)
+    if block is not None:
+        return block.start(), block.group(0)
     # The rest is searched only up to a little past the cut: in a long text full of "[" (a
     # feed's notes), each failed try at a link would otherwise read on to the end, for every
     # bracket.
@@ -184,6 +181,17 @@ def _protected_span_at(text: str, cut: int) -> tuple[int, str] | None:
             break
         if cut < m.end():
             return m.start(), m.group(0)
+    return None
+
+
+def _code_block_at(text: str, cut: int) -> re.Match[str] | None:
+    """The code block `cut` falls strictly inside. It may end far past the cut: its fences pair
+    up, so the whole text is one pass."""
+    for m in _CODE_BLOCK.finditer(text):
+        if m.start() >= cut:
+            break
+        if cut < m.end():
+            return m
     return None
 
 
@@ -209,14 +217,8 @@ def _balance(text: str, end: int) -> tuple[int, str]:
     stack: list[tuple[str, int, int]] = []  # open markers: (marker, its start, text's start)
     at_cut: list[tuple[str, int, int]] | None = None
     closed: set[tuple[str, int, int]] = set()
-    reach = end + _SPAN_REACH
-    # A code block the cut splits may end far past the reach (see _protected_span_at).
-    for block in _CODE_BLOCK.finditer(text):
-        if block.start() >= end:
-            break
-        if end < block.end():
-            reach = max(reach, block.end())
-            break
+    block = _code_block_at(text, end)  # it may end far past the usual reach
+    reach = max(end + _SPAN_REACH, block.end() if block is not None else 0)
     for m in _INLINE.finditer(text, 0, reach):
         start, stop, token = m.start(), m.end(), m.group(0)
         if at_cut is None and stop > end:
