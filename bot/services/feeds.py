@@ -670,10 +670,7 @@ class FeedService:
                     Decision(identity, REMOVED, "no longer in the feed; the episode is kept")
                 )
 
-        public_only = self.config.extras_public_only
-        if public_only is None:
-            public_only = await is_public(feed.url)
-        await self._complete(work, report, tick, public_only)
+        await self._complete(work, report, tick, feed.url)
         stored = [w for w in work if not w.by_content]
         tick("store", 0, 1)
         if stored:
@@ -760,10 +757,13 @@ class FeedService:
             report.episodes = await self._episodes(feed.url, parsed, work)
 
     async def _complete(
-        self, work: list[_Work], report: ReadReport, tick: Progress, public_only: bool
+        self, work: list[_Work], report: ReadReport, tick: Progress, feed_url: str
     ) -> None:
         """Fetch transcripts and chapters, a few at a time; a failure keeps what was stored."""
         todo = [w for w in work if not w.by_content and _needs_extras(w.item)]
+        public_only = self.config.extras_public_only
+        if public_only is None:  # a DNS lookup only when there is something to fetch
+            public_only = bool(todo) and await is_public(feed_url)
         done = 0
         gate = asyncio.Semaphore(max(1, self.config.concurrency))
         tick("transcripts", 0, len(todo))
