@@ -30,7 +30,7 @@ from bot.chat.poster import (
     named_tags,
     translated,
 )
-from bot.chat.replies import tell
+from bot.chat.replies import tell, tell_all
 from bot.clock import Clock
 from bot.core.render import Prompts
 from bot.core.text import pages
@@ -213,8 +213,7 @@ class FeedCog(commands.Cog, name="Feeds"):
             return
         # Every feed the bot has read keeps its row: over several messages when they are many.
         lines = [line for text in texts for line in ("", text)][1:]
-        for page in pages(lines):
-            await tell(interaction, page)
+        await tell_all(interaction, pages(lines))
 
     @feed.command(name="why")
     @app_commands.describe(episode="Episode number or words from its title")

@@ -21,7 +21,7 @@ from discord.ext import commands
 
 from bot.chat.checks import MODERATORS, require_moderator
 from bot.chat.poster import DiscordPoster, missing_permissions
-from bot.chat.replies import NO_MENTIONS, tell
+from bot.chat.replies import NO_MENTIONS, tell, tell_all
 from bot.clock import Clock
 from bot.core.render import Prompts
 from bot.core.schedule import OneOff, describe, format_discord_timestamp, zone
@@ -354,8 +354,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
         except SchedulingError as exc:
             await tell(interaction, f"That didn't work: {exc}")
             return
-        for page in weekly_text(view, heading="Weekly prompt set"):
-            await tell(interaction, page)
+        await tell_all(interaction, weekly_text(view, heading="Weekly prompt set"))
 
     @weekly_set.autocomplete("tz")
     async def _tz_choices(
@@ -371,8 +370,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
         if view is None:
             await tell(interaction, "No weekly prompt is set. Set one with `/weekly set`.")
             return
-        for page in weekly_text(view):
-            await tell(interaction, page)
+        await tell_all(interaction, weekly_text(view))
 
     @weekly.command(name="off")
     async def weekly_off(self, interaction: discord.Interaction) -> None:
@@ -488,8 +486,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
         """Scheduled threads with their next run, and posts that need attention."""
         assert interaction.guild is not None
         listing = await self.service.list_schedules(interaction.guild.id, self.now())
-        for page in listing_text(listing):
-            await tell(interaction, page)
+        await tell_all(interaction, listing_text(listing))
 
     @schedule.command(name="cancel")
     @app_commands.describe(id="The schedule's number, as in /schedule list")

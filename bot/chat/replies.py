@@ -87,3 +87,9 @@ async def tell(interaction: discord.Interaction, text: str) -> None:
         await _private_followup(interaction, content=text)
     else:
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+async def tell_all(interaction: discord.Interaction, texts: list[str]) -> None:
+    """`tell` each of `texts` in turn: a long answer split by bot.core.text.pages."""
+    for text in texts:
+        await tell(interaction, text)

@@ -226,6 +226,12 @@ def _slot(rule: Recurrence) -> Recurrence:
     return replace(rule, starts=None) if isinstance(rule, WeeklyRule) else rule
 
 
+def _local_week(at: datetime, tz: str) -> tuple[int, int]:
+    """(ISO year, week) of `at` on the clocks of `tz`: the weekly prompt's one-a-week unit."""
+    year, week, _ = at.astimezone(zone(tz)).isocalendar()
+    return year, week
+
+
 def _next_weekly(config: WeeklyConfig, now: datetime) -> datetime | None:
     """The weekly prompt's next run: occurrences up to `active_since` never fire."""
     since = config.active_since
@@ -320,11 +326,10 @@ class SchedulingService:
         # to come leaves the week without a prompt: say so, or moderators wait for it.
         was_due = _next_weekly(previous, now) if previous and previous.enabled else None
         if was_due is not None and view.next_run is not None:
-            local = zone(rule.tz)
-            this_week = now.astimezone(local).isocalendar()[:2]
+            this_week = _local_week(now, rule.tz)
             if (
-                was_due.astimezone(local).isocalendar()[:2] == this_week
-                and view.next_run.astimezone(local).isocalendar()[:2] != this_week
+                _local_week(was_due, rule.tz) == this_week
+                and _local_week(view.next_run, rule.tz) != this_week
                 and not await self._posted_in_week_of(guild_id, now, rule.tz, now)
             ):
                 note = (
@@ -366,7 +371,7 @@ class SchedulingService:
         self, guild_id: int, when: datetime, tz: str, now: datetime
     ) -> bool:
         """Whether a weekly prompt was posted (or is on its way) in `when`'s week in `tz`."""
-        week = when.astimezone(zone(tz)).isocalendar()[:2]
+        week = _local_week(when, tz)
         recent = await self.outbox.recent(
             guild_id,
             since=now - timedelta(days=ATTENTION_DAYS),
@@ -374,7 +379,7 @@ class SchedulingService:
             kinds=("weekly",),
             limit=1,
         )
-        return any(e.due_at.astimezone(zone(tz)).isocalendar()[:2] == week for e in recent)
+        return any(_local_week(e.due_at, tz) == week for e in recent)
 
     async def show_weekly(self, guild_id: int, now: datetime) -> WeeklyView | None:
         config = await self.rows.weekly(guild_id)
@@ -594,7 +599,7 @@ class SchedulingService:
         waiting = last is not None and last.state in (PENDING, SENDING) and not last.message_id
         if (
             schedule.active
-            and isinstance(schedule.rule, OneOff)
+            and isinstance(schedule.rule, OneOff)  # for the type of .rule below
             and schedule.finished
             and not waiting
         ):
