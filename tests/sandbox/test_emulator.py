@@ -482,6 +482,46 @@ async def test_deleted_channel_is_unknown_to_the_bot(running: Running) -> None:
     assert info.value.code == 10003
 
 
+async def test_a_removed_bot_loses_the_guild_and_an_invited_one_gets_it_back(
+    running: Running,
+) -> None:
+    w = running.world
+    channel = running.channel(w.general)
+    removed = asyncio.ensure_future(running.bot.wait_for("guild_remove"))
+    w.emu.remove_bot(w.guild)
+    assert (await asyncio.wait_for(removed, 5)).id == w.guild.id
+    assert running.bot.get_guild(w.guild.id) is None
+    with pytest.raises(discord.Forbidden) as info:
+        await channel.send("anyone?")
+    assert info.value.code == 50001
+    with pytest.raises(EmulatorError, match="the bot is not in the guild"):
+        await w.emu.invoke("hello", {}, user=w.alice, channel=w.general)
+    w.emu.post_message(w.general, "said while the bot was away", user=w.alice)
+
+    joined = asyncio.ensure_future(running.bot.wait_for("guild_join"))
+    w.emu.add_bot(w.guild)
+    guild = await asyncio.wait_for(joined, 5)
+    assert guild.id == w.guild.id and guild.me is not None and guild.get_channel(w.general.id)
+    assert (await channel.send("back")).content == "back"
+
+
+async def test_a_guild_outage_makes_it_unavailable_until_it_is_back(running: Running) -> None:
+    w = running.world
+    gone = asyncio.ensure_future(running.bot.wait_for("guild_unavailable"))
+    back = asyncio.ensure_future(running.bot.wait_for("guild_available"))
+    async with w.emu.guild_outage(w.guild):
+        assert (await asyncio.wait_for(gone, 5)).id == w.guild.id
+        guild = running.bot.get_guild(w.guild.id)
+        assert guild is not None and guild.unavailable
+        # A new session meanwhile: READY lists it, its GUILD_CREATE waits for the end.
+        await w.emu.invalidate_session()
+        await w.emu.wait_for(lambda: w.emu.gateway.identifies == 2, what="a second IDENTIFY")
+        assert not back.done()
+    assert (await asyncio.wait_for(back, 5)).id == w.guild.id
+    guild = running.bot.get_guild(w.guild.id)
+    assert guild is not None and not guild.unavailable and guild.get_channel(w.general.id)
+
+
 async def test_command_inside_a_thread(running: Running) -> None:
     w = running.world
     message = await running.channel(w.general).send("Episode thread")

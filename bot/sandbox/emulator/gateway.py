@@ -257,6 +257,8 @@ class Gateway:
         for session in list(self.sessions.values()):
             if event.intent and not session.intents & event.intent:
                 continue
+            if not self._reaches_bot(event):
+                continue
             if event.name == "GUILD_CREATE":
                 gid = int(event.data["id"])
                 if gid not in self.world.guilds:
@@ -265,11 +267,22 @@ class Gateway:
                     self.world,
                     gid,
                     all_members=bool(session.intents & GUILD_MEMBERS),
-                    newly_joined=True,
+                    # Back from an outage (unavailable: false), else joined just now.
+                    newly_joined="unavailable" not in event.data,
                 )
             else:
                 data = self._gate_content(session, event)
             self._send_dispatch(session, event.name, data)
+
+    def _reaches_bot(self, event: GatewayEvent) -> bool:
+        """A guild's events reach the bot only while it is a member and the guild is up; the
+        GUILD_DELETE that says it left (or went down) is the last one."""
+        gid = event.guild_id
+        if gid is None or event.name == "GUILD_DELETE" or gid not in self.world.guilds:
+            return True
+        if (gid, self.world.bot.id) not in self.world.members:
+            return False
+        return event.name == "GUILD_CREATE" or not self.world.guilds[gid].unavailable
 
     def _gate_content(self, session: Session, event: GatewayEvent) -> dict[str, Any]:
         """Without MESSAGE_CONTENT, others' messages arrive without content (unless mentioning
@@ -396,7 +409,7 @@ class Gateway:
         self.sessions[session.id] = session
         session.conn = conn
         conn.session = session
-        guild_ids = list(self.world.guilds)
+        guild_ids = self.world.bot_guilds()
         ready = {
             "v": 10,
             "user": P.me(self.world.bot),
@@ -423,6 +436,7 @@ class Gateway:
         guilds = [
             P.guild_create(self.world, gid, all_members=bool(intents & GUILD_MEMBERS))
             for gid in (guild_ids if intents & GUILDS else ())
+            if not self.world.guilds[gid].unavailable  # comes when the outage ends
         ]
         if self._held_guilds is not None:
             self._held_guilds.append((session, guilds))

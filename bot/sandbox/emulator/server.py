@@ -402,6 +402,32 @@ class Emulator:
         self._changed()
         return ch
 
+    def remove_bot(self, guild: Guild | int) -> None:
+        """Kick the bot from the guild: GUILD_DELETE (no `unavailable`), then 403 Missing Access
+        on its channels and none of its events. `add_bot` invites it again."""
+        self.world.remove_bot(_id(guild))
+        self._changed()
+
+    def add_bot(self, guild: Guild | int, *, bot_permissions: Any = None) -> None:
+        """Invite the bot back into a guild it was removed from: GUILD_CREATE, a new role."""
+        perms = DEFAULT_BOT if bot_permissions is None else parse_perms(bot_permissions)
+        self.world.add_bot(_id(guild), bot_permissions=perms)
+        self._changed()
+
+    @contextlib.asynccontextmanager
+    async def guild_outage(self, guild: Guild | int) -> AsyncIterator[None]:
+        """Discord loses the guild for the block: GUILD_DELETE with unavailable: true, none of
+        its events meanwhile (a new session's READY lists it, without its GUILD_CREATE), then
+        GUILD_CREATE with unavailable: false. REST keeps answering."""
+        gid = _id(guild)
+        self.world.set_available(gid, False)
+        self._changed()
+        try:
+            yield
+        finally:
+            self.world.set_available(gid, True)
+            self._changed()
+
     def delete_channel(self, channel: Channel | int) -> None:
         """Delete a channel (and its threads); the bot then gets 404 Unknown Channel there."""
         try:
@@ -680,6 +706,8 @@ class Emulator:
         ch = self._channel(channel)
         if (ch.guild_id, who.id) not in self.world.members:
             raise EmulatorError(f"{who.username} is not a member of the guild of #{ch.name}")
+        if (ch.guild_id, self.world.bot.id) not in self.world.members:
+            raise EmulatorError(f"the bot is not in the guild of #{ch.name}; emu.add_bot(guild)")
         if not self.world.permissions(who.id, ch.id) & Perm.VIEW_CHANNEL:
             raise EmulatorError(f"{who.username} cannot see #{ch.name}")
         kind = {CATEGORY: "category", FORUM: "forum", MEDIA: "media"}.get(ch.type)

@@ -134,6 +134,7 @@ class Guild:
     name: str
     owner_id: int
     created_at: float
+    unavailable: bool = False  # an outage on Discord's side (the bot is still a member)
 
 
 @dataclass
@@ -355,6 +356,50 @@ class World:
                 )
             )
         return role
+
+    def remove_bot(self, guild_id: int) -> None:
+        """The bot kicked (or its app removed): its member and managed role go, and it gets
+        GUILD_DELETE without `unavailable`; from then on the guild's channels answer it 403
+        Missing Access and its events no longer reach it."""
+        self.guild(guild_id)
+        if (guild_id, self.bot.id) not in self.members:
+            raise EmulatorError(f"the bot is not in guild {guild_id}; add it back with add_bot")
+        del self.members[(guild_id, self.bot.id)]
+        for role in [r for r in self.guild_roles(guild_id) if r.bot_id == self.bot.id]:
+            del self.roles[role.id]
+        self.guilds[guild_id].unavailable = False
+        self.outbox.append(GatewayEvent("GUILD_DELETE", {"id": str(guild_id)}, GUILDS, guild_id))
+
+    def add_bot(self, guild_id: int, *, bot_permissions: int = DEFAULT_BOT) -> None:
+        """The bot invited (again): a new managed role, and GUILD_CREATE as for a guild
+        joined while connected."""
+        self.guild(guild_id)
+        if (guild_id, self.bot.id) in self.members:
+            raise EmulatorError(f"the bot is already in guild {guild_id}")
+        bot_role = self.add_role(
+            guild_id, self.bot.username, bot_permissions, managed_by=self.bot.id
+        )
+        self.members[(guild_id, self.bot.id)] = Member(
+            guild_id, self.bot.id, [bot_role.id], self.clock()
+        )
+        self.outbox.append(GatewayEvent("GUILD_CREATE", {"id": str(guild_id)}, GUILDS, guild_id))
+
+    def set_available(self, guild_id: int, available: bool) -> None:
+        """A guild outage on Discord's side begins (GUILD_DELETE with unavailable: true) or
+        ends (GUILD_CREATE with unavailable: false). Meanwhile its events are not sent."""
+        guild = self.guild(guild_id)
+        if (guild_id, self.bot.id) not in self.members:
+            raise EmulatorError(f"the bot is not in guild {guild_id}")
+        if guild.unavailable == (not available):
+            return
+        guild.unavailable = not available
+        data: dict[str, Any] = {"id": str(guild_id), "unavailable": not available}
+        name = "GUILD_CREATE" if available else "GUILD_DELETE"
+        self.outbox.append(GatewayEvent(name, data, GUILDS, guild_id))
+
+    def bot_guilds(self) -> list[int]:
+        """The guilds the bot is in (READY lists them)."""
+        return [g for g in self.guilds if (g, self.bot.id) in self.members]
 
     def _building(self, guild_id: int) -> bool:
         # No events while a guild is being assembled before anyone could see it.
