@@ -22,7 +22,7 @@ import discord
 
 from bot.core.text import MESSAGE_CONTENT, truncate
 from bot.core.urls import BUTTON_URL_MAX, web_url
-from bot.services.publisher import FORUM, TEXT, Found, PostError, PostRetry
+from bot.services.publisher import FORUM, TEXT, Found, GuildRetry, PostError, PostRetry
 from bot.store.outbox import Post
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,9 @@ class DiscordPoster:
         if channel.guild.unavailable:
             # After a session Discord would not resume, READY lists every server as unavailable
             # and each one's data follows; an outage looks the same. Both pass.
-            raise PostRetry(f"the server of <#{channel.id}> is not loaded yet (reconnecting)")
+            raise GuildRetry(
+                f"the server of <#{channel.id}> is unavailable (loading, or down on Discord's side)"
+            )
         me = channel.guild.me
         if me is None:  # the guild is not in the cache: the bot was removed from the server
             raise PostError(f"the bot is not in the server of <#{channel.id}> any more")

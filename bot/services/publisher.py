@@ -26,7 +26,8 @@ The algorithm (also in the README, "Exactly-once posting policy"), for each open
 5. A row that would be sent afresh more than its guild's grace window after its time is
    'skipped' instead (posts missed by more than the grace window are not posted late).
 6. Network trouble (PostRetry, OSError, timeouts) leaves the row as it is for the next drain
-   (discord.py itself retries 429 and 5xx); a refusal (PostError) makes it 'failed'.
+   (discord.py itself retries 429 and 5xx); a refusal (PostError) makes it 'failed'. One
+   server down (GuildRetry) holds up that server's posts only.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class PostError(Exception):
 
 class PostRetry(Exception):
     """A transient failure (network, Discord unavailable): try again on the next drain."""
+
+
+class GuildRetry(PostRetry):
+    """A transient failure of one server only (Discord lost it for a while): its posts wait
+    for the next drain, other servers' go on."""
 
 
 @dataclass(frozen=True)
@@ -167,9 +173,18 @@ class Publisher:
         """Publish every open row that is due; one drain at a time."""
         report = DrainReport()
         async with self._lock:
+            waiting: set[int] = set()  # servers down for now: their posts keep their order
             for entry in await self.outbox.ready(self.now()):
+                if entry.guild_id in waiting:
+                    continue
                 try:
                     outcome = await self._publish(entry)
+                except GuildRetry as exc:
+                    await self.outbox.note_error(entry.key, str(exc), self.now())
+                    log.warning("post %s will be retried: %s", entry.key, exc)
+                    report.retry.append(entry.key)
+                    waiting.add(entry.guild_id)
+                    continue
                 except PostError as exc:
                     await self.outbox.mark_failed(entry.key, str(exc), self.now())
                     log.error("post %s to channel %s failed: %s", entry.key, entry.channel_id, exc)

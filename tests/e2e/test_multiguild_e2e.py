@@ -1,0 +1,129 @@
+"""One bot in several servers: settings, schedules and posts of one never show in, change or
+hold up another's; a server that removes the bot, or goes down for a while, costs the others
+nothing. The real bot against the emulator; ticks are triggered directly at the ManualClock's
+time, never by sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.chat.moderation_cog import ModerationCog
+from bot.sandbox.emulator import Channel, Guild, User
+from tests.e2e.conftest import BotFactory, BotRun, World
+
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass
+class Club:
+    """The second server: its own channel, moderator and admin."""
+
+    guild: Guild
+    general: Channel
+    mod: User
+    admin: User
+
+
+@pytest.fixture
+def club(world: World) -> Club:
+    guild = world.emu.add_guild("Listening Club")
+    general = world.emu.add_channel(guild, "lobby")
+    mod = world.emu.add_moderator(guild, "club-mod")
+    role = world.emu.add_role(guild, "Admin", "MANAGE_GUILD")
+    admin = world.emu.add_member(guild, "club-admin", roles=[role])
+    return Club(guild, general, mod, admin)
+
+
+def now(world: World) -> datetime:
+    return datetime.fromtimestamp(world.clock(), UTC)
+
+
+def cog_of(run: BotRun) -> ModerationCog:
+    cog = run.bot.get_cog("Moderation")
+    assert isinstance(cog, ModerationCog)
+    return cog
+
+
+async def ask(
+    world: World,
+    name: str,
+    sub: str | None,
+    options: dict[str, Any],
+    *,
+    user: User,
+    channel: Channel,
+) -> str:
+    handle = await world.emu.invoke(name, options, user=user, channel=channel, subcommand=sub)
+    reply = await handle.response(timeout=10)
+    assert handle.ephemeral
+    return str(reply["content"])
+
+
+def weekly_at(world: World, channel: Channel, ahead: timedelta, tz: str = "UTC") -> dict[str, Any]:
+    at = (now(world) + ahead).astimezone(ZoneInfo(tz))
+    return {"channel": channel.id, "weekday": DAYS[at.weekday()], "time": f"{at:%H:%M}", "tz": tz}
+
+
+def bot_posts(world: World, channel: Channel | int) -> list[dict[str, Any]]:
+    bot_id = str(world.emu.bot_user.id)
+    return [
+        m
+        for m in world.emu.messages(channel)
+        if m["author"]["id"] == bot_id and "interaction_metadata" not in m
+    ]
+
+
+def outbox(db: Path) -> list[tuple[str, int, str, str | None]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT key, guild_id, state, last_error FROM outbox ORDER BY due_at, key"
+        ).fetchall()
+
+
+async def test_a_server_down_for_a_while_holds_up_only_its_own_posts(
+    world: World, bots: BotFactory, club: Club
+):
+    run = await bots.start()
+    # The club's prompt comes first: while the club is down, the other's must still go out.
+    reply = await ask(
+        world,
+        "weekly",
+        "set",
+        weekly_at(world, club.general, timedelta(minutes=2)),
+        user=club.mod,
+        channel=club.general,
+    )
+    assert reply.startswith("**Weekly prompt set**"), reply
+    reply = await ask(
+        world,
+        "weekly",
+        "set",
+        weekly_at(world, world.general, timedelta(minutes=3)),
+        user=world.mod,
+        channel=world.general,
+    )
+    assert reply.startswith("**Weekly prompt set**"), reply
+    world.clock.advance(4 * 60)
+    gone = asyncio.ensure_future(run.bot.wait_for("guild_unavailable"))
+    async with world.emu.guild_outage(club.guild):
+        await asyncio.wait_for(gone, 10)
+        await cog_of(run).ticker.tick()
+        assert len(bot_posts(world, world.general)) == 1
+        assert bot_posts(world, club.general) == []
+        states = {guild: state for _, guild, state, _ in outbox(bots.settings().db)}
+        assert states == {world.guild.id: "sent", club.guild.id: "pending"}
+    back = asyncio.ensure_future(run.bot.wait_for("guild_available"))
+    await asyncio.wait_for(back, 10)
+    await cog_of(run).ticker.tick()
+    await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, club.general)) == 1
+    assert len(bot_posts(world, world.general)) == 1
+    assert len(world.emu.threads(club.general)) == 1
