@@ -221,7 +221,7 @@ class FeedCog(commands.Cog, name="Feeds"):
         self, interaction: discord.Interaction, episode: app_commands.Range[str, 1, 200]
     ) -> None:
         """Why an episode was, or was not, announced: every step the bot took."""
-        await tell(interaction, await self.service.why(episode))
+        await tell(interaction, await self.service.why(episode, interaction.guild_id))
 
     @why.autocomplete("episode")
     async def _episode_choices(

@@ -904,17 +904,26 @@ class FeedService:
                 step, detail = release_decision(released, last_read, now, grace, slack)
                 where = f"<#{channel.channel_id}>"
                 if step != ANNOUNCED:
-                    read.decisions.append(Decision(identity, step, f"{detail} in {where}"))
+                    read.decisions.append(
+                        Decision(identity, step, f"{detail} in {where}", guild_id=channel.guild_id)
+                    )
                     away.setdefault(channel.guild_id, []).append(w)
                     continue
                 look = self._look(shown, w.item.image or image, channel, now, topics)
                 if isinstance(look, str):
-                    read.decisions.append(Decision(identity, RENDER, look))
+                    read.decisions.append(
+                        Decision(identity, RENDER, look, guild_id=channel.guild_id)
+                    )
                     continue
                 key = announcement_key(feed.id, identity, channel.guild_id)
                 read.posts.append((self._entry(key, channel, look, now), identity, look))
                 read.decisions.append(
-                    Decision(identity, ANNOUNCED, f"{detail}; posting in {where}")
+                    Decision(
+                        identity,
+                        ANNOUNCED,
+                        f"{detail}; posting in {where}",
+                        guild_id=channel.guild_id,
+                    )
                 )
         summarised: set[str] = set()
         for channel in subscribers:
@@ -946,7 +955,9 @@ class FeedService:
                 )
                 look = self._look(shown, w.item.image or image, channel, now, topics)
                 if isinstance(look, str):
-                    read.decisions.append(Decision(w.item.identity, RENDER, look))
+                    read.decisions.append(
+                        Decision(w.item.identity, RENDER, look, guild_id=post.guild_id)
+                    )
                 elif look.digest != post.wanted_hash:
                     read.restyled.append((post.outbox_key, look))
                     read.decisions.append(
@@ -954,6 +965,7 @@ class FeedService:
                             w.item.identity,
                             CHANGED,
                             f"the announcement in <#{post.channel_id}> will be edited",
+                            guild_id=post.guild_id,
                         )
                     )
         report.announced = sum(1 for _, identity, _ in read.posts if identity)
@@ -1079,7 +1091,9 @@ class FeedService:
             for feed in feeds
         ]
 
-    async def why(self, text: str) -> str:
+    async def why(self, text: str, guild_id: int | None = None) -> str:
+        """With `guild_id`: that server's announcements and decisions only (and those about
+        the item itself); other servers' channels, messages and errors are theirs."""
         text = " ".join(text.split())[:200]
         # What /episode would open first: autocomplete's values are a number, a slug or an
         # `id:N`, and a title never contains the latter two.
@@ -1093,8 +1107,10 @@ class FeedService:
             return not_found_text(text, feeds)
         feed_id, item = found[0]
         feed = next(f for f in feeds if f.id == feed_id)
-        decisions = await self.feeds.decisions(feed_id, item.identity)
+        decisions = await self.feeds.decisions(feed_id, item.identity, guild_id)
         posts = await self.feeds.announcements(feed_id, item.identity)
+        if guild_id is not None:
+            posts = [p for p in posts if p.guild_id == guild_id]
         return why_text(feed, item, decisions, posts)
 
     def _log(self, report: ReadReport) -> None:

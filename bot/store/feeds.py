@@ -121,6 +121,7 @@ class Decision:
     step: str
     detail: str = ""
     at: datetime | None = None  # filled when read back
+    guild_id: int | None = None  # the one server it is about; None: every server's
 
 
 @dataclass(frozen=True)
@@ -440,9 +441,12 @@ class FeedStore:
                 [(read.feed_id, identity) for identity in read.removed],
             )
             await db.executemany(
-                "INSERT INTO feed_decisions (feed_id, identity, at, step, detail)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(read.feed_id, d.identity, now, d.step, d.detail) for d in read.decisions],
+                "INSERT INTO feed_decisions (feed_id, identity, at, step, detail, guild_id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (read.feed_id, d.identity, now, d.step, d.detail, d.guild_id)
+                    for d in read.decisions
+                ],
             )
             for entry, identity, look in read.posts:
                 if not await outbox.insert(db, entry, read.now):
@@ -518,14 +522,21 @@ class FeedStore:
         )
         return [(int(r["feed_id"]), _item(r)) for r in rows]
 
-    async def decisions(self, feed_id: int, identity: str) -> list[Decision]:
-        """The item's decisions, oldest first (the latest DECISIONS_SHOWN)."""
+    async def decisions(
+        self, feed_id: int, identity: str, guild_id: int | None = None
+    ) -> list[Decision]:
+        """The item's decisions, oldest first (the latest DECISIONS_SHOWN); with `guild_id`,
+        those about that server or every server only."""
+        mine = "" if guild_id is None else " AND (guild_id IS NULL OR guild_id = ?)"
         rows = await self._store.fetchall(
             "SELECT * FROM (SELECT * FROM feed_decisions WHERE feed_id = ? AND identity = ?"
-            " ORDER BY id DESC LIMIT ?) ORDER BY id",
-            (feed_id, identity, DECISIONS_SHOWN),
+            f"{mine} ORDER BY id DESC LIMIT ?) ORDER BY id",
+            (feed_id, identity, *(() if guild_id is None else (guild_id,)), DECISIONS_SHOWN),
         )
-        return [Decision(r["identity"], r["step"], r["detail"], _when(r["at"])) for r in rows]
+        return [
+            Decision(r["identity"], r["step"], r["detail"], _when(r["at"]), r["guild_id"])
+            for r in rows
+        ]
 
     async def content_claims(self) -> ContentClaims:
         """The episodes from content/: the feed never replaces them

@@ -501,3 +501,29 @@ async def test_an_announcement_the_bot_may_not_post_tells_moderators_how_to_fix_
     assert "**failed**: the bot lacks Create Public Threads" in why, why
     # No schedule made it: /schedule run-now cannot post it again.
     assert "/schedule" not in why and "/config channel which:announcements" in why, why
+
+
+async def test_one_servers_failed_announcement_is_told_to_its_moderators_only(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    """The club's channel refuses the post; the main server's goes out, and each server's
+    /feed why tells its own story: the club's channel, message ids and errors are not the
+    other server's business (a /feed why listed every server's)."""
+    club, club_channel, club_admin = second_guild(world)
+    club_mod = world.emu.add_moderator(club, "club-mod")
+    run = await start(bots, server)
+    await step(world, run)
+    await announce_in(world, admin_of(world, world.guild), world.general)
+    await announce_in(world, club_admin, club_channel)
+    world.emu.set_bot_permissions(club_channel, deny="SEND_MESSAGES")  # taken since
+    server.feed = feed_xml(Show(items=(released_now(world, 5), *BACK)))
+    await step(world, run)
+
+    (post,) = bot_posts(world, world.general)
+    assert bot_posts(world, club_channel) == []
+    ours = await moderator(world, "why", {"episode": "5"}, channel=world.general)
+    assert f"posted in <#{world.general.id}>, message {post['id']}" in ours, ours
+    assert str(club_channel.id) not in ours and "lacks" not in ours, ours
+    theirs = await moderator(world, "why", {"episode": "5"}, channel=club_channel, user=club_mod)
+    assert f"<#{club_channel.id}> is **failed**: the bot lacks Send Messages" in theirs, theirs
+    assert str(world.general.id) not in theirs and post["id"] not in theirs, theirs
