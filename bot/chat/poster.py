@@ -31,6 +31,7 @@ THREAD_ARCHIVE_MINUTES: Final[Literal[10080]] = 10080  # a week: open until the 
 SEARCH_LIMIT = 500  # messages looked at when searching for a marker
 RETRIED_AFTER = 1.0  # seconds: discord.py waits at least this long before retrying a 5xx
 CLOCK_SKEW = timedelta(minutes=10)  # between our clock and Discord's snowflakes
+MISSING_ACCESS = 50001  # Discord's "Missing Access": the bot may not see the channel at all
 ALREADY_HAS_THREAD = 160004  # "A thread has already been created for this message"
 TAG_REQUIRED = 40067  # "A tag is required to create a forum post in this channel"
 # "Maximum number of active (announcement) threads reached": a server-wide limit.
@@ -214,7 +215,17 @@ class DiscordPoster:
             raise PostRetry(f"still connecting: <#{channel_id}> is not known yet")
         if channel is None:
             with translated("find the channel", channel_id):
-                channel = await self.client.fetch_channel(channel_id)
+                try:
+                    channel = await self.client.fetch_channel(channel_id)
+                except discord.Forbidden as exc:
+                    # Every channel of a server the bot is in is known (even hidden ones): an
+                    # unknown one Discord will not show is in a server that removed the bot.
+                    if exc.code != MISSING_ACCESS:
+                        raise
+                    raise PostError(
+                        f"the bot is not in the server of <#{channel_id}> any more (it was "
+                        "removed): its posts there fail until it is invited back"
+                    ) from None
         if not isinstance(channel, discord.abc.GuildChannel):
             raise PostError(f"<#{channel_id}> is not a server channel")
         return channel

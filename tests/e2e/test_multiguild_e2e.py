@@ -6,6 +6,7 @@ time, never by sleeping."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -127,3 +128,44 @@ async def test_a_server_down_for_a_while_holds_up_only_its_own_posts(
     assert len(bot_posts(world, club.general)) == 1
     assert len(bot_posts(world, world.general)) == 1
     assert len(world.emu.threads(club.general)) == 1
+
+
+async def test_a_server_that_removed_the_bot_costs_the_others_nothing_and_is_told_why(
+    world: World, bots: BotFactory, club: Club, caplog: pytest.LogCaptureFixture
+):
+    run = await bots.start()
+    for guild_channel, mod, minutes in ((club.general, club.mod, 2), (world.general, world.mod, 3)):
+        reply = await ask(
+            world,
+            "weekly",
+            "set",
+            weekly_at(world, guild_channel, timedelta(minutes=minutes)),
+            user=mod,
+            channel=guild_channel,
+        )
+        assert reply.startswith("**Weekly prompt set**"), reply
+    removed = asyncio.ensure_future(run.bot.wait_for("guild_remove"))
+    world.emu.remove_bot(club.guild)
+    await asyncio.wait_for(removed, 10)
+    caplog.clear()
+    world.clock.advance(4 * 60)
+    for _ in range(3):
+        await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, world.general)) == 1
+    rows = {guild: (state, error) for _, guild, state, error in outbox(bots.settings().db)}
+    state, error = rows[club.guild.id]
+    assert state == "failed" and "not in the server" in (error or ""), error
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1 and "not in the server" in problems[0].getMessage()
+
+    # Invited back: the next week's prompt goes out, once, and moderators see what happened.
+    joined = asyncio.ensure_future(run.bot.wait_for("guild_join"))
+    world.emu.add_bot(club.guild)
+    await asyncio.wait_for(joined, 10)
+    world.clock.advance(7 * 24 * 3600)
+    for _ in range(3):
+        await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, club.general)) == 1
+    assert len(bot_posts(world, world.general)) == 2
+    shown = await ask(world, "weekly", "show", {}, user=club.mod, channel=club.general)
+    assert "✅" in shown and "not in the server" in shown, shown
