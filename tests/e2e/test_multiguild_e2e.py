@@ -169,3 +169,76 @@ async def test_a_server_that_removed_the_bot_costs_the_others_nothing_and_is_tol
     assert len(bot_posts(world, world.general)) == 2
     shown = await ask(world, "weekly", "show", {}, user=club.mod, channel=club.general)
     assert "✅" in shown and "not in the server" in shown, shown
+
+
+async def test_each_servers_settings_and_schedules_are_its_own(
+    world: World, bots: BotFactory, club: Club
+):
+    await bots.start()
+    reply = await ask(
+        world,
+        "config",
+        "timezone",
+        {"zone": "America/New_York"},
+        user=club.admin,
+        channel=club.general,
+    )
+    assert reply.startswith("**Time zone** is now America/New_York"), reply
+    reply = await ask(
+        world,
+        "schedule",
+        "thread",
+        {"topic": "open-source-usability", "when": "in 1 hour", "repeat": "weekly"},
+        user=club.mod,
+        channel=club.general,
+    )
+    assert reply.startswith("Scheduled `#1`"), reply
+    await ask(
+        world,
+        "weekly",
+        "set",
+        weekly_at(world, club.general, timedelta(hours=2)),
+        user=club.mod,
+        channel=club.general,
+    )
+
+    ada = world.emu.add_member(world.guild, "ada", "MANAGE_GUILD")
+    shown = await ask(world, "config", "show", {}, user=ada, channel=world.general)
+    assert "UTC (default)" in shown and "New_York" not in shown, shown
+    listed = await ask(world, "schedule", "list", {}, user=world.mod, channel=world.general)
+    assert "None. Add one" in listed and "#1" not in listed, listed
+    weekly = await ask(world, "weekly", "show", {}, user=world.mod, channel=world.general)
+    assert weekly.startswith("No weekly prompt is set"), weekly
+    for sub in ("cancel", "run-now"):
+        refused = await ask(
+            world, "schedule", sub, {"id": 1}, user=world.mod, channel=world.general
+        )
+        assert "there is no schedule #1 in this server" in refused, refused
+    listed = await ask(world, "schedule", "list", {}, user=club.mod, channel=club.general)
+    assert "`#1`" in listed and "next <t:" in listed, listed
+    assert bot_posts(world, club.general) == [] and bot_posts(world, world.general) == []
+
+
+async def test_weekly_prompts_in_two_zones_each_post_once_at_their_local_time(
+    world: World, bots: BotFactory, club: Club
+):
+    run = await bots.start()
+    # Kolkata is 5:30 ahead of UTC and New York 5 hours behind: read as UTC, either is wrong.
+    for channel, mod, ahead, tz in (
+        (world.general, world.mod, timedelta(hours=1), "Asia/Kolkata"),
+        (club.general, club.mod, timedelta(hours=2), "America/New_York"),
+    ):
+        reply = await ask(
+            world, "weekly", "set", weekly_at(world, channel, ahead, tz), user=mod, channel=channel
+        )
+        assert reply.startswith("**Weekly prompt set**"), reply
+    world.clock.advance(3600 - 60)
+    await cog_of(run).ticker.tick()
+    assert bot_posts(world, world.general) == [] and bot_posts(world, club.general) == []
+    world.clock.advance(90)
+    await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, world.general)) == 1 and bot_posts(world, club.general) == []
+    world.clock.advance(3600)
+    await cog_of(run).ticker.tick()
+    await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, world.general)) == 1 and len(bot_posts(world, club.general)) == 1
