@@ -28,6 +28,7 @@ from bot.chat.poster import (
     link_button,
     mentions,
     named_tags,
+    own_role,
     translated,
 )
 from bot.chat.replies import tell, tell_all
@@ -108,12 +109,15 @@ class DiscordEditor:
                 raise PostError(_locked(thread, "the announcement was not updated"))
         home = thread.id if forum is not None and thread is not None else channel_id
         message = self.client.get_partial_messageable(home).get_partial_message(message_id)
+        body, role = look.body, look.role
+        if isinstance(parent, discord.abc.GuildChannel) and not parent.guild.unavailable:
+            body, role = own_role(parent.guild, body, role)
         with translated("edit the announcement", home):
             await message.edit(
-                content=compose(look.body, marker),
+                content=compose(body, marker),
                 embed=artwork(look.title, look.image, look.listen_url),
                 view=link_button(LISTEN, look.listen_url),
-                allowed_mentions=mentions(look.role),
+                allowed_mentions=mentions(role),
             )
         if thread is None or not renamed:
             return

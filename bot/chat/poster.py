@@ -57,6 +57,14 @@ def mentions(role_id: int | None) -> discord.AllowedMentions:
     )
 
 
+def own_role(guild: discord.Guild, body: str, role_id: int | None) -> tuple[str, int | None]:
+    """The body and role to mention in `guild`. The bot-wide `announce_role_id` is a role of
+    one server: elsewhere '<@&…>' would show as '@deleted-role', so it is left out there."""
+    if role_id is None or guild.get_role(role_id) is not None:
+        return body, role_id
+    return body.removeprefix(f"<@&{role_id}>\n"), None
+
+
 # Links come from feeds (and rows stored by older versions): one Discord refuses would cost the
 # whole post, so a bad artwork or button link is left out instead (bot.core.urls).
 
@@ -259,12 +267,16 @@ class DiscordPoster:
         target = self.client.get_partial_messageable(channel_id)
         may_embed = await self._may_embed(channel_id, post)
         extras = _extras(post, embed_links=may_embed, channel_id=channel_id)
+        body, role = post.body, post.mention_role
+        if role is not None:
+            channel = await self._channel(channel_id)
+            body, role = own_role(self._me(channel).guild, body, role)
         with translated("send the post", channel_id):
             # discord.py sends enforce_nonce=True with every nonce.
             message = await target.send(
-                compose(post.body, marker),
+                compose(body, marker),
                 nonce=nonce,
-                allowed_mentions=mentions(post.mention_role),
+                allowed_mentions=mentions(role),
                 **extras,
             )
         return message.id
@@ -292,12 +304,13 @@ class DiscordPoster:
         me = self._me(forum)
         perms = forum.permissions_for(me)
         extras = _extras(post, embed_links=perms.embed_links, channel_id=channel_id)
+        body, role = own_role(forum.guild, post.body, post.mention_role)
         started, since = time.monotonic(), discord.utils.utcnow() - CLOCK_SKEW
         with translated("create the forum post", channel_id):
             created = await forum.create_thread(
                 name=post.title,
-                content=compose(post.body, marker),
-                allowed_mentions=mentions(post.mention_role),
+                content=compose(body, marker),
+                allowed_mentions=mentions(role),
                 auto_archive_duration=THREAD_ARCHIVE_MINUTES,
                 applied_tags=forum_tags(forum, post.tags, moderator=perms.manage_threads),
                 **extras,

@@ -527,3 +527,32 @@ async def test_one_servers_failed_announcement_is_told_to_its_moderators_only(
     theirs = await moderator(world, "why", {"episode": "5"}, channel=club_channel, user=club_mod)
     assert f"<#{club_channel.id}> is **failed**: the bot lacks Send Messages" in theirs, theirs
     assert str(world.general.id) not in theirs and post["id"] not in theirs, theirs
+
+
+async def test_the_bot_wide_role_is_mentioned_only_in_the_server_it_belongs_to(
+    world: World, bots: BotFactory, server: FeedServer
+):
+    """`announce_role_id` names a role of one server: in another, '<@&…>' shows as
+    '@deleted-role' at the top of the announcement, so it is left out there."""
+    _, club_channel, club_admin = second_guild(world)
+    fans = world.emu.add_role(world.guild, "new-episodes", mentionable=True)
+    run = await start(bots, server, announce_role_id=fans.id)
+    await step(world, run)
+    await announce_in(world, admin_of(world, world.guild), world.general)
+    await announce_in(world, club_admin, club_channel)
+    server.feed = feed_xml(Show(items=(released_now(world, 4), *BACK)))
+    await step(world, run)
+
+    (ours,) = first_posts(world, world.general)
+    assert ours["content"].startswith(f"<@&{fans.id}>\n")
+    assert ours["allowed_mentions"] == {"parse": [], "roles": [fans.id]}
+    (club,) = first_posts(world, club_channel)
+    assert "<@&" not in club["content"] and club["allowed_mentions"] == {"parse": []}, club
+    # An edit of the episode keeps it that way.
+    item = released_now(world, 4)
+    server.feed = feed_xml(Show(items=(item.but(title="Episode 4: A better title"), *BACK)))
+    await step(world, run)
+    (post,) = bot_posts(world, club_channel)
+    assert "A better title" in post["content"] and "<@&" not in post["content"], post
+    (post,) = bot_posts(world, world.general)
+    assert post["content"].startswith(f"<@&{fans.id}>\n") and "A better title" in post["content"]
