@@ -76,7 +76,9 @@ def outcome(entry: OutboxEntry) -> str:
             f"{icon} {at} {source or entry.kind}{title} {entry.state}: {entry.last_error}"
             f"{posted_at(entry)}"
         )
-    return f"{icon} {at} {entry.state}: **{what}**"
+    # Still to be posted: where, and why not yet (a moderator may have moved it since).
+    error = f" (last try: {entry.last_error})" if entry.last_error else ""
+    return f"{icon} {at} {entry.state}: **{what}** → <#{entry.channel_id}>{error}"
 
 
 def posted_at(entry: OutboxEntry) -> str:

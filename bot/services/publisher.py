@@ -20,6 +20,8 @@ The algorithm (also in the README, "Exactly-once posting policy"), for each open
    - otherwise (Discord's nonce memory lasts only minutes, and forum posts take no nonce):
      look for the marker among the bot's messages (or forum posts) since the first attempt,
      minus `search_margin`; if found, record it, else send.
+   A row a moderator moved to another channel (/weekly set) while it waited is looked for
+   this way in the channel it left first: found, it stays there; else it starts afresh.
    The same search (from when the backup was taken) comes first for a row due before the
    database was restored from a backup (`vgbot restore`), or posted in the week after: the
    bot may have made it after the backup was taken.
@@ -36,12 +38,12 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.clock import Clock
-from bot.store.outbox import SENDING, Outbox, OutboxEntry, Post, StaleRow
+from bot.store.outbox import PENDING, SENDING, Outbox, OutboxEntry, Post, StaleRow
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +214,8 @@ class Publisher:
         return report
 
     async def _publish(self, entry: OutboxEntry) -> str:
+        if entry.moved_from is not None:
+            entry = await self._moved(entry)
         kind = await self.poster.channel_kind(entry.channel_id)
         # A release announcement has no schedule to change or run again: its channel is a
         # server setting, and a failed one is not posted again.
@@ -279,6 +283,24 @@ class Publisher:
             log.info("post %s was already made (message %s)", entry.key, found.message_id)
         return found
 
+    async def _moved(self, entry: OutboxEntry) -> OutboxEntry:
+        """A moderator moved the post (/weekly set) while it waited for a retry. An attempt in
+        the channel it left may have made it there after all: found there, it is the post and
+        stays; else it starts afresh where it now goes, so it is made once, in one place."""
+        assert entry.moved_from is not None
+        left = replace(entry, channel_id=entry.moved_from)
+        found = await self._search(left) if await self._may_exist(entry) else None
+        if found is not None:
+            await self.outbox.record_message(
+                entry.key, found.message_id, self.now(), channel_id=left.channel_id
+            )
+            log.info("post %s stays in channel %s, where it was made", entry.key, left.channel_id)
+            return replace(
+                left, moved_from=None, message_id=found.message_id, thread_id=found.thread_id
+            )
+        await self.outbox.start_afresh(entry.key, self.now())
+        return replace(entry, moved_from=None, state=PENDING, first_attempt_at=None)
+
     async def _grace(self, guild_id: int) -> timedelta:
         return self.grace if self.graces is None else await self.graces.grace(guild_id)
 
@@ -318,7 +340,9 @@ class Publisher:
                 message_id = await self.poster.send_message(
                     entry.channel_id, entry.post, nonce_for(entry.key), marker_for(entry.key)
                 )
-            await self.outbox.record_message(entry.key, message_id, self.now())
+            await self.outbox.record_message(
+                entry.key, message_id, self.now(), channel_id=entry.channel_id
+            )
         if entry.post.open_thread and thread_id is None:
             try:
                 thread_id = await self.poster.create_thread(
@@ -351,6 +375,7 @@ class Publisher:
                     self.now(),
                     message_id=found.message_id,
                     thread_id=found.thread_id or found.message_id,
+                    channel_id=entry.channel_id,
                 )
                 return "sent"
         if await self._too_late(entry):
@@ -360,7 +385,11 @@ class Publisher:
             entry.channel_id, entry.post, marker_for(entry.key)
         )
         await self.outbox.mark_sent(
-            entry.key, self.now(), message_id=message_id, thread_id=thread_id
+            entry.key,
+            self.now(),
+            message_id=message_id,
+            thread_id=thread_id,
+            channel_id=entry.channel_id,
         )
         log.info("posted %s: forum post %s", entry.key, thread_id)
         return "sent"

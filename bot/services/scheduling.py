@@ -311,6 +311,16 @@ class SchedulingService:
             updated_by=by,
         )
         previous = await self.rows.weekly(guild_id)
+        moving = [
+            e
+            for e in await self.outbox.recent(
+                guild_id,
+                since=now - timedelta(days=ATTENTION_DAYS),
+                states=(PENDING, SENDING),
+                kinds=("weekly",),
+            )
+            if e.message_id is None and e.channel_id != channel_id
+        ]
         # One prompt a week: a new zone, day or time after this week's prompt went out must
         # not post a second one this (local) week, so the new rule starts after its first run.
         first = next_occurrence(rule, now)
@@ -322,6 +332,14 @@ class SchedulingService:
             "guild %s: weekly prompt set to %s in channel %s", guild_id, describe(rule), channel_id
         )
         view = await self._weekly_view(stored, now)
+        for entry in moving:
+            old = f"<#{entry.channel_id}>"
+            note = (
+                f"the prompt due {format_discord_timestamp(entry.due_at, 'f')}, still waiting to "
+                f"be posted in {old}, will go to <#{channel_id}> instead (unless its last try "
+                f"reached {old} after all: the bot looks there first)"
+            )
+            view = replace(view, notes=(*view.notes, note))
         # The other way round, a new time already past this week while the old one was still
         # to come leaves the week without a prompt: say so, or moderators wait for it.
         was_due = _next_weekly(previous, now) if previous and previous.enabled else None

@@ -72,6 +72,7 @@ class OutboxEntry:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     sent_at: datetime | None = None
+    moved_from: int | None = None  # the channel a moderator moved it from, not looked in yet
 
 
 def epoch(dt: datetime) -> float:
@@ -141,6 +142,7 @@ def _entry(row: sqlite3.Row) -> OutboxEntry:
         created_at=from_epoch(row["created_at"]),
         updated_at=from_epoch(row["updated_at"]),
         sent_at=from_epoch(row["sent_at"]),
+        moved_from=row["moved_from"],
     )
 
 
@@ -185,6 +187,22 @@ async def skip_unsent(
         "UPDATE outbox SET state = ?, last_error = ?, updated_at = ?"
         f" WHERE state IN (?, ?) AND message_id IS NULL AND ({where})",
         (SKIPPED, _clip(reason), epoch(now), *OPEN, *params),
+    )
+    return cursor.rowcount
+
+
+async def move_unsent(
+    db: aiosqlite.Connection, where: str, params: Sequence[Any], channel_id: int, now: datetime
+) -> int:
+    """Inside the caller's transaction: the open rows matching `where` that have no message
+    yet go to `channel_id` (a moderator moved the post); how many. The channel first left is
+    kept in `moved_from`: an attempt there may have reached Discord, so the publisher looks
+    there before posting anywhere."""
+    cursor = await db.execute(
+        "UPDATE outbox SET moved_from = COALESCE(moved_from, channel_id), channel_id = ?,"
+        " updated_at = ? WHERE state IN (?, ?) AND message_id IS NULL AND channel_id <> ?"
+        f" AND ({where})",
+        (channel_id, epoch(now), *OPEN, channel_id, *params),
     )
     return cursor.rowcount
 
@@ -241,19 +259,49 @@ class Outbox:
             rows = list(await db.execute_fetchall("SELECT * FROM outbox WHERE key = ?", (key,)))
         return _entry(rows[0])
 
-    async def record_message(self, key: str, message_id: int, now: datetime) -> None:
-        """The message exists: remember its id before doing anything else with it."""
-        await self._update(key, now, "message_id = ?", (message_id,))
+    async def record_message(
+        self, key: str, message_id: int, now: datetime, *, channel_id: int | None = None
+    ) -> None:
+        """The message exists: remember its id before doing anything else with it, and with
+        `channel_id` the channel it is in (a moderator may have moved the row meanwhile)."""
+        if channel_id is None:
+            await self._update(key, now, "message_id = ?", (message_id,))
+        else:
+            await self._update(
+                key,
+                now,
+                "message_id = ?, channel_id = ?, moved_from = NULL",
+                (message_id, channel_id),
+            )
+
+    async def start_afresh(self, key: str, now: datetime) -> None:
+        """A moved row whose old channel was looked in, without the post: nothing was made, so
+        it is posted where it now goes as if never tried."""
+        async with self._store.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE outbox SET moved_from = NULL, state = ?, first_attempt_at = NULL,"
+                " updated_at = ? WHERE key = ? AND state IN (?, ?) AND message_id IS NULL",
+                (PENDING, epoch(now), key, *OPEN),
+            )
+            if cursor.rowcount != 1:
+                raise StaleRow(f"outbox row {key!r} is missing or already finished")
 
     async def mark_sent(
-        self, key: str, now: datetime, *, message_id: int, thread_id: int | None
+        self,
+        key: str,
+        now: datetime,
+        *,
+        message_id: int,
+        thread_id: int | None,
+        channel_id: int | None = None,
     ) -> None:
-        await self._update(
-            key,
-            now,
-            "state = ?, message_id = ?, thread_id = ?, sent_at = ?, last_error = ''",
-            (SENT, message_id, thread_id, epoch(now)),
-        )
+        """Posted; with `channel_id`, in that channel (see `record_message`)."""
+        assignments = "state = ?, message_id = ?, thread_id = ?, sent_at = ?, last_error = ''"
+        params: list[Any] = [SENT, message_id, thread_id, epoch(now)]
+        if channel_id is not None:
+            assignments += ", channel_id = ?, moved_from = NULL"
+            params.append(channel_id)
+        await self._update(key, now, assignments, params)
 
     async def mark_failed(self, key: str, error: str, now: datetime) -> None:
         await self._update(key, now, "state = ?, last_error = ?", (FAILED, _clip(error)))

@@ -18,7 +18,7 @@ import aiosqlite
 
 from bot.core.schedule import OneOff, Recurrence, WeeklyRule
 from bot.store.db import Store
-from bot.store.outbox import epoch, from_epoch, skip_unsent
+from bot.store.outbox import epoch, from_epoch, move_unsent, skip_unsent
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class SchedulingStore:
     ) -> WeeklyConfig:
         """Create or replace the guild's weekly prompt, enabled and active from `active_since`
         (default `now`). The style counter is kept: changing the time does not restart the
-        style rotation."""
+        style rotation. A prompt not posted yet moves to the new channel."""
         rule = config.rule
         async with self.store.transaction() as db:
             await db.execute(
@@ -169,6 +169,11 @@ class SchedulingStore:
                     epoch(now),
                     config.updated_by,
                 ),
+            )
+            # A prompt still waiting for a retry goes where the moderator now says, like the
+            # ones to come (the publisher looks for it in the channel it leaves first).
+            await move_unsent(
+                db, "kind = 'weekly' AND guild_id = ?", (config.guild_id,), config.channel_id, now
             )
         stored = await self.weekly(config.guild_id)
         assert stored is not None

@@ -628,3 +628,63 @@ async def test_a_long_schedule_list_shows_every_schedule_and_what_needs_attentio
     for n in range(1, len(slugs) + 1):
         assert f"`#{n}` **" in shown, f"#{n} is missing from /schedule list"
     assert "**Needs attention**" in shown and "lacks Send Messages" in shown
+
+
+async def _prompt_waiting_for_a_retry(world: World, run: BotRun) -> None:
+    """The weekly prompt in #general is due, and its send fails in a way that is tried again
+    (Cloudflare's ban: nothing is created, discord.py does not retry it)."""
+    await command(
+        world, "weekly", "set", weekly_options(world, world.general, timedelta(minutes=5))
+    )
+    world.emu.inject_fault(
+        "POST", rf"^/channels/{world.general.id}/messages$", 429, retry_after=600, cloudflare=True
+    )
+    world.clock.advance(5 * 60 + 1)
+    await cog_of(run).ticker.tick()
+    assert bot_posts(world, world.general) == []
+
+
+@pytest.mark.parametrize("kind", ["text", "forum"])
+async def test_a_prompt_waiting_for_a_retry_goes_where_the_moderator_moved_it(
+    world: World, bots: BotFactory, kind: str
+):
+    run = await bots.start()
+    await _prompt_waiting_for_a_retry(world, run)
+    moved_to = world.emu.add_channel(world.guild, "prompts") if kind == "text" else world.forum
+    options = weekly_options(world, moved_to, timedelta(minutes=-1))  # this week's time, as before
+    reply = await command(world, "weekly", "set", options)
+    assert f"will go to <#{moved_to.id}>" in reply["content"], reply["content"]
+    shown = await command(world, "weekly", "show")
+    assert f"→ <#{moved_to.id}>" in shown["content"], shown["content"]
+
+    await cog_of(run).ticker.tick()
+    await cog_of(run).ticker.tick()
+    made = bot_posts(world, moved_to) if kind == "text" else world.emu.threads(moved_to)
+    assert len(made) == 1 and bot_posts(world, world.general) == []
+    with sqlite3.connect(bots.settings().db) as conn:
+        rows = conn.execute("SELECT state, channel_id FROM outbox").fetchall()
+    assert rows == [("sent", moved_to.id)]
+
+
+async def test_a_prompt_that_reached_the_old_channel_is_not_posted_again_where_it_moved(
+    world: World, bots: BotFactory
+):
+    """The send failed as far as the bot knows, but Discord had made the message (its answer
+    was lost): the move finds it in the old channel and posts nothing more."""
+    run = await bots.start()
+    await _prompt_waiting_for_a_retry(world, run)
+    with sqlite3.connect(bots.settings().db) as conn:
+        ((key,),) = conn.execute("SELECT key FROM outbox").fetchall()
+    made = world.emu.post_message(
+        world.general, f"Prompt\n\n-# {marker_for(key)}", user=world.emu.bot_user
+    )
+    moved_to = world.emu.add_channel(world.guild, "prompts")
+    await command(world, "weekly", "set", weekly_options(world, moved_to, timedelta(minutes=-1)))
+    world.clock.advance(10 * 60)  # past Discord's nonce memory: only the marker tells
+
+    await cog_of(run).ticker.tick()
+    assert bot_posts(world, moved_to) == []
+    assert [p["id"] for p in bot_posts(world, world.general)] == [made["id"]]
+    with sqlite3.connect(bots.settings().db) as conn:
+        rows = conn.execute("SELECT state, channel_id, message_id FROM outbox").fetchall()
+    assert rows == [("sent", world.general.id, int(made["id"]))]
