@@ -23,6 +23,7 @@ from discord.ext import commands
 
 from bot.chat.checks import MODERATORS, require_moderator
 from bot.chat.poster import (
+    DiscordPoster,
     artwork,
     compose,
     link_button,
@@ -37,7 +38,7 @@ from bot.core.render import Prompts
 from bot.core.text import pages
 from bot.feeds.fetch import Backoff, fetch
 from bot.services.feeds import LISTEN, FeedConfig, FeedService, Watcher
-from bot.services.publisher import PostError
+from bot.services.publisher import Found, PostError
 from bot.store.db import Store
 from bot.store.feeds import Look
 from bot.store.guild_config import Defaults, GuildSettings
@@ -239,6 +240,20 @@ class FeedCog(commands.Cog, name="Feeds"):
         ]
 
 
+class ReadyFinder:
+    """The watcher's PostFinder: the publisher's marker search, once the bot's servers are
+    loaded (the watcher starts before the gateway connects, and a restore's first read is
+    the one that needs it)."""
+
+    def __init__(self, bot: discord.Client) -> None:
+        self.bot = bot
+        self.poster = DiscordPoster(bot)
+
+    async def find_marked(self, channel_id: int, marker: str, since: datetime) -> Found | None:
+        await self.bot.wait_until_ready()
+        return await self.poster.find_marked(channel_id, marker, since)
+
+
 def feed_cog(
     store: Store,
     prompts: Prompts,
@@ -262,6 +277,7 @@ def feed_cog(
             prompts=prompts,
             backoff=Backoff(base=min(60.0, config.interval), cap=max(6 * 3600.0, config.interval)),
             guilds=guilds,
+            finder=ReadyFinder(bot),
         )
         watcher = Watcher(
             service,

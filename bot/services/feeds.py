@@ -48,7 +48,15 @@ from bot.feeds.parse import (
     parse_feed,
     ranked_transcripts,
 )
-from bot.services.publisher import ANNOUNCE, PostError, PostRetry, marker_for
+from bot.services.publisher import (
+    ANNOUNCE,
+    DEFAULT_SEARCH_MARGIN,
+    RESTORE_WATCH,
+    Found,
+    PostError,
+    PostRetry,
+    marker_for,
+)
 from bot.settings import Settings
 from bot.store import catalog
 from bot.store.db import Store
@@ -65,7 +73,7 @@ from bot.store.feeds import (
     announcement_key,
 )
 from bot.store.guild_config import Defaults, Effective, GuildSettings
-from bot.store.outbox import SENT, OutboxEntry, Post
+from bot.store.outbox import SENT, Outbox, OutboxEntry, Post
 
 if TYPE_CHECKING:
     from bot.feeds.fetch import FetchResult
@@ -122,6 +130,14 @@ class AnnouncementEditor(Protocol):
     async def edit_announcement(
         self, channel_id: int, message_id: int, thread_id: int | None, look: Look, marker: str
     ) -> None: ...
+
+
+class PostFinder(Protocol):
+    """Our port to the bot's own posts on Discord (the publisher's Poster has it): the message
+    (or forum post) carrying `marker` in the channel since `since`, or None. Raises PostError
+    (cannot look there) or PostRetry (try again later)."""
+
+    async def find_marked(self, channel_id: int, marker: str, since: datetime) -> Found | None: ...
 
 
 @dataclass(frozen=True)
@@ -454,9 +470,11 @@ class FeedService:
         backoff: Delay | None = None,
         rng: random.Random | None = None,
         guilds: GuildSettings | None = None,
+        finder: PostFinder | None = None,
     ) -> None:
         """`guilds`: each server's /config settings; without it, `config`'s grace and role
-        are every server's."""
+        are every server's. `finder`: after a restore, releases that look missed are looked
+        for on Discord before they are listed as such."""
         self.store = store
         self.feeds = FeedStore(store)
         self.fetcher = fetcher
@@ -464,6 +482,7 @@ class FeedService:
         self.prompts = prompts
         self.backoff = backoff
         self.rng = rng or random.Random()
+        self.finder = finder
         self.guilds = guilds or GuildSettings(
             store,
             Defaults(
@@ -546,6 +565,17 @@ class FeedService:
                 await self._read_body(
                     feed, now, result, report, announce, tick, keep_episodes, not conditional
                 )
+        except PostRetry as exc:
+            # Discord could not say whether a release was announced before a restore: nothing
+            # is recorded, and the next read plans it again.
+            await self._failed(
+                feed,
+                now,
+                report,
+                f"could not look on Discord for announcements made before the restore ({exc}); "
+                "read again later",
+                result,
+            )
         except Exception as exc:
             # A bug on odd input must cost one read, never the watcher; nothing half-written
             # stays (each write is one transaction).
@@ -930,6 +960,28 @@ class FeedService:
             missed = away.get(channel.guild_id)
             if not missed:
                 continue
+            announced = await self._announced_before_restore(feed, channel, missed, now)
+            for w in missed:
+                if w.item.identity not in announced:
+                    continue
+                # Its own announcement row: the publisher finds that post and records it.
+                look = self._look(await self._shown(w), w.item.image or image, channel, now, topics)
+                if isinstance(look, str):
+                    read.decisions.append(Decision(w.item.identity, RENDER, look))
+                    continue
+                key = announcement_key(feed.id, w.item.identity, channel.guild_id)
+                read.posts.append((self._entry(key, channel, look, now), w.item.identity, look))
+                read.decisions.append(
+                    Decision(
+                        w.item.identity,
+                        ANNOUNCED,
+                        f"announced in <#{channel.channel_id}> before the database was restored "
+                        "from a backup (its post is there): not listed as missed",
+                    )
+                )
+            missed = [w for w in missed if w.item.identity not in announced]
+            if not missed:
+                continue
             episodes = [await self._shown(w) for w in missed]
             identities = [w.item.identity for w in missed]
             summarised.update(identities)
@@ -969,6 +1021,33 @@ class FeedService:
                         )
                     )
         report.announced = sum(1 for _, identity, _ in read.posts if identity)
+
+    async def _announced_before_restore(
+        self, feed: FeedRow, channel: AnnounceChannel, missed: list[_Work], now: datetime
+    ) -> set[str]:
+        """Identities of the releases `missed` in the guild that it announced after the backup
+        the database was lately restored from (the restored database's last read is older
+        than the release, so it looks missed): their announcements are on Discord, looked for
+        by marker. Empty without a restore in the last week."""
+        if self.finder is None:
+            return set()
+        marks = await Outbox(self.store).restore_marks()
+        if marks is None or now - marks[0] > RESTORE_WATCH:
+            return set()
+        restored_at, taken_at = marks
+        since = (taken_at or restored_at - RESTORE_WATCH) - DEFAULT_SEARCH_MARGIN
+        posted: set[str] = set()
+        for w in missed:
+            marker = marker_for(announcement_key(feed.id, w.item.identity, channel.guild_id))
+            try:
+                found = await self.finder.find_marked(channel.channel_id, marker, since)
+            except PostError as exc:
+                # Nothing can be read there (the summary's own post would fail the same way).
+                log.warning("cannot look for %s in channel %s: %s", marker, channel.channel_id, exc)
+                continue
+            if found is not None:
+                posted.add(w.item.identity)
+        return posted
 
     async def _shown(self, w: _Work) -> Episode:
         """The episode as the catalogue answers it: content/'s curated version if it has one."""

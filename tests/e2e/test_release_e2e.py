@@ -556,3 +556,37 @@ async def test_the_bot_wide_role_is_mentioned_only_in_the_server_it_belongs_to(
     assert "A better title" in post["content"] and "<@&" not in post["content"], post
     (post,) = bot_posts(world, world.general)
     assert post["content"].startswith(f"<@&{fans.id}>\n") and "A better title" in post["content"]
+
+
+async def test_a_restore_a_day_later_does_not_list_an_announced_release_as_missed(
+    world: World, bots: BotFactory, server: FeedServer, tmp_path: Path
+):
+    """Restored a day after a release, the database's last read is so old that the release
+    counts as missed, for a "While we were away" post whose key (and marker) is not the
+    announcement's. The bot looks for the announcement first: only what it really missed
+    (a release while it was stopped) is listed."""
+    run = await start(bots, server)
+    await step(world, run)
+    await announce_in(world, admin_of(world, world.guild), world.general)
+    backup(bots.settings().db, tmp_path / "nightly.sqlite3", now=now(world))
+    server.feed = feed_xml(Show(items=(released_now(world, 4), *BACK)))
+    await step(world, run)
+    (made,) = bot_posts(world, world.general)
+
+    await bots.stop(run)
+    server.feed = feed_xml(Show(items=(released_now(world, 5), released_now(world, 4), *BACK)))
+    world.clock.advance(30 * 3600)
+    restore(tmp_path / "nightly.sqlite3", bots.settings().db, now=now(world))
+    world.clock.advance(300)  # started a while after the restore
+    run = await start(bots, server)
+    await step(world, run)
+
+    first, summary = bot_posts(world, world.general)
+    assert first["id"] == made["id"]
+    assert "While we were away" in summary["content"], summary["content"]
+    assert "thing 5" in summary["content"] and "thing 4" not in summary["content"]
+    with sqlite3.connect(bots.settings().db) as conn:
+        rows = conn.execute(
+            "SELECT state, message_id FROM outbox WHERE key LIKE 'announce:%'"
+        ).fetchall()
+    assert rows == [("sent", int(made["id"]))]  # known again: edits and /episode find it
