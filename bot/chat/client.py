@@ -18,6 +18,7 @@ from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
 from bot.chat.replies import NO_MENTIONS, tell
+from bot.core.text import without_surrogates
 from bot.settings import DISCORD_API_BASE
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ class VGTree(app_commands.CommandTree["VGBot"]):
     """The command tree; once the bot is shutting down it takes no new work (see runner)."""
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        # Before discord.py reads the options: every command then gets text it can store.
+        data: dict[str, Any] = dict(interaction.data or {})
+        _clean_options(data.get("options") or [])
         if not self.client.accepting:
             refusal = RESTARTING
         elif _server_not_loaded(interaction):
@@ -75,6 +79,15 @@ class VGTree(app_commands.CommandTree["VGBot"]):
                 refusal, ephemeral=True, allowed_mentions=NO_MENTIONS
             )
         return False
+
+
+def _clean_options(options: Any) -> None:
+    """String option values (also a subcommand's, and autocomplete's) without lone surrogates,
+    in place (see bot.core.text.without_surrogates)."""
+    for option in options:
+        if isinstance(option.get("value"), str):
+            option["value"] = without_surrogates(option["value"])
+        _clean_options(option.get("options") or [])
 
 
 def _server_not_loaded(interaction: discord.Interaction) -> bool:

@@ -33,6 +33,15 @@ _INLINE_OR_URL = re.compile(r"[\\*_~`|\[\]()]|https?://")
 _LINE_START = re.compile(r"^(\s*)(>|#{1,3}\s|-\s|\*\s|\d+\.\s)", re.MULTILINE)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """`text` with each lone UTF-16 surrogate (JSON's "\\ud800", half of an emoji cut in two)
+    made U+FFFD: such text has no UTF-8, so SQLite and Discord would refuse it."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def escape_mentions(text: str) -> str:
     """Make @everyone, @here and <@id>/<@&id>/<#id> inert by breaking them with a zero-width
     space. We also send allowed_mentions=none; this makes the text look inert too."""

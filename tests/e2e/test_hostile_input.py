@@ -1,0 +1,54 @@
+"""Inputs the fuzzer (test_fuzz_commands.py) found mishandled, each pinned down on its own: the
+real bot against the emulator, as the member or moderator who typed them would see it."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+import pytest
+
+from bot.sandbox.emulator import InteractionHandle
+
+from .conftest import BotRun
+
+
+async def answered(handle: InteractionHandle) -> str:
+    reply = await handle.response(timeout=10)
+    assert handle.ephemeral
+    return str(reply["content"])
+
+
+async def moderator(run: BotRun, sub: str, options: Any, name: str = "schedule") -> str:
+    w = run.world
+    handle = await run.emu.invoke(name, options, user=w.mod, channel=w.general, subcommand=sub)
+    return await answered(handle)
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_lone_surrogate_in_a_thread_title_is_saved_as_a_replacement_character(
+    running: BotRun, caplog: pytest.LogCaptureFixture
+):
+    # JSON may carry "\ud800" (half of an emoji a client cut in two): SQLite cannot encode it,
+    # and the moderator got "Something went wrong".
+    told = await moderator(
+        running,
+        "thread",
+        {"topic": "open-source-usability", "when": "in 2 hours", "title": "moats \ud800"},
+    )
+    assert told.startswith("Scheduled `#1`") and "moats \ufffd" in told, told
+    assert errors(caplog) == []
+    with sqlite3.connect(running.settings.db) as conn:
+        assert conn.execute("SELECT title FROM schedules").fetchall() == [("moats \ufffd",)]
+
+
+async def test_a_lone_surrogate_in_feed_why_is_looked_for_like_any_text(
+    running: BotRun, caplog: pytest.LogCaptureFixture
+):
+    told = await moderator(running, "why", {"episode": "\udfff"}, name="feed")
+    assert told.startswith("No item matching"), told
+    assert errors(caplog) == []
