@@ -280,6 +280,8 @@ class SchedulingStore:
         return stored
 
     async def schedule(self, schedule_id: int) -> Schedule | None:
+        if not 0 < schedule_id < 2**63:  # no such row: SQLite could not even take the number
+            return None
         row = await self.store.fetchone("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
         return None if row is None else _schedule(row)
 

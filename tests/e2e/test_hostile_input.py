@@ -52,3 +52,17 @@ async def test_a_lone_surrogate_in_feed_why_is_looked_for_like_any_text(
     told = await moderator(running, "why", {"episode": "\udfff"}, name="feed")
     assert told.startswith("No item matching"), told
     assert errors(caplog) == []
+
+
+@pytest.mark.parametrize("sub", ["cancel", "run-now"])
+async def test_a_schedule_number_beyond_sqlite_is_no_such_schedule(
+    running: BotRun, caplog: pytest.LogCaptureFixture, sub: str
+):
+    # Discord keeps integers within 2**53; anything else sending 2**63 got "Something went
+    # wrong" (SQLite's INTEGER ends at 2**63 - 1).
+    raw = [{"name": "id", "type": 4, "value": 2**63}]
+    told = await moderator(running, sub, raw)
+    assert told == (
+        f"That didn't work: there is no schedule #{2**63} in this server: see /schedule list"
+    )
+    assert errors(caplog) == []
