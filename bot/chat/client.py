@@ -107,6 +107,25 @@ def _server_not_loaded(interaction: discord.Interaction) -> bool:
     return guild is None or guild.unavailable
 
 
+def _not_transformed(error: app_commands.TransformerError) -> str:
+    """What to pick instead of an option value discord.py could not turn into its type. Not
+    the value itself: for a channel or role that is a Python object."""
+    kinds = {
+        discord.AppCommandOptionType.channel: ("channel", "a text or forum channel"),
+        discord.AppCommandOptionType.role: ("role", "a role"),
+    }
+    if error.type in kinds:
+        what, kind = kinds[error.type]
+        return (
+            f"I can't use that {what} here: pick {kind} of this server from the list Discord "
+            "offers. Nothing was changed."
+        )
+    return (
+        "That value is not one of the choices: pick one from the list Discord offers. "
+        "Nothing was changed."
+    )
+
+
 def commands_hash(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:
     payload = [c.to_dict(tree) for c in tree.get_commands(guild=guild)]
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -221,7 +240,7 @@ class VGBot(commands.Bot):
             await tell(interaction, str(error) or "You can't use this command here.")
             return
         if isinstance(error, app_commands.TransformerError):
-            await tell(interaction, f"That value doesn't work here: {error.value!r}.")
+            await tell(interaction, _not_transformed(error))
             return
         command = interaction.command.qualified_name if interaction.command else "?"
         cause = getattr(error, "original", error)

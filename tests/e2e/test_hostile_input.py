@@ -66,3 +66,35 @@ async def test_a_schedule_number_beyond_sqlite_is_no_such_schedule(
         f"That didn't work: there is no schedule #{2**63} in this server: see /schedule list"
     )
     assert errors(caplog) == []
+
+
+async def test_a_channel_the_bot_cannot_resolve_is_refused_in_words(
+    running: BotRun, caplog: pytest.LogCaptureFixture
+):
+    # A channel of another server (or one discord.py cannot find) showed the member
+    # "That value doesn't work here: <Object id=… type=<class 'discord.object.Object'>>."
+    w = running.world
+    elsewhere = w.emu.add_channel(w.emu.add_guild("Elsewhere"), "elsewhere")
+    raw = [
+        {"name": "weekday", "type": 3, "value": "friday"},
+        {"name": "time", "type": 3, "value": "18:00"},
+        {"name": "channel", "type": 7, "value": str(elsewhere.id)},
+    ]
+    told = await moderator(running, "set", raw, name="weekly")
+    assert told == (
+        "I can't use that channel here: pick a text or forum channel of this server from the "
+        "list Discord offers. Nothing was changed."
+    )
+    assert errors(caplog) == []
+
+
+async def test_a_value_that_is_not_one_of_the_choices_is_refused_in_words(running: BotRun):
+    raw = [
+        {"name": "weekday", "type": 3, "value": "<@&123456789012345678> someday"},
+        {"name": "time", "type": 3, "value": "18:00"},
+    ]
+    told = await moderator(running, "set", raw, name="weekly")
+    assert told == (
+        "That value is not one of the choices: pick one from the list Discord offers. "
+        "Nothing was changed."
+    )
