@@ -25,7 +25,7 @@ from bot.chat.replies import NO_MENTIONS, tell, tell_all
 from bot.clock import Clock
 from bot.core.render import Prompts
 from bot.core.schedule import OneOff, describe, format_discord_timestamp, zone
-from bot.core.text import escape_markdown, pages
+from bot.core.text import escape_markdown, escape_mentions, pages
 from bot.services.publisher import DEFAULT_NONCE_WINDOW, Publisher, Ticker
 from bot.services.scheduling import (
     CatalogueTopics,
@@ -62,7 +62,7 @@ def stamp(dt: datetime) -> str:
 def outcome(entry: OutboxEntry) -> str:
     icon = STATE_ICONS.get(entry.state, "⏳")
     at = format_discord_timestamp(entry.due_at, "f")
-    what = entry.post.title or entry.key
+    what = shown_title(entry.post.title) or entry.key
     if entry.state == SENT:
         where = f"<#{entry.thread_id}>" if entry.thread_id else f"message {entry.message_id}"
         return f"{icon} {at} posted **{what}** → {where}"
@@ -71,7 +71,7 @@ def outcome(entry: OutboxEntry) -> str:
         source = {"weekly": "the weekly prompt", "announce": "an announcement"}.get(entry.kind)
         if entry.schedule_id is not None:
             source = f"`#{entry.schedule_id}`"
-        title = f" **{entry.post.title}**" if entry.post.title else ""
+        title = f" **{shown_title(entry.post.title)}**" if entry.post.title else ""
         return (
             f"{icon} {at} {source or entry.kind}{title} {entry.state}: {entry.last_error}"
             f"{posted_at(entry)}"
@@ -143,7 +143,12 @@ def _when(schedule: Schedule) -> str:
 
 def _titled(schedule: Schedule) -> str:
     """The moderator's own thread title, when there is one."""
-    return f" (titled “{escape_markdown(schedule.title)}”)" if schedule.title else ""
+    return f" (titled “{shown_title(schedule.title)}”)" if schedule.title else ""
+
+
+def shown_title(title: str) -> str:
+    """A thread's name (a moderator's words, plain text in Discord) as it reads in a message."""
+    return escape_mentions(escape_markdown(title))
 
 
 def message_link(guild_id: int, channel_id: int, message_id: int) -> str:

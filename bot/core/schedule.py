@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.core.text import quote
+
 log = logging.getLogger(__name__)
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -61,7 +63,7 @@ def zone(name: str) -> ZoneInfo:
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         # ValueError: malformed keys ("../x", NUL); OSError: directories, over-long names.
         raise ScheduleError(
-            f"unknown time zone {shorten(name)!r}: use an IANA name such as 'Europe/London', "
+            f"unknown time zone {quote(name)}: use an IANA name such as 'Europe/London', "
             "'America/New_York' or 'UTC' (if the name is right, the system time zone "
             "database is missing: install the 'tzdata' package)"
         ) from exc

@@ -26,7 +26,8 @@ THREAD_NAME = 100
 # ---- escaping text we echo back ----
 
 _MENTION = re.compile(r"@(everyone|here|[!&]?\d{15,21})")
-_ANGLE_MENTION = re.compile(r"<(@[!&]?|#)(\d{15,21})>")
+# Discord reads any number here, and </name:id> is a command mention (a click fills it in).
+_ANGLE_MENTION = re.compile(r"<(@[!&]?|#|/[^<>:\n]{1,100}:)(\d+)>")
 _URL = re.compile(r"<?https?://[^\s<>]+>?")
 _INLINE_SPECIAL = re.compile(r"([\\*_~`|\[\]()])")
 _INLINE_OR_URL = re.compile(r"[\\*_~`|\[\]()]|https?://")
@@ -47,6 +48,13 @@ def escape_mentions(text: str) -> str:
     space. We also send allowed_mentions=none; this makes the text look inert too."""
     text = _ANGLE_MENTION.sub(lambda m: f"<{m.group(1)}\u200b{m.group(2)}>", text)
     return _MENTION.sub(lambda m: f"@\u200b{m.group(1)}", text)
+
+
+def quote(text: str, limit: int = 60) -> str:
+    """User text quoted in a message, e.g. an error about it: cut to `limit` characters, in
+    quotes (repr shows control characters), and inert (no Markdown, mention or masked link)."""
+    cut = text if len(text) <= limit else text[: limit - 1] + "…"
+    return escape_mentions(escape_markdown(repr(cut)))
 
 
 def escape_markdown(text: str) -> str:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from bot.core.schedule import ScheduleError, local_to_utc, require_aware, shorten, zone
+from bot.core.text import quote
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +230,9 @@ def _lookup(wanted: str, key: str) -> str:
         except ScheduleError as exc:
             raise WhenError(str(exc)) from exc
         return canonical
-    raise WhenError(f"unknown time zone {wanted!r}{_zone_hint(key, names)}: use {ZONE_EXAMPLES}")
+    raise WhenError(
+        f"unknown time zone {quote(wanted)}{_zone_hint(key, names)}: use {ZONE_EXAMPLES}"
+    )
 
 
 def _abbreviation(key: str) -> tuple[tuple[str, str], ...]:
@@ -308,7 +311,7 @@ def _unknown_day(word: str, what: str = "unknown day") -> WhenError:
     close = difflib.get_close_matches(word, [*_DAY_NAMES, "today", "tomorrow"], n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return WhenError(
-        f"{what} {shorten(word)!r}{hint}: use a weekday ('friday' or 'fri'), 'today', "
+        f"{what} {quote(word)}{hint}: use a weekday ('friday' or 'fri'), 'today', "
         f"'tomorrow' or a date like 2026-12-04, {EXAMPLES}"
     )
 
@@ -356,13 +359,12 @@ def parse_time_of_day(text: str) -> time:
         return time(hour % 12 + (12 if m[3] == "p" else 0), minute)
     if compact.isdigit() and compact.isascii():
         raise WhenError(
-            f"{shorten(shown)!r} is ambiguous as a time: write hours and minutes (18:00) or "
-            "am/pm (6pm)"
+            f"{quote(shown)} is ambiguous as a time: write hours and minutes (18:00) or am/pm (6pm)"
         )
     if _ONE_DIGIT_MINUTES.fullmatch(compact):
         raise WhenError(f"write minutes with two digits in {shown!r}, e.g. 18:05 or 6:05pm")
     raise WhenError(
-        f"could not read {shorten(shown)!r} as a time of day: write 18:00, 6pm, 6:30pm, "
+        f"could not read {quote(shown)} as a time of day: write 18:00, 6pm, 6:30pm, "
         "noon or midnight"
     )
 
@@ -379,7 +381,7 @@ def _check_clock(shown: str, hour: int, max_hour: int, minute: int, second: int)
 def _parse_date(token: str) -> date:
     m = _ISO_DATE.fullmatch(token)
     if m is None:
-        raise WhenError(f"could not read {shorten(token)!r} as a date: write YYYY-MM-DD")
+        raise WhenError(f"could not read {quote(token)} as a date: write YYYY-MM-DD")
     year, month, day = int(m[1]), int(m[2]), int(m[3])
     if not 1 <= month <= 12:
         raise WhenError(f"{token!r} has no month {month}: write YYYY-MM-DD, e.g. 2026-12-04")
@@ -519,7 +521,7 @@ def _relative(s: str, now_utc: datetime) -> datetime:
         raise WhenError(f"'in {body}' needs a unit (minutes, hours, days or weeks), {example}")
     parts = list(_DURATION_PART.finditer(body))
     if not parts or _DURATION_PART.sub("", body).strip():
-        raise WhenError(f"could not read {shorten('in ' + body)!r} as an amount of time, {example}")
+        raise WhenError(f"could not read {quote('in ' + body)} as an amount of time, {example}")
     too_far = f"that is more than a year ahead: schedule within {MAX_AHEAD.days} days"
     minutes = 0
     for part in parts:
@@ -587,7 +589,9 @@ def _day_and_time(s: str, now_utc: datetime, tzinfo: zoneinfo.ZoneInfo, zone_nam
             raise WhenError(f"give one day only (a weekday, 'tomorrow' or a date), {EXAMPLES}")
         day = found
     if not time_tokens:
-        raise WhenError(f"{shorten(s)!r} needs a time of day too, e.g. '{shorten(s, 30)} 18:00'")
+        raise WhenError(
+            f"{quote(s)} needs a time of day too, e.g. {quote(shorten(s, 30) + ' 18:00')}"
+        )
     at = parse_time_of_day(" ".join(time_tokens))
     today = now_utc.astimezone(tzinfo).date()
     if day is None or day.weekday is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 
+from bot.core.text import quote
 from bot.core.when import WhenError, validate_timezone
 from bot.store.guild_config import COLUMNS, GuildConfig
 from bot.store.guild_config import Defaults as Defaults  # where it lived before
@@ -65,11 +66,11 @@ def parse_duration(text: str) -> float:
             break
         unit = _UNIT_WORDS.get(m[2], m[2])
         if unit not in _UNITS:
-            raise ConfigError(f"unknown unit {m[2]!r}: use d, h, m or s ({DURATION_EXAMPLES})")
+            raise ConfigError(f"unknown unit {quote(m[2])}: use d, h, m or s ({DURATION_EXAMPLES})")
         total += float(m[1]) * _UNITS[unit]
         end = m.end()
     if end == 0 or s[end:].strip(" ,"):
-        raise ConfigError(f"{text.strip()!r} is not a duration: give one {DURATION_EXAMPLES}")
+        raise ConfigError(f"{quote(text.strip())} is not a duration: give one {DURATION_EXAMPLES}")
     if total > MAX_GRACE:
         raise ConfigError(
             f"{format_duration(total)} is longer than the 7 days a grace window may be"

@@ -36,7 +36,7 @@ from bot.core import query
 from bot.core.models import Episode, Passage, Problem, Topic
 from bot.core.render import Context, Prompts, RenderError, episode_name, episode_url
 from bot.core.schedule import format_discord_timestamp
-from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, escape_markdown, truncate
+from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, escape_markdown, quote, truncate
 from bot.core.transcripts import parse_transcript
 from bot.core.urls import BUTTON_URL_MAX, web_url, without_secrets
 from bot.feeds.addresses import is_public
@@ -429,7 +429,7 @@ def why_text(
 
 
 def not_found_text(text: str, feeds: Sequence[FeedRow]) -> str:
-    lines = [f"No item matching {text!r} was seen in the feed."]
+    lines = [f"No item matching {quote(text)} was seen in the feed."]
     for feed in feeds:
         if feed.last_error:
             lines.append(

@@ -32,11 +32,10 @@ from bot.core.schedule import (
     next_topic,
     occurrence_key,
     pick_style,
-    shorten,
     wall_time_exists,
     zone,
 )
-from bot.core.text import THREAD_NAME
+from bot.core.text import THREAD_NAME, quote
 from bot.core.when import (
     WhenError,
     abbreviation_zones,
@@ -185,7 +184,7 @@ def find_topic(topics: Sequence[Topic], text: str) -> Topic:
     suggestions = list(dict.fromkeys(names[n].slug for n in close))[:3]
     hint = f" (did you mean {', '.join(repr(s) for s in suggestions)}?)" if suggestions else ""
     raise SchedulingError(
-        f"no topic called {shorten(text)!r}{hint}: pick one from the list Discord suggests, "
+        f"no topic called {quote(text)}{hint}: pick one from the list Discord suggests, "
         "or look it up with /topic"
     )
 
@@ -507,7 +506,7 @@ class SchedulingService:
         if repeat_name not in REPEATS:
             raise SchedulingError(
                 f"nothing was saved: repeat must be 'weekly' or left empty (once), "
-                f"not {shorten(repeat or '')!r}"
+                f"not {quote(repeat or '')}"
             )
         title = " ".join(title.split())
         if len(title) > THREAD_NAME:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core import text as T
-from bot.core.text import escape_markdown, escape_mentions, pages, truncate
+from bot.core.text import escape_markdown, escape_mentions, pages, quote, truncate
 
 # ---- escaping ----
 
@@ -38,10 +38,27 @@ def test_escape_markdown(text, escaped):
         ("<@!123456789012345678>", "<@!\u200b123456789012345678>"),
         ("<@&123456789012345678>", "<@&\u200b123456789012345678>"),
         ("mail me at a@b.org", "mail me at a@b.org"),
+        ("<#1>", "<#\u200b1>"),  # Discord reads any number
+        ("</reload:123>", "</reload:\u200b123>"),  # a command mention: a click fills it in
+        ("</schedule run-now:123>", "</schedule run-now:\u200b123>"),
+        ("<t:1790000000:R>", "<t:1790000000:R>"),  # a time mentions nobody
     ],
 )
 def test_escape_mentions(text, escaped):
     assert escape_mentions(text) == escaped
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("18:00", "'18:00'"),
+        ("[x](https://evil.example)", "'\\[x\\]\\(https://evil.example)'"),
+        ("@everyone \x00", "'@\u200beveryone \\\\x00'"),
+        ("x" * 100, "'" + "x" * 59 + "…'"),
+    ],
+)
+def test_quote_cuts_and_makes_user_text_inert(text, quoted):
+    assert quote(text) == quoted
 
 
 # ---- truncation ----

@@ -98,3 +98,51 @@ async def test_a_value_that_is_not_one_of_the_choices_is_refused_in_words(runnin
         "That value is not one of the choices: pick one from the list Discord offers. "
         "Nothing was changed."
     )
+
+
+ROLE, LINK, COMMAND = "<@&123456789012345678>", "[here](https://evil.example/x)", "</reload:12>"
+HERE = "#general"
+
+
+@pytest.mark.parametrize(
+    ("name", "sub", "options", "typed"),
+    [
+        ("weekly", "set", {"weekday": "friday", "time": LINK, "channel": HERE}, "](https"),
+        (
+            "weekly",
+            "set",
+            {"weekday": "friday", "time": "6pm", "channel": HERE, "tz": ROLE},
+            ROLE,
+        ),
+        ("schedule", "thread", {"topic": "@everyone", "when": "in 2 hours"}, "@everyone"),
+        ("schedule", "thread", {"topic": "moats", "when": f"friday {COMMAND}"}, COMMAND),
+        ("schedule", "thread", {"topic": "moats", "when": f"in 2 {LINK}"}, "](https://evil"),
+        ("feed", "why", {"episode": ROLE}, ROLE),
+        ("config", "grace", {"window": "<#12>"}, "<#12>"),
+        ("config", "timezone", {"zone": "@here"}, "@here"),
+    ],
+)
+async def test_text_quoted_back_in_a_refusal_cannot_mention_or_link(
+    running: BotRun, name: str, sub: str, options: dict[str, str], typed: str
+):
+    # The refusals quoted the input as typed: a role, channel, command or @everyone showed as
+    # a live mention (allowed_mentions kept them from pinging) and [text](url) as a link.
+    w = running.world
+    user = w.mod
+    if name == "config":
+        user = w.emu.add_member(w.guild, "ada", "MANAGE_GUILD")
+    handle = await w.emu.invoke(name, options, user=user, channel=w.general, subcommand=sub)
+    told = await answered(handle)
+    assert typed not in told, told
+    assert "That didn't work" in told or "No item matching" in told, told
+
+
+async def test_a_thread_title_is_shown_inert_in_the_answer_and_the_listing(running: BotRun):
+    told = await moderator(
+        running,
+        "thread",
+        {"topic": "open-source-usability", "when": "in 2 hours", "title": f"@everyone {ROLE}"},
+    )
+    listing = await moderator(running, "list", {})
+    for text in (told, listing):
+        assert "titled “@\u200beveryone <@&\u200b123456789012345678>”" in text, text
