@@ -385,6 +385,8 @@ def _parse_date(token: str) -> date:
     year, month, day = int(m[1]), int(m[2]), int(m[3])
     if not 1 <= month <= 12:
         raise WhenError(f"{token!r} has no month {month}: write YYYY-MM-DD, e.g. 2026-12-04")
+    if year == 0:  # four digits, and the calendar starts at year 1
+        raise WhenError(f"there is no year 0 in {token!r}: write YYYY-MM-DD, e.g. 2026-12-04")
     try:
         return date(year, month, day)
     except ValueError:

@@ -135,6 +135,7 @@ def test_good_inputs_in_other_zones(text: str, tz: str, expected: datetime) -> N
         ("04.12.2026 18:00", ["ambiguous", "YYYY-MM-DD"]),
         ("2026-02-30 10:00", ["no day 30"]),
         ("2026-13-01 10:00", ["no month 13"]),
+        ("0000-01-01 00:00", ["there is no year 0 in '0000-01-01'"]),  # read 'no day 1'
         ("2026-12-04 18:00+25:00", ["not a UTC offset"]),
         ("in", ["needs an amount"]),
         ("in 2", ["needs a unit", "in 2 hours"]),
