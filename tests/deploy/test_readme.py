@@ -1,7 +1,11 @@
-"""The README's Deploy section names only things that exist."""
+"""The README's Deploy section names only things that exist, and .env.example, where it sends
+readers for the settings, holds them all."""
 
 import re
+from dataclasses import fields
+from pathlib import Path
 
+from bot.settings import Settings, load_settings
 from tests.deploy.guide import deploy_guide
 from tests.deploy.settings_names import unknown_settings
 
@@ -28,3 +32,32 @@ def test_plain_make_builds_the_venv_the_unit_runs(repo_root):
     assert first_rule.group(1).strip() == "$(STAMP)"
     assert "STAMP := $(VENV)/.installed" in makefile
     assert "VENV ?= .venv" in makefile
+
+
+def _env_example(repo_root: Path) -> dict[str, str]:
+    """NAME: value for each `NAME=value` line of .env.example, commented out or not."""
+    text = (repo_root / ".env.example").read_text(encoding="utf-8")
+    return dict(re.findall(r"^#? ?((?:VGBOT|DISCORD)_[A-Z_]+)=(.*)$", text, re.MULTILINE))
+
+
+def test_env_example_names_every_setting_with_its_default(repo_root):
+    """The README sends readers to .env.example for the settings: VGBOT_FEED_URL, the one a
+    release watcher needs, was missing from it, as were six others."""
+    shown = _env_example(repo_root)
+    assert unknown_settings(shown) == []
+    defaults = Settings()
+    missing = []
+    for f in fields(Settings):
+        if f.name == "clock_offset_file":
+            continue  # for the sandbox and tests only
+        # DISCORD_TOKEN, DISCORD_API_BASE and DISCORD_GATEWAY_URL stand for their VGBOT_ names.
+        names = [n for n in (f"DISCORD_{f.name.upper()}", f"VGBOT_{f.name.upper()}") if n in shown]
+        if not names:
+            missing.append(f"VGBOT_{f.name.upper()}")
+            continue
+        default = getattr(defaults, f.name)
+        if default in (None, ""):
+            continue  # no default: the value shown is an example
+        read = getattr(load_settings(env={names[0]: shown[names[0]]}), f.name)
+        assert read == default, f"{names[0]}={shown[names[0]]} in .env.example, default {default!r}"
+    assert missing == []
