@@ -160,3 +160,17 @@ async def test_threads_that_share_a_name_are_told_apart_by_id(prompt: Prompt):
     assert "Great Stagnation" in await prompt.type("/episode 11")
     (asked,) = [r for r in box.emu.interactions.by_id.values() if r.data["name"] == "episode"]
     assert asked.channel_id == post.id  # the forum post, not its namesake in #general
+
+
+async def test_a_mention_of_a_thread_shows_its_name_when_another_shares_it(prompt: Prompt):
+    """Threads on one topic often share a name (each week's, or one per channel): a mention of
+    any but the newest showed as a bare id (`→ #1576271491987668992` in /schedule list)."""
+    await prompt.type(
+        ":as moderator",
+        '/schedule thread topic:moats when:"in 1 hour" title:"Same name"',
+        '/schedule thread topic:moats when:"in 1 hour" title:"Same name" channel:#discussions',
+        "/schedule run-now 1",
+        "/schedule run-now 2",
+    )
+    again = await prompt.type("/schedule run-now 1")  # names the first thread
+    assert "`#1` was already posted this minute: #Same name (https://" in again

@@ -39,7 +39,7 @@ def test_plain_content_is_wrapped():
 def test_timestamps_and_channel_links_read_as_a_client_shows_them():
     text = render_message(
         {"content": "Next: <t:1796407200:F> (<t:1796407200:R>) in <#101>, not <#999>"},
-        channels={"general": "101"},
+        channels={"101": "general"},
     )
     assert "Next: Fri 04 Dec 2026 18:00 UTC (Fri 04 Dec 2026 18:00 UTC) in #general" in text
     assert "<#999>" not in text and "#999" in text
@@ -48,8 +48,8 @@ def test_timestamps_and_channel_links_read_as_a_client_shows_them():
 def test_role_and_user_mentions_read_as_names():
     text = render_message(
         {"content": "pings <@&7> and <@&1>, for <@5> (<@!5>), not <@&9> or <@8>"},
-        roles={"Moderator": "7", "@everyone": "1"},
-        users={"alice": "5"},
+        roles={"7": "Moderator", "1": "@everyone"},
+        users={"5": "alice"},
     )
     assert "pings @Moderator and @everyone, for @alice (@alice)" in text
     assert "not @deleted-role or @unknown-user" in text

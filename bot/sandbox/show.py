@@ -28,10 +28,10 @@ def humanize(
 ) -> str:
     """What a Discord client shows for timestamps, channel links and mentions (times in UTC
     here; the relative style, `<t:…:R>`, counted from `now` when given). `channels`, `roles`
-    and `users` map names to ids."""
-    names = {v: k for k, v in (channels or {}).items()}
-    role_names = {v: k.removeprefix("@") for k, v in (roles or {}).items()}
-    user_names = {v: k for k, v in (users or {}).items()}
+    and `users` map ids to names: names repeat (each week's thread on a topic has the same)."""
+    names = channels or {}
+    role_names = {k: v.removeprefix("@") for k, v in (roles or {}).items()}
+    user_names = users or {}
 
     def stamp(m: re.Match[str]) -> str:
         when = datetime.fromtimestamp(int(m[1]), UTC)

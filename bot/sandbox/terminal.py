@@ -144,7 +144,7 @@ class Sandbox:
     def _names(self) -> dict[str, str]:
         """Every channel of the server, threads and forum posts too: what `<#id>` shows."""
         return {
-            ch.name: str(ch.id)
+            str(ch.id): ch.name
             for ch in self.emu.world.channels.values()
             if ch.guild_id == self.guild.id
         }
@@ -152,9 +152,9 @@ class Sandbox:
     def _render(self, message: dict[str, Any], where: str) -> str:
         """A message as a Discord client shows it: channels, roles and people by name."""
         gid = self.guild.id
-        roles = {r.name: str(r.id) for r in self.emu.world.guild_roles(gid)}
+        roles = {str(r.id): r.name for r in self.emu.world.guild_roles(gid)}
         users = {
-            u.username: str(u.id)
+            str(u.id): u.username
             for m in self.emu.world.guild_members(gid)
             if (u := self.emu.world.users.get(m.user_id)) is not None
         }
