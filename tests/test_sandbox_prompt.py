@@ -174,3 +174,26 @@ async def test_a_mention_of_a_thread_shows_its_name_when_another_shares_it(promp
     )
     again = await prompt.type("/schedule run-now 1")  # names the first thread
     assert "`#1` was already posted this minute: #Same name (https://" in again
+
+
+async def test_a_second_session_says_it_continues_the_first(tmp_path: Path):
+    """State is kept between sessions: without a word, a newcomer back the next day found old
+    schedules, and after `:advance 7d` every time a week off (`/about`: up 7d)."""
+    settings = Settings(
+        db=tmp_path / "vgbot.sqlite3", content_dir=REPO / "content", prompts_dir=REPO / "prompts"
+    )
+    folder = tmp_path / "sandbox"
+    folder.mkdir()
+    first = Sandbox(settings, folder, out=io.StringIO())
+    assert "continues" not in first.welcome()
+    await first.start()
+    before = first.clock()
+    try:
+        assert await first.handle(":advance 7d")
+    finally:
+        await first.stop()
+    second = Sandbox(settings, folder, out=io.StringIO())
+    said = second.welcome()
+    assert second.clock() - before >= 7 * 86400  # the moved clock was kept
+    assert f"This continues the last session (sandbox time is {second._now()})" in said
+    assert f"kept in {folder}/: delete that folder to start afresh" in said

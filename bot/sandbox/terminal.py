@@ -78,7 +78,9 @@ class Sandbox:
         self.emu = Emulator(state_path=folder / "discord.json", heartbeat_interval=5.0)
         self.clock = OffsetFileClock(folder / "clock")
         self.emu.clock = self.clock  # the emulated Discord and the bot share one sense of time
-        if not self.emu.world.guilds:
+        # A second session continues the first: its schedules, settings and moved clock.
+        self.resumed = bool(self.emu.world.guilds)
+        if not self.resumed:
             build_default_world(self.emu)
         self.guild = next(g for g in self.emu.world.guilds.values() if g.name == DEFAULT_GUILD)
         self.as_user = "alice"
@@ -89,6 +91,16 @@ class Sandbox:
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
+
+    def welcome(self) -> str:
+        text = f"Connected: the bot is in '{DEFAULT_GUILD}'. Type :help for help."
+        if self.resumed:
+            # Otherwise old schedules and a clock days ahead (after :advance) look like bugs.
+            text += (
+                f"\nThis continues the last session (sandbox time is {self._now()}), kept in"
+                f" {self.folder}/: delete that folder to start afresh."
+            )
+        return text + "\n"
 
     # ---- lifetime ----
 
@@ -501,7 +513,7 @@ async def _main(settings: Settings, reader: _LineReader) -> int:
     except EmulatorError:
         await box.stop()
         return 1
-    box.say(f"Connected: the bot is in '{DEFAULT_GUILD}'. Type :help for help.\n")
+    box.say(box.welcome())
     # A terminal closed or a supervisor's SIGTERM: leave as Ctrl-C does, the bot stopped.
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
