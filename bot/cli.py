@@ -28,37 +28,76 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", type=Path, help="templates folder (env: VGBOT_PROMPTS_DIR)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="connect to Discord (needs DISCORD_TOKEN)")
-    sub.add_parser("sandbox", help="the local Discord emulator with the bot, and a prompt")
-    for name, what in (
-        ("episode", "show an episode: number, title words or guest name"),
-        ("topic", "what the show said about a topic"),
-        ("search", "search everything the show said"),
+    def command(name: str, what: str, more: str = "") -> argparse.ArgumentParser:
+        # The one line of `vgbot --help` heads `vgbot NAME --help` too, which was bare.
+        return sub.add_parser(name, help=what, description=f"{what}. {more}".strip())
+
+    command(
+        "run",
+        "connect to Discord (needs DISCORD_TOKEN)",
+        "Without a token it stops with exit status 2; `make run` starts the sandbox instead.",
+    )
+    command(
+        "sandbox",
+        "the local Discord emulator with the bot, and a prompt",
+        "Type :help there. Its state is kept in a sandbox/ folder beside the database "
+        "(data/sandbox/): delete it to start afresh.",
+    )
+    for name, what, query in (
+        (
+            "episode",
+            "show an episode: number, title words, slug or guest name",
+            "11, #11, saroufim, great stagnation",
+        ),
+        (
+            "topic",
+            "what the show said about a topic",
+            "a topic's slug, title or alias, or any words",
+        ),
+        ("search", "search everything the show said", "the words to look for"),
     ):
-        q = sub.add_parser(name, help=what)
-        q.add_argument("query", nargs="+")
+        q = command(name, what, "Exit status 1 when nothing was found.")
+        q.add_argument("query", nargs="+", help=query)
         q.add_argument("--json", action="store_true", help="machine-readable output")
-    content = sub.add_parser("content", help="content tools")
+    content = command("content", "content tools")
     csub = content.add_subparsers(dest="content_command", required=True, metavar="ACTION")
     check = csub.add_parser("check", help="validate content/ and prompts/; non-zero on problems")
     check.add_argument("dir", nargs="?", type=Path, help="content folder (default: setting)")
     csub.add_parser("sync", help="load content/ into the database (incremental)")
-    feed = sub.add_parser(
-        "import-feed", help="import a podcast feed (URL or file) with transcripts and chapters"
+    feed = command(
+        "import-feed",
+        "import a podcast feed (URL or file) with transcripts and chapters",
+        "Idempotent: importing again updates what changed.",
     )
     feed.add_argument("source", metavar="URL|FILE", help="the feed's URL, or a saved feed file")
     feed.add_argument(
         "--write-content", type=Path, metavar="DIR", help="also write the episodes as content files"
     )
     feed.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
-    b = sub.add_parser("backup", help="copy the database safely, even while the bot runs")
+    b = command("backup", "copy the database safely, even while the bot runs")
     b.add_argument("path", type=Path, help="the backup file (or a folder for a dated file)")
-    r = sub.add_parser("restore", help="replace the database with a backup (bot stopped)")
+    r = command(
+        "restore",
+        "replace the database with a backup (bot stopped)",
+        "The database it replaces is kept beside it.",
+    )
     r.add_argument("path", type=Path, help="a file written by `vgbot backup`")
-    sub.add_parser("doctor", help="check token, database, content, feed and Discord permissions")
-    h = sub.add_parser("health", help="exit 0 if the running bot's heartbeat is fresh, else 1")
+    command(
+        "doctor",
+        "check token, database, content, feed and Discord permissions",
+        "Prints what to fix; exit status 1 on problems.",
+    )
+    h = command(
+        "health",
+        "exit 0 if the running bot's heartbeat is fresh, else 1",
+        "Reads VGBOT_HEALTH_FILE.",
+    )
     h.add_argument("--max-age", type=float, default=DEFAULT_MAX_AGE, help="seconds (default: 90)")
-    sub.add_parser("sync-commands", help="push the slash commands to Discord now")
+    command(
+        "sync-commands",
+        "push the slash commands to Discord now",
+        "Otherwise they are pushed only when they changed.",
+    )
     return p
 
 

@@ -1,9 +1,14 @@
 """`vgbot run` fails clearly, never with a traceback, when it cannot start."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
+
+import pytest
+
+from bot.cli import main
 
 
 def _run(tmp_path, **env):
@@ -137,3 +142,25 @@ def test_a_misspelt_env_var_is_warned_about_in_the_log(tmp_path):
     assert out.returncode == 2  # no token
     assert "WARNING" in out.stderr and "VGBOT_DATABASE is no setting" in out.stderr
     assert "did you mean VGBOT_DB?" in out.stderr
+
+
+def test_each_command_s_own_help_says_what_it_does(capsys):
+    """`vgbot episode --help` printed only its usage: not what a query may be, nor the exit
+    status scripts rely on. Each command's help now starts with its line in `vgbot --help`."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out.split("positional arguments:")[1].split("options:")[0]
+    lines = dict(re.findall(r"^    (\S+) +(.+(?:\n {10,}.+)*)", listing, re.MULTILINE))
+    assert {"run", "sandbox", "episode", "topic", "search", "doctor"} <= set(lines)
+    for name, line in lines.items():
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        own = " ".join(capsys.readouterr().out.split())
+        assert " ".join(line.split()) in own, name
+    with pytest.raises(SystemExit):
+        main(["episode", "--help"])
+    own = " ".join(capsys.readouterr().out.split())
+    assert "Exit status 1 when nothing was found." in own and "11, #11, saroufim" in own
+    with pytest.raises(SystemExit):
+        main(["sandbox", "--help"])
+    assert "delete it to start afresh" in " ".join(capsys.readouterr().out.split())
