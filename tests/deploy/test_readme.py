@@ -1,10 +1,14 @@
 """The README's Deploy section names only things that exist, and .env.example, where it sends
 readers for the settings, holds them all."""
 
+import inspect
 import re
 from dataclasses import fields
 from pathlib import Path
 
+import discord
+
+from bot.chat import poster
 from bot.settings import Settings, load_settings
 from tests.deploy.guide import deploy_guide
 from tests.deploy.settings_names import unknown_settings
@@ -61,3 +65,21 @@ def test_env_example_names_every_setting_with_its_default(repo_root):
         read = getattr(load_settings(env={names[0]: shown[names[0]]}), f.name)
         assert read == default, f"{names[0]}={shown[names[0]]} in .env.example, default {default!r}"
     assert missing == []
+
+
+def test_the_invite_asks_for_the_permissions_it_names_and_those_the_bot_checks(repo_root):
+    """The README's invite: the permissions integer and the URL are the named permissions, and
+    these hold every one the bot checks before it posts (bot/chat/poster.py) and Embed Links."""
+    text = (repo_root / "README.md").read_text(encoding="utf-8")
+    setup = text[text.index("## Running on real Discord") :]
+    m = re.search(r"these permissions:\s*(.+?) \(permissions integer `(\d+)`\)", setup, re.DOTALL)
+    assert m is not None
+    named = [n.strip() for n in " ".join(m[1].split()).split(",")]
+    flags = {n: n.lower().replace(" ", "_").replace("view_channels", "view_channel") for n in named}
+    perms = discord.Permissions(**dict.fromkeys(flags.values(), True))
+    assert int(m[2]) == perms.value
+    assert f"scope=bot%20applications.commands&permissions={perms.value}`" in setup
+    checked = set(re.findall(r'\("([A-Z][\w ]+)", perms\.', inspect.getsource(poster)))
+    asked = {n.removesuffix("s") if n == "View Channels" else n for n in named}
+    assert checked - asked == set()
+    assert "Embed Links" in asked  # the embeds /episode and /topic answer with
