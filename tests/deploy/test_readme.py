@@ -83,3 +83,17 @@ def test_the_invite_asks_for_the_permissions_it_names_and_those_the_bot_checks(r
     asked = {n.removesuffix("s") if n == "View Channels" else n for n in named}
     assert checked - asked == set()
     assert "Embed Links" in asked  # the embeds /episode and /topic answer with
+
+
+def test_the_guide_s_docker_run_stops_as_compose_does(repo_root, deploy_dir):
+    """`docker stop` on the guide's `docker run` container waited Docker's default 10 s, not
+    the 30 s compose.yaml (stop_grace_period) and the unit (TimeoutStopSec) give the bot."""
+    text = deploy_guide(repo_root)
+    run = re.search(r"^docker run -d .*?^  vgbot$", text, re.MULTILINE | re.DOTALL)
+    assert run is not None
+    compose = (deploy_dir / "compose.yaml").read_text(encoding="utf-8")
+    grace = re.search(r"stop_grace_period: (\d+)s", compose)
+    assert grace is not None
+    assert f"--stop-timeout {grace[1]}" in run[0]
+    for flag in ("--read-only", "--tmpfs /tmp", "--cap-drop ALL", "no-new-privileges:true"):
+        assert flag in run[0]
