@@ -97,8 +97,8 @@ class Sandbox:
         if self.resumed:
             # Otherwise old schedules and a clock days ahead (after :advance) look like bugs.
             text += (
-                f"\nThis continues the last session (sandbox time is {self._now()}), kept in"
-                f" {self.folder}/: delete that folder to start afresh."
+                f"\nThis continues the last session (sandbox time is {self._now()}),"
+                f"\nkept in {self.folder}/: delete that folder to start afresh."
             )
         return text + "\n"
 
