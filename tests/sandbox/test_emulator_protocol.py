@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.sandbox.emulator import Emulator
+from bot.sandbox.emulator import Emulator, EmulatorError
 
 GUILDS, GUILD_MEMBERS, GUILD_MESSAGES = 1 << 0, 1 << 1, 1 << 9
 
@@ -374,3 +374,106 @@ def test_the_emulator_knows_nothing_of_discord_py_or_the_bot() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
     )
     assert result.stdout.strip() == "[]", result.stderr
+
+
+# ---- where the app is installed: guilds without the bot user, DMs, a kick ----
+
+
+async def ready_session(http: aiohttp.ClientSession, emu: Emulator) -> tuple[RawGateway, Any]:
+    gw = await connect(http, emu)
+    await gw.recv()
+    await gw.send(2, identify(emu))
+    ready = await gw.until("READY")
+    return gw, ready
+
+
+async def sync(http: aiohttp.ClientSession, emu: Emulator, commands: list[Any]) -> None:
+    url = f"{emu.api_base}/applications/{emu.application_id}/commands"
+    async with http.put(url, json=commands, headers=auth(emu)) as r:
+        assert r.status == 200, await r.text()
+
+
+async def test_a_guild_added_with_commands_only_is_not_the_bots(
+    emu: Emulator, http: aiohttp.ClientSession
+) -> None:
+    """An app authorised with the applications.commands scope alone has its commands in the
+    guild but no bot user: READY does not list it, no GUILD_CREATE or other event of it comes,
+    REST answers 403 Missing Access there, and interactions from it carry the invoking member
+    and what @everyone may do in the channel as app_permissions."""
+    await sync(http, emu, [{"name": "ping", "description": "Ping", "type": 1}])
+    outside = emu.add_guild("Commands Only", with_bot=False)
+    room = emu.add_channel(outside, "room")
+    bob = emu.add_member(outside, "bob")
+    gw, ready = await ready_session(http, emu)
+    home = emu.channel_named("general")
+    assert [g["id"] for g in ready["d"]["guilds"]] == [str(home.guild_id)]
+    assert (await gw.recv())["d"]["id"] == str(home.guild_id)  # the one GUILD_CREATE
+    emu.add_channel(outside, "another")
+    await emu.invoke("ping", {}, user=bob, channel=room)
+    before = []
+    while (frame := await gw.recv()).get("t") != "INTERACTION_CREATE":
+        before.append(frame)
+    assert not [f for f in before if str(outside.id) in json.dumps(f)], before
+    interaction = frame["d"]
+    assert interaction["guild_id"] == str(outside.id) and interaction["context"] == 0
+    assert interaction["member"]["user"]["id"] == str(bob.id)
+    assert interaction["authorizing_integration_owners"] == {"0": str(outside.id)}
+    assert int(interaction["app_permissions"]) == int(emu.world.everyone_permissions(room.id))
+    async with http.get(f"{emu.api_base}/channels/{room.id}", headers=auth(emu)) as r:
+        assert (r.status, (await r.json())["code"]) == (403, 50001)
+    emu.add_bot(outside)  # invited with the bot scope after all
+    joined = await gw.until("GUILD_CREATE")
+    assert joined["d"]["id"] == str(outside.id) and "unavailable" not in joined["d"]
+    await gw.ws.close()
+
+
+async def test_a_kicked_bot_gets_guild_delete_without_unavailable(
+    emu: Emulator, http: aiohttp.ClientSession
+) -> None:
+    """ "If the unavailable field is not set, the user was removed from the guild": then the
+    guild's channels are 403 Missing Access and its events stop."""
+    gw, _ = await ready_session(http, emu)
+    general = emu.channel_named("general")
+    await gw.until("GUILD_CREATE")
+    emu.remove_bot(general.guild_id)
+    gone = await gw.until("GUILD_DELETE")
+    assert gone["d"] == {"id": str(general.guild_id)}
+    emu.post_message(general, "anyone there?", user="alice")
+    async with http.post(
+        f"{emu.api_base}/channels/{general.id}/messages", json={"content": "hi"}, headers=auth(emu)
+    ) as r:
+        assert (r.status, (await r.json())["code"]) == (403, 50001)
+    emu.add_bot(general.guild_id)
+    assert (await gw.recv())["t"] == "GUILD_CREATE"  # no MESSAGE_CREATE of the kicked time
+    await gw.ws.close()
+
+
+async def test_an_interaction_in_a_dm_with_the_bot_has_a_user_and_no_guild(
+    emu: Emulator, http: aiohttp.ClientSession
+) -> None:
+    """Docs: `user` (not `member`) in a DM; context 1 (BOT_DM); the GUILD_INSTALL owner is "0";
+    app_permissions include ATTACH_FILES | EMBED_LINKS | MENTION_EVERYONE | USE_EXTERNAL_EMOJIS.
+    A command synced with dm_permission false (or contexts without 1) is not offered there."""
+    await sync(
+        http,
+        emu,
+        [
+            {"name": "ping", "description": "Ping", "type": 1},
+            {"name": "mod", "description": "Mods only", "type": 1, "dm_permission": False},
+            {"name": "here", "description": "Servers only", "type": 1, "contexts": [0]},
+        ],
+    )
+    gw, _ = await ready_session(http, emu)
+    dm = emu.dm("alice")
+    await emu.invoke("ping", {}, user="alice", channel=dm)
+    interaction = (await gw.until("INTERACTION_CREATE"))["d"]
+    assert "guild_id" not in interaction and "member" not in interaction
+    assert interaction["user"]["username"] == "alice" and interaction["context"] == 1
+    assert interaction["channel"]["type"] == 1 and interaction["channel_id"] == str(dm.id)
+    assert interaction["authorizing_integration_owners"] == {"0": "0"}
+    wanted = (1 << 15) | (1 << 14) | (1 << 17) | (1 << 18)
+    assert int(interaction["app_permissions"]) & wanted == wanted
+    for name in ("mod", "here"):
+        with pytest.raises(EmulatorError, match=f"does not offer /{name} in a DM"):
+            await emu.invoke(name, {}, user="alice", channel=dm)
+    await gw.ws.close()

@@ -275,12 +275,13 @@ class Gateway:
             self._send_dispatch(session, event.name, data)
 
     def _reaches_bot(self, event: GatewayEvent) -> bool:
-        """A guild's events reach the bot only while it is a member and the guild is up; the
-        GUILD_DELETE that says it left (or went down) is the last one."""
+        """A guild's events reach the bot only while it is a member (not kicked, not a
+        commands-only install) and the guild is up; the GUILD_DELETE that says it left (or
+        went down) is the last one."""
         gid = event.guild_id
         if gid is None or event.name == "GUILD_DELETE" or gid not in self.world.guilds:
             return True
-        if (gid, self.world.bot.id) not in self.world.members:
+        if not self.world.has_bot(gid):
             return False
         return event.name == "GUILD_CREATE" or not self.world.guilds[gid].unavailable
 

@@ -59,7 +59,7 @@ class InteractionRecord:
     id: int
     token: str
     type: int
-    guild_id: int
+    guild_id: int | None  # None in a DM with the bot
     channel_id: int
     user_id: int
     created_at: float
@@ -82,7 +82,7 @@ class InteractionRecord:
 def command_data(
     world: World,
     command: Command,
-    guild_id: int,
+    guild_id: int | None,
     options: Mapping[str, Any] | Sequence[Any] | None,
     *,
     subcommand: str | None = None,
@@ -147,7 +147,7 @@ def _sub_names(options: list[dict[str, Any]]) -> list[str]:
 
 def _build_options(
     world: World,
-    guild_id: int,
+    guild_id: int | None,
     definitions: list[dict[str, Any]],
     given: Mapping[str, Any] | Sequence[Any] | None,
     resolved: dict[str, dict[str, Any]],
@@ -202,7 +202,7 @@ def _build_options(
 
 def _convert(
     world: World,
-    guild_id: int,
+    guild_id: int | None,
     definition: dict[str, Any],
     value: Any,
     resolved: dict[str, dict[str, Any]],
@@ -244,8 +244,8 @@ def _convert(
         user = _find_user(world, value)
         assert user is not None
         resolved.setdefault("users", {})[str(user.id)] = P.user(user)
-        mem = world.members.get((guild_id, user.id))
-        if mem is not None:
+        mem = None if guild_id is None else world.members.get((guild_id, user.id))
+        if mem is not None and guild_id is not None:
             resolved.setdefault("members", {})[str(user.id)] = {
                 **P.member(world, mem, with_user=False),
                 "permissions": str(world.guild_permissions(guild_id, user.id)),
@@ -325,7 +325,7 @@ def _find_user(world: World, value: Any) -> Any:
     return world.users.get(getattr(value, "id", -1))
 
 
-def _find_role(world: World, guild_id: int, value: Any) -> Any:
+def _find_role(world: World, guild_id: int | None, value: Any) -> Any:
     roles = world.guild_roles(guild_id)
     if isinstance(value, int) and not isinstance(value, bool):
         return next((r for r in roles if r.id == value), None)
@@ -341,7 +341,7 @@ def _find_role(world: World, guild_id: int, value: Any) -> Any:
     return next((r for r in roles if r.id == getattr(value, "id", -1)), None)
 
 
-def _find_channel(world: World, guild_id: int, value: Any) -> Any:
+def _find_channel(world: World, guild_id: int | None, value: Any) -> Any:
     chans = [c for c in world.channels.values() if c.guild_id == guild_id]
     if isinstance(value, int) and not isinstance(value, bool):
         return next((c for c in chans if c.id == value), None)
@@ -353,7 +353,7 @@ def _find_channel(world: World, guild_id: int, value: Any) -> Any:
     return next((c for c in chans if c.id == getattr(value, "id", -1)), None)
 
 
-def _known(world: World, guild_id: int, otype: int) -> str:
+def _known(world: World, guild_id: int | None, otype: int) -> str:
     """The names a user/role option would accept here, for the error that says none matched."""
     names = []
     if otype in (6, 9):
@@ -369,33 +369,48 @@ def _known(world: World, guild_id: int, otype: int) -> str:
 # ---- the gateway payload ----
 
 
+def integration_owners(rec: InteractionRecord) -> dict[str, str]:
+    """The app is installed to guilds only: the guild's id, or "0" in a DM with the bot."""
+    return {"0": str(rec.guild_id or 0)}
+
+
 def interaction_payload(world: World, rec: InteractionRecord) -> dict[str, Any]:
     ch = world.channel(rec.channel_id)
-    mem = world.member(rec.guild_id, rec.user_id)
+    user_perms = str(world.permissions(rec.user_id, ch.id))
     payload: dict[str, Any] = {
         "id": str(rec.id),
         "application_id": str(world.application_id),
         "type": rec.type,
         "data": rec.data,
-        "guild_id": str(rec.guild_id),
-        "guild": {"id": str(rec.guild_id), "locale": "en-US", "features": []},
         "channel_id": str(ch.id),
-        "channel": {**P.channel(ch), "permissions": str(world.permissions(rec.user_id, ch.id))},
-        "member": {
-            **P.member(world, mem),
-            "permissions": str(world.permissions(rec.user_id, ch.id)),
-        },
+        "channel": {**P.channel(ch, world), "permissions": user_perms},
         "token": rec.token,
         "version": 1,
-        "app_permissions": str(world.permissions(world.bot.id, ch.id)),
         "locale": "en-US",
-        "guild_locale": "en-US",
         "entitlements": [],
         "entitlement_sku_ids": [],
-        "authorizing_integration_owners": {"0": str(rec.guild_id)},
-        "context": 0,
+        "authorizing_integration_owners": integration_owners(rec),
         "attachment_size_limit": P.ATTACHMENT_SIZE_LIMIT,
     }
+    if rec.guild_id is None:  # a DM with the bot: `user` instead of `member`, no guild
+        payload["user"] = P.user(world.user(rec.user_id))
+        payload["app_permissions"] = str(world.permissions(world.bot.id, ch.id))
+        payload["context"] = 1
+    else:
+        mem = world.member(rec.guild_id, rec.user_id)
+        payload["guild_id"] = str(rec.guild_id)
+        payload["guild"] = {"id": str(rec.guild_id), "locale": "en-US", "features": []}
+        payload["member"] = {**P.member(world, mem), "permissions": user_perms}
+        # Without its bot user in the guild (applications.commands scope only) the app has no
+        # member of its own there: what @everyone may do in the channel.
+        app_perms = (
+            world.permissions(world.bot.id, ch.id)
+            if world.has_bot(rec.guild_id)
+            else world.everyone_permissions(ch.id)
+        )
+        payload["app_permissions"] = str(app_perms)
+        payload["guild_locale"] = "en-US"
+        payload["context"] = 0
     if rec.message_id is not None and rec.message_id in world.messages:
         payload["message"] = P.message(world, world.messages[rec.message_id])
     return payload
@@ -414,7 +429,7 @@ class Interactions:
         self,
         *,
         type: int,
-        guild_id: int,
+        guild_id: int | None,
         channel_id: int,
         user_id: int,
         data: dict[str, Any],
@@ -590,7 +605,7 @@ class Interactions:
                     "id": str(rec.id),
                     "type": rec.type,
                     "user": P.user(user),
-                    "authorizing_integration_owners": {"0": str(rec.guild_id)},
+                    "authorizing_integration_owners": integration_owners(rec),
                     **({"name": rec.data.get("name")} if rec.type == APPLICATION_COMMAND else {}),
                 },
             },

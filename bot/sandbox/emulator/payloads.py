@@ -90,7 +90,17 @@ def overwrites(ch: Channel) -> list[dict[str, Any]]:
     ]
 
 
-def channel(ch: Channel) -> dict[str, Any]:
+def channel(ch: Channel, world: World | None = None) -> dict[str, Any]:
+    if ch.guild_id is None:  # a DM with the bot; `world` names its recipient
+        return {
+            "id": str(ch.id),
+            "type": ch.type,
+            "last_message_id": sid(ch.last_message_id),
+            "flags": 0,
+            "recipients": [
+                user(world.users[u]) for u in ch.recipient_ids if world and u in world.users
+            ],
+        }
     data: dict[str, Any] = {
         "id": str(ch.id),
         "type": ch.type,

@@ -107,6 +107,20 @@ DEFAULT_BOT = (
     | Perm.USE_APPLICATION_COMMANDS
 )
 
+# What anyone may do in a DM with the bot; interactions there report these as app_permissions
+# ("ATTACH_FILES | EMBED_LINKS | MENTION_EVERYONE ... and additionally USE_EXTERNAL_EMOJIS for
+# DMs with the app's bot user").
+DM_PERMISSIONS = (
+    Perm.VIEW_CHANNEL
+    | Perm.SEND_MESSAGES
+    | Perm.ADD_REACTIONS
+    | Perm.EMBED_LINKS
+    | Perm.ATTACH_FILES
+    | Perm.READ_MESSAGE_HISTORY
+    | Perm.MENTION_EVERYONE
+    | Perm.USE_EXTERNAL_EMOJIS
+    | Perm.USE_APPLICATION_COMMANDS
+)
 MODERATOR = Perm.MANAGE_THREADS | Perm.MANAGE_MESSAGES | Perm.MODERATE_MEMBERS
 
 # Without SEND_MESSAGES in a channel these are implicitly denied too (Discord docs).

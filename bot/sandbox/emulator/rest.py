@@ -505,7 +505,7 @@ class Rest:
     def _guild(self, request: web.Request) -> int:
         gid = _int(request, "guild_id", E.UNKNOWN_GUILD, "Guild")
         self.world.guild(gid)
-        if (gid, self.world.bot.id) not in self.world.members:
+        if not self.world.has_bot(gid):
             raise E.missing_access()
         return gid
 

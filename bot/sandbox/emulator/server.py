@@ -365,9 +365,12 @@ class Emulator:
 
     # ---- building the world ----
 
-    def add_guild(self, name: str, *, bot_permissions: Any = None) -> Guild:
+    def add_guild(self, name: str, *, bot_permissions: Any = None, with_bot: bool = True) -> Guild:
+        """A guild with the bot in it; `with_bot=False`: the app was added with the
+        applications.commands scope only, so its commands are there but not the bot user
+        (no GUILD_CREATE, no REST access; `add_bot` invites it later)."""
         perms = DEFAULT_BOT if bot_permissions is None else parse_perms(bot_permissions)
-        guild = self.world.add_guild(name, bot_permissions=perms)
+        guild = self.world.add_guild(name, bot_permissions=perms, with_bot=with_bot)
         self._changed()
         return guild
 
@@ -404,12 +407,13 @@ class Emulator:
 
     def remove_bot(self, guild: Guild | int) -> None:
         """Kick the bot from the guild: GUILD_DELETE (no `unavailable`), then 403 Missing Access
-        on its channels and none of its events. `add_bot` invites it again."""
+        on its channels, none of its events and no commands there. `add_bot` invites it again."""
         self.world.remove_bot(_id(guild))
         self._changed()
 
     def add_bot(self, guild: Guild | int, *, bot_permissions: Any = None) -> None:
-        """Invite the bot back into a guild it was removed from: GUILD_CREATE, a new role."""
+        """Invite the bot into a guild it was removed from, or one that added only its commands
+        (`add_guild(with_bot=False)`): GUILD_CREATE, a new role."""
         perms = DEFAULT_BOT if bot_permissions is None else parse_perms(bot_permissions)
         self.world.add_bot(_id(guild), bot_permissions=perms)
         self._changed()
@@ -501,6 +505,8 @@ class Emulator:
     ) -> None:
         """A channel overwrite for a user, a role, or "everyone"."""
         ch = self.world.channel(_id(channel))
+        if ch.guild_id is None:
+            raise EmulatorError("a DM has no permission overwrites")
         if target == "everyone":
             tid, kind = ch.guild_id, ROLE_OVERWRITE
         elif isinstance(target, Role):
@@ -568,6 +574,13 @@ class Emulator:
     def commands(self, guild: Guild | int | None = None) -> list[dict[str, Any]]:
         scope = None if guild is None else _id(guild)
         return [P.command(c) for c in self.world.commands.get(scope, [])]
+
+    def dm(self, user: User | int | str) -> Channel:
+        """The DM channel between `user` and the bot, for `invoke(..., channel=emu.dm(user))`:
+        interactions there carry `user` instead of `member`, no guild, and context 1."""
+        ch = self.world.dm_channel(self._user(user).id)
+        self._changed()
+        return ch
 
     def channel_named(self, name: str, guild: Guild | int | None = None) -> Channel:
         for ch in self.world.channels.values():
@@ -704,9 +717,15 @@ class Emulator:
         self._require_session()
         who = self._user(user)
         ch = self._channel(channel)
+        if ch.guild_id is None:
+            if who.id not in ch.recipient_ids:
+                raise EmulatorError(
+                    f"{who.username} is not in that DM; use emu.dm({who.username!r})"
+                )
+            return who, ch
         if (ch.guild_id, who.id) not in self.world.members:
             raise EmulatorError(f"{who.username} is not a member of the guild of #{ch.name}")
-        if (ch.guild_id, self.world.bot.id) not in self.world.members:
+        if not self.world.has_commands(ch.guild_id):
             raise EmulatorError(f"the bot is not in the guild of #{ch.name}; emu.add_bot(guild)")
         if not self.world.permissions(who.id, ch.id) & Perm.VIEW_CHANNEL:
             raise EmulatorError(f"{who.username} cannot see #{ch.name}")
@@ -732,6 +751,13 @@ class Emulator:
                 f"unknown command /{name.lstrip('/')}; synced commands: {known or 'none'} "
                 f"(syncs so far: {self.world.command_syncs}; did the bot sync its tree?)"
             )
+        if ch.guild_id is None:
+            if not _offered_in_bot_dm(command.definition):
+                raise EmulatorError(
+                    f"Discord does not offer /{command.name} in a DM with the bot: it was synced "
+                    "with dm_permission false or contexts without 1 (BOT_DM)"
+                )
+            return command  # default_member_permissions is a guild setting
         perms = self.world.permissions(who.id, ch.id)
         needed = command.definition.get("default_member_permissions")
         if needed is not None and not perms & Perm.ADMINISTRATOR:
@@ -869,6 +895,15 @@ class Emulator:
             message_id=rec0.message_id,
         )
         return self._send_interaction(rec)
+
+
+def _offered_in_bot_dm(definition: dict[str, Any]) -> bool:
+    """Whether a global command can be used in a DM with the bot: `contexts` holds 1 (BOT_DM),
+    or, without `contexts`, the deprecated dm_permission is not false."""
+    contexts = definition.get("contexts")
+    if contexts is not None:
+        return 1 in contexts
+    return definition.get("dm_permission") is not False
 
 
 def _id(thing: Any) -> int:

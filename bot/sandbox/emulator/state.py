@@ -21,6 +21,7 @@ from .errors import ApiError, EmulatorError
 from .perms import (
     DEFAULT_BOT,
     DEFAULT_EVERYONE,
+    DM_PERMISSIONS,
     MEMBER_OVERWRITE,
     ROLE_OVERWRITE,
     Overwrite,
@@ -35,7 +36,7 @@ Clock = Callable[[], float]
 
 DISCORD_EPOCH_MS = 1420070400000
 
-TEXT, VOICE, CATEGORY, ANNOUNCEMENT = 0, 2, 4, 5
+TEXT, DM, VOICE, CATEGORY, ANNOUNCEMENT = 0, 1, 2, 4, 5
 ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD = 10, 11, 12
 STAGE, FORUM, MEDIA = 13, 15, 16
 THREAD_TYPES = (ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD)
@@ -55,6 +56,7 @@ GUILDS = 1 << 0
 GUILD_MEMBERS = 1 << 1
 GUILD_MESSAGES = 1 << 9
 GUILD_MESSAGE_REACTIONS = 1 << 10
+DIRECT_MESSAGES = 1 << 12
 MESSAGE_CONTENT = 1 << 15
 
 # Message flags used here.
@@ -99,7 +101,7 @@ class Member:
 class Channel:
     id: int
     type: int
-    guild_id: int
+    guild_id: int | None  # None for a DM
     name: str
     position: int = 0
     parent_id: int | None = None
@@ -122,6 +124,7 @@ class Channel:
     applied_tags: list[int] = field(default_factory=list)
     invitable: bool = True
     member_ids: list[int] = field(default_factory=list)
+    recipient_ids: list[int] = field(default_factory=list)  # DMs only: the user (not the bot)
 
     @property
     def is_thread(self) -> bool:
@@ -135,6 +138,9 @@ class Guild:
     owner_id: int
     created_at: float
     unavailable: bool = False  # an outage on Discord's side (the bot is still a member)
+    # The app was added with the applications.commands scope alone: its commands are there, its
+    # bot user is not. Kicking the bot removes the whole app, commands too.
+    commands_only: bool = False
 
 
 @dataclass
@@ -284,12 +290,12 @@ class World:
     def guild_threads(self, guild_id: int) -> list[Channel]:
         return [c for c in self.channels.values() if c.guild_id == guild_id and c.is_thread]
 
-    def guild_roles(self, guild_id: int) -> list[Role]:
+    def guild_roles(self, guild_id: int | None) -> list[Role]:
         return sorted(
             (r for r in self.roles.values() if r.guild_id == guild_id), key=lambda r: r.position
         )
 
-    def guild_members(self, guild_id: int) -> list[Member]:
+    def guild_members(self, guild_id: int | None) -> list[Member]:
         return [m for (g, _), m in self.members.items() if g == guild_id]
 
     def find_user(self, name: str) -> User | None:
@@ -309,7 +315,11 @@ class World:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, *, bot_permissions: int = DEFAULT_BOT) -> Guild:
+    def add_guild(
+        self, name: str, *, bot_permissions: int = DEFAULT_BOT, with_bot: bool = True
+    ) -> Guild:
+        """A guild with the app installed; `with_bot=False`: with the applications.commands
+        scope only (the commands are there, the bot user is not)."""
         if not 2 <= len(name) <= 100:
             raise EmulatorError(f"guild name must be 2-100 characters, got {name!r}")
         owner = self.add_user(f"{name[:20]}-owner".replace(" ", "_").lower())
@@ -318,11 +328,20 @@ class World:
         self.guilds[gid] = guild
         self.roles[gid] = Role(gid, gid, "@everyone", int(DEFAULT_EVERYONE), position=0)
         self.members[(gid, owner.id)] = Member(gid, owner.id, [], self.clock())
-        bot_role = self.add_role(gid, self.bot.username, bot_permissions, managed_by=self.bot.id)
-        self.members[(gid, self.bot.id)] = Member(gid, self.bot.id, [bot_role.id], self.clock())
-        # Rendered per session by the gateway: members depend on the session's intents.
-        self.outbox.append(GatewayEvent("GUILD_CREATE", {"id": str(gid)}, GUILDS, gid))
+        if with_bot:
+            self.add_bot(gid, bot_permissions=bot_permissions)
+        else:
+            guild.commands_only = True
         return guild
+
+    def has_bot(self, guild_id: int) -> bool:
+        """Whether the bot user is a member (not kicked, not a commands-only install)."""
+        return (guild_id, self.bot.id) in self.members
+
+    def has_commands(self, guild_id: int) -> bool:
+        """Whether the app's commands can be used in the guild: its bot is in it, or the app
+        was added with the applications.commands scope alone."""
+        return self.has_bot(guild_id) or self.guild(guild_id).commands_only
 
     def add_role(
         self,
@@ -358,23 +377,26 @@ class World:
         return role
 
     def remove_bot(self, guild_id: int) -> None:
-        """The bot kicked (or its app removed): its member and managed role go, and it gets
-        GUILD_DELETE without `unavailable`; from then on the guild's channels answer it 403
-        Missing Access and its events no longer reach it."""
-        self.guild(guild_id)
-        if (guild_id, self.bot.id) not in self.members:
+        """The bot kicked (or its app removed): its member, managed role and commands go, and
+        it gets GUILD_DELETE without `unavailable`; from then on the guild's channels answer it
+        403 Missing Access and its events no longer reach it."""
+        guild = self.guild(guild_id)
+        if not self.has_bot(guild_id):
             raise EmulatorError(f"the bot is not in guild {guild_id}; add it back with add_bot")
         del self.members[(guild_id, self.bot.id)]
         for role in [r for r in self.guild_roles(guild_id) if r.bot_id == self.bot.id]:
             del self.roles[role.id]
-        self.guilds[guild_id].unavailable = False
+        for ch in self.guild_threads(guild_id):  # leaving the guild leaves its threads too
+            if self.bot.id in ch.member_ids:
+                ch.member_ids.remove(self.bot.id)
+        guild.unavailable = guild.commands_only = False
         self.outbox.append(GatewayEvent("GUILD_DELETE", {"id": str(guild_id)}, GUILDS, guild_id))
 
     def add_bot(self, guild_id: int, *, bot_permissions: int = DEFAULT_BOT) -> None:
-        """The bot invited (again): a new managed role, and GUILD_CREATE as for a guild
-        joined while connected."""
+        """The bot invited with the `bot` scope (again, or where only its commands were added):
+        a new managed role, and GUILD_CREATE as for a guild joined while connected."""
         self.guild(guild_id)
-        if (guild_id, self.bot.id) in self.members:
+        if self.has_bot(guild_id):
             raise EmulatorError(f"the bot is already in guild {guild_id}")
         bot_role = self.add_role(
             guild_id, self.bot.username, bot_permissions, managed_by=self.bot.id
@@ -382,13 +404,14 @@ class World:
         self.members[(guild_id, self.bot.id)] = Member(
             guild_id, self.bot.id, [bot_role.id], self.clock()
         )
+        # Rendered per session by the gateway: members depend on the session's intents.
         self.outbox.append(GatewayEvent("GUILD_CREATE", {"id": str(guild_id)}, GUILDS, guild_id))
 
     def set_available(self, guild_id: int, available: bool) -> None:
         """A guild outage on Discord's side begins (GUILD_DELETE with unavailable: true) or
         ends (GUILD_CREATE with unavailable: false). Meanwhile its events are not sent."""
         guild = self.guild(guild_id)
-        if (guild_id, self.bot.id) not in self.members:
+        if not self.has_bot(guild_id):
             raise EmulatorError(f"the bot is not in guild {guild_id}")
         if guild.unavailable == (not available):
             return
@@ -399,11 +422,11 @@ class World:
 
     def bot_guilds(self) -> list[int]:
         """The guilds the bot is in (READY lists them)."""
-        return [g for g in self.guilds if (g, self.bot.id) in self.members]
+        return [g for g in self.guilds if self.has_bot(g)]
 
     def _building(self, guild_id: int) -> bool:
         # No events while a guild is being assembled before anyone could see it.
-        return (guild_id, self.bot.id) not in self.members
+        return not self.has_bot(guild_id)
 
     def add_member(self, guild_id: int, user_id: int, roles: Iterable[int] = ()) -> Member:
         self.guild(guild_id)
@@ -493,8 +516,36 @@ class World:
     def permissions(self, user_id: int, channel_id: int) -> int:
         """The user's permissions in a channel; threads use their parent's, as on Discord."""
         ch = self.channel(channel_id)
+        if ch.guild_id is None:
+            return int(DM_PERMISSIONS) if user_id in (*ch.recipient_ids, self.bot.id) else 0
         target = self.channel(ch.parent_id) if ch.is_thread and ch.parent_id else ch
         return self._channel_perms(ch.guild_id, user_id, target.overwrites)
+
+    def everyone_permissions(self, channel_id: int) -> int:
+        """What @everyone may do in a channel (no member roles, no member overwrite)."""
+        ch = self.channel(channel_id)
+        if ch.guild_id is None:
+            return int(DM_PERMISSIONS)
+        target = self.channel(ch.parent_id) if ch.is_thread and ch.parent_id else ch
+        gid = ch.guild_id
+        role_perms = {r.id: r.permissions for r in self.guild_roles(gid)}
+        base = base_permissions(
+            guild_id=gid, owner_id=-1, user_id=0, member_roles=[], role_perms=role_perms
+        )
+        return channel_permissions(
+            base, guild_id=gid, user_id=0, member_roles=[], overwrites=target.overwrites
+        )
+
+    def dm_channel(self, user_id: int) -> Channel:
+        """The DM channel between a user and the bot (opened on first use, as by the client)."""
+        self.user(user_id)
+        for ch in self.channels.values():
+            if ch.type == DM and ch.recipient_ids == [user_id]:
+                return ch
+        ch = Channel(self.ids.next(), DM, None, "", recipient_ids=[user_id])
+        self.channels[ch.id] = ch
+        self.channel_messages[ch.id] = []
+        return ch
 
     def guild_permissions(self, guild_id: int, user_id: int) -> int:
         return self._channel_perms(guild_id, user_id, None)
@@ -612,10 +663,9 @@ class World:
         if ch.is_thread:
             ch.message_count += 1
             ch.total_message_sent += 1
+        intent = GUILD_MESSAGES if ch.guild_id is not None else DIRECT_MESSAGES
         self.outbox.append(
-            GatewayEvent(
-                "MESSAGE_CREATE", P.message(self, msg, gateway=True), GUILD_MESSAGES, ch.guild_id
-            )
+            GatewayEvent("MESSAGE_CREATE", P.message(self, msg, gateway=True), intent, ch.guild_id)
         )
 
     def _reopen_thread_for_post(self, ch: Channel, author_id: int) -> None:
