@@ -49,6 +49,28 @@ class Cooldowns:
 
 RESTARTING = "The bot is restarting; ask again in a minute."
 LOADING = "The bot is still loading this server; ask again in a few seconds. Nothing was changed."
+# The permissions the README's invite link asks for: View Channels, Send Messages, Send Messages
+# in Threads, Create Public Threads, Embed Links, Read Message History.
+INVITE_PERMISSIONS = 309237730304
+
+
+def invite_url(application_id: int | None) -> str:
+    """The README's invite link: both scopes, the bot's permissions, this bot's id."""
+    return (
+        f"https://discord.com/oauth2/authorize?client_id={application_id or 'YOUR_APP_ID'}"
+        f"&scope=bot%20applications.commands&permissions={INVITE_PERMISSIONS}"
+    )
+
+
+def not_in_server(application_id: int | None) -> str:
+    return (
+        "The bot is not in this server: only its commands were added (the "
+        "`applications.commands` scope), so it cannot see the channels or post here. "
+        f"A server admin can invite it with the `bot` scope: <{invite_url(application_id)}> "
+        "Nothing was changed."
+    )
+
+
 # A shutdown waits this long for commands already at work (their answers need the connection
 # that closing ends); within the runner's SHUTDOWN_TIMEOUT, which then stops at once.
 ANSWERS_TIMEOUT = 10.0
@@ -63,6 +85,13 @@ class VGTree(app_commands.CommandTree["VGBot"]):
         _clean_options(data.get("options") or [])
         if not self.client.accepting:
             refusal = RESTARTING
+        elif (
+            _needs_server(interaction) and self.client.get_guild(interaction.guild_id or 0) is None
+        ):
+            # READY lists every server the bot is in (unavailable ones too) and GUILD_DELETE
+            # removes one it leaves: unknown here means the bot is not a member, and waiting
+            # would not help (it is not "still loading").
+            refusal = not_in_server(self.client.application_id)
         elif _server_not_loaded(interaction):
             refusal = LOADING
         else:
@@ -90,10 +119,9 @@ def _clean_options(options: Any) -> None:
         _clean_options(option.get("options") or [])
 
 
-def _server_not_loaded(interaction: discord.Interaction) -> bool:
-    """A server command before the server's data came (READY lists servers as unavailable;
-    their channels and roles follow): channel options would not resolve and permissions
-    would read as none. Autocomplete and the catalogue's commands need none of it."""
+def _needs_server(interaction: discord.Interaction) -> bool:
+    """A server command (guild-only: it reads the server's channels and roles, or posts there)
+    run in a server. Autocomplete and the catalogue's commands need none of it."""
     if (
         interaction.guild_id is None
         or interaction.type is not discord.InteractionType.application_command
@@ -101,7 +129,14 @@ def _server_not_loaded(interaction: discord.Interaction) -> bool:
         return False
     command = interaction.command
     root = getattr(command, "root_parent", None) or command
-    if not getattr(root, "guild_only", False):
+    return bool(getattr(root, "guild_only", False))
+
+
+def _server_not_loaded(interaction: discord.Interaction) -> bool:
+    """A server command before the server's data came (READY lists servers as unavailable;
+    their channels and roles follow): channel options would not resolve and permissions
+    would read as none."""
+    if not _needs_server(interaction):
         return False
     guild = interaction.guild
     return guild is None or guild.unavailable

@@ -1,0 +1,93 @@
+"""Where Discord sends the bot interactions besides the servers it is in: a server that added
+the app with the applications.commands scope only (the commands are there, the bot is not).
+(A server that kicked it: tests/e2e/test_multiguild_e2e.py.) The real bot against the
+emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import BotFactory, World
+from tests.e2e.test_scheduling_e2e import weekly_options
+
+INVITE = "https://discord.com/oauth2/authorize?client_id={}&scope=bot%20applications.commands"
+
+
+def problems(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        f"{r.levelname} {r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.levelno >= logging.ERROR or r.exc_info
+    ]
+
+
+async def test_server_commands_where_only_the_commands_were_added_say_to_invite_the_bot(
+    world: World, bots: BotFactory, caplog: pytest.LogCaptureFixture
+):
+    """Added with the applications.commands scope alone, the app's commands show in the server
+    but the bot cannot see its channels or post there: a moderator is told so, with the invite
+    link the README gives (this bot's id filled in), and nothing is saved. Once invited with the
+    `bot` scope, the same command works."""
+    emu = world.emu
+    outside = emu.add_guild("Commands Only", with_bot=False)
+    room = emu.add_channel(outside, "room")
+    boss = emu.add_moderator(outside, "boss")
+    admin = emu.add_member(outside, "admin", "MANAGE_GUILD")
+    await bots.start()
+    invite = INVITE.format(emu.application_id)
+    asked: list[tuple[str, str | None, dict[str, Any], Any]] = [
+        ("weekly", "set", weekly_options(world, room, timedelta(days=1)), boss),
+        ("weekly", "show", {}, boss),
+        ("schedule", "list", {}, boss),
+        ("feed", "status", {}, boss),
+        ("config", "show", {}, admin),
+        ("reload", None, {}, admin),
+    ]
+    for name, sub, options, who in asked:
+        handle = await emu.invoke(name, options, user=who, channel=room, subcommand=sub)
+        reply = await handle.response(timeout=10)
+        assert handle.ephemeral, name
+        text = reply["content"]
+        assert "not in this server" in text and invite in text, (name, sub, text)
+        assert "permissions=309237730304" in text and "Nothing was changed" in text
+    assert problems(caplog) == []
+
+    bot = bots.runs[0].bot
+    joined = asyncio.ensure_future(
+        bot.wait_for("guild_join", check=lambda g: g.id == outside.id, timeout=10)
+    )
+    emu.add_bot(outside)
+    await joined
+    handle = await emu.invoke(
+        "weekly",
+        weekly_options(world, room, timedelta(days=1)),
+        user=boss,
+        channel=room,
+        subcommand="set",
+    )
+    assert "<#" in (await handle.response(timeout=10))["content"]
+
+
+async def test_the_catalogue_answers_where_only_the_commands_were_added(
+    world: World, bots: BotFactory, caplog: pytest.LogCaptureFixture
+):
+    """/episode, /topic and /about need nothing of the server: they answer as anywhere."""
+    emu = world.emu
+    outside = emu.add_guild("Commands Only", with_bot=False)
+    room = emu.add_channel(outside, "room")
+    bob = emu.add_member(outside, "bob")
+    await bots.start()
+    episode = await (
+        await emu.invoke("episode", {"query": "11"}, user=bob, channel=room)
+    ).response()
+    assert episode["embeds"][0]["title"].startswith("Episode 11")
+    topic = await (await emu.invoke("topic", {"query": "moats"}, user=bob, channel=room)).response()
+    assert topic["embeds"][0]["title"] == "Defensible moats"
+    about = await (await emu.invoke("about", {}, user=bob, channel=room)).response()
+    assert "Catalogue" in about["content"]
+    assert problems(caplog) == []
