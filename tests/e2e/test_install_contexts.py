@@ -1,7 +1,7 @@
 """Where Discord sends the bot interactions besides the servers it is in: a server that added
-the app with the applications.commands scope only (the commands are there, the bot is not).
-(A server that kicked it: tests/e2e/test_multiguild_e2e.py.) The real bot against the
-emulator."""
+the app with the applications.commands scope only (the commands are there, the bot is not), and
+a DM with the bot. (A server that kicked it: tests/e2e/test_multiguild_e2e.py.) The real bot
+against the emulator."""
 
 from __future__ import annotations
 
@@ -90,4 +90,29 @@ async def test_the_catalogue_answers_where_only_the_commands_were_added(
     assert topic["embeds"][0]["title"] == "Defensible moats"
     about = await (await emu.invoke("about", {}, user=bob, channel=room)).response()
     assert "Catalogue" in about["content"]
+    assert problems(caplog) == []
+
+
+async def test_the_catalogue_answers_in_a_dm_with_the_bot(
+    world: World, bots: BotFactory, caplog: pytest.LogCaptureFixture
+):
+    """/episode, /topic and /about are synced with DMs allowed: there the interaction has a
+    `user` and no guild. They answer (and autocomplete) as in a server; the server commands
+    are not offered in DMs at all (dm_permission false)."""
+    emu = world.emu
+    await bots.start()
+    dm = emu.dm(world.alice)
+    choices = await emu.autocomplete("episode", {"query": "stagnation"}, user="alice", channel=dm)
+    assert [c["value"] for c in choices] == ["11"]
+    episode = await (
+        await emu.invoke("episode", {"query": "11"}, user="alice", channel=dm)
+    ).response()
+    assert episode["embeds"][0]["title"].startswith("Episode 11")
+    unknown = await emu.invoke("topic", {"query": "quantum knitting"}, user="alice", channel=dm)
+    assert "has not covered" in str((await unknown.response())["embeds"]) and unknown.ephemeral
+    about = await (await emu.invoke("about", {}, user="alice", channel=dm)).response()
+    assert "Catalogue" in about["content"]
+    for name in ("weekly", "schedule", "feed", "config", "reload"):
+        definition = next(c for c in emu.commands() if c["name"] == name)
+        assert definition["dm_permission"] is False or definition["contexts"] == [0], name
     assert problems(caplog) == []
