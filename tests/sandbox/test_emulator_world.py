@@ -383,3 +383,50 @@ def test_interaction_tokens_are_forgotten_after_their_lifetime(world: World) -> 
     assert sorted(registry.by_id) == sorted([kept, newest])
     assert {r.id for r in registry.by_token.values()} == {kept, newest}
     assert not set(old) & set(registry.by_id)
+
+
+def test_components_over_discords_limits_are_invalid_form_body(world: World) -> None:
+    """Without IS_COMPONENTS_V2: at most 5 action rows, each of 1 to 5 buttons, labels of at
+    most 80 characters."""
+    _, general, _ = _guild(world)
+
+    def link(label: str) -> dict[str, object]:
+        return {"type": 2, "style": 5, "label": label, "url": "https://example.org/"}
+
+    body = {
+        "content": "x",
+        "components": [
+            {"type": 1, "components": [link("L" * 81)]},
+            {"type": 1, "components": []},
+            {"type": 1, "components": [link("ok")] * 6},
+            *[{"type": 1, "components": [link("ok")]}] * 3,
+        ],
+    }
+    with pytest.raises(ApiError, match="Invalid Form Body") as info:
+        world.create_message(general, world.bot.id, body)
+    errors = info.value.errors
+    assert errors is not None
+    rows = errors["components"]
+    assert rows["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"  # 6 rows
+    assert rows["0"]["components"]["0"]["label"]["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
+    for empty_or_six in ("1", "2"):
+        assert rows[empty_or_six]["components"]["_errors"][0]["code"] == "BASE_TYPE_BAD_LENGTH"
+    world.create_message(general, world.bot.id, {**body, "components": body["components"][3:]})
+
+
+def test_choice_values_and_string_lengths_of_command_options_are_bounded() -> None:
+    world = World(clock=ManualClock())
+    option = {
+        "name": "pick",
+        "description": "d",
+        "type": 3,
+        "choices": [{"name": "long", "value": "v" * 101}],
+        "max_length": 6001,
+    }
+    with pytest.raises(ApiError) as info:
+        world.overwrite_commands(None, [{"name": "ok", "description": "x", "options": [option]}])
+    errors = info.value.errors
+    assert errors is not None
+    pick = errors["0"]["options"]["0"]
+    assert pick["choices"]["0"]["value"]["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
+    assert "max_length" in pick

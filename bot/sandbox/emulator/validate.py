@@ -29,6 +29,11 @@ OPTIONS_MAX = 25
 COMMAND_NAME = re.compile(r"[-_'\w]{1,32}")
 _URL_SCHEMES = ("http://", "https://", "attachment://")
 URL_MAX = 2048  # links in embeds
+ROWS_MAX = 5  # action rows in a message without the IS_COMPONENTS_V2 flag
+ROW_CHILDREN_MAX = 5  # buttons in an action row
+BUTTON_LABEL_MAX = 80
+CHOICE_VALUE_MAX = 100  # "Value for the choice, up to 100 characters if string"
+STRING_LENGTH_MAX = 6000  # min_length 0..6000, max_length 1..6000
 BUTTON_URL_MAX = 512  # "URL for link-style buttons; max 512 characters"
 
 
@@ -205,6 +210,9 @@ def _component_problems(components: Any) -> list[Problem]:
     if not isinstance(components, list):
         return [("components", "BASE_TYPE_BAD_TYPE", "Must be an array.")]
     problems: list[Problem] = []
+    legacy = all(isinstance(row, dict) and row.get("type") == 1 for row in components)
+    if legacy and len(components) > ROWS_MAX:
+        problems.append(_too_long("components", ROWS_MAX))
     for i, row in enumerate(components):
         if not isinstance(row, dict):
             problems.append(
@@ -214,12 +222,21 @@ def _component_problems(components: Any) -> list[Problem]:
         if row.get("type") != 1:
             continue  # components v2 layouts: accepted as-is
         children = row.get("components") or []
-        if len(children) > 5:
-            problems.append(_too_long(f"components.{i}.components", 5))
+        if not 1 <= len(children) <= ROW_CHILDREN_MAX:
+            problems.append(
+                (
+                    f"components.{i}.components",
+                    "BASE_TYPE_BAD_LENGTH",
+                    f"Must be between 1 and {ROW_CHILDREN_MAX} in length.",
+                )
+            )
         for j, child in enumerate(children):
             path = f"components.{i}.components.{j}"
             if not isinstance(child, dict):
                 continue
+            label = child.get("label")
+            if child.get("type") == 2 and label is not None and len(str(label)) > BUTTON_LABEL_MAX:
+                problems.append(_too_long(f"{path}.label", BUTTON_LABEL_MAX))
             custom_id = child.get("custom_id")
             is_link = child.get("type") == 2 and child.get("style") == 5
             if is_link:
@@ -271,6 +288,23 @@ def _option_problems(path: str, option: Any) -> list[Problem]:
                     f"{path}.choices.{k}.name",
                     "BASE_TYPE_BAD_LENGTH",
                     "Must be between 1 and 100 in length.",
+                )
+            )
+        cvalue = choice.get("value") if isinstance(choice, dict) else None
+        if kind == 3 and isinstance(cvalue, str) and len(cvalue) > CHOICE_VALUE_MAX:
+            problems.append(_too_long(f"{path}.choices.{k}.value", CHOICE_VALUE_MAX))
+    for key, low in (("min_length", 0), ("max_length", 1)):
+        bound = option.get(key)
+        if bound is not None and (
+            isinstance(bound, bool)
+            or not isinstance(bound, int)
+            or not low <= bound <= STRING_LENGTH_MAX
+        ):
+            problems.append(
+                (
+                    f"{path}.{key}",
+                    "NUMBER_TYPE_MAX",
+                    f"int value should be between {low} and {STRING_LENGTH_MAX}.",
                 )
             )
     problems.extend(_options_list_problems(path, option.get("options")))
