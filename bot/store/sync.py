@@ -14,6 +14,11 @@ Nothing is lost to a mistake: a changed file that no longer parses (or a transcr
 missing or broken) keeps its previously synced version and its problems are reported; such a
 file is not recorded as synced, so every sync looks at it again until it is fixed. A deleted
 episode file removes its episode.
+
+What a file becomes (episode, notes, passages, search documents) also depends on the code that
+parsed it. The catalogue notes the CATALOGUE_FORMAT it was built with (meta `content_format`);
+a database built under another one (older code: none noted) has every file read again once, so
+an upgrade's parsing fixes reach files that have not changed since.
 """
 
 from __future__ import annotations
@@ -55,6 +60,11 @@ RACY_NS = 2_000_000_000
 # segment (see _write).
 BULK_EPISODES = 200
 BULK_CACHE_KIB = 65536
+
+# Bump it whenever the same file would be stored differently (parsing, notes conversion,
+# passage splitting, search documents): the next sync then reads every file again.
+CATALOGUE_FORMAT = "2"
+FORMAT_KEY = "content_format"  # meta key: the CATALOGUE_FORMAT of what is stored
 
 # A first load parses thousands of files: that many are parsed in worker processes, sent
 # in chunks of this many jobs or bytes (small enough to keep both workers busy to the end).
@@ -135,6 +145,7 @@ class _Plan:
     # Step it in a thread: it waits for the workers.
     pending: Iterator[list[str]] | None = None
     pending_jobs: int = 0
+    format: str | None = None  # the CATALOGUE_FORMAT to note, when this sync rebuilt under it
 
     @property
     def writes(self) -> bool:
@@ -169,11 +180,22 @@ async def sync_content(
             hint="point content_dir (VGBOT_CONTENT_DIR) at the folder with episodes/",
         )
         return SyncReport(problems=[problem], seconds=time.perf_counter() - started)
-    records, stored, topics = await _load_state(store)
+    records, stored, topics, stored_format = await _load_state(store)
+    if stored_format != CATALOGUE_FORMAT and (records or stored):
+        log.info(
+            "the catalogue was built by another version (format %s, now %s): every file in "
+            "%s is read again",
+            stored_format or "1",
+            CATALOGUE_FORMAT,
+            root,
+        )
+        records = {}  # nothing is trusted to be stored as this code would store it
     now_ns = time.time_ns()
     parser = _Parser(workers or min(os.cpu_count() or 1, MAX_WORKERS), parallel_min, root, now_ns)
     try:
         plan = await asyncio.to_thread(_plan, root, records, stored, topics, now_ns, parser)
+        if stored_format != CATALOGUE_FORMAT and plan.record:  # not when no file was read
+            plan.format = CATALOGUE_FORMAT
         if plan.pending is not None or plan.writes or plan.record or plan.forget:
             try:
                 await _apply(store, plan, stored, progress, optimize_after, bulk_min)
@@ -211,8 +233,8 @@ async def sync_content(
 
 async def _load_state(
     store: Store,
-) -> tuple[dict[str, _Record], dict[str, _Stored], list[Topic]]:
-    def read(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+) -> tuple[dict[str, _Record], dict[str, _Stored], list[Topic], str | None]:
+    def read(conn: sqlite3.Connection) -> tuple[list[Any], list[Any], str | None]:
         # One thread hop, plain tuples: every sync reads a row per file and per episode.
         cursor = conn.cursor()
         cursor.row_factory = None
@@ -223,9 +245,10 @@ async def _load_state(
             "SELECT id, key, number, slug, title, topics, source, transcript_path, content_hash "
             "FROM episodes WHERE origin = 'content'"
         ).fetchall()
-        return files, episodes
+        noted = cursor.execute("SELECT value FROM meta WHERE key = ?", (FORMAT_KEY,)).fetchone()
+        return files, episodes, None if noted is None else str(noted[0])
 
-    files, episodes = await store.read(read)
+    files, episodes, stored_format = await store.read(read)
     records = {path: _Record(*rest) for path, *rest in files}
     loads = json.loads
     stored = {
@@ -246,7 +269,7 @@ async def _load_state(
             episodes
         )
     }
-    return records, stored, await catalog.list_topics(store)
+    return records, stored, await catalog.list_topics(store), stored_format
 
 
 # ------------------------------------------------------------------ planning (a worker thread)
@@ -825,6 +848,13 @@ async def _write(
             "VALUES (?, ?, ?, ?, ?)",
             [(p, r.hash, r.size, r.mtime_ns, r.checked_ns) for p, r in plan.record.items()],
         )
+        if plan.format is not None:
+            await db.execute(
+                "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (FORMAT_KEY, plan.format, time.time()),
+            )
         if plan.writes:
             await catalog.bump_version(db)
         if bulk:

@@ -18,7 +18,14 @@ from bot.core.models import Episode, Passage
 from bot.store import catalog, search
 from bot.store.db import StoreError, open_store
 from bot.store.sync import sync_content
-from tests.store.files import Ep, small_catalogue, topic, write_episode, write_topics
+from tests.store.files import (
+    Ep,
+    small_catalogue,
+    topic,
+    write_episode,
+    write_topics,
+    write_transcript,
+)
 
 
 @pytest.fixture
@@ -85,6 +92,41 @@ async def test_touched_but_identical_file_is_not_parsed(store, root):
     _bump_mtime(root / "episodes/011-great-stagnation.md")
     report = await sync_content(store, root)
     assert report.parsed == 0 and report.unchanged == 3
+
+
+async def test_files_stored_by_older_code_are_read_again_once_after_an_upgrade(store, root):
+    """The files have not changed since older code stored them, but that code read them
+    differently: before 3116b61 a 'Name: [00:03:12] words' transcript kept its times as text,
+    with no time to cite. The first sync after the upgrade reads every file again (the
+    database notes no catalogue format, as older code wrote none); later syncs trust them."""
+    write_transcript(
+        root,
+        "transcripts/012.txt",
+        "Hugo: [00:00:05] Welcome back to the show.\n\n"
+        "Ana: [00:01:40] Defensible moats of data that nobody else can collect.\n",
+    )
+    _age(root)
+    await sync_content(store, root)
+    expected = next(e for e in load_dir(root).episodes if e.number == 12).transcript
+    assert expected and expected[0].start == 5.0
+    # The database as the older version left it: its passages, and no format noted.
+    old_passage = Passage(
+        "Hugo: [00:00:05] Welcome back to the show.\n"
+        "Ana: [00:01:40] Defensible moats of data that nobody else can collect.",
+        None,
+        None,
+    )
+    (row,) = await store.fetchall("SELECT id FROM episodes WHERE number = 12")
+    async with store.transaction() as db:
+        await catalog.write_passages(db, [(row["id"], (old_passage,))])
+        await db.execute("DELETE FROM meta WHERE key = 'content_format'")
+
+    upgraded = await sync_content(store, root)
+    assert upgraded.problems == [] and upgraded.parsed == 5  # every file, once
+    got = await catalog.get_episode(store, number=12, with_transcript=True)
+    assert got is not None and got.transcript == expected
+    assert await _search_count(store, "nobody") == 1  # the index follows
+    assert (await sync_content(store, root)).parsed == 0
 
 
 async def test_edited_episode_is_updated_in_place(store, root):
