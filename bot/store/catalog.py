@@ -418,14 +418,17 @@ class ContentClaims:
         )
 
     def claims(self, ep: Episode) -> bool:
-        if ep.number in self.numbers or (ep.guid is not None and ep.guid in self.guids):
+        return self.claims_item(ep.number, ep.guid, ep.slug)
+
+    def claims_item(self, number: int | None, guid: str | None, slug: str) -> bool:
+        if number in self.numbers or (guid is not None and guid in self.guids):
             return True
-        if ep.slug not in self.slugs:
+        if slug not in self.slugs:
             return False
         # A slug comes from a title: an episode of another number that shares it (a rerun, a
         # part two) is another episode, not content/'s.
-        owner = self.slugs[ep.slug]
-        return ep.number is None or owner is None or owner == ep.number
+        owner = self.slugs[slug]
+        return number is None or owner is None or owner == number
 
 
 CONTENT_CLAIMS_SQL = "SELECT number, guid, slug FROM episodes WHERE origin = 'content'"

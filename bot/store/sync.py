@@ -800,19 +800,16 @@ async def _write(
                     ep,
                 )
             )
-        # The curated notes win over a feed item for the same episode.
+        # The curated notes win over a feed item for the same episode, as the feed sees it
+        # (a slug alone does not make another number's episode the same one).
         feed = await db.execute_fetchall(
             "SELECT id, number, guid, slug FROM episodes WHERE origin = 'feed'"
         )
-        taken = {
-            (k, v)
-            for _, ep, _, _ in plan.episodes
-            for k, v in (("n", ep.number), ("g", ep.guid), ("s", ep.slug))
-            if v is not None
-        }
+        claims = catalog.ContentClaims.from_rows(
+            [(ep.number, ep.guid, ep.slug) for _, ep, _, _ in plan.episodes]
+        )
         await catalog.delete_episodes(
-            db,
-            [r[0] for r in feed if {("n", r[1]), ("g", r[2]), ("s", r[3])} & taken],
+            db, [r[0] for r in feed if claims.claims_item(r[1], r[2], r[3])]
         )
         # The index gets its documents in rowid order: passages (the lowest ids) as their
         # transcripts get parsed, then notes and topics (catalog.index_docs). In a bulk load,

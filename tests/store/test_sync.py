@@ -408,6 +408,24 @@ async def test_feed_episodes_are_upserted_and_content_wins(store, root):
     assert [tuple(r) for r in rows] == [("content", "From The Feed, Annotated")]
 
 
+async def test_a_feed_episode_sharing_only_a_slug_survives_the_content_sync(store, root):
+    """A feed episode of another number whose title gives a content/ episode's slug (a rerun,
+    a part two) is its own episode (catalog.ContentClaims): rewriting the content/ episode (an
+    edit, or the re-read after an upgrade) must not delete it."""
+    await sync_content(store, root)
+    feed = "https://example.com/feed.xml"
+    rerun = Episode(
+        number=40, title="Data Science: The Great Stagnation", slug="great-stagnation",
+        released=None, guid="g40",
+    )  # fmt: skip
+    assert (await catalog.upsert_episodes(store, [rerun], feed)).added == 1
+    path = root / "episodes/011-great-stagnation.md"
+    path.write_text(path.read_text().replace("open source", "open-source software"))
+    assert (await sync_content(store, root)).changed == 1
+    rows = await store.fetchall("SELECT origin, number FROM episodes WHERE slug = ?", (rerun.slug,))
+    assert sorted(tuple(r) for r in rows) == [("content", 11), ("feed", 40)]
+
+
 async def test_feed_episodes_stored_with_the_first_hash_are_still_known(store):
     # Hashes written before the transcript was hashed as plain tuples: still "unchanged".
     feed = "https://example.com/feed.xml"
