@@ -231,7 +231,7 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
             )
         )
         return result
-    parsed = _feedparser(data)
+    parsed = _feedparser(_without_live_items(data))
     if parsed is None:
         result.problems.append(
             Problem(
@@ -336,6 +336,18 @@ def _feedparser(data: bytes) -> Any:
         except Exception:  # third-party parser on hostile input: any bug is "unreadable"
             log.warning("feedparser failed; retrying without Podlove chapters", exc_info=True)
     return None
+
+
+# Podcasting 2.0's <podcast:liveItem> (a live stream) holds an item's tags outside any <item>:
+# feedparser reads them as the channel's, and its <title> became the show's title.
+_LIVE_ITEM = re.compile(rb"<([A-Za-z_][\w.-]*:)?liveItem\b.*?</\1liveItem\s*>", re.DOTALL)
+
+
+def _without_live_items(data: bytes) -> bytes:
+    """The document with every liveItem blanked out, newlines kept (so are line numbers)."""
+    if b"liveItem" not in data:
+        return data
+    return _LIVE_ITEM.sub(lambda m: re.sub(rb"[^\n]", b" ", m.group(0)), data)
 
 
 def _hide_podlove(data: bytes) -> bytes:

@@ -745,3 +745,17 @@ def test_arbitrary_bytes_never_raise(raw):
     chapters, problems = parse_chapters(raw)
     assert all(isinstance(c, Chapter) for c in chapters)
     assert all(p.message for p in problems)
+
+
+def test_live_items_are_not_the_channel():
+    # Podcasting 2.0's podcast:liveItem holds an item's tags (title, link, guid) outside any
+    # <item>: feedparser took its <title> for the show's (it became "Live Audio").
+    result = parse_feed(fixture("live-item.xml"), url=URL)
+    assert result.title == "Podverse - Test Feed"
+    assert result.link is None and not result.problems
+    assert [i.episode.title for i in result.items] == [
+        "Podcasting 2.0 Dev Meeting for May 28 2022",
+        "Test Episode 4",
+    ]
+    assert result.items[0].episode.people == (Person("Brian of London", "host"),)
+    assert result.items[1].line == 49  # lines still count from the document's start
