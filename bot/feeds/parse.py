@@ -97,6 +97,9 @@ class _ItemExtras:
     psc: list[tuple[str, str]] = field(default_factory=list)  # (start, title)
     chapters: tuple[str, str] | None = None  # (url, type)
     image: str | None = None
+    # podcast:season and podcast:episode as written: feedparser keeps only the attributes of
+    # one that has any (<podcast:season name="Pilot">1</podcast:season>), not its number.
+    numbers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,6 +120,7 @@ def _is_podcast_ns(ns: str) -> bool:
 
 
 _ITEM_NAMES = frozenset(("item", "entry"))
+_NUMBERS = frozenset(("season", "episode"))
 
 
 def _forbid(*_: object) -> None:
@@ -162,6 +166,8 @@ def _scan(data: bytes) -> _Scan:
                 person.clear()
                 person.update(attrs)
                 text.clear()
+            elif local in _NUMBERS:
+                text.clear()
         elif item is not None and ns == _PSC_NS and local == "chapter":
             item.psc.append((attrs.get("start", ""), attrs.get("title", "")))
 
@@ -172,6 +178,8 @@ def _scan(data: bytes) -> _Scan:
             who = " ".join("".join(text).split())
             if who:
                 scan.items[-1].persons.append((who, person.get("role", "host").strip().lower()))
+        elif local in _NUMBERS and depth and scan.items and _is_podcast_ns(ns):
+            scan.items[-1].numbers[f"podcast_{local}"] = "".join(text).strip()
         if local in _ITEM_NAMES:
             depth -= 1
 
@@ -448,17 +456,20 @@ def _item(
         problem("an item has neither a title nor a description; skipped", hint="add a <title>")
         return None, problems
 
+    def tag(key: str) -> Any:
+        return extra.numbers.get(key) if extra and key in extra.numbers else entry.get(key)
+
     number = None
     for key, field_name in (
         ("itunes_episode", "itunes:episode"),
         ("podcast_episode", "podcast:episode"),
     ):
-        if entry.get(key) not in (None, ""):
-            number = _whole_number(entry.get(key))
+        if tag(key) not in (None, ""):
+            number = _whole_number(tag(key))
             if number is not None:
                 break
             problem(
-                f"{entry.get(key)!r} is not an episode number",
+                f"{tag(key)!r} is not an episode number",
                 field=field_name,
                 hint="use a whole number like 11",
             )
@@ -493,8 +504,8 @@ def _item(
     slug = slugify(title) or (f"episode-{number}" if number is not None else "episode")
     season = None
     for key in ("itunes_season", "podcast_season"):
-        if entry.get(key) not in (None, "") and season is None:
-            season = _whole_number(entry.get(key))
+        if tag(key) not in (None, "") and season is None:
+            season = _whole_number(tag(key))
     episode = Episode(
         number=number,
         title=title,

@@ -759,3 +759,15 @@ def test_live_items_are_not_the_channel():
     ]
     assert result.items[0].episode.people == (Person("Brian of London", "host"),)
     assert result.items[1].line == 49  # lines still count from the document's start
+
+
+def test_podcast_season_and_episode_with_attributes():
+    # The namespace's own example names its season (<podcast:season name="...">1</...>) and
+    # may label an episode (display="Ch.3"); feedparser keeps only the attributes of such an
+    # element, so the season was lost and the number refused as "{'display': 'Ch.3'}".
+    result = parse_feed(fixture("podcast-season.xml"), url=URL)
+    assert not result.problems
+    assert [(i.season, i.episode.season, i.episode.number) for i in result.items] == [
+        (1, 1, 3),
+        (2, 2, 204),
+    ]
