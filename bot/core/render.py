@@ -226,10 +226,22 @@ def longdate(value: date) -> str:
 
 
 def first_sentence(text: str) -> str:
-    """The first sentence, whitespace collapsed to one line (a sentence ends before a capital)."""
-    flat = " ".join(str(text).split())
-    match = re.search(r"(?<=[.!?])\s+(?=[A-Z\"'“*_(\[])", flat)
-    return flat[: match.start()] if match else flat
+    """The first sentence, whitespace collapsed to one line (a sentence ends before a capital,
+    and with its paragraph: feeds' notes often have none of their own)."""
+    paragraph = re.split(r"\n\s*\n", str(text).strip(), maxsplit=1)[0]
+    flat = " ".join(paragraph.split())
+    for match in _SENTENCE_END.finditer(flat):
+        word = flat[: match.start()].rsplit(None, 1)[-1]
+        # "Dr. Richard Engler", "Hugo J. Bowne", "the U.S. Environmental…": not an end.
+        last = word[:-1].rsplit(".", 1)[-1].lstrip("(\"'“")
+        if word.endswith(".") and (len(last) == 1 or last.casefold() in _TITLES):
+            continue
+        return flat[: match.start()]
+    return flat
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'“*_(\[])")
+_TITLES = frozenset(("dr", "drs", "mr", "mrs", "ms", "mx", "prof", "st", "jr", "sr", "vs", "no"))
 
 
 def episode_name(episode: Episode) -> str:

@@ -21,6 +21,7 @@ from bot.core.render import (
     Prompts,
     check_templates,
 )
+from bot.feeds.parse import parse_feed
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPTS = REPO / "prompts"
@@ -130,3 +131,21 @@ def test_any_content_renders_within_discords_limits(
             rendered = SHIPPED.render(kind, style, context)
             assert 0 < len(rendered.title) <= TITLE_LIMIT and "\n" not in rendered.title
             assert 0 < len(rendered.body) <= MESSAGE_LIMIT
+
+
+def test_release_announcements_quote_a_real_feeds_first_sentence_whole() -> None:
+    # Two real items: "Dr. Richard Engler" was cut to "…sat down with Dr.", and a paragraph
+    # without a full stop ran on into the next ("…Sandi Toksvig Visit nosuchthingasafish.com").
+    feed = parse_feed((REPO / "tests/feeds/fixtures/first-sentences.xml").read_bytes())
+    bodies = [
+        SHIPPED.render("announce", "new-episode", Context(WHEN, "g", episode=i.episode)).body
+        for i in feed.items
+    ]
+    assert (
+        "\n\nThis week, I sat down with Dr. Richard Engler, our Director of Chemistry, to "
+        "discuss Confidential Business Information (CBI).\n\n" in bodies[0]
+    )
+    assert (
+        "\n\nAn all-new bumper compilation of silliness with Dan, Anna, James, Andy, Jenny Ryan, "
+        "Tom Scott, Rhys Derby, Alan Davies and Sandi Toksvig\n\n" in bodies[1]
+    )
