@@ -106,7 +106,11 @@ class CatalogueService:
             return reply
         if number is not None:
             latest = d.latest(3)
-            known = f" The latest is episode {latest[0].number}." if latest else ""
+            # The newest numbered one: a feed's newest may be an unnumbered bonus or trailer,
+            # and a feed may number none of them.
+            numbers = (e.number for e in d.latest(len(d.episodes)) if e.number is not None)
+            newest = next(numbers, None)
+            known = f" The latest is episode {newest}." if newest is not None else ""
             return answers.not_found_reply(
                 f"episode {number}",
                 [e.choice()[0] for e in latest],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -431,3 +432,21 @@ async def test_episodes_sharing_a_number_are_each_reachable(tmp_path, root):
         # Stemmed words go through the search index: "returning" is only in the first title.
         found = await service.answer_episode("returning")
         assert found.kind == "episode" and found.title.endswith("Gradient returns"), found.title
+
+
+def test_an_unknown_number_in_a_feed_without_numbers_names_no_latest(tmp_path, capsys):
+    # A real feed whose items carry no episode numbers (Podverse's test feed): the answer to
+    # `episode 3` said "The latest is episode None."
+    from bot.cli import main
+
+    content = tmp_path / "content"
+    (content / "episodes").mkdir(parents=True)
+    (content / "topics.yaml").write_text("topics: []\n")
+    feed = Path(__file__).parents[1] / "feeds" / "fixtures" / "live-item.xml"
+    args = ["--db", str(tmp_path / "db.sqlite3"), "--content", str(content)]
+    assert main([*args, "import-feed", str(feed), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main([*args, "episode", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "There is no episode 3 in the catalogue.\n" in out and "None" not in out
+    assert "Podcasting 2.0 Dev Meeting for May 28 2022" in out  # still suggested
