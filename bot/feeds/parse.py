@@ -511,7 +511,7 @@ def _item(
         title=title,
         slug=slug,
         released=released,
-        people=_people(entry, extra, show, authors),
+        people=_with_listed_guests(_people(entry, extra, show, authors), summary, sections),
         summary=summary,
         sections=sections,
         chapters=chapters,
@@ -762,6 +762,30 @@ def _people(
             names.add(name.casefold())
             people.append(Person(name, "host"))
     return tuple(people)
+
+
+# Fireside ends the notes with the guests it was given: "Special Guest: Hugo." or "Special
+# Guests: A, B, and C." (its own paragraph in HTML notes, a line's end in the plain ones).
+_GUEST_LINE = re.compile(r"(?:^|[.!?] )Special Guests?: (.+?)\.?$", re.MULTILINE)
+_GUEST_SPLIT = re.compile(r",\s*(?:and\s+)?|\s+and\s+|\s*&\s*")
+_MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
+def _with_listed_guests(
+    people: tuple[Person, ...], summary: str, sections: Sequence[Section]
+) -> tuple[Person, ...]:
+    """`people`, and the guests a Fireside feed names only in its notes, when no tag named a
+    guest."""
+    if any(p.role != "host" for p in people):
+        return people
+    known = {p.name.casefold() for p in people}
+    for text in (summary, *(s.body for s in sections)):
+        if (found := _GUEST_LINE.search(text)) is not None:
+            plain = re.sub(r"\\(.)", r"\1", _MARKDOWN_LINK.sub(r"\1", found.group(1)))
+            names = [" ".join(n.split()) for n in _GUEST_SPLIT.split(plain)]
+            guests = [Person(n, "guest") for n in dict.fromkeys(names) if n]
+            return people + tuple(g for g in guests if g.name.casefold() not in known)
+    return people
 
 
 def parse_duration(value: object) -> float | None:

@@ -771,3 +771,22 @@ def test_podcast_season_and_episode_with_attributes():
         (1, 1, 3),
         (2, 2, 204),
     ]
+
+
+def test_fireside_guests_named_only_in_the_notes():
+    # Fireside (where Vanishing Gradients is hosted) has no tag for guests: it ends the notes
+    # with "Special Guests: A and B.", a paragraph of the HTML or a line's end in plain text.
+    result = parse_feed(fixture("fireside-guests.xml"), url=URL)
+    hosts = (Person("Graham Cluley", "host"), Person("Carole Theriault", "host"))
+    guests = (Person("Dave Bittner", "guest"), Person("Philippe Humeau", "guest"))
+    assert [i.episode.people for i in result.items] == [hosts + guests, hosts + guests]
+
+
+def test_guests_named_by_a_tag_are_not_read_again_from_the_notes():
+    raw = fixture("fireside-guests.xml").replace(
+        b"<itunes:author>Graham Cluley, Carole Theriault</itunes:author>\n      <description>",
+        b'<podcast:person xmlns:podcast="https://podcastindex.org/namespace/1.0" role="guest">'
+        b"Dave Bittner</podcast:person><description>",
+    )
+    (first, _) = parse_feed(raw, url=URL).items
+    assert [p.name for p in first.episode.guests] == ["Dave Bittner"]
