@@ -105,6 +105,9 @@ class _ItemExtras:
 @dataclass
 class _Scan:
     channel_image: str | None = None
+    # The channel's <itunes:author>: feedparser folds it into one author with managingEditor
+    # and itunes:owner, and a Libsyn feed's hosts came out as its owner's name.
+    channel_author: str | None = None
     items: list[_ItemExtras] = field(default_factory=list)
     error: str | None = None
     error_line: int | None = None
@@ -157,6 +160,8 @@ def _scan(data: bytes) -> _Scan:
                 item.image = attrs["href"].strip()
             elif scan.channel_image is None:
                 scan.channel_image = attrs["href"].strip()
+        elif ns == _ITUNES_NS and local == "author" and outside:
+            text.clear()
         elif item is not None and _is_podcast_ns(ns):
             if local == "transcript" and attrs.get("url"):
                 item.transcripts.append((attrs["url"].strip(), attrs.get("type", "").strip()))
@@ -178,6 +183,9 @@ def _scan(data: bytes) -> _Scan:
             who = " ".join("".join(text).split())
             if who:
                 scan.items[-1].persons.append((who, person.get("role", "host").strip().lower()))
+        elif ns == _ITUNES_NS and local == "author" and not depth:
+            if scan.channel_author is None:
+                scan.channel_author = " ".join("".join(text).split()) or None
         elif local in _NUMBERS and depth and scan.items and _is_podcast_ns(ns):
             scan.items[-1].numbers[f"podcast_{local}"] = "".join(text).strip()
         if local in _ITEM_NAMES:
@@ -284,7 +292,7 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
         base=base,
     )
     extras = scan.items if len(scan.items) == len(entries) and not scan.error else None
-    show_authors = _author_names(feed)
+    show_authors = _split_names([scan.channel_author or ""]) or _author_names(feed)
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         extra = extras[index] if extras is not None else None
@@ -732,6 +740,10 @@ def _author_names(element: Any) -> list[str]:
     if not any(found):
         detail = element.get("author_detail") or {}
         found = [str(detail.get("name") or element.get("author") or "")]
+    return _split_names(found)
+
+
+def _split_names(found: Sequence[str]) -> list[str]:
     names = []
     for field_value in found:
         for name in _AUTHOR_SPLIT.split(field_value):

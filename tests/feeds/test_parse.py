@@ -790,3 +790,13 @@ def test_guests_named_by_a_tag_are_not_read_again_from_the_notes():
     )
     (first, _) = parse_feed(raw, url=URL).items
     assert [p.name for p in first.episode.guests] == ["Dave Bittner"]
+
+
+def test_the_channels_itunes_author_names_the_hosts():
+    # feedparser folds managingEditor, itunes:author and itunes:owner into one author: this
+    # real Libsyn feed's hosts became its owner's name, the show's own, and so nobody.
+    (item,) = parse_feed(fixture("libsyn-hosts.xml"), url=URL).items
+    assert item.episode.people == (
+        Person("Abdel Sghiouar", "host"),
+        Person("Kaslin Fields", "host"),
+    )
