@@ -293,12 +293,19 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
     )
     extras = scan.items if len(scan.items) == len(entries) and not scan.error else None
     show_authors = _split_names([scan.channel_author or ""]) or _author_names(feed)
+    team = frozenset(name.casefold() for name in _split_names(_contributors(feed)))
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         extra = extras[index] if extras is not None else None
         try:
             item, problems = _item(
-                entry, extra, where=where, url=url, show=result.title, authors=show_authors
+                entry,
+                extra,
+                where=where,
+                url=url,
+                show=result.title,
+                authors=show_authors,
+                team=team,
             )
         except Exception as exc:  # a bug on one odd item must not cost the others
             log.exception("%s: item %d could not be read", where, index + 1)
@@ -449,6 +456,7 @@ def _item(
     url: str,
     show: str,
     authors: Sequence[str] = (),
+    team: frozenset[str] = frozenset(),
 ) -> tuple[FeedItem | None, list[Problem]]:
     """`authors`: the show's own (channel itunes:author, Atom feed author), for an item that
     names nobody."""
@@ -519,7 +527,7 @@ def _item(
         title=title,
         slug=slug,
         released=released,
-        people=_with_listed_guests(_people(entry, extra, show, authors), summary, sections),
+        people=_with_listed_guests(_people(entry, extra, show, authors, team), summary, sections),
         summary=summary,
         sections=sections,
         chapters=chapters,
@@ -743,6 +751,11 @@ def _author_names(element: Any) -> list[str]:
     return _split_names(found)
 
 
+def _contributors(element: Any) -> list[str]:
+    found = element.get("contributors") or []
+    return [str(c.get("name") or "") for c in found if isinstance(c, dict)]
+
+
 def _split_names(found: Sequence[str]) -> list[str]:
     names = []
     for field_value in found:
@@ -754,8 +767,13 @@ def _split_names(found: Sequence[str]) -> list[str]:
 
 
 def _people(
-    entry: Any, extra: _ItemExtras | None, show: str, show_authors: Sequence[str] = ()
+    entry: Any,
+    extra: _ItemExtras | None,
+    show: str,
+    show_authors: Sequence[str] = (),
+    team: frozenset[str] = frozenset(),
 ) -> tuple[Person, ...]:
+    """`team`: the channel's contributors, casefolded."""
     people: list[Person] = []
     names: set[str] = set()
     if extra is not None:
@@ -766,6 +784,12 @@ def _people(
         if name.casefold() not in names:
             names.add(name.casefold())
             people.append(Person(name, role or "host"))
+    # Podlove lists the show's team as the channel's <atom:contributor>s and everyone on an
+    # episode as the item's: the team are its hosts, anyone else a guest.
+    for name in _split_names(_contributors(entry)) if team else ():
+        if name.casefold() not in names:
+            names.add(name.casefold())
+            people.append(Person(name, "host" if name.casefold() in team else "guest"))
     # An item naming nobody is the show's authors' (Atom says so; RSS feeds rely on it).
     authors = _author_names(entry) or ([] if people else list(show_authors))
     for name in authors:

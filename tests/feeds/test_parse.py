@@ -800,3 +800,15 @@ def test_the_channels_itunes_author_names_the_hosts():
         Person("Abdel Sghiouar", "host"),
         Person("Kaslin Fields", "host"),
     )
+
+
+def test_podlove_contributors_are_the_episodes_hosts_and_guests():
+    # itunes:author is the show's own name here: the episode named nobody, so
+    # --write-content refused it ("names no host") and the guest was unknown.
+    (item,) = parse_feed(fixture("podlove-contributors.xml"), url=URL).items
+    assert item.episode.people == (
+        Person("Alexander Heimbuch", "host"),
+        Person("Michaela Lehr", "host"),
+        Person("Eric Teubert", "host"),
+        Person("Ralf Stockmann", "guest"),
+    )
