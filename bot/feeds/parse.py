@@ -500,6 +500,10 @@ def _item(
         title = title[prefix.end() :].strip() or title
 
     summary, sections = _markdown_notes(notes_html, notes_is_html)
+    if not summary and sections:
+        # Notes that open with a heading have no summary to announce; the feed's shorter
+        # description (Podlove's, WordPress's) is one.
+        summary = _markdown_notes(*_notes(entry, shorter_than=notes_html))[0]
     if not title:
         title = _first_words(summary) or "Untitled episode"
 
@@ -601,8 +605,9 @@ def _whole_number(value: object) -> int | None:
     return int(number)
 
 
-def _notes(entry: Any) -> tuple[str, bool]:
-    """The richest description: content:encoded, description or itunes:summary."""
+def _notes(entry: Any, shorter_than: str | None = None) -> tuple[str, bool]:
+    """The richest description: content:encoded, description or itunes:summary (the richest
+    shorter than `shorter_than`, when given)."""
     candidates: list[tuple[str, bool]] = []
     for content in entry.get("content") or []:
         if isinstance(content, dict) and isinstance(content.get("value"), str):
@@ -611,6 +616,9 @@ def _notes(entry: Any) -> tuple[str, bool]:
     if isinstance(entry.get("summary"), str):
         candidates.append((entry["summary"], "html" in str(detail.get("type", "text/html"))))
     candidates = [(text.strip(), is_html) for text, is_html in candidates if text.strip()]
+    if shorter_than is not None:
+        limit = len(shorter_than.strip())
+        candidates = [(text, is_html) for text, is_html in candidates if len(text) < limit]
     notes, is_html = max(candidates, key=lambda c: len(c[0]), default=("", True))
     if is_html and not _HTML_TAG.search(notes):
         # feedparser calls every RSS description HTML; one without a single tag is plain text

@@ -149,3 +149,14 @@ def test_release_announcements_quote_a_real_feeds_first_sentence_whole() -> None
         "\n\nAn all-new bumper compilation of silliness with Dan, Anna, James, Andy, Jenny Ryan, "
         "Tom Scott, Rhys Derby, Alan Davies and Sandi Toksvig\n\n" in bodies[1]
     )
+
+
+def test_notes_opening_with_a_heading_announce_the_feeds_description() -> None:
+    # A real Podlove item: its notes open with a heading, so the episode had no summary and
+    # its announcement no line about it, though the feed's description is one.
+    (item,) = parse_feed(
+        (REPO / "tests/feeds/fixtures/notes-open-with-a-heading.xml").read_bytes()
+    ).items
+    assert [s.heading for s in item.episode.sections] == ["Vorstellung Gast", "Feedback"]
+    body = SHIPPED.render("announce", "new-episode", Context(WHEN, "g", episode=item.episode)).body
+    assert "\n\nWir sprechen mit Dennis über die Zukunft von WordPress aus Entwicklersicht," in body
