@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.core.text import counted
 from bot.health import DEFAULT_MAX_AGE
 from bot.settings import Settings, SettingsError, load_settings, unknown_env_vars
 from bot.store.db import StoreError
@@ -115,7 +116,7 @@ async def _ask(settings: Settings, command: str, query: str, as_json: bool) -> i
     async with open_app(settings) as app:
         if app.sync_report.problems:
             print(
-                f"warning: {len(app.sync_report.problems)} content problem(s); "
+                f"warning: {counted(len(app.sync_report.problems), 'content problem')}; "
                 "run `vgbot content check` to see them",
                 file=sys.stderr,
             )
@@ -147,8 +148,8 @@ def _content_check(settings: Settings, folder: Path | None) -> int:
     for problem in problems:
         print(problem)
     print(
-        f"{len(catalog.episodes)} episode(s), {len(catalog.topics)} topic(s), "
-        f"{len(problems)} problem(s)"
+        f"{counted(len(catalog.episodes), 'episode')}, {counted(len(catalog.topics), 'topic')}, "
+        f"{counted(len(problems), 'problem')}"
     )
     return 1 if problems else 0
 
@@ -163,7 +164,7 @@ async def _content_sync(settings: Settings) -> int:
     print(
         f"synced in {report.seconds:.2f}s: {report.added} added, {report.changed} changed, "
         f"{report.removed} removed, {report.unchanged} unchanged, "
-        f"{len(report.problems)} problem(s)"
+        f"{counted(len(report.problems), 'problem')}"
     )
     return 1 if report.problems else 0
 
@@ -212,17 +213,19 @@ async def _import_feed(
     for problem in report.problems:
         print(problem)
     print(
-        f"{report.title or url}: {report.items} item(s) in {report.seconds:.2f}s: "
+        f"{report.title or url}: {counted(report.items, 'item')} in {report.seconds:.2f}s: "
         f"{report.added} added, {report.changed} changed, {report.unchanged} unchanged, "
-        f"{report.from_content} described in content/; {report.transcripts} transcript(s), "
-        f"{report.extras_failed} item(s) whose transcript or chapters failed"
+        f"{report.from_content} described in content/; "
+        f"{counted(report.transcripts, 'transcript')}, "
+        f"{counted(report.extras_failed, 'item')} whose transcript or chapters failed"
     )
     if write_dir is not None:
         export = write_content(write_dir, report.episodes)
         for problem in export.problems:
             print(problem)
         print(
-            f"{write_dir}: {len(export.written)} file(s) written, {len(export.kept)} already "
+            f"{write_dir}: {counted(len(export.written), 'file')} written, "
+            f"{len(export.kept)} already "
             f"there (left as they are), {len(export.problems)} not written"
         )
     return 0

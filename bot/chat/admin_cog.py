@@ -22,7 +22,7 @@ from discord.ext import commands
 
 from bot.chat.poster import missing_permissions
 from bot.chat.replies import tell
-from bot.core.text import MESSAGE_CONTENT, truncate
+from bot.core.text import MESSAGE_CONTENT, counted, truncate
 from bot.ops.about import About, about_text, catalogue_counts, last_feed_poll, version
 from bot.ops.guild_settings import (
     LABELS,
@@ -59,7 +59,7 @@ def reload_text(result: ReloadResult) -> str:
         text = f"✅ Reloaded content and templates: {result.summary().removeprefix('loaded ')}."
         if result.problems:
             text += (
-                f"\n{len(result.problems)} file(s) changed again meanwhile and kept their "
+                f"\n{counted(len(result.problems), 'file')} changed again meanwhile and kept their "
                 "previous version; /reload again in a moment."
             )
         return text
@@ -67,8 +67,8 @@ def reload_text(result: ReloadResult) -> str:
     more = len(result.problems) - len(shown_problems)
     block = "\n".join(p.replace("```", "'''") for p in shown_problems)
     text = (
-        f"❌ Reload refused: {len(result.problems)} problem(s). Nothing changed: the previous "
-        "content and templates keep serving until these are fixed.\n"
+        f"❌ Reload refused: {counted(len(result.problems), 'problem')}. Nothing changed: the "
+        "previous content and templates keep serving until these are fixed.\n"
     )
     tail = (
         f"\n… and {more} more: run `vgbot content check` to see them all." if more else ""

@@ -43,6 +43,11 @@ def without_surrogates(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 episode', '12 topics', '0 problems': the nouns counted here all take an s."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def escape_mentions(text: str) -> str:
     """Make @everyone, @here and <@id>/<@&id>/<#id> inert by breaking them with a zero-width
     space. We also send allowed_mentions=none; this makes the text look inert too."""

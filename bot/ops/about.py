@@ -10,7 +10,7 @@ import importlib.metadata
 import logging
 from dataclasses import dataclass
 
-from bot.core.text import escape_markdown, escape_mentions, truncate
+from bot.core.text import counted, escape_markdown, escape_mentions, truncate
 from bot.core.urls import without_secrets
 from bot.ops.reload import ReloadResult
 from bot.store.db import Store
@@ -64,7 +64,7 @@ def _when(epoch: float) -> str:
 def about_text(about: About, now: float, *, name: str = "VG Bot") -> str:
     lines = [
         f"**{name}** {about.version} · up {format_span(now - about.started)}",
-        f"**Catalogue**: {about.episodes} episode(s), {about.topics} topic(s)",
+        f"**Catalogue**: {counted(about.episodes, 'episode')}, {counted(about.topics, 'topic')}",
     ]
     r = about.last_reload
     if r is None:
@@ -75,7 +75,7 @@ def about_text(about: About, now: float, *, name: str = "VG Bot") -> str:
         what = r.summary()
         if r.applied and r.problems:
             # Such files kept their previous version, or were left out if they had none.
-            what += f"; {len(r.problems)} problem(s), their files left as they were"
+            what += f"; {counted(len(r.problems), 'problem')}, their files left as they were"
         lines.append(f"**Last content reload**: {_when(r.at)} ({how}): {what}")
         if r.problems:
             lines += _problems(r.problems)

@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.core.text import counted
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ async def _sync_commands(settings: Settings) -> int:
         finally:
             await bot.close()
     where = f"server {settings.dev_guild_id}" if settings.dev_guild_id else "every server"
-    print(f"synced {count} command(s) for {where}")
+    print(f"synced {counted(count, 'command')} for {where}")
     if not settings.dev_guild_id:
         print("global commands can take up to an hour to appear in Discord")
     return 0

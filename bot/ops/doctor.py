@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from bot.core.text import counted
 from bot.ops import permissions
 
 if TYPE_CHECKING:
@@ -66,10 +67,10 @@ def render(findings: Sequence[Finding]) -> str:
     verdict = (
         "all checks passed"
         if not failed
-        else f"{failed} problem(s) to fix before the bot can work as configured"
+        else f"{counted(failed, 'problem')} to fix before the bot can work as configured"
     )
     lines = [str(f) for f in findings]
-    lines.append(f"{verdict}" + (f"; {warned} warning(s)" if warned else ""))
+    lines.append(f"{verdict}" + (f"; {counted(warned, 'warning')}" if warned else ""))
     return "\n".join(lines)
 
 
@@ -186,8 +187,8 @@ async def check_database(path: Path) -> list[Finding]:
         Finding(
             area,
             OK,
-            f"{path}: schema version {store.schema_version}, {counts['episodes']} episode(s), "
-            f"{counts['topics']} topic(s)",
+            f"{path}: schema version {store.schema_version}, "
+            f"{counted(counts['episodes'], 'episode')}, {counted(counts['topics'], 'topic')}",
         )
     ]
 
@@ -229,8 +230,9 @@ async def check_content(content_dir: Path, prompts_dir: Path) -> list[Finding]:
             Finding(
                 "content",
                 OK,
-                f"{content_dir}: {checked.episodes} episode(s), {checked.topics} topic(s); "
-                f"{prompts_dir}: {checked.templates} template(s)",
+                f"{content_dir}: {counted(checked.episodes, 'episode')}, "
+                f"{counted(checked.topics, 'topic')}; "
+                f"{prompts_dir}: {counted(checked.templates, 'template')}",
             )
         ]
     shown = [Finding("content", FAIL, p) for p in checked.problems[:MAX_PROBLEMS_SHOWN]]
@@ -240,7 +242,7 @@ async def check_content(content_dir: Path, prompts_dir: Path) -> list[Finding]:
         Finding(
             "content",
             FAIL,
-            f"{len(checked.problems)} problem(s) in {content_dir} and {prompts_dir}"
+            f"{counted(len(checked.problems), 'problem')} in {content_dir} and {prompts_dir}"
             + (f" ({more} not shown)" if more else ""),
             fix,
         )
@@ -282,12 +284,12 @@ async def check_feed(url: str, session: aiohttp.ClientSession | None) -> list[Fi
                 "check that VGBOT_FEED_URL is the podcast's RSS feed, not its web page",
             )
         ]
-    note = f"; {len(parsed.problems)} item problem(s)" if parsed.problems else ""
+    note = f"; {counted(len(parsed.problems), 'item problem')}" if parsed.problems else ""
     return [
         Finding(
             "feed",
             WARN if parsed.problems else OK,
-            f"{url}: {parsed.title or 'untitled'}, {len(parsed.items)} episode(s){note}",
+            f"{url}: {parsed.title or 'untitled'}, {counted(len(parsed.items), 'episode')}{note}",
         )
     ]
 

@@ -28,6 +28,7 @@ from bot.clock import Clock
 from bot.core.content import editor_dropping, load_dir
 from bot.core.models import Problem
 from bot.core.render import KINDS, Prompts, check_templates
+from bot.core.text import counted
 from bot.store.db import Store
 from bot.store.sync import SyncReport, sync_content
 
@@ -59,8 +60,16 @@ class ReloadResult:
 
     def summary(self) -> str:
         if not self.applied:
-            return f"refused: {len(self.problems)} problem(s); the previous version keeps serving"
-        counts = f"{self.episodes} episode(s), {self.topics} topic(s), {self.templates} template(s)"
+            problems = counted(len(self.problems), "problem")
+            return f"refused: {problems}; the previous version keeps serving"
+        counts = ", ".join(
+            counted(n, noun)
+            for n, noun in (
+                (self.episodes, "episode"),
+                (self.topics, "topic"),
+                (self.templates, "template"),
+            )
+        )
         return f"loaded {counts}" + (f" ({self.changes})" if self.changes else "")
 
 

@@ -231,3 +231,11 @@ def test_pages_keep_every_line_whole_and_in_order_within_the_limit():
     assert "\n".join(packed).split("\n") == lines
     assert pages([]) == [""]
     assert pages(["y" * 300], limit=200) == [truncate("y" * 300, 200)]
+
+
+@pytest.mark.parametrize(
+    ("n", "noun", "shown"),
+    [(0, "problem", "0 problems"), (1, "episode", "1 episode"), (12, "topic", "12 topics")],
+)
+def test_counted_says_one_thing_and_many_things(n, noun, shown):
+    assert T.counted(n, noun) == shown

@@ -113,7 +113,7 @@ def test_the_images_install_steps_give_a_working_vgbot(
     assert shown.stdout.startswith("usage: vgbot")
     checked = vgbot("content", "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.rstrip().endswith(" 0 problem(s)")
+    assert checked.stdout.rstrip().endswith(" 0 problems")
 
     freeze = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "freeze", "--exclude", "vgbot"],

@@ -69,8 +69,8 @@ async def test_about_tells_anyone_what_is_running(running: BotRun):
     text = await ask(running, running.world.alice, "about")
     first, *rest = text.splitlines()
     assert first.startswith("**VG Bot** 0.1.0 · up ")
-    assert rest[0] == "**Catalogue**: 1 episode(s), 12 topic(s)"
-    assert "(at start): loaded 1 episode(s), 12 topic(s)" in rest[1]
+    assert rest[0] == "**Catalogue**: 1 episode, 12 topics"
+    assert "(at start): loaded 1 episode, 12 topics" in rest[1]
     assert rest[2] == "**Feed**: no feed configured"
 
 
@@ -174,18 +174,18 @@ async def test_reload_refuses_a_broken_file_and_the_old_catalogue_keeps_serving(
     edit(content / EPISODE, "released: 2022-09-15", "released: 2022-13-45")
     edit(content / EPISODE, TITLE, "Retitled While Broken")
     text = await ask(run, ada, "reload")
-    assert text.startswith("❌ Reload refused: 1 problem(s). Nothing changed")
+    assert text.startswith("❌ Reload refused: 1 problem. Nothing changed")
     assert f"content/{EPISODE}:4: field 'released': '2022-13-45' is not a real date" in text
     assert TITLE in await episode_11_title(run)
     about = await ask(run, run.world.alice, "about")
-    assert "(/reload by ada): refused: 1 problem(s)" in about
+    assert "(/reload by ada): refused: 1 problem" in about
     assert f"\ncontent/{EPISODE}:4: field 'released': '2022-13-45' is not a real date" in about
 
     edit(content / EPISODE, "released: 2022-13-45", "released: 2022-09-15")
     text = await ask(run, ada, "reload")
     assert text == (
-        "✅ Reloaded content and templates: 1 episode(s), 12 topic(s), "
-        f"{admin(run).reloader.last.templates} template(s) (1 changed)."  # type: ignore[union-attr]
+        "✅ Reloaded content and templates: 1 episode, 12 topics, "
+        f"{admin(run).reloader.last.templates} templates (1 changed)."  # type: ignore[union-attr]
     )
     assert "Retitled While Broken" in await episode_11_title(run)
 

@@ -168,7 +168,7 @@ def test_import_feed_command_imports_writes_content_and_is_idempotent(tmp_path, 
 
     assert main([*args, str(feed), "--write-content", str(tmp_path / "out"), "--no-progress"]) == 0
     out, err = capsys.readouterr()
-    assert "2 item(s)" in out and "2 added" in out and "1 file(s) written" in out
+    assert "2 items" in out and "2 added" in out and "1 file written" in out
     assert (out + err).count("no release date") == 1  # said once, not logged as well
     assert load_dir(tmp_path / "out").problems == ()
 

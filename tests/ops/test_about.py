@@ -27,9 +27,9 @@ def test_about_says_version_uptime_catalogue_reload_and_feed():
     assert about_text(about, T0 + 3 * 3600 + 120, name="VG Bot") == "\n".join(
         [
             "**VG Bot** 0.1.0 · up 3h 2m",
-            "**Catalogue**: 1 episode(s), 12 topic(s)",
-            f"**Last content reload**: <t:{int(T0) + 60}:R> (at start): loaded 1 episode(s), "
-            "12 topic(s), 8 template(s)",
+            "**Catalogue**: 1 episode, 12 topics",
+            f"**Last content reload**: <t:{int(T0) + 60}:R> (at start): loaded 1 episode, "
+            "12 topics, 8 templates",
             "**Feed**: no feed configured",
         ]
     )
@@ -46,7 +46,7 @@ def test_a_load_that_left_files_out_says_so_and_shows_them():
         problems=("episodes/0011-copy.md: episode number 11 is also used by episodes/011-a.md",),
     )
     text = about_text(About("0.1.0", T0, 1, 2, loaded, None), T0)
-    assert "; 1 problem(s), their files left as they were" in text
+    assert "; 1 problem, their files left as they were" in text
     assert "episodes/0011-copy.md: episode number 11" in text and "kept their previous" not in text
 
 
@@ -54,7 +54,7 @@ def test_about_shows_a_refused_reload_and_a_failing_feed():
     refused = ReloadResult(at=T0, trigger="change", applied=False, problems=("a:1: x",))
     feed = FeedPoll("https://example.com/rss", T0 - 30, error="timed out after 20 s")
     text = about_text(About("0.1.0", T0, 0, 0, refused, feed), T0)
-    assert "(change): refused: 1 problem(s); the previous version keeps serving" in text
+    assert "(change): refused: 1 problem; the previous version keeps serving" in text
     assert "\n```\na:1: x\n```\n" in text
     assert f"**Last feed poll**: <t:{int(T0) - 30}:R> (failed: timed out after 20 s)" in text
     waiting = about_text(About("0.1.0", T0, 0, 0, None, FeedPoll("u", None)), T0)
@@ -84,7 +84,7 @@ def test_a_refused_reload_names_who_asked_and_the_first_problems_with_file_and_l
     lines = about_text(About("0.1.0", T0, 1, 12, refused, None), T0).splitlines()
     assert lines[2] == (
         f"**Last content reload**: <t:{int(T0)}:R> (/reload by Ada\\_Lovelace @\u200beveryone): "
-        "refused: 5 problem(s); the previous version keeps serving"
+        "refused: 5 problems; the previous version keeps serving"
     )
     assert lines[3:8] == [
         "```",

@@ -69,7 +69,7 @@ async def test_sync_commands_pushes_the_tree_now_even_when_unchanged(clean_env, 
             assert emu.command_syncs == n
             names = {c["name"] for c in emu.commands()}
             assert {"episode", "topic", "about", "config", "reload"} <= names
-            assert f"synced {len(names)} command(s) for every server" in out
+            assert f"synced {len(names)} commands for every server" in out
         clean_env.setenv("DISCORD_TOKEN", emu.token[:-3] + "abc")
         assert await asyncio.to_thread(main, ["sync-commands"]) == 2
         assert "Discord refused the token" in capsys.readouterr().err
