@@ -967,7 +967,9 @@ class FeedService:
                 # Its own announcement row: the publisher finds that post and records it.
                 look = self._look(await self._shown(w), w.item.image or image, channel, now, topics)
                 if isinstance(look, str):
-                    read.decisions.append(Decision(w.item.identity, RENDER, look))
+                    read.decisions.append(
+                        Decision(w.item.identity, RENDER, look, guild_id=channel.guild_id)
+                    )
                     continue
                 key = announcement_key(feed.id, w.item.identity, channel.guild_id)
                 read.posts.append((self._entry(key, channel, look, now), w.item.identity, look))
@@ -977,6 +979,7 @@ class FeedService:
                         ANNOUNCED,
                         f"announced in <#{channel.channel_id}> before the database was restored "
                         "from a backup (its post is there): not listed as missed",
+                        guild_id=channel.guild_id,
                     )
                 )
             missed = [w for w in missed if w.item.identity not in announced]

@@ -413,6 +413,9 @@ async def test_after_a_restore_a_release_announced_since_the_backup_is_not_liste
     keys = sorted(r.key.split(":")[0] + f":{r.guild_id}" for r in await env.rows())
     # Guild A had it announced: its own row (the publisher finds that post); B missed it.
     assert keys == [f"announce:{GUILD_A}", f"away:{GUILD_B}"]
+    # What guild A's channel holds is guild A's to see in /feed why, not guild B's.
+    assert f"<#{CHANNEL_A}>" in await env.service.why("4", GUILD_A)
+    assert f"<#{CHANNEL_A}>" not in await env.service.why("4", GUILD_B)
 
 
 async def test_an_old_episode_added_late_is_stored_but_not_announced(env):
