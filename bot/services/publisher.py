@@ -289,7 +289,16 @@ class Publisher:
         stays; else it starts afresh where it now goes, so it is made once, in one place."""
         assert entry.moved_from is not None
         left = replace(entry, channel_id=entry.moved_from)
-        found = await self._search(left) if await self._may_exist(entry) else None
+        found = None
+        if await self._may_exist(entry):
+            try:
+                found = await self._search(left)
+            except PostError as exc:
+                # The channel left is gone or hidden from the bot (often why it was left):
+                # failing would lose the post the moderator just moved; it goes where it now goes.
+                log.warning(
+                    "post %s: cannot look in channel %s: %s", entry.key, left.channel_id, exc
+                )
         if found is not None:
             await self.outbox.record_message(
                 entry.key, found.message_id, self.now(), channel_id=left.channel_id

@@ -688,3 +688,23 @@ async def test_a_prompt_that_reached_the_old_channel_is_not_posted_again_where_i
     with sqlite3.connect(bots.settings().db) as conn:
         rows = conn.execute("SELECT state, channel_id, message_id FROM outbox").fetchall()
     assert rows == [("sent", world.general.id, int(made["id"]))]
+
+
+async def test_a_prompt_moved_away_from_a_deleted_channel_is_posted_where_it_moved(
+    world: World, bots: BotFactory
+):
+    """The channel it left is gone (why a moderator moves a prompt, often): nothing can be
+    found there, and nothing can have stayed there, so the prompt goes where it now goes
+    instead of failing with 'pick another channel' (which the moderator just did)."""
+    run = await bots.start()
+    await _prompt_waiting_for_a_retry(world, run)
+    moved_to = world.emu.add_channel(world.guild, "prompts")
+    await command(world, "weekly", "set", weekly_options(world, moved_to, timedelta(minutes=-1)))
+    world.emu.delete_channel(world.general)
+    world.clock.advance(10 * 60)  # past Discord's nonce memory: the old channel is searched
+
+    await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, moved_to)) == 1
+    with sqlite3.connect(bots.settings().db) as conn:
+        rows = conn.execute("SELECT state, channel_id FROM outbox").fetchall()
+    assert rows == [("sent", moved_to.id)]
