@@ -53,6 +53,7 @@ from bot.services.publisher import (
     DEFAULT_SEARCH_MARGIN,
     RESTORE_WATCH,
     Found,
+    GuildRetry,
     PostError,
     PostRetry,
     marker_for,
@@ -1044,8 +1045,10 @@ class FeedService:
             marker = marker_for(announcement_key(feed.id, w.item.identity, channel.guild_id))
             try:
                 found = await self.finder.find_marked(channel.channel_id, marker, since)
-            except PostError as exc:
-                # Nothing can be read there (the summary's own post would fail the same way).
+            except (PostError, GuildRetry) as exc:
+                # Nothing can be read there (the summary's own post would fail the same way),
+                # or not while Discord lists the server as down (the summary waits for it in
+                # the outbox): listed as missed, as before; the other servers' reads go on.
                 log.warning("cannot look for %s in channel %s: %s", marker, channel.channel_id, exc)
                 continue
             if found is not None:

@@ -30,7 +30,7 @@ from bot.services.feeds import (
     status_text,
     summary_look,
 )
-from bot.services.publisher import Found, PostError, PostRetry, marker_for
+from bot.services.publisher import Found, GuildRetry, PostError, PostRetry, marker_for
 from bot.store import catalog
 from bot.store.db import Store, open_store
 from bot.store.feeds import Look, announcement_key
@@ -377,10 +377,13 @@ class FakeFinder:
 
     posts: dict[tuple[int, str], int] = field(default_factory=dict)  # (channel, marker) → id
     error: Exception | None = None
+    down: set[int] = field(default_factory=set)  # channels of servers Discord lists unavailable
 
     async def find_marked(self, channel_id: int, marker: str, since: datetime) -> Found | None:
         if self.error is not None:
             raise self.error
+        if channel_id in self.down:
+            raise GuildRetry(f"the server of <#{channel_id}> is unavailable")
         found = self.posts.get((channel_id, marker))
         return None if found is None else Found(found, found)
 
@@ -416,6 +419,28 @@ async def test_after_a_restore_a_release_announced_since_the_backup_is_not_liste
     # What guild A's channel holds is guild A's to see in /feed why, not guild B's.
     assert f"<#{CHANNEL_A}>" in await env.service.why("4", GUILD_A)
     assert f"<#{CHANNEL_A}>" not in await env.service.why("4", GUILD_B)
+
+
+async def test_after_a_restore_one_server_down_does_not_hold_up_the_others(env):
+    """Which releases a server had announced cannot be asked while Discord lists it as
+    unavailable: its missed ones are summarised as before the restore check (the summary
+    waits for the server in the outbox), and the other servers' are read as usual."""
+    env.server.feed = feed_xml(Show(items=BACK))
+    await env.watcher.step(T0)
+    async with env.store.transaction() as db:  # what `vgbot restore` notes
+        for key, at in (("backup_taken_at", T0), ("restored_at", T0 + timedelta(hours=30))):
+            await db.execute(
+                "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, 0)",
+                (key, str(at.timestamp())),
+            )
+    env.server.feed = feed_xml(Show(items=(new_item(4, T0 + HOUR), *BACK)))
+    key = announcement_key(1, "guid:vg-0004", GUILD_B)
+    env.service.finder = FakeFinder(posts={(CHANNEL_B, marker_for(key)): 500}, down={CHANNEL_A})
+
+    step = await env.watcher.step(T0 + timedelta(hours=31))
+    assert step.read is not None and step.read.error is None
+    keys = sorted(r.key.split(":")[0] + f":{r.guild_id}" for r in await env.rows())
+    assert keys == [f"announce:{GUILD_B}", f"away:{GUILD_A}"]
 
 
 async def test_an_old_episode_added_late_is_stored_but_not_announced(env):
