@@ -241,7 +241,9 @@ def first_sentence(text: str) -> str:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'“*_(\[])")
-_TITLES = frozenset(("dr", "drs", "mr", "mrs", "ms", "mx", "prof", "st", "jr", "sr", "vs", "no"))
+# Abbreviations a name follows. Not "No.": a number follows it (never a sentence end), and
+# "…was no. Then…" is one.
+_TITLES = frozenset(("dr", "drs", "mr", "mrs", "ms", "mx", "prof", "st", "jr", "sr", "vs"))
 
 
 def episode_name(episode: Episode) -> str:

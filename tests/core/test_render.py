@@ -546,6 +546,8 @@ def test_text_filters() -> None:
     assert first_sentence("Hi there. Next one.") == "Hi there."
     assert first_sentence("Uses v1.2 and more. Then") == "Uses v1.2 and more."
     assert first_sentence("No full stop\n at all") == "No full stop at all"
+    # "no" ends a sentence: the abbreviation "No." comes before a number, never a sentence.
+    assert first_sentence("The answer was no. Then we talked.") == "The answer was no."
     assert longdate(date(2022, 9, 5)) == "5 September 2022"
     assert clock(65) == "1:05" and clock(3725.9) == "1:02:05"
     assert episode_name(EP11) == "Episode 11: Data Science: The Great Stagnation"
