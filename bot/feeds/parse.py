@@ -234,8 +234,11 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
         return result
     encoding_info: dict[str, Any] = {}
     data = convert_to_utf8({}, _from_bom(raw), encoding_info)
+    # Both passes read it without live items: the strict one takes the first <itunes:author>
+    # and <itunes:image> outside an item for the show's.
+    readable = _without_live_items(data)
     try:
-        scan = _scan(data)
+        scan = _scan(readable)
         if scan.error is not None and _declares_entities(data):
             raise _Refused
     except _Refused:
@@ -247,7 +250,7 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
             )
         )
         return result
-    parsed = _feedparser(_without_live_items(data))
+    parsed = _feedparser(readable)
     if parsed is None:
         result.problems.append(
             Problem(

@@ -761,6 +761,31 @@ def test_live_items_are_not_the_channel():
     assert result.items[1].line == 49  # lines still count from the document's start
 
 
+def test_a_live_items_author_and_artwork_are_not_the_shows():
+    # The strict pass reads the channel's <itunes:author> and <itunes:image> too: a liveItem
+    # before them (its tags are a live show's) must not be taken for the channel either.
+    raw = (
+        fixture("live-item.xml")
+        .replace(
+            b'<itunes:image href="https://podverse.fm/images/android-chrome-512x512.png"/>', b""
+        )
+        .replace(
+            b"<title>Live Audio</title>",
+            b'<title>Live Audio</title><itunes:image href="https://example.com/live.png"/>'
+            b"<itunes:author>Live Guest</itunes:author>",
+        )
+        .replace(
+            b"<item>",
+            b'<itunes:image href="https://example.com/show.png"/>'
+            b"<itunes:author>The Host</itunes:author><item>",
+            1,
+        )
+    )
+    result = parse_feed(raw, url=URL)
+    assert result.image == "https://example.com/show.png"
+    assert result.items[1].episode.people == (Person("The Host", "host"),)
+
+
 def test_podcast_season_and_episode_with_attributes():
     # The namespace's own example names its season (<podcast:season name="...">1</...>) and
     # may label an episode (display="Ch.3"); feedparser keeps only the attributes of such an
