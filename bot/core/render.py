@@ -33,7 +33,13 @@ from bot.core.models import (
     format_timestamp,
 )
 from bot.core.sandbox import MAX_TEXT, RenderBudget, Sandbox, TooBig, TooMuchWork
-from bot.core.text import MESSAGE_CONTENT, THREAD_NAME, escape_markdown, truncate
+from bot.core.text import (
+    MESSAGE_CONTENT,
+    THREAD_NAME,
+    escape_markdown,
+    first_sentence,
+    truncate,
+)
 from bot.core.urls import web_url
 
 log = logging.getLogger(__name__)
@@ -223,27 +229,6 @@ def longdate(value: date) -> str:
     if not isinstance(value, date):
         raise TypeError(f"longdate needs a date, not {type(value).__name__}")
     return f"{value.day} {value:%B %Y}"
-
-
-def first_sentence(text: str) -> str:
-    """The first sentence, whitespace collapsed to one line (a sentence ends before a capital,
-    and with its paragraph: feeds' notes often have none of their own)."""
-    paragraph = re.split(r"\n\s*\n", str(text).strip(), maxsplit=1)[0]
-    flat = " ".join(paragraph.split())
-    for match in _SENTENCE_END.finditer(flat):
-        word = flat[: match.start()].rsplit(None, 1)[-1]
-        # "Dr. Richard Engler", "Hugo J. Bowne", "the U.S. Environmental…": not an end.
-        last = word[:-1].rsplit(".", 1)[-1].lstrip("(\"'“")
-        if word.endswith(".") and (len(last) == 1 or last.casefold() in _TITLES):
-            continue
-        return flat[: match.start()]
-    return flat
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'“*_(\[])")
-# Abbreviations a name follows. Not "No.": a number follows it (never a sentence end), and
-# "…was no. Then…" is one.
-_TITLES = frozenset(("dr", "drs", "mr", "mrs", "ms", "mx", "prof", "st", "jr", "sr", "vs"))
 
 
 def episode_name(episode: Episode) -> str:

@@ -346,3 +346,24 @@ def _cut(slug: str, max_length: int) -> str:
         cut = slug.rfind("-", 0, max_length + 1)
         slug = slug[: cut if cut > 0 else max_length].strip("-")
     return slug
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence, whitespace collapsed to one line (a sentence ends before a capital,
+    and with its paragraph: feeds' notes often have none of their own)."""
+    paragraph = re.split(r"\n\s*\n", str(text).strip(), maxsplit=1)[0]
+    flat = " ".join(paragraph.split())
+    for match in _SENTENCE_END.finditer(flat):
+        word = flat[: match.start()].rsplit(None, 1)[-1]
+        # "Dr. Richard Engler", "Hugo J. Bowne", "the U.S. Environmental…": not an end.
+        last = word[:-1].rsplit(".", 1)[-1].lstrip("(\"'“")
+        if word.endswith(".") and (len(last) == 1 or last.casefold() in _TITLES):
+            continue
+        return flat[: match.start()]
+    return flat
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'“*_(\[])")
+# Abbreviations a name follows. Not "No.": a number follows it (never a sentence end), and
+# "…was no. Then…" is one.
+_TITLES = frozenset(("dr", "drs", "mr", "mrs", "ms", "mx", "prof", "st", "jr", "sr", "vs"))

@@ -30,7 +30,7 @@ from feedparser.encodings import convert_to_utf8
 
 from bot.core.markup import html_to_sections, html_to_text, text_to_markdown
 from bot.core.models import Chapter, Episode, Link, Person, Problem, Section
-from bot.core.text import name_key, slugify, truncate
+from bot.core.text import first_sentence, name_key, slugify, truncate
 from bot.core.transcripts import parse_timestamp
 from bot.core.urls import web_url
 
@@ -828,7 +828,10 @@ def _with_listed_guests(
     known = {p.name.casefold() for p in people}
     for text in (summary, *(s.body for s in sections)):
         if (found := _GUEST_LINE.search(text)) is not None:
-            plain = re.sub(r"\\(.)", r"\1", _MARKDOWN_LINK.sub(r"\1", found.group(1)))
+            # Plain-text notes run the next label on ("Hugo. Sponsored By: …"): the list
+            # ends with its sentence (initials and titles do not end one).
+            listed = first_sentence(found.group(1)).removesuffix(".")
+            plain = re.sub(r"\\(.)", r"\1", _MARKDOWN_LINK.sub(r"\1", listed))
             names = [" ".join(n.split()) for n in _GUEST_SPLIT.split(plain)]
             guests = [Person(n, "guest") for n in dict.fromkeys(names) if n]
             return people + tuple(g for g in guests if g.name.casefold() not in known)

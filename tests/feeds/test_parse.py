@@ -807,6 +807,32 @@ def test_fireside_guests_named_only_in_the_notes():
     assert [i.episode.people for i in result.items] == [hosts + guests, hosts + guests]
 
 
+@pytest.mark.parametrize(
+    ("line", "guests"),
+    [
+        # Plain-text notes run Fireside's closing paragraphs into one line.
+        (
+            "Special Guest: Hugo Bowne-Anderson. Sponsored By: Linode: Cloud. Links: a, b",
+            ["Hugo Bowne-Anderson"],
+        ),
+        ("Special Guests: J. D. Long and Hilary Mason.", ["J. D. Long", "Hilary Mason"]),
+        (
+            "Special Guests: Ines Montani & Matthew Honnibal. Support The Show",
+            ["Ines Montani", "Matthew Honnibal"],
+        ),
+    ],
+)
+def test_fireside_guests_end_with_their_sentence(line, guests):
+    listed, end = (
+        b"Special Guests: Dave Bittner and Philippe Humeau.",
+        b"\n</description>\n    </item>",
+    )
+    raw = fixture("fireside-guests.xml")
+    assert raw.count(listed + end) == 1  # the plain-text item, the last
+    (_, plain) = parse_feed(raw.replace(listed + end, line.encode() + end), url=URL).items
+    assert [p.name for p in plain.episode.guests] == guests
+
+
 def test_guests_named_by_a_tag_are_not_read_again_from_the_notes():
     raw = fixture("fireside-guests.xml").replace(
         b"<itunes:author>Graham Cluley, Carole Theriault</itunes:author>\n      <description>",
