@@ -233,7 +233,8 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
         result.problems.append(Problem(where, "the feed is empty", hint="check the feed URL"))
         return result
     encoding_info: dict[str, Any] = {}
-    data = convert_to_utf8({}, _from_bom(raw), encoding_info)
+    prepared = _from_bom(raw)
+    data = _declared_as_written(convert_to_utf8({}, prepared, encoding_info), prepared)
     # Both passes read it without live items: the strict one takes the first <itunes:author>
     # and <itunes:image> outside an item for the show's.
     readable = _without_live_items(data)
@@ -407,6 +408,22 @@ def _from_bom(raw: bytes) -> bytes:
             body = _XML_DECLARATION.sub("", text, count=1)
             return ('<?xml version="1.0" encoding="utf-8"?>' + body).encode("utf-8")
     return raw
+
+
+# What feedparser writes before a document that has no XML declaration, a line break included.
+_ADDED_DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>\n"
+# A document's start when it has a declaration, in the encodings feedparser reads one from.
+_DECLARATION_STARTS = tuple(
+    "<?xml".encode(codec) for codec in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+)
+
+
+def _declared_as_written(data: bytes, before: bytes) -> bytes:
+    """feedparser's UTF-8 document without the line break it adds after a declaration it
+    adds: with it, every line number we report was one too high."""
+    if data.startswith(_ADDED_DECLARATION) and not before.startswith(_DECLARATION_STARTS):
+        return data[: len(_ADDED_DECLARATION) - 1] + data[len(_ADDED_DECLARATION) :]
+    return data
 
 
 def _unreadable(where: str, scan: _Scan, parsed: Any, bozo: object) -> Problem:

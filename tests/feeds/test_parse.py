@@ -863,3 +863,20 @@ def test_podlove_contributors_are_the_episodes_hosts_and_guests():
         Person("Eric Teubert", "host"),
         Person("Ralf Stockmann", "guest"),
     )
+
+
+@pytest.mark.parametrize("before", [b"", b"\n"])
+def test_lines_count_from_the_feeds_own_first_line_without_an_xml_declaration(before):
+    # feedparser puts a declaration and a line break before a document that has none: every
+    # line a problem named was one too high (several real feeds start at <rss>).
+    raw = before + (
+        b'<rss version="2.0">\n<channel><title>S</title>\n'
+        b"<item><title>T</title><guid>g</guid><pubDate>soon</pubDate></item>\n"
+        b"</channel></rss>"
+    )
+    first = len(before)
+    result = parse_feed(raw, url=URL)
+    assert [p.line for p in result.problems] == [first + 3]
+    assert result.items[0].line == first + 3
+    broken = parse_feed(raw.replace(b"</channel>", b"</channel><oops>"), url=URL)
+    assert [p.line for p in broken.problems if "well-formed" in p.message] == [first + 4]
