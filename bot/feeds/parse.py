@@ -180,7 +180,9 @@ def _scan(data: bytes) -> _Scan:
         nonlocal depth
         ns, local = _split_name(name)
         if local == "person" and depth and scan.items and _is_podcast_ns(ns):
-            who = " ".join("".join(text).split())
+            # The name is the element's text; an early draft of the namespace gave it as an
+            # attribute, which some feeds still write.
+            who = " ".join("".join(text).split()) or " ".join(person.get("name", "").split())
             if who:
                 scan.items[-1].persons.append((who, person.get("role", "host").strip().lower()))
         elif ns == _ITUNES_NS and local == "author" and not depth:

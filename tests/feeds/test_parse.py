@@ -880,3 +880,21 @@ def test_lines_count_from_the_feeds_own_first_line_without_an_xml_declaration(be
     assert result.items[0].line == first + 3
     broken = parse_feed(raw.replace(b"</channel>", b"</channel><oops>"), url=URL)
     assert [p.line for p in broken.problems if "well-formed" in p.message] == [first + 4]
+
+
+def test_a_podcast_person_named_by_its_attribute():
+    # An early draft of the namespace gave the name as an attribute, and some real feeds still
+    # write <podcast:person name="..." role="guest"/>: the episode named nobody.
+    raw = (
+        b'<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel>'
+        b"<title>S</title><item><title>T</title><guid>g</guid>"
+        b'<podcast:person name="Ann Lee" role="guest"/>'
+        b'<podcast:person name="Ben Ode" role="Host"></podcast:person>'
+        b'<podcast:person name="Draft Name">Text Wins</podcast:person>'
+        b"</item></channel></rss>"
+    )
+    assert parse_feed(raw).items[0].episode.people == (
+        Person("Ann Lee", "guest"),
+        Person("Ben Ode", "host"),
+        Person("Text Wins", "host"),
+    )
