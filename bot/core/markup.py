@@ -192,9 +192,38 @@ def _prepared(html: str, headings: list[str] | None) -> Any:
     _drop_unwanted(root)
     for table in reversed(list(root.iter("table"))):  # innermost first
         _flatten_table(table)
+    if headings is not None:
+        for paragraph in list(root.iter("p")):
+            _promote_bold_label(paragraph)
     for heading in list(root.iter(*_HEADING_TAGS)):
         _replace_heading(heading, headings)
     return root
+
+
+# A bold-only paragraph this short, not ending a sentence, is a heading.
+_LABEL_LENGTH = 80
+
+
+def _promote_bold_label(paragraph: Any) -> None:
+    """<p><strong>Links:</strong></p> → <h3>Links</h3>: WordPress, Podlove and Fireside write
+    their headings so, and as a bold line the first one became the summary."""
+    children = [c for c in paragraph if c.tag != "br"]
+    if (
+        len(children) != 1
+        or children[0].tag not in _BOLD_TAGS
+        or (paragraph.text or "").strip()
+        or any((c.tail or "").strip() for c in paragraph)
+        or any(True for _ in children[0].iter("a"))  # a bold link is a link, not a heading
+        or not _structures(paragraph)
+    ):
+        return
+    text = " ".join("".join(children[0].itertext()).split())
+    if not text or len(text) > _LABEL_LENGTH or text.endswith((".", "!", "?")):
+        return
+    heading = etree.Element("h3")
+    heading.text = text.removesuffix(":").rstrip() or text
+    heading.tail = paragraph.tail
+    paragraph.getparent().replace(paragraph, heading)
 
 
 def _drop_unwanted(root: Any) -> None:

@@ -898,3 +898,37 @@ def test_a_podcast_person_named_by_its_attribute():
         Person("Ben Ode", "host"),
         Person("Text Wins", "host"),
     )
+
+
+def test_a_bold_only_paragraph_is_a_heading_not_the_summary():
+    # WordPress and Podlove write headings as <p><strong>…</strong></p> (a real Podlove item
+    # opened with "Vorstellung Gast" so), Fireside its "Links:": the summary read
+    # "**Vorstellung Gast**", and the links were part of it.
+    raw = (
+        b'<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        b"<channel><title>S</title><item><title>T</title><guid>g</guid>"
+        b"<description>Wir sprechen mit Dennis.</description><content:encoded><![CDATA["
+        b"<p><strong>Vorstellung Gast</strong></p>\n<ul><li>Dennis Morhardt</li></ul>"
+        b"<p><b>Feedback</b></p><p>Danke!</p>]]></content:encoded></item></channel></rss>"
+    )
+    podlove = parse_feed(raw).items[0].episode
+    assert podlove.summary == "Wir sprechen mit Dennis."
+    assert [(s.heading, s.body) for s in podlove.sections] == [
+        ("Vorstellung Gast", "- Dennis Morhardt"),
+        ("Feedback", "Danke!"),
+    ]
+    fireside = notes_episode(
+        "<p>Hugo talks with Ada.</p><p><strong>Links:</strong></p>"
+        '<ul><li><a href="https://x.example/">Paper</a></li></ul>'
+        "<p><strong>A whole bold sentence is emphasis.</strong></p>"
+        '<p><strong><a href="https://x.example/s">A linked sponsor</a></strong></p>'
+        "<ul><li><p><strong>In a list</strong></p></li></ul>"
+    )
+    assert fireside.summary == "Hugo talks with Ada."
+    assert [(s.heading, s.anchor) for s in fireside.sections] == [("Links", "links")]
+    assert fireside.sections[0].body == (
+        "- [Paper](https://x.example/)\n\n"
+        "**A whole bold sentence is emphasis.**\n\n"
+        "**[A linked sponsor](https://x.example/s)**\n\n"
+        "- **In a list**"
+    )
