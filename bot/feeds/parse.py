@@ -468,6 +468,11 @@ _BARE_NUMBER = re.compile(r"^\s*(\d{1,4})(?:\s*:|\s+[-–—|])\s+(?=\S)")
 # <itunes:episode>, which wins.
 _YEARS = range(1900, 2100)
 _AUTHOR_SPLIT = re.compile(r"\s*(?:,|&|\band\b|;)\s*")
+_COMPANY = re.compile(
+    r"[\s,](?:P\.?C|LLC|LLP|Inc|Ltd|GmbH|Corp|Media|Studios?|Podcasts?|Network|Productions|FM)"
+    r"\.?$",
+    re.IGNORECASE,
+)
 
 
 def _item(
@@ -544,6 +549,7 @@ def _item(
     chapters, chapter_problems = _psc_chapters(psc, where, line)
     problems.extend(chapter_problems)
     slug = slugify(title) or (f"episode-{number}" if number is not None else "episode")
+    people, companies = _people(entry, extra, show, authors, team)
     season = None
     for key in ("itunes_season", "podcast_season"):
         if tag(key) not in (None, "") and season is None:
@@ -553,7 +559,7 @@ def _item(
         title=title,
         slug=slug,
         released=released,
-        people=_with_listed_guests(_people(entry, extra, show, authors, team), summary, sections),
+        people=_with_listed_guests(people, summary, sections) or companies,
         summary=summary,
         sections=sections,
         chapters=chapters,
@@ -787,13 +793,22 @@ def _contributors(element: Any) -> list[str]:
 
 
 def _split_names(found: Sequence[str]) -> list[str]:
+    """The names in each field, split on ",", "&", "and" and ";" only when every part is a
+    full name (two words or more): "Bergeson & Campbell, PC" is one firm, not three people."""
     names = []
     for field_value in found:
-        for name in _AUTHOR_SPLIT.split(field_value):
-            name = " ".join(name.split())
-            if name and "@" not in name:
-                names.append(name)
+        whole = " ".join(field_value.split())
+        parts = [p for p in _AUTHOR_SPLIT.split(whole) if p and "@" not in p]
+        if len(parts) > 1 and "@" not in whole and not all(len(p.split()) > 1 for p in parts):
+            parts = [whole]
+        names.extend(parts)
     return names
+
+
+def _is_organisation(name: str) -> bool:
+    """A company or network, not a person: one word ("Gimlet"), a company's suffix
+    ("Gimlet Media", "Bergeson & Campbell, PC"), or names we could not tell apart."""
+    return len(name.split()) < 2 or bool(_COMPANY.search(name) or _AUTHOR_SPLIT.search(name))
 
 
 def _people(
@@ -802,8 +817,10 @@ def _people(
     show: str,
     show_authors: Sequence[str] = (),
     team: frozenset[str] = frozenset(),
-) -> tuple[Person, ...]:
-    """`team`: the channel's contributors, casefolded."""
+) -> tuple[tuple[Person, ...], tuple[Person, ...]]:
+    """(the people an item names, the companies among its authors). `team`: the channel's
+    contributors, casefolded. A company stands in as host only for an episode that names
+    nobody else: in the notes, by podcast:person or as an author."""
     people: list[Person] = []
     names: set[str] = set()
     if extra is not None:
@@ -821,13 +838,21 @@ def _people(
             names.add(name.casefold())
             people.append(Person(name, "host" if name.casefold() in team else "guest"))
     # An item naming nobody is the show's authors' (Atom says so; RSS feeds rely on it).
-    authors = _author_names(entry) or ([] if people else list(show_authors))
+    own = _author_names(entry)
+    authors = [n for n in own if not _is_organisation(n)]
+    if not authors and not people:
+        authors = [n for n in show_authors if not _is_organisation(n)]
     for name in authors:
-        # The show's own name is often given as author: not a person.
+        # The show's own name is often given as author: not a person, nor a stand-in.
         if name.casefold() not in names and name.casefold() != show.casefold():
             names.add(name.casefold())
             people.append(Person(name, "host"))
-    return tuple(people)
+    companies = tuple(
+        Person(name, "host")
+        for name in dict.fromkeys(own or show_authors)
+        if _is_organisation(name) and name.casefold() != show.casefold()
+    )
+    return tuple(people), companies
 
 
 # Fireside ends the notes with the guests it was given: "Special Guest: Hugo." or "Special

@@ -932,3 +932,36 @@ def test_a_bold_only_paragraph_is_a_heading_not_the_summary():
         "**[A linked sponsor](https://x.example/s)**\n\n"
         "- **In a list**"
     )
+
+
+def people_of(channel_author: str, item: str) -> tuple[Person, ...]:
+    raw = (
+        '<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
+        'xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel><title>Show</title>'
+        f"<itunes:author>{channel_author}</itunes:author><item><title>T</title><guid>g</guid>"
+        f"{item}</item></channel></rss>"
+    ).encode()
+    return parse_feed(raw).items[0].episode.people
+
+
+def test_a_company_author_is_one_name_and_only_when_nobody_else_is_named():
+    # A real law firm's show (All Things Chemical) gave "Bergeson &amp; Campbell, PC" as its
+    # itunes:author: three hosts, "Bergeson", "Campbell" and "PC". A real Gimlet show's
+    # items gave the network, "Gimlet", which became a host beside the people.
+    firm = Person("Bergeson & Campbell, PC", "host")
+    assert people_of("Bergeson &amp; Campbell, PC", "") == (firm,)
+    assert people_of("Bergeson &amp; Campbell", "") == (Person("Bergeson & Campbell", "host"),)
+    assert people_of("Gimlet Media", "") == (Person("Gimlet Media", "host"),)
+    assert people_of("Mara Quill &amp; Priya Anand", "") == (
+        Person("Mara Quill", "host"),
+        Person("Priya Anand", "host"),
+    )
+    gimlet = "<itunes:author>Gimlet</itunes:author>"
+    assert people_of("PJ Vogt", gimlet) == (Person("PJ Vogt", "host"),)
+    assert people_of("Gimlet", gimlet) == (Person("Gimlet", "host"),)
+    assert people_of(
+        "Gimlet", f'{gimlet}<podcast:person role="host">Alex Goldman</podcast:person>'
+    ) == (Person("Alex Goldman", "host"),)
+    assert people_of(
+        "Bergeson &amp; Campbell, PC", "<description>Special Guest: Ann Lee.</description>"
+    ) == (Person("Ann Lee", "guest"),)
