@@ -300,6 +300,7 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
     extras = scan.items if len(scan.items) == len(entries) and not scan.error else None
     show_authors = _split_names([scan.channel_author or ""]) or _author_names(feed)
     team = frozenset(name.casefold() for name in _split_names(_contributors(feed)))
+    counted = _counts_in_titles(entries, extras)
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         extra = extras[index] if extras is not None else None
@@ -312,6 +313,7 @@ def parse_feed(raw: bytes, *, url: str = "", max_bytes: int = MAX_FEED_BYTES) ->
                 show=result.title,
                 authors=show_authors,
                 team=team,
+                counted=counted,
             )
         except Exception as exc:  # a bug on one odd item must not cost the others
             log.exception("%s: item %d could not be read", where, index + 1)
@@ -467,6 +469,14 @@ _BARE_NUMBER = re.compile(r"^\s*(\d{1,4})(?:\s*:|\s+[-–—|])\s+(?=\S)")
 # ... unless it reads as a year ("2024: the year in review"): shows past episode 1900 give
 # <itunes:episode>, which wins.
 _YEARS = range(1900, 2100)
+# "Homegrown Hits - Episode 03", "Title | Ep. 12 | Guest", "Title (Episode 7)": a part of its
+# own, between separators or in brackets ("Star Wars Episode 4" is a title's words).
+_EPISODE_PART = re.compile(
+    r"(?:\s[-–—|]\s+|\s[(\[])(?:episode|ep\.?)\s*(\d{1,5})(?:[)\]]?$|\s+[-–—|]\s)",
+    re.IGNORECASE,
+)
+# Anchor's "220 Title": only in a feed that counts so (see _counts_in_titles).
+_COUNTED = re.compile(r"^\s*(\d{1,4})\s+(?=\S)")
 _AUTHOR_SPLIT = re.compile(r"\s*(?:,|&|\band\b|;)\s*")
 _COMPANY = re.compile(
     r"[\s,](?:P\.?C|LLC|LLP|Inc|Ltd|GmbH|Corp|Media|Studios?|Podcasts?|Network|Productions|FM)"
@@ -484,9 +494,10 @@ def _item(
     show: str,
     authors: Sequence[str] = (),
     team: frozenset[str] = frozenset(),
+    counted: bool = False,
 ) -> tuple[FeedItem | None, list[Problem]]:
     """`authors`: the show's own (channel itunes:author, Atom feed author), for an item that
-    names nobody."""
+    names nobody. `counted`: the feed numbers its titles "220 Title" (_counts_in_titles)."""
     problems: list[Problem] = []
     line = extra.line if extra else None
 
@@ -521,10 +532,15 @@ def _item(
         value = int(bare.group(1))
         if value == number or (number is None and value not in _YEARS):
             prefix = bare
+    if prefix is None and number is None and counted:
+        prefix = _COUNTED.match(title)
     if prefix and (number is None or int(prefix.group(1)) == number):
         number = int(prefix.group(1))
         # "Episode 11: Title" → "Title": the number is shown beside the title anyway.
         title = title[prefix.end() :].strip() or title
+    elif number is None and (part := _EPISODE_PART.search(title)) is not None:
+        # The title stays whole: without its number it is often just the show's name.
+        number = int(part.group(1))
 
     summary, sections = _markdown_notes(notes_html, notes_is_html)
     if not summary and sections:
@@ -583,6 +599,26 @@ def _item(
         line=line,
     )
     return _with_hash(item), problems
+
+
+def _counts_in_titles(entries: Sequence[Any], extras: Sequence[_ItemExtras] | None) -> bool:
+    """Whether the feed numbers its episodes by a bare leading number and a space ("220
+    Title"), which "10 things" also is: only a feed without episode tags whose numbered titles
+    (three or more) count up or down, mostly by one, does."""
+    numbers = []
+    for index, entry in enumerate(entries):
+        written = extras[index].numbers if extras is not None else {}
+        tags = (entry.get("itunes_episode"), entry.get("podcast_episode"))
+        if any(tags) or written.get("podcast_episode"):
+            return False
+        if (found := _COUNTED.match(_title(entry))) is not None:
+            numbers.append(int(found.group(1)))
+    steps = [b - a for a, b in zip(numbers, numbers[1:], strict=False)]
+    return (
+        len(numbers) >= 3
+        and (all(s > 0 for s in steps) or all(s < 0 for s in steps))
+        and 2 * sum(abs(s) == 1 for s in steps) >= len(steps)
+    )
 
 
 def identity_key(

@@ -965,3 +965,49 @@ def test_a_company_author_is_one_name_and_only_when_nobody_else_is_named():
     assert people_of(
         "Bergeson &amp; Campbell, PC", "<description>Special Guest: Ann Lee.</description>"
     ) == (Person("Ann Lee", "guest"),)
+
+
+def numbered(*titles: str, tags: str = "") -> list[tuple[int | None, str]]:
+    items = "".join(f"<item><title>{t}</title><guid>{t}</guid>{tags}</item>" for t in titles)
+    raw = (
+        f'<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
+        f"<channel><title>Homegrown Hits</title>{items}</channel></rss>"
+    ).encode()
+    return [(i.episode.number, i.episode.title) for i in parse_feed(raw).items]
+
+
+@pytest.mark.parametrize(
+    ("title", "number"),
+    [
+        ("Homegrown Hits - Episode 03", 3),  # a real feed's titles, without itunes:episode
+        ("Homegrown Hits | Ep. 12 | Ann Lee", 12),
+        ("Listener mail (Episode 7)", 7),
+        ("Reacting to Star Wars Episode 4", None),  # no separator: part of the title
+        ("The episode 9 controversy - part 2", None),
+    ],
+)
+def test_an_episode_number_that_is_a_part_of_the_title(title, number):
+    # The title stays whole: what is left is often the show's own name.
+    assert numbered(title) == [(number, title)]
+    # The feed's own number wins.
+    assert numbered(title, tags="<itunes:episode>40</itunes:episode>") == [(40, title)]
+
+
+def test_bare_leading_numbers_count_only_in_a_feed_numbered_so():
+    # Anchor's "220 Title": a number and a space, which "10 things" also is. A feed whose
+    # titles count up or down, mostly by one, numbers its episodes so; no other feed does.
+    assert numbered("220 Why we moved", "219 Listener mail", "Bonus: live", "217 Ten years") == [
+        (220, "Why we moved"),
+        (219, "Listener mail"),
+        (None, "Bonus: live"),
+        (217, "Ten years"),
+    ]
+    listicles = ("10 things I hate about evals", "5 tips for agents", "3 ways to fail")
+    assert numbered(*listicles) == [(None, t) for t in listicles]
+    assert numbered("220 Why we moved", "219 Listener mail") == [
+        (None, "220 Why we moved"),
+        (None, "219 Listener mail"),
+    ]
+    assert numbered("2001 A Space Odyssey") == [(None, "2001 A Space Odyssey")]
+    tagged = numbered("220 Why", "219 Mail", "218 Ten", tags="<itunes:episode>9</itunes:episode>")
+    assert [n for n, _ in tagged] == [9, 9, 9]
