@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 MAX_FEED_BYTES = 20 * 1024 * 1024
 MAX_CHAPTERS_BYTES = 2 * 1024 * 1024
 
+# Bump it whenever the same bytes would be read differently (items, notes, identities,
+# content hashes): a feed whose body has not changed since is then read in full once again
+# rather than skipped as already read (bot.services.feeds).
+FEED_FORMAT = "1"
+
 _PODCAST_NS = (
     "https://podcastindex.org/namespace/1.0",
     "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md",

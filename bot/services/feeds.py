@@ -41,6 +41,7 @@ from bot.core.transcripts import parse_transcript
 from bot.core.urls import BUTTON_URL_MAX, web_url, without_secrets
 from bot.feeds.addresses import is_public
 from bot.feeds.parse import (
+    FEED_FORMAT,
     MAX_FEED_BYTES,
     FeedItem,
     FeedResult,
@@ -176,6 +177,7 @@ class ReadReport:
     error: str | None = None
     warning: str = ""
     not_modified: bool = False
+    same_body: bool = False  # the body read in full before, and nothing due: not parsed again
     status: int | None = None
     items: int = 0
     added: int = 0
@@ -269,6 +271,12 @@ def extras_retry_delay(failures: int, interval: float, cap: timedelta) -> timede
     return min(cap, timedelta(seconds=interval * 2**steps))
 
 
+def body_key(body: bytes) -> str:
+    """What a body read in full is noted as. The same bytes read by the same FEED_FORMAT give
+    the same items, so a host that ignores conditional requests costs a hash, not a parse."""
+    return f"{FEED_FORMAT}:{hashlib.sha256(body).hexdigest()}"
+
+
 def summary_key(feed_id: int, identities: Sequence[str], guild_id: int) -> str:
     digest = hashlib.sha256("\n".join(sorted(identities)).encode()).hexdigest()[:20]
     return f"away:{feed_id}:{digest}:{guild_id}"
@@ -354,6 +362,12 @@ def status_text(
     else:
         if feed.last_not_modified:
             how = "304 Not Modified (unchanged since the last read)"
+        elif feed.same_body:
+            answer = "read from a file" if feed.last_status is None else f"HTTP {feed.last_status}"
+            how = (
+                f"{answer}, the same bytes as read in full {at(feed.body_read_at)} "
+                "(not parsed again)"
+            )
         elif feed.last_status is not None:
             how = f"HTTP {feed.last_status}"
         else:
@@ -563,9 +577,40 @@ class FeedService:
                     )
                 )
             else:
-                await self._read_body(
-                    feed, now, result, report, announce, tick, keep_episodes, not conditional
-                )
+                key = await asyncio.to_thread(body_key, result.body or b"")
+                if (
+                    conditional  # an import someone asked for reads it all
+                    and not keep_episodes
+                    and key == feed.body_hash  # '' after a lenient or failed read
+                    and not await self.feeds.extras_due(feed.id, now)
+                ):
+                    # The host ignores conditional requests: as good as a 304.
+                    report.same_body = True
+                    report.title = feed.title
+                    report.next_poll_at = now + timedelta(seconds=self.config.interval)
+                    await self.feeds.record(
+                        FeedRead(
+                            feed.id,
+                            now,
+                            result.status,
+                            etag=result.etag,
+                            last_modified=result.last_modified,
+                            next_poll_at=report.next_poll_at,
+                            same_body=True,
+                        )
+                    )
+                else:
+                    await self._read_body(
+                        feed,
+                        now,
+                        result,
+                        report,
+                        announce,
+                        tick,
+                        keep_episodes,
+                        not conditional,
+                        key,
+                    )
         except PostRetry as exc:
             # Discord could not say whether a release was announced before a restore: nothing
             # is recorded, and the next read plans it again.
@@ -618,9 +663,11 @@ class FeedService:
         tick: Progress,
         keep_episodes: bool,
         retry_now: bool,
+        body_hash: str,
     ) -> None:
         """retry_now: try every missing transcript and chapters file now (an import someone
-        asked for), not only those whose backoff is over."""
+        asked for), not only those whose backoff is over. body_hash: the body's body_key, noted
+        with the read unless it was read leniently (its items are kept as they were)."""
         tick("parse", 0, 1)
         parsed: FeedResult = await asyncio.to_thread(
             parse_feed, result.body or b"", url=feed.url, max_bytes=self.config.max_bytes
@@ -650,6 +697,7 @@ class FeedService:
             seeded=True,
             items_in_feed=len(parsed.items),
             problems=[str(p) for p in parsed.problems if not _is_document_problem(p)],
+            body_hash="" if warning else body_hash,
         )
         report.next_poll_at = read.next_poll_at
         report.items = len(parsed.items)
@@ -1203,6 +1251,9 @@ class FeedService:
             return  # logged where it happened
         if report.not_modified:
             log.info("feed %s: not modified", report.url)
+            return
+        if report.same_body:
+            log.info("feed %s: the same bytes as read in full before; not parsed again", report.url)
             return
         for problem in report.problems:
             log.warning("feed: %s", problem)

@@ -88,10 +88,23 @@ class FeedRow:
     next_poll_at: datetime | None
     items_in_feed: int
     problems: tuple[str, ...]
+    body_hash: str = ""  # the body last read in full without trouble (FEED_FORMAT:SHA-256)
+    body_read_at: datetime | None = None  # when it was read
 
     @property
     def healthy(self) -> bool:
         return not self.last_error
+
+    @property
+    def same_body(self) -> bool:
+        """The last fetch got the body read in full before, and it was not parsed again."""
+        return (
+            self.healthy
+            and not self.last_not_modified
+            and self.body_read_at is not None
+            and self.last_fetch_at is not None
+            and self.last_fetch_at > self.body_read_at
+        )
 
     @property
     def warning(self) -> str:
@@ -216,6 +229,10 @@ class FeedRead:
     seeded: bool | None = None
     items_in_feed: int | None = None
     problems: list[str] | None = None
+    # A body read in full: its FEED_FORMAT:SHA-256 when it may be skipped next time, '' when
+    # not (read leniently); None: no body was read (a 304, or the same body skipped).
+    body_hash: str | None = None
+    same_body: bool = False  # the body read before, skipped: its items were all seen again
     items: list[KnownItem] = field(default_factory=list)  # inserted or replaced
     seen: list[str] = field(default_factory=list)  # unchanged identities: last_seen_at = now
     removed: list[str] = field(default_factory=list)  # identities no longer in the feed
@@ -258,6 +275,8 @@ def _feed(row: sqlite3.Row) -> FeedRow:
         next_poll_at=_when(row["next_poll_at"]),
         items_in_feed=int(row["items_in_feed"]),
         problems=tuple(json.loads(row["problems"])),
+        body_hash=row["body_hash"],
+        body_read_at=_when(row["body_read_at"]),
     )
 
 
@@ -353,11 +372,13 @@ class FeedStore:
         error: str,
         next_poll_at: datetime | None,
     ) -> None:
-        """A read that failed: the error and the next attempt; nothing else changes."""
+        """A read that failed: the error and the next attempt; nothing else changes, but the
+        next body is read in full (a failure may have left the catalogue half-updated)."""
         async with self._store.transaction() as db:
             await db.execute(
                 "UPDATE feeds SET last_fetch_at = ?, last_status = ?, last_not_modified = 0,"
-                " last_error = ?, failures = failures + 1, next_poll_at = ? WHERE id = ?",
+                " last_error = ?, failures = failures + 1, next_poll_at = ?, body_hash = ''"
+                " WHERE id = ?",
                 (epoch(now), status, _clip(error) or "failed", _ts(next_poll_at), feed_id),
             )
 
@@ -407,6 +428,9 @@ class FeedStore:
                 if value is not None or column in ("image", "link") and read.title is not None:
                     sets.append(f"{column} = ?")
                     args.append(value)
+            if read.body_hash is not None:
+                sets += ["body_hash = ?", "body_read_at = ?"]
+                args += [read.body_hash, now]
             await db.execute(
                 f"UPDATE feeds SET {', '.join(sets)} WHERE id = ?", (*args, read.feed_id)
             )
@@ -436,6 +460,11 @@ class FeedStore:
                 " WHERE feed_id = ? AND identity = ?",
                 [(now, read.feed_id, identity) for identity in read.seen],
             )
+            if read.same_body:
+                await db.execute(
+                    "UPDATE feed_items SET last_seen_at = ? WHERE feed_id = ? AND in_feed = 1",
+                    (now, read.feed_id),
+                )
             await db.executemany(
                 "UPDATE feed_items SET in_feed = 0 WHERE feed_id = ? AND identity = ?",
                 [(read.feed_id, identity) for identity in read.removed],

@@ -125,7 +125,8 @@ ENTITY_BOMB = (
 class FeedServer:
     """`async with FeedServer() as server:` then set `server.feed` (bytes) and `files`.
 
-    /feed.xml answers 304 to its own ETag, or `status` when set, or never when `slow`.
+    /feed.xml answers 304 to its own ETag, or `status` when set, or never when `slow`; with
+    `validators` off, it sends no ETag and the whole body every time (as many hosts do).
     /big streams 50 MB without a Content-Length; /files/<name> serves `files`.
     """
 
@@ -134,6 +135,7 @@ class FeedServer:
         self.status = 200
         self.reason: str | None = None  # the status line's text when `status` is set
         self.slow = False
+        self.validators = True
         self.files: dict[str, tuple[bytes, str]] = {}
         self.requests: list[str] = []
         self.big_sent = 0
@@ -155,12 +157,13 @@ class FeedServer:
                 await never.wait()
             if self.status != 200:
                 return web.Response(status=self.status, reason=self.reason, text="server trouble")
-            etag = '"' + hashlib.sha256(self.feed).hexdigest()[:16] + '"'
-            if request.headers.get("If-None-Match") == etag:
-                return web.Response(status=304, headers={"ETag": etag})
-            return web.Response(
-                body=self.feed, headers={"ETag": etag, "Content-Type": "application/rss+xml"}
-            )
+            headers = {"Content-Type": "application/rss+xml"}
+            if self.validators:
+                etag = '"' + hashlib.sha256(self.feed).hexdigest()[:16] + '"'
+                if request.headers.get("If-None-Match") == etag:
+                    return web.Response(status=304, headers={"ETag": etag})
+                headers["ETag"] = etag
+            return web.Response(body=self.feed, headers=headers)
 
         async def files(request: web.Request) -> web.StreamResponse:
             self.requests.append(request.path)

@@ -16,7 +16,9 @@ import pytest
 
 from bot.core.models import Episode, Link
 from bot.core.render import Prompts
+from bot.core.schedule import format_discord_timestamp
 from bot.feeds.fetch import Backoff, fetch
+from bot.feeds.parse import FEED_FORMAT
 from bot.services.catalogue import CatalogueService
 from bot.services.feeds import (
     ANNOUNCED,
@@ -24,6 +26,7 @@ from bot.services.feeds import (
     BACKDATED,
     FeedConfig,
     FeedService,
+    ReadReport,
     Watcher,
     extras_retry_delay,
     release_decision,
@@ -41,6 +44,7 @@ from tests.feeds.feedgen import FeedServer, Item, Show, episode, feed_xml, vtt
 
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # a Monday morning
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 GUILD_A, GUILD_B = 1001, 2002
 CHANNEL_A, CHANNEL_B = 11, 22
 REPO = Path(__file__).resolve().parents[2]
@@ -334,6 +338,105 @@ def test_extras_retry_delay_doubles_up_to_its_cap():
         timedelta(days=1),
         timedelta(days=1),
     ]
+
+
+# ---- hosts that ignore conditional requests ----
+
+
+async def poll(env: Env, now: datetime, **options: bool) -> tuple[ReadReport, set[str]]:
+    """One read as the watcher does it, with the stages it went through (parse or not)."""
+    stages: set[str] = set()
+    report = await env.service.read(
+        env.url, now, progress=lambda stage, done, total: stages.add(stage), **options
+    )
+    assert report.ok, report.error
+    return report, stages
+
+
+async def test_the_same_body_again_is_not_parsed_again(env):
+    env.server.validators = False  # no ETag: the whole body every poll
+    env.server.feed = feed_xml(Show(items=BACK))
+    first, stages = await poll(env, T0)
+    assert first.added == 3 and not first.same_body and "parse" in stages
+
+    later = T0 + 15 * MINUTE
+    again, stages = await poll(env, later)
+    assert again.status == 200 and again.same_body and not again.not_modified
+    assert "parse" not in stages and (again.added, again.changed, again.unchanged) == (0, 0, 0)
+    assert again.next_poll_at == later + 15 * MINUTE
+    feed = await env.service.feeds.feed(env.url)
+    assert feed is not None and feed.healthy and feed.same_body
+    assert feed.body_hash.startswith(f"{FEED_FORMAT}:") and feed.body_read_at == T0
+    assert feed.title == "Vanishing Gradients" and feed.items_in_feed == 3
+    read_at = format_discord_timestamp(T0, "R")
+    assert f"HTTP 200, the same bytes as read in full {read_at} (not parsed again)" in (
+        status_text(feed, 3, later, None)
+    )
+    items = await env.service.feeds.items(feed.id)
+    assert {i.last_seen_at for i in items.values()} == {later}
+
+    # A new release changes the body: read, stored and announced.
+    released = later + 15 * MINUTE
+    env.server.feed = feed_xml(Show(items=(new_item(4, released), *BACK)))
+    changed, stages = await poll(env, released)
+    assert not changed.same_body and "parse" in stages
+    assert changed.added == 1 and changed.announced == 2
+    # `vgbot import-feed` reads it all, however unchanged.
+    imported, stages = await poll(env, released + MINUTE, announce=False, conditional=False)
+    assert not imported.same_body and "parse" in stages and imported.unchanged == 4
+
+
+async def test_the_same_body_is_read_again_when_a_missing_transcript_is_due(env):
+    env.server.validators = False
+    dead = episode(4, transcripts=((env.server.url("files/gone.vtt"), "text/vtt"),))
+    env.server.feed = feed_xml(Show(items=(dead, *BACK)))
+    parsed_at = []
+    for minutes in range(0, 120, 15):
+        report, stages = await poll(env, T0 + minutes * MINUTE)
+        assert report.same_body == ("parse" not in stages)
+        if "parse" in stages:
+            parsed_at.append(minutes)
+    assert parsed_at == [0, 15, 45, 105]  # the first read, then each retry of the transcript
+    assert env.server.count("/files/gone.vtt") == 4
+
+
+async def test_the_same_body_is_read_again_after_a_failed_read(env):
+    env.server.validators = False
+    env.server.feed = feed_xml(Show(items=BACK))
+    await poll(env, T0)
+    env.server.status = 500
+    failed = await env.service.read(env.url, T0 + 15 * MINUTE)
+    assert failed.error is not None
+    env.server.status = 200
+    # Nothing says what a failed read left behind: the same bytes are read in full once.
+    after, stages = await poll(env, T0 + 30 * MINUTE)
+    assert not after.same_body and "parse" in stages
+    settled, stages = await poll(env, T0 + 45 * MINUTE)
+    assert settled.same_body and "parse" not in stages
+
+
+async def test_the_same_body_is_read_again_by_a_new_parser(env):
+    env.server.validators = False
+    env.server.feed = feed_xml(Show(items=BACK))
+    await poll(env, T0)
+    # As left by code with an older FEED_FORMAT: the same bytes, read by another parser.
+    async with env.store.transaction() as db:
+        await db.execute("UPDATE feeds SET body_hash = '0:' || substr(body_hash, 3)")
+    upgraded, stages = await poll(env, T0 + 15 * MINUTE)
+    assert not upgraded.same_body and "parse" in stages and upgraded.unchanged == 3
+    settled, stages = await poll(env, T0 + 30 * MINUTE)
+    assert settled.same_body and "parse" not in stages
+
+
+async def test_a_body_read_leniently_is_read_again(env):
+    """A lenient read keeps stored items as they were: it is not noted as read."""
+    env.server.validators = False
+    env.server.feed = feed_xml(Show(items=BACK)).replace(b"</channel>", b"<x>a & b</x></channel>")
+    for minutes in (0, 15):
+        report, stages = await poll(env, T0 + minutes * MINUTE)
+        assert report.warning and not report.same_body and "parse" in stages
+    feed = await env.service.feeds.feed(env.url)
+    assert feed is not None and feed.body_hash == "" and not feed.same_body
 
 
 # ---- downtime ----
