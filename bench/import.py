@@ -8,7 +8,10 @@ local HTTP server on 127.0.0.1), then, in one process and on the same bytes, tim
 - bot.feeds.parse.parse_feed (feedparser, plus the strict pass and HTML → Discord Markdown),
 - the whole import into a fresh SQLite file (FeedService.read), with the transcript downloads
   reported separately (they depend on the network, not on us),
-- a second import of the unchanged feed (idempotent: nothing is written).
+- a second import of the unchanged feed (idempotent: nothing is written): a full read, as
+  every poll was before when the host ignores conditional requests,
+- a poll of the unchanged feed (the watcher's read; no 304 possible from a file, as from a
+  host without ETag): the same bytes as read in full, so not parsed again.
 
 Storing the transcripts (their passages in the catalogue and its full-text index: ~3 million
 words at 2,000 episodes) is part of the import's store stage. To show it apart, each run also
@@ -169,7 +172,8 @@ async def main(args: argparse.Namespace) -> int:
     doc = feed(args.episodes, base)
 
     rows: dict[str, list[tuple[float, float]]] = {
-        k: [] for k in ("feedparser", "parse_feed", "import", "transcripts", "stored", "again")
+        k: []
+        for k in ("feedparser", "parse_feed", "import", "transcripts", "stored", "again", "poll")
     }
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "feed.xml"
@@ -202,6 +206,11 @@ async def main(args: argparse.Namespace) -> int:
                     again = await service.read(str(path), now, announce=False, conditional=False)
                     assert again.ok and again.added == again.changed == 0
                     rows["again"].append((again.seconds, time.process_time() - again_started[1]))
+                    settle()
+                    poll_started = clocks()
+                    poll = await service.read(str(path), now + timedelta(minutes=15))
+                    assert poll.ok and poll.same_body, poll.error
+                    rows["poll"].append((poll.seconds, time.process_time() - poll_started[1]))
                 # The same episodes as the import stores, without their transcripts: made
                 # only now, so that the import above ran without them alive (2,000 parsed
                 # episodes make every collection of the import ~20% dearer).
@@ -221,7 +230,7 @@ async def main(args: argparse.Namespace) -> int:
                 )
                 # Nothing of this run stays alive into the next one's timings (a service and
                 # its reports kept thousands of objects: the next import parsed ~1.4 s slower).
-                del service, report, again, stages
+                del service, report, again, poll, stages
     await runner.cleanup()
 
     # Per run: the import without the transcripts' storage.
@@ -247,6 +256,7 @@ async def main(args: argparse.Namespace) -> int:
         "notes_only": "import-feed, transcript downloads and storage excl.",
         "transcripts": "transcript downloads and parsing (separately)",
         "again": "import-feed again, unchanged (idempotent)",
+        "poll": "a poll, the same bytes again (not parsed)",
     }
     for key, label in labels.items():
         wall, cpu = median(key, 0), median(key, 1)
