@@ -20,7 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.chat.checks import MODERATORS, require_moderator
-from bot.chat.poster import DiscordPoster, missing_permissions
+from bot.chat.poster import DiscordPoster, DiscordPresence, missing_permissions
 from bot.chat.replies import NO_MENTIONS, tell, tell_all
 from bot.clock import Clock
 from bot.core.render import Prompts
@@ -570,12 +570,24 @@ def scheduling_cog(
 
     def make(bot: VGBot) -> commands.Cog:
         settings = guilds or GuildSettings(store, Defaults(grace_window=grace.total_seconds()))
+        presence = DiscordPresence(bot)
         service = SchedulingService(
-            store, topics or CatalogueTopics(store), prompts, grace=grace, guilds=settings
+            store,
+            topics or CatalogueTopics(store),
+            prompts,
+            grace=grace,
+            guilds=settings,
+            presence=presence,
         )
         poster = DiscordPoster(bot)
         publisher = Publisher(
-            service.outbox, poster, clock, grace=grace, graces=settings, nonce_window=nonce_window
+            service.outbox,
+            poster,
+            clock,
+            grace=grace,
+            graces=settings,
+            nonce_window=nonce_window,
+            presence=presence,
         )
         ticker = Ticker(service, publisher, clock)
         return ModerationCog(bot, service, ticker, clock=clock, tick_interval=tick_interval)

@@ -211,6 +211,21 @@ def missing_permissions(
     return [name for name, ok in needed if not ok]
 
 
+class DiscordPresence:
+    """The publisher's and planner's Presence port: the servers in discord.py's cache. READY
+    lists every server the bot is in (unavailable until its data follows), and a server that
+    removes the bot leaves the cache (GUILD_DELETE without `unavailable`); one Discord lost for
+    a while stays in it. Before the first READY nothing is known, so nothing is paused."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+
+    def guilds(self) -> frozenset[int] | None:
+        if not self.client.is_ready():
+            return None
+        return frozenset(guild.id for guild in self.client.guilds)
+
+
 class DiscordPoster:
     def __init__(self, client: discord.Client) -> None:
         self.client = client

@@ -30,6 +30,8 @@ The algorithm (also in the README, "Exactly-once posting policy"), for each open
 6. Network trouble (PostRetry, OSError, timeouts) leaves the row as it is for the next drain
    (discord.py itself retries 429 and 5xx); a refusal (PostError) makes it 'failed'. One
    server down (GuildRetry) holds up that server's posts only.
+7. A server that removed the bot (`Presence`) has its posts held, not tried: invited back,
+   they go out within their grace window; one past it meanwhile is 'skipped', saying why.
 """
 
 from __future__ import annotations
@@ -110,6 +112,21 @@ class Poster(Protocol):
         ...
 
 
+class Presence(Protocol):
+    """Which servers the bot is in; bot/chat/poster.py reads discord.py's guild list."""
+
+    def guilds(self) -> frozenset[int] | None:
+        """Ids of the servers the bot is in, those Discord has lost for a while (an outage)
+        included; None while that is not known yet (before the gateway's first READY)."""
+        ...
+
+
+NOT_IN_SERVER = (
+    "not posted: the bot was not in the server at the time (it had been removed); "
+    "posts resume at their next time once it is invited back"
+)
+
+
 class Graces(Protocol):
     """The grace window of each guild (its /config setting, else the bot-wide one);
     bot.store.guild_config.GuildSettings implements it."""
@@ -156,8 +173,10 @@ class Publisher:
         graces: Graces | None = None,
         nonce_window: timedelta = DEFAULT_NONCE_WINDOW,
         search_margin: timedelta = DEFAULT_SEARCH_MARGIN,
+        presence: Presence | None = None,
     ) -> None:
         self.outbox = outbox
+        self.presence = presence
         self.poster = poster
         self.clock = clock
         self.grace = grace  # for guilds `graces` does not know (or without `graces`)
@@ -176,8 +195,16 @@ class Publisher:
         report = DrainReport()
         async with self._lock:
             waiting: set[int] = set()  # servers down for now: their posts keep their order
+            present = self.presence.guilds() if self.presence is not None else None
             for entry in await self.outbox.ready(self.now()):
                 if entry.guild_id in waiting:
+                    continue
+                if present is not None and entry.guild_id not in present:
+                    # Trying would fail every time until the bot is invited back (the planner
+                    # logs the pause once): held, or past its grace window, skipped quietly.
+                    if entry.state == PENDING and await self._too_late(entry):
+                        await self.outbox.mark_skipped(entry.key, NOT_IN_SERVER, self.now())
+                        report.skipped.append(entry.key)
                     continue
                 try:
                     outcome = await self._publish(entry)

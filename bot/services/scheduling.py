@@ -35,7 +35,7 @@ from bot.core.schedule import (
     wall_time_exists,
     zone,
 )
-from bot.core.text import THREAD_NAME, quote
+from bot.core.text import THREAD_NAME, counted, quote
 from bot.core.when import (
     WhenError,
     abbreviation_zones,
@@ -45,9 +45,10 @@ from bot.core.when import (
     parse_when_with_zone,
     validate_timezone,
 )
+from bot.services.publisher import NOT_IN_SERVER, Presence
 from bot.store.catalog import episodes_of_topic, list_topics
 from bot.store.db import Store
-from bot.store.guild_config import Defaults, GuildSettings
+from bot.store.guild_config import Defaults, Effective, GuildSettings
 from bot.store.outbox import (
     FAILED,
     PENDING,
@@ -269,9 +270,11 @@ class SchedulingService:
         *,
         grace: timedelta,
         guilds: GuildSettings | None = None,
+        presence: Presence | None = None,
     ) -> None:
         """`grace` is the bot-wide grace window; `guilds` gives each guild's own (and its time
-        zone), falling back to `grace` when not given."""
+        zone), falling back to `grace` when not given. `presence`: the servers the bot is in
+        (without it, it is taken to be in every one)."""
         if grace < timedelta(0):
             raise ValueError(f"grace must not be negative, got {grace}")
         self.store = store
@@ -283,6 +286,8 @@ class SchedulingService:
         self.guilds = guilds or GuildSettings(
             store, Defaults(timezone=DEFAULT_ZONE, grace_window=grace.total_seconds())
         )
+        self.presence = presence
+        self._paused: set[int] = set()  # servers whose pause was logged (once, not every tick)
 
     # ---- the weekly prompt ----
 
@@ -678,15 +683,42 @@ class SchedulingService:
             found = guilds.get(guild_id)
             return found.grace if found is not None else self.guilds.default_for(guild_id).grace
 
+        present = self.presence.guilds() if self.presence is not None else None
+        # Servers that removed the bot: how many schedules each has, and its name.
+        paused: dict[int, tuple[int, str]] = {}
+
+        def gone(guild_id: int, name: str) -> bool:
+            if present is None or guild_id in present:
+                return False
+            count, _ = paused.get(guild_id, (0, ""))
+            paused[guild_id] = (count + 1, name)
+            return True
+
         written: list[OutboxEntry] = []
         async with self.store.transaction() as db:
             for config in await self.rows.enabled_weeklies(db):
-                written += await self._plan_weekly(db, config, now, state, grace(config.guild_id))
+                written += await self._plan_weekly(
+                    db,
+                    config,
+                    now,
+                    state,
+                    grace(config.guild_id),
+                    absent=gone(config.guild_id, config.guild_name),
+                )
             for schedule in await self.rows.active_schedules(db):
                 written += await self._plan_schedule(
-                    db, schedule, now, state, grace(schedule.guild_id)
+                    db,
+                    schedule,
+                    now,
+                    state,
+                    grace(schedule.guild_id),
+                    absent=gone(schedule.guild_id, schedule.guild_name),
                 )
+        if present is not None:
+            self._log_pauses(paused, present, guilds)
         for entry in written:
+            if entry.last_error == NOT_IN_SERVER:
+                continue  # said once per server, above
             if entry.state == SKIPPED:
                 log.warning("skipped %s: %s", entry.key, entry.last_error)
             elif entry.state == FAILED:
@@ -695,6 +727,35 @@ class SchedulingService:
                 log.info("planned %s in channel %s", entry.key, entry.channel_id)
         return written
 
+    def _log_pauses(
+        self,
+        paused: dict[int, tuple[int, str]],
+        present: frozenset[int],
+        guilds: dict[int, Effective],
+    ) -> None:
+        """Once per server that removed the bot: its schedules are paused; and once when it is
+        back. Release announcements wait in the publisher meanwhile."""
+        for guild_id, (count, name) in paused.items():
+            if guild_id in self._paused:
+                continue
+            found = guilds.get(guild_id)
+            also = (
+                " (and its release announcements)"
+                if found is not None and found.announce_channel is not None
+                else ""
+            )
+            server = f"{name!r} ({guild_id})" if name else str(guild_id)
+            log.warning(
+                "the bot is not in server %s (removed): %s%s paused until it is invited back",
+                server,
+                counted(count, "schedule"),
+                also,
+            )
+        for guild_id in self._paused - paused.keys():
+            if guild_id in present:
+                log.info("back in server %s: its schedules resume at their next time", guild_id)
+        self._paused = set(paused)
+
     async def _plan_weekly(
         self,
         db: aiosqlite.Connection,
@@ -702,10 +763,20 @@ class SchedulingService:
         now: datetime,
         state: _PlanState,
         grace: timedelta,
+        *,
+        absent: bool = False,
     ) -> list[OutboxEntry]:
         since = config.active_since or now
         decision = due(config.rule, config.last_run, since, now, grace)
         written: list[OutboxEntry] = []
+        if absent:
+            for when in (*decision.skipped, *decision.post):
+                key = occurrence_key("weekly", config.guild_id, when)
+                entry = _not_in_server(key, "weekly", config.guild_id, config.channel_id, when)
+                if await insert(db, entry, now):
+                    written.append(entry)
+            await self.rows.weekly_ran(db, config.guild_id, now, 0)
+            return written
         for when in decision.skipped:
             key = occurrence_key("weekly", config.guild_id, when)
             entry = _skipped(key, "weekly", config.guild_id, config.channel_id, when, now, grace)
@@ -732,9 +803,21 @@ class SchedulingService:
         now: datetime,
         state: _PlanState,
         grace: timedelta,
+        *,
+        absent: bool = False,
     ) -> list[OutboxEntry]:
         decision = due(schedule.rule, schedule.last_run, schedule.created_at, now, grace)
         written: list[OutboxEntry] = []
+        if absent:
+            for when in (*decision.skipped, *decision.post):
+                key = occurrence_key("thread", schedule.id, when)
+                entry = _not_in_server(
+                    key, "thread", schedule.guild_id, schedule.channel_id, when, schedule.id
+                )
+                if await insert(db, entry, now):
+                    written.append(entry)
+            await self.rows.schedule_ran(db, schedule.id, now)
+            return written
         for when in decision.skipped:
             key = occurrence_key("thread", schedule.id, when)
             entry = _skipped(
@@ -880,6 +963,28 @@ def _skipped(
         state=SKIPPED,
         schedule_id=schedule_id,
         last_error=reason,
+    )
+
+
+def _not_in_server(
+    key: str,
+    kind: str,
+    guild_id: int,
+    channel_id: int,
+    when: datetime,
+    schedule_id: int | None = None,
+) -> OutboxEntry:
+    """An occurrence in a server that removed the bot: not tried (it would fail each time)."""
+    return OutboxEntry(
+        key=key,
+        kind=kind,
+        guild_id=guild_id,
+        channel_id=channel_id,
+        post=Post(title="", body=""),
+        due_at=when,
+        state=SKIPPED,
+        schedule_id=schedule_id,
+        last_error=NOT_IN_SERVER,
     )
 
 

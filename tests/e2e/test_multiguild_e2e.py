@@ -130,9 +130,17 @@ async def test_a_server_down_for_a_while_holds_up_only_its_own_posts(
     assert len(world.emu.threads(club.general)) == 1
 
 
-async def test_a_server_that_removed_the_bot_costs_the_others_nothing_and_is_told_why(
+def requests_to(world: World, channel: Channel, since: int) -> list[str]:
+    """The bot's REST requests about `channel` from the `since`th recorded one on."""
+    return [f"{r.method} {r.path}" for r in world.emu.requests[since:] if str(channel.id) in r.path]
+
+
+async def test_a_server_that_removed_the_bot_is_paused_until_it_is_invited_back(
     world: World, bots: BotFactory, club: Club, caplog: pytest.LogCaptureFixture
 ):
+    """Removed from a server, the bot used to try its weekly prompt and threads there every
+    week, each one failing with an error in the log, for ever. Now they are paused (one log
+    line); invited back, they resume at their next time, with nothing posted late."""
     run = await bots.start()
     for guild_channel, mod, minutes in ((club.general, club.mod, 2), (world.general, world.mod, 3)):
         reply = await ask(
@@ -144,31 +152,90 @@ async def test_a_server_that_removed_the_bot_costs_the_others_nothing_and_is_tol
             channel=guild_channel,
         )
         assert reply.startswith("**Weekly prompt set**"), reply
+    reply = await ask(
+        world,
+        "schedule",
+        "thread",
+        {"topic": "open-source-usability", "when": "in 2 minutes", "repeat": "weekly"},
+        user=club.mod,
+        channel=club.general,
+    )
+    assert reply.startswith("Scheduled `#1`"), reply
     removed = asyncio.ensure_future(run.bot.wait_for("guild_remove"))
     world.emu.remove_bot(club.guild)
     await asyncio.wait_for(removed, 10)
     caplog.clear()
-    world.clock.advance(4 * 60)
-    for _ in range(3):
-        await cog_of(run).ticker.tick()
-    assert len(bot_posts(world, world.general)) == 1
-    rows = {guild: (state, error) for _, guild, state, error in outbox(bots.settings().db)}
-    state, error = rows[club.guild.id]
-    assert state == "failed" and "not in the server" in (error or ""), error
-    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(problems) == 1 and "not in the server" in problems[0].getMessage()
+    since = len(world.emu.requests)
+    for ahead in (timedelta(minutes=4), timedelta(days=7), timedelta(hours=1)):
+        world.clock.advance(ahead.total_seconds())
+        for _ in range(2):
+            await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, world.general)) == 2
+    assert requests_to(world, club.general, since) == []
+    rows = [
+        (state, error)
+        for _, guild, state, error in outbox(bots.settings().db)
+        if guild == club.guild.id
+    ]
+    assert len(rows) == 4, rows  # two weeks, the prompt and the thread
+    assert all(state == "skipped" and "not in the server" in (error or "") for state, error in rows)
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1, problems
+    assert "Listening Club" in problems[0] and "paused" in problems[0], problems
 
-    # Invited back: the next week's prompt goes out, once, and moderators see what happened.
+    # Invited back an hour after a paused week's time (within its grace window): that week
+    # stays unposted; the next week's prompt and thread go out, once each.
     joined = asyncio.ensure_future(run.bot.wait_for("guild_join"))
     world.emu.add_bot(club.guild)
     await asyncio.wait_for(joined, 10)
-    world.clock.advance(7 * 24 * 3600)
-    for _ in range(3):
+    for _ in range(2):
         await cog_of(run).ticker.tick()
-    assert len(bot_posts(world, club.general)) == 1
-    assert len(bot_posts(world, world.general)) == 2
+    assert bot_posts(world, club.general) == []
+    world.clock.advance(timedelta(days=7, hours=-1).total_seconds())
+    for _ in range(2):
+        await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, club.general)) == 2
+    assert len(bot_posts(world, world.general)) == 3
     shown = await ask(world, "weekly", "show", {}, user=club.mod, channel=club.general)
     assert "✅" in shown and "not in the server" in shown, shown
+
+
+async def test_a_server_that_removed_the_bot_while_it_was_stopped_is_paused_from_the_start(
+    world: World, bots: BotFactory, club: Club, caplog: pytest.LogCaptureFixture
+):
+    """No GUILD_DELETE reaches a bot that is down: READY simply leaves the server out. A post
+    planned in the moment before READY (the bot catches up as soon as it connects) waits, and
+    is skipped once its grace window has passed without the bot being invited back."""
+    run = await bots.start()
+    for guild_channel, mod in ((club.general, club.mod), (world.general, world.mod)):
+        reply = await ask(
+            world,
+            "weekly",
+            "set",
+            weekly_at(world, guild_channel, timedelta(minutes=2)),
+            user=mod,
+            channel=guild_channel,
+        )
+        assert reply.startswith("**Weekly prompt set**"), reply
+    await bots.stop(run)
+    world.emu.remove_bot(club.guild)
+    world.clock.advance(3 * 60)
+    caplog.clear()
+    since = len(world.emu.requests)
+    run = await bots.start()
+    for _ in range(2):
+        await cog_of(run).ticker.tick()
+    assert len(bot_posts(world, world.general)) == 1
+    world.clock.advance(7 * 3600)  # beyond the grace window
+    for _ in range(2):
+        await cog_of(run).ticker.tick()
+    assert requests_to(world, club.general, since) == []
+    rows = {guild: (state, error) for _, guild, state, error in outbox(bots.settings().db)}
+    state, error = rows[club.guild.id]
+    assert state == "skipped" and "not in the server" in (error or ""), error
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    paused = [r.getMessage() for r in caplog.records if "paused" in r.getMessage()]
+    assert len(paused) == 1 and "Listening Club" in paused[0], paused
 
 
 async def test_each_servers_settings_and_schedules_are_its_own(
