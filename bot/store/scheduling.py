@@ -18,7 +18,7 @@ import aiosqlite
 
 from bot.core.schedule import OneOff, Recurrence, WeeklyRule
 from bot.store.db import Store
-from bot.store.outbox import epoch, from_epoch, move_unsent, skip_unsent
+from bot.store.outbox import FAILED, SKIPPED, epoch, from_epoch, move_unsent, skip_unsent
 
 log = logging.getLogger(__name__)
 
@@ -216,12 +216,19 @@ class SchedulingStore:
     # ---- topic rotation ----
 
     async def history(self, guild_id: int, db: aiosqlite.Connection | None = None) -> list[str]:
-        """Topic slugs the guild's weekly prompt used, oldest first."""
-        sql = "SELECT topic_slug FROM topic_history WHERE guild_id = ? ORDER BY id"
+        """Topic slugs the guild's weekly prompt used, oldest first. A prompt that failed or was
+        skipped before its message reached Discord leaves its topic unused: nobody saw it."""
+        sql = (
+            "SELECT h.topic_slug FROM topic_history h LEFT JOIN outbox o ON o.key = h.outbox_key"
+            " WHERE h.guild_id = ?"
+            " AND (o.key IS NULL OR o.message_id IS NOT NULL OR o.state NOT IN (?, ?))"
+            " ORDER BY h.id"
+        )
+        args = (guild_id, FAILED, SKIPPED)
         if db is None:
-            rows = await self.store.fetchall(sql, (guild_id,))
+            rows = await self.store.fetchall(sql, args)
         else:
-            rows = list(await db.execute_fetchall(sql, (guild_id,)))
+            rows = list(await db.execute_fetchall(sql, args))
         return [str(r[0]) for r in rows]
 
     async def add_history(

@@ -422,6 +422,33 @@ async def test_missing_bot_permissions_are_told_to_moderators(world: World, bots
     assert "❌" in shown["content"] and "lacks Send Messages" in shown["content"]
 
 
+async def test_a_prompt_that_failed_leaves_its_topic_to_the_next_week(
+    world: World, bots: BotFactory
+):
+    """A prompt that never reached Discord used its topic all the same: the rotation went on
+    and that topic waited a whole cycle to be discussed. The next week's prompt takes it."""
+    run = await bots.start()
+    await command(
+        world, "weekly", "set", weekly_options(world, world.general, timedelta(minutes=1))
+    )
+    world.emu.set_bot_permissions(world.general, deny="SEND_MESSAGES")
+    world.clock.advance(61)
+    await cog_of(run).ticker.tick()
+    with sqlite3.connect(bots.settings().db) as conn:
+        ((state, payload),) = conn.execute("SELECT state, payload FROM outbox").fetchall()
+    assert state == "failed"
+    missed = json.loads(payload)["topic"]
+
+    world.emu.set_bot_permissions(world.general)  # granted again
+    world.clock.advance(7 * 24 * 3600)
+    await cog_of(run).ticker.tick()
+    with sqlite3.connect(bots.settings().db) as conn:
+        rows = conn.execute("SELECT state, payload FROM outbox ORDER BY due_at").fetchall()
+    assert [state for state, _ in rows] == ["failed", "sent"]
+    assert json.loads(rows[1][1])["topic"] == missed
+    assert len(bot_posts(world, world.general)) == 1
+
+
 async def _servers_loaded(bot: Any) -> None:
     """Until every server's data is in. Not by "guild_available": discord.py skips that event
     when a GUILD_CREATE lands just as its 2 s wait for them ends (seen under load)."""
