@@ -186,7 +186,11 @@ class AdminCog(commands.Cog, name="Admin"):
         return await self.configs.get(guild_id)
 
     async def _listing(self, guild: discord.Guild, config: GuildConfig) -> str:
-        lines = [f"**Bot settings for {guild.name}**", *describe(config, self.context.defaults)]
+        roles = {role.id for role in guild.roles}
+        lines = [
+            f"**Bot settings for {guild.name}**",
+            *describe(config, self.context.defaults, roles),
+        ]
         weekly = await SchedulingStore(self.reloader.store).weekly(guild.id)
         if config.timezone is None and weekly is not None:
             # What /schedule reads plain times in (SchedulingService.guild_zone): say so here.
@@ -214,7 +218,8 @@ class AdminCog(commands.Cog, name="Admin"):
             guild.id, name, value, by=interaction.user.id, now=self.clock(), guild_name=guild.name
         )
         defaults = self.context.defaults
-        was, now = shown(name, before, defaults), shown(name, after, defaults)
+        roles = {role.id for role in guild.roles}
+        was, now = shown(name, before, defaults, roles), shown(name, after, defaults, roles)
         head = (
             f"**{LABELS[name]}** is now {now} (was {was})."
             if was != now

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Container
 
 from bot.core.text import quote
 from bot.core.when import WhenError, validate_timezone
@@ -96,17 +97,27 @@ def parse_timezone(text: str) -> str:
         raise ConfigError(str(exc)) from None
 
 
-def shown(name: str, config: GuildConfig, defaults: Defaults) -> str:
+def shown(
+    name: str, config: GuildConfig, defaults: Defaults, roles: Container[int] | None = None
+) -> str:
     """One setting's current value as the /config replies show it (mentions never ping: the
-    replies are sent with no allowed mentions)."""
+    replies are sent with no allowed mentions). `roles`: the ids of the server's roles, when
+    known: the bot-wide announcement role is one server's, and left out elsewhere."""
     value = getattr(config, name)
     if name in ("discussion_channel", "announce_channel"):
         return f"<#{value}>" if value else "not set"
     if name == "announce_role":
         if value:
             return f"<@&{value}>"
-        if defaults.announce_role:
-            return f"<@&{defaults.announce_role}> (bot default)"
+        default = defaults.announce_role
+        if default and (roles is None or default in roles):
+            return f"<@&{default}> (bot default)"
+        if default:
+            # Discord would show its mention as '@deleted-role'; the announcement omits it.
+            return (
+                "none: announcements mention nobody here (the bot's default role is another "
+                "server's): pick one of this server's roles with `/config role`"
+            )
         return "none: announcements mention nobody"
     if name == "timezone":
         return value or f"{defaults.timezone} (default)"
@@ -119,5 +130,7 @@ def shown(name: str, config: GuildConfig, defaults: Defaults) -> str:
     raise KeyError(name)
 
 
-def describe(config: GuildConfig, defaults: Defaults) -> list[str]:
-    return [f"**{LABELS[name]}**: {shown(name, config, defaults)}" for name in LABELS]
+def describe(
+    config: GuildConfig, defaults: Defaults, roles: Container[int] | None = None
+) -> list[str]:
+    return [f"**{LABELS[name]}**: {shown(name, config, defaults, roles)}" for name in LABELS]

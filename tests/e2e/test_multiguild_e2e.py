@@ -309,3 +309,21 @@ async def test_weekly_prompts_in_two_zones_each_post_once_at_their_local_time(
     await cog_of(run).ticker.tick()
     await cog_of(run).ticker.tick()
     assert len(bot_posts(world, world.general)) == 1 and len(bot_posts(world, club.general)) == 1
+
+
+async def test_the_bot_wide_announcement_role_is_shown_only_where_it_is_a_role(
+    world: World, bots: BotFactory, club: Club
+):
+    """`announce_role_id` is a role of one server. Elsewhere the announcement leaves it out,
+    but /config show said it would mention '<@&id> (bot default)', which Discord renders as
+    '@deleted-role'."""
+    fans = world.emu.add_role(world.guild, "new-episodes")
+    await bots.start(announce_role_id=fans.id)
+    ada = world.emu.add_member(world.guild, "ada", "MANAGE_GUILD")
+    shown = await ask(world, "config", "show", {}, user=ada, channel=world.general)
+    assert f"**Announcement role**: <@&{fans.id}> (bot default)" in shown, shown
+
+    shown = await ask(world, "config", "show", {}, user=club.admin, channel=club.general)
+    assert str(fans.id) not in shown, shown
+    assert "**Announcement role**: none: announcements mention nobody here" in shown, shown
+    assert "/config role" in shown, shown
