@@ -359,7 +359,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
                 guild_name=interaction.guild.name,
             )
         except SchedulingError as exc:
-            await tell(interaction, f"That didn't work: {exc}")
+            await tell(interaction, f"Nothing was saved: {exc}")
             return
         await tell_all(interaction, weekly_text(view, heading="Weekly prompt set"))
 
@@ -468,7 +468,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
                 guild_name=interaction.guild.name,
             )
         except SchedulingError as exc:
-            await tell(interaction, f"That didn't work: {exc}")
+            await tell(interaction, f"Nothing was saved: {exc}")
             return
         s = view.schedule
         name = view.topic.title if view.topic else s.topic_slug

@@ -306,7 +306,7 @@ class SchedulingService:
         """`tz` None: the guild's zone (see `guild_zone`)."""
         rule, errors = await self._weekly_rule(guild_id, weekday, at, tz)
         if rule is None:
-            raise SchedulingError("nothing was saved. " + "; ".join(errors))
+            raise SchedulingError("; ".join(errors))
         config = WeeklyConfig(
             guild_id=guild_id,
             channel_id=channel_id,
@@ -510,20 +510,19 @@ class SchedulingService:
         repeat_name = (repeat or "once").strip().lower()
         if repeat_name not in REPEATS:
             raise SchedulingError(
-                f"nothing was saved: repeat must be 'weekly' or left empty (once), "
-                f"not {quote(repeat or '')}"
+                f"repeat must be 'weekly' or left empty (once), not {quote(repeat or '')}"
             )
         title = " ".join(title.split())
         if len(title) > THREAD_NAME:
             raise SchedulingError(
-                f"nothing was saved: the title is {len(title)} characters; Discord allows "
+                f"the title is {len(title)} characters; Discord allows "
                 f"{THREAD_NAME} for a thread name"
             )
         found = find_topic(await self.topics.topics(), topic)
         try:
             at, tz = parse_when_with_zone(when, now, await self.guild_zone(guild_id))
         except WhenError as exc:
-            raise SchedulingError(f"nothing was saved: {exc}") from None
+            raise SchedulingError(str(exc)) from None
         rule: Recurrence
         if repeat_name == "weekly":
             local = at.astimezone(zone(tz))
@@ -533,7 +532,7 @@ class SchedulingService:
                 # first, already past, so the asked-for first post would come a week late.
                 shown = format_wall_time(rule.at)
                 raise SchedulingError(
-                    f"nothing was saved: {shown} happens twice on {local:%a %Y-%m-%d} in {tz} "
+                    f"{shown} happens twice on {local:%a %Y-%m-%d} in {tz} "
                     f"(the clocks go back), and a weekly schedule posts at the first {shown}, "
                     f"already past. Schedule this one without repeat, and a weekly one from "
                     f"next week ('{local + timedelta(weeks=1):%Y-%m-%d} {shown}')."
@@ -549,7 +548,7 @@ class SchedulingService:
             if same == (channel_id, found.slug, _slot(rule)) and upcoming:
                 # Two of them would open two identical threads at once: surely a slip.
                 raise SchedulingError(
-                    f"nothing was saved: schedule #{existing.id} already opens a thread on "
+                    f"schedule #{existing.id} already opens a thread on "
                     f"{found.title} in <#{channel_id}> {describe(rule)}. Pick another time, "
                     f"or to replace it, cancel it first (/schedule cancel id:{existing.id})."
                 )

@@ -357,7 +357,7 @@ async def test_a_title_is_echoed_and_a_twin_schedule_refused_with_a_way_out(
     assert "(titled “Ship \\*it\\*”)" in made["content"], made["content"]
     assert "(titled “Ship \\*it\\*”)" in (await command(world, "schedule", "list"))["content"]
     twin = (await command(world, "schedule", "thread", options))["content"]
-    assert "nothing was saved: schedule #1 already opens a thread" in twin
+    assert "Nothing was saved: schedule #1 already opens a thread" in twin
     assert "/schedule cancel id:1" in twin and "title" not in twin
 
 
@@ -379,6 +379,7 @@ async def test_unclear_input_gets_a_precise_error_and_saves_nothing(world: World
     bad_time = await command(
         world, "schedule", "thread", {"topic": "open-source-usability", "when": "someday"}
     )
+    assert bad_time["content"].startswith("Nothing was saved: "), bad_time["content"]
     assert "unknown word 'someday'" in bad_time["content"]
     bad_topic = await command(
         world, "schedule", "thread", {"topic": "usabilty", "when": "in 1 hour"}
@@ -390,7 +391,7 @@ async def test_unclear_input_gets_a_precise_error_and_saves_nothing(world: World
         "set",
         {**weekly_options(world, world.general, timedelta(days=1)), "tz": "Mars/Base"},
     )
-    assert "unknown time zone 'Mars/Base'" in bad_zone["content"]
+    assert bad_zone["content"].startswith("Nothing was saved: tz: unknown time zone 'Mars/Base'")
     # No channel given and none configured: that is said, and so is everything else wrong.
     no_channel = await command(
         world, "weekly", "set", {"weekday": "friday", "time": "25:00", "tz": "Mars/Base"}

@@ -141,7 +141,6 @@ async def test_bad_weekly_input_saves_nothing_and_says_what_is_wrong(db, weekday
         with pytest.raises(SchedulingError) as info:
             await service.set_weekly(GUILD, TEXT_CHANNEL, weekday, at, tz, by=MOD, now=TUE)
         assert await service.show_weekly(GUILD, TUE) is None
-    assert str(info.value).startswith("nothing was saved.")
     for part in expected:
         assert part in str(info.value)
 
