@@ -444,6 +444,11 @@ def why_text(
 
 
 def not_found_text(text: str, feeds: Sequence[FeedRow]) -> str:
+    if not feeds:
+        return (
+            "No feed is configured (setting `feed_url`, or `vgbot import-feed`), so no item "
+            f"matching {quote(text)} was seen."
+        )
     lines = [f"No item matching {quote(text)} was seen in the feed."]
     for feed in feeds:
         if feed.last_error:
@@ -454,8 +459,6 @@ def not_found_text(text: str, feeds: Sequence[FeedRow]) -> str:
             lines.append(f"- {_plain(problem)}")
         if feed.last_fetch_at is None:
             lines.append(f"{_plain(feed.url)} has not been read yet.")
-    if not feeds:
-        lines.append("No feed is configured (setting `feed_url`, or `vgbot import-feed`).")
     return truncate("\n".join(lines), MESSAGE_CONTENT)
 
 

@@ -29,6 +29,7 @@ from bot.services.feeds import (
     ReadReport,
     Watcher,
     extras_retry_delay,
+    not_found_text,
     release_decision,
     status_text,
     summary_look,
@@ -809,3 +810,10 @@ async def test_a_new_episode_titled_like_a_content_one_is_its_own_episode(
     # content/'s own episode keeps its curated notes.
     curated = await catalog.get_episode(env.store, number=11)
     assert curated is not None and curated.title == "Data Science: The Great Stagnation"
+
+
+def test_why_without_a_feed_says_so_first():
+    # It said "No item matching '11' was seen in the feed." first, of a feed that is not there.
+    told = not_found_text("11", [])
+    assert told.startswith("No feed is configured"), told
+    assert "was seen in the feed" not in told, told
