@@ -4,7 +4,8 @@ Each check returns Findings (ok, note, warn or fail) with a message and, when so
 wrong, what to do about it. The command prints them and exits non-zero when any check failed.
 The token is never shown: findings say what is wrong with its shape, not what it is.
 
-Checks: the token's format; the database (opens, migrates, passes a quick integrity check);
+Checks: the token's format; the database (read-only: opens, passes a quick integrity check,
+its schema version against this code's, which it notes but never migrates);
 content/ and prompts/ (the same validation as `vgbot content check`); the feed, if one is
 configured; the heartbeat, if configured; and, with a token, Discord over REST: the token is
 accepted, and in every channel the database configures (weekly prompt, scheduled threads,
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import os
 import re
@@ -156,24 +158,20 @@ def _decoded_id(part: str) -> int | None:
 
 
 async def check_database(path: Path) -> list[Finding]:
-    from bot.store.db import StoreError, open_store
+    """Read-only: the doctor may run from a newer version while an older bot uses this file,
+    and migrating it under that bot would break it. Pending migrations are a note."""
+    from bot.store.db import StoreError, discover_migrations
 
     area = "database"
     missing = await asyncio.to_thread(_missing_database, path)
     if missing is not None:
         return [missing]
     try:
-        store = await open_store(path)
+        verdict, version, counts = await asyncio.to_thread(_read_database, path)
     except StoreError as exc:
         return [Finding(area, FAIL, str(exc))]
-    try:
-        row = await store.fetchone("PRAGMA quick_check")
-        verdict = str(row[0]) if row is not None else "no answer"
-        counts = await _counts(store)
     except sqlite3.DatabaseError as exc:
         return [Finding(area, FAIL, f"{path} is damaged: {exc}", "restore a backup: vgbot restore")]
-    finally:
-        await store.close()
     if verdict != "ok":
         return [
             Finding(
@@ -183,14 +181,61 @@ async def check_database(path: Path) -> list[Finding]:
                 "restore a backup (vgbot restore PATH) or move the file away",
             )
         ]
-    return [
-        Finding(
-            area,
-            OK,
-            f"{path}: schema version {store.schema_version}, "
-            f"{counted(counts['episodes'], 'episode')}, {counted(counts['topics'], 'topic')}",
-        )
-    ]
+    steps = discover_migrations()
+    known = steps[-1].version if steps else 0
+    if version > known:
+        return [
+            Finding(
+                area,
+                FAIL,
+                f"{path} has schema version {version}, newer than this code knows (up to {known})",
+                "upgrade vgbot, or point VGBOT_DB at another database file",
+            )
+        ]
+    holds = f"{counted(counts['episodes'], 'episode')}, {counted(counts['topics'], 'topic')}"
+    if version < known:
+        pending = sum(m.version > version for m in steps)
+        return [
+            Finding(
+                area,
+                NOTE,
+                f"{path}: schema version {version}; this version would migrate it to {known} "
+                f"({counted(pending, 'step')}); checked as it is, unchanged: {holds}",
+                "`vgbot run` (or `vgbot content sync`) from this version applies them: do it "
+                "once no older bot uses this database (the new schema may break an older bot)",
+            )
+        ]
+    return [Finding(area, OK, f"{path}: schema version {version}, {holds}")]
+
+
+def _read_database(path: Path) -> tuple[str, int, dict[str, int]]:
+    """(quick_check verdict, schema version, row counts), through a read-only connection."""
+    from bot.store.db import StoreError, connect_read_only, explain
+
+    try:
+        conn = connect_read_only(path)
+    except sqlite3.Error as exc:
+        raise StoreError(explain(path, exc)) from None
+    with contextlib.closing(conn):
+        try:
+            tables = _tables(conn)
+        except sqlite3.Error as exc:
+            raise StoreError(explain(path, exc)) from None
+        row = conn.execute("PRAGMA quick_check").fetchone()
+        verdict = str(row[0]) if row is not None else "no answer"
+        version = 0  # no schema_version table: nothing migrated yet (the bot starts from 1)
+        if "schema_version" in tables:
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = int(row[0] or 0)
+        counts = {
+            t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) if t in tables else 0
+            for t in ("episodes", "topics")
+        }
+    return verdict, version, counts
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def _missing_database(path: Path) -> Finding | None:
@@ -208,14 +253,6 @@ def _missing_database(path: Path) -> Finding | None:
             f"point VGBOT_DB at a writable place, or make {parent} writable for the bot",
         )
     return Finding("database", NOTE, f"no database at {path} yet: the bot creates it at start")
-
-
-async def _counts(store: Any) -> dict[str, int]:
-    out = {}
-    for table in ("episodes", "topics"):
-        row = await store.fetchone(f"SELECT count(*) FROM {table}")
-        out[table] = int(row[0]) if row is not None else 0
-    return out
 
 
 # ------------------------------------------------------------------ content and prompts
@@ -312,7 +349,7 @@ def check_health(path: Path | None, now: float) -> list[Finding]:
 
 async def configured_channels(db: Path) -> dict[int, list[str]]:
     """Channel id → what uses it, from every table that names a channel to post in."""
-    from bot.store.db import StoreError, open_store
+    from bot.store.db import connect_read_only
 
     uses: dict[int, list[str]] = defaultdict(list)
     if not await asyncio.to_thread(db.exists):
@@ -334,19 +371,24 @@ async def configured_channels(db: Path) -> dict[int, list[str]]:
         ("announce_channels", "SELECT channel_id, guild_id FROM announce_channels",
          "release announcements"),
     )  # fmt: skip
+
+    def read() -> None:
+        # Read-only, and on the schema as it is: each table named here exists from the step
+        # that created it with these columns, so an older database answers the same way.
+        with contextlib.closing(connect_read_only(db)) as conn:
+            tables = _tables(conn)
+            for table, sql, label in queries:
+                if table not in tables:
+                    continue
+                for row in conn.execute(sql):
+                    use = label.format(*row)
+                    if use not in uses[int(row[0])]:
+                        uses[int(row[0])].append(use)
+
     try:
-        store = await open_store(db)
-    except StoreError:
+        await asyncio.to_thread(read)
+    except sqlite3.Error:
         return {}  # the database check says why
-    async with store:
-        tables = {str(r[0]) for r in await store.fetchall("SELECT name FROM sqlite_master")}
-        for table, sql, label in queries:
-            if table not in tables:
-                continue
-            for row in await store.fetchall(sql):
-                use = label.format(*row)
-                if use not in uses[int(row[0])]:
-                    uses[int(row[0])].append(use)
     return dict(uses)
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiosqlite
 
@@ -295,6 +296,17 @@ def _connect_reader(
     except BaseException:
         conn.close()
         raise
+    return conn
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change the file at `path`: no migration, no switch to WAL, no
+    checkpoint. For checks (`vgbot doctor`), which may run from a newer version beside an older
+    bot still using the database. Errors about the file may come only with the first statement
+    (SQLite reads it then); `explain` words them."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.row_factory = sqlite3.Row
     return conn
 
 

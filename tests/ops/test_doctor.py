@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import shutil
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from bot.ops.doctor import (
 )
 from bot.sandbox.emulator import Emulator
 from bot.settings import Settings
-from bot.store.db import open_store
+from bot.store.db import discover_migrations, open_store
 from bot.store.guild_config import GuildConfigStore
 from bot.store.scheduling import SchedulingStore, WeeklyConfig
 
@@ -182,6 +184,80 @@ async def test_a_healthy_database_says_what_it_holds(tmp_path):
     await (await open_store(db)).close()
     (ok,) = await check_database(db)
     assert ok.level == OK and "schema version" in ok.message
+
+
+def _files(db: Path) -> tuple[bytes, bytes]:
+    """The database and its -wal, byte for byte. A -wal the doctor's reader created is empty
+    (no frames: the same as none, for SQLite); the -shm holds only reader marks."""
+    wal = db.with_name(db.name + "-wal")
+    return db.read_bytes(), wal.read_bytes() if wal.exists() else b""
+
+
+def _version(db: Path) -> int:
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+
+async def _old_database(db: Path, upto: int) -> None:
+    """A database as the version whose last migration was `upto` left it."""
+    steps = [m for m in discover_migrations() if m.version <= upto]
+    await (await open_store(db, migrations=steps)).close()
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+async def test_doctor_leaves_an_older_database_as_it_found_it(emu, tmp_path, journal):
+    # Before 0050 the announcement channel lived in announce_channels, which 0050 drops: a
+    # doctor that migrated this database would break the older bot still running on it.
+    db = tmp_path / "vgbot.sqlite3"
+    await _old_database(db, upto=40)
+    guild = emu.add_guild("Vanishing Gradients")
+    news = emu.add_channel(guild, "news")
+    older_bot = sqlite3.connect(db, isolation_level=None)
+    try:
+        older_bot.execute(f"PRAGMA journal_mode = {journal}")
+        # Under WAL, the older bot's last write sits in the -wal, not yet in the file.
+        older_bot.execute(
+            "INSERT INTO announce_channels (guild_id, channel_id, set_at) VALUES (?, ?, 0)",
+            (guild.id, news.id),
+        )
+        before = _files(db)
+        assert bool(before[1]) == (journal == "wal")
+        settings_ = Settings(
+            db=db,
+            content_dir=REPO / "content",
+            prompts_dir=REPO / "prompts",
+            token=emu.token,
+            api_base=emu.api_base,
+        )
+        findings = await run_doctor(settings_, now=0.0)
+        assert _files(db) == before
+    finally:
+        older_bot.close()
+    assert _version(db) == 40
+    assert exit_status(findings) == 0, render(findings)
+    (database,) = [f for f in findings if f.area == "database"]
+    known = discover_migrations()[-1].version
+    steps = sum(m.version > 40 for m in discover_migrations())
+    assert database.level == NOTE
+    assert f"schema version 40; this version would migrate it to {known} ({steps} steps)" in (
+        database.message
+    )
+    assert "vgbot run" in database.fix
+    # The other checks still ran, on the database as it is.
+    assert f"channel {news.id}" in {f.area for f in findings}
+    assert "release announcements" in str(findings)
+
+
+async def test_doctor_still_refuses_a_database_from_newer_code_and_leaves_it(tmp_path):
+    db = tmp_path / "vgbot.sqlite3"
+    await (await open_store(db)).close()
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("INSERT INTO schema_version VALUES (9999, 'future', 0)")
+    before = _files(db)
+    (failed,) = await check_database(db)
+    assert failed.level == FAIL and "schema version 9999, newer than this code" in failed.message
+    assert "upgrade vgbot" in failed.fix
+    assert _files(db) == before
 
 
 async def test_content_problems_are_listed_with_file_and_line(tmp_path):
