@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import logging
 import os
 import re
@@ -209,16 +208,12 @@ async def check_database(path: Path) -> list[Finding]:
 
 
 def _read_database(path: Path) -> tuple[str, int, dict[str, int]]:
-    """(quick_check verdict, schema version, row counts), through a read-only connection."""
-    from bot.store.db import StoreError, connect_read_only, explain
+    """(quick_check verdict, schema version, row counts), read without changing anything."""
+    from bot.store.db import StoreError, explain, read_quietly
 
-    try:
-        conn = connect_read_only(path)
-    except sqlite3.Error as exc:
-        raise StoreError(explain(path, exc)) from None
-    with contextlib.closing(conn):
+    def facts(conn: sqlite3.Connection) -> tuple[str, int, dict[str, int]]:
         try:
-            tables = _tables(conn)
+            tables = _tables(conn)  # the first read: a file that is no database fails here
         except sqlite3.Error as exc:
             raise StoreError(explain(path, exc)) from None
         row = conn.execute("PRAGMA quick_check").fetchone()
@@ -231,7 +226,12 @@ def _read_database(path: Path) -> tuple[str, int, dict[str, int]]:
             t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) if t in tables else 0
             for t in ("episodes", "topics")
         }
-    return verdict, version, counts
+        return verdict, version, counts
+
+    try:
+        return read_quietly(path, facts)
+    except sqlite3.OperationalError as exc:  # cannot open, or locked: not damage
+        raise StoreError(explain(path, exc)) from None
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -349,9 +349,8 @@ def check_health(path: Path | None, now: float) -> list[Finding]:
 
 async def configured_channels(db: Path) -> dict[int, list[str]]:
     """Channel id → what uses it, from every table that names a channel to post in."""
-    from bot.store.db import connect_read_only
+    from bot.store.db import read_quietly
 
-    uses: dict[int, list[str]] = defaultdict(list)
     if not await asyncio.to_thread(db.exists):
         return {}
     queries = (
@@ -372,24 +371,24 @@ async def configured_channels(db: Path) -> dict[int, list[str]]:
          "release announcements"),
     )  # fmt: skip
 
-    def read() -> None:
-        # Read-only, and on the schema as it is: each table named here exists from the step
-        # that created it with these columns, so an older database answers the same way.
-        with contextlib.closing(connect_read_only(db)) as conn:
-            tables = _tables(conn)
-            for table, sql, label in queries:
-                if table not in tables:
-                    continue
-                for row in conn.execute(sql):
-                    use = label.format(*row)
-                    if use not in uses[int(row[0])]:
-                        uses[int(row[0])].append(use)
+    def read(conn: sqlite3.Connection) -> dict[int, list[str]]:
+        # On the schema as it is: each table named here exists from the step that created it
+        # with these columns, so an older database answers the same way.
+        uses: dict[int, list[str]] = defaultdict(list)
+        tables = _tables(conn)
+        for table, sql, label in queries:
+            if table not in tables:
+                continue
+            for row in conn.execute(sql):
+                use = label.format(*row)
+                if use not in uses[int(row[0])]:
+                    uses[int(row[0])].append(use)
+        return dict(uses)
 
     try:
-        await asyncio.to_thread(read)
+        return await asyncio.to_thread(read_quietly, db, read)
     except sqlite3.Error:
         return {}  # the database check says why
-    return dict(uses)
 
 
 class _Unreachable(Exception):

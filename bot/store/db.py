@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -299,15 +299,50 @@ def _connect_reader(
     return conn
 
 
-def connect_read_only(path: Path) -> sqlite3.Connection:
+def connect_read_only(path: Path, *, immutable: bool = False) -> sqlite3.Connection:
     """A connection that cannot change the file at `path`: no migration, no switch to WAL, no
     checkpoint. For checks (`vgbot doctor`), which may run from a newer version beside an older
     bot still using the database. Errors about the file may come only with the first statement
-    (SQLite reads it then); `explain` words them."""
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    (SQLite reads it then); `explain` words them. `immutable`: no locks and no -wal/-shm (only
+    safe while nothing writes; see read_quietly)."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def read_quietly(path: Path, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """fn(connection) on a read-only connection that leaves nothing beside the file.
+
+    A read-only reader of a WAL database creates the -wal and -shm when they are missing, and
+    leaves them, owned by whoever ran it: root's, from `vgbot doctor` under systemd, the bot's
+    own user could not write them at its next start. They are missing only when no one has the
+    database open, so then it is read `immutable` (no locks, no files), and read again the usual
+    way if a writer turned up meanwhile (a -wal appeared, or the file changed)."""
+    wal = path.with_name(path.name + "-wal")
+    if _is_wal(path) and not wal.exists():
+        before = _stamp(path)
+        with closing(connect_read_only(path, immutable=True)) as conn:
+            result = fn(conn)
+        if not wal.exists() and _stamp(path) == before:
+            return result
+    with closing(connect_read_only(path)) as conn:
+        return fn(conn)
+
+
+def _is_wal(path: Path) -> bool:
+    """The header's file format bytes say WAL (2), not a rollback journal (1)."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False  # connecting says what is wrong
+    return len(header) == 20 and header[18] == 2
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 async def _connect_writer(path: Path) -> aiosqlite.Connection:

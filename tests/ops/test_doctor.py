@@ -187,8 +187,7 @@ async def test_a_healthy_database_says_what_it_holds(tmp_path):
 
 
 def _files(db: Path) -> tuple[bytes, bytes]:
-    """The database and its -wal, byte for byte. A -wal the doctor's reader created is empty
-    (no frames: the same as none, for SQLite); the -shm holds only reader marks."""
+    """The database and its -wal (none: no frames), byte for byte; the -shm is only an index."""
     wal = db.with_name(db.name + "-wal")
     return db.read_bytes(), wal.read_bytes() if wal.exists() else b""
 
@@ -246,6 +245,20 @@ async def test_doctor_leaves_an_older_database_as_it_found_it(emu, tmp_path, jou
     # The other checks still ran, on the database as it is.
     assert f"channel {news.id}" in {f.area for f in findings}
     assert "release announcements" in str(findings)
+
+
+async def test_doctor_leaves_no_files_beside_a_database_nobody_has_open(tmp_path):
+    # A -wal and -shm left by the doctor run as root would be root's: the bot's own user
+    # (systemd's DynamicUser) could then not write them at its next start.
+    db = tmp_path / "vgbot.sqlite3"
+    await configure(db, 10, 100, 100)  # closed: no -wal
+    before = sorted(p.name for p in tmp_path.iterdir()), db.read_bytes()
+    (ok,) = await check_database(db)
+    assert ok.level == OK
+    assert await configured_channels(db) == {
+        100: ["the weekly prompt", "the announcement channel (/config)"]
+    }
+    assert (sorted(p.name for p in tmp_path.iterdir()), db.read_bytes()) == before
 
 
 async def test_doctor_still_refuses_a_database_from_newer_code_and_leaves_it(tmp_path):

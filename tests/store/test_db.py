@@ -7,7 +7,14 @@ import sqlite3
 
 import pytest
 
-from bot.store.db import Migration, StoreError, check_migrations, discover_migrations, open_store
+from bot.store.db import (
+    Migration,
+    StoreError,
+    check_migrations,
+    discover_migrations,
+    open_store,
+    read_quietly,
+)
 
 
 def _tables(path) -> set[str]:
@@ -62,6 +69,31 @@ async def test_a_database_from_newer_code_is_refused_with_advice(tmp_path):
         conn.execute("INSERT INTO schema_version VALUES (9999, 'future', 0)")
     with pytest.raises(StoreError, match=r"schema version 9999, newer than this code.*upgrade"):
         await open_store(path)
+
+
+async def test_a_quiet_read_reads_again_when_a_writer_turned_up_during_it(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    async with await open_store(path, migrations=discover_migrations()[:1]) as store:
+        async with store.transaction() as db:
+            await db.execute("INSERT INTO topics (slug, title) VALUES ('moats', 'Moats')")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bot.sqlite3"]
+    writer: list[sqlite3.Connection] = []
+
+    def titles(conn: sqlite3.Connection) -> list[str]:
+        seen = [r[0] for r in conn.execute("SELECT title FROM topics ORDER BY 1")]
+        if not writer:  # the bot starts while the first read runs, and writes
+            writer.append(sqlite3.connect(path, isolation_level=None))
+            writer[0].execute("INSERT INTO topics (slug, title) VALUES ('evals', 'Evals')")
+        return seen
+
+    try:
+        assert read_quietly(path, titles) == ["Evals", "Moats"]
+    finally:
+        writer[0].close()
+    # Nobody writing: nothing left beside the file.
+    count = read_quietly(path, lambda conn: conn.execute("SELECT count(*) FROM topics").fetchone())
+    assert count[0] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bot.sqlite3"]
 
 
 async def test_a_file_that_is_not_a_database_is_named(tmp_path):
