@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from bot.core.answers import EpisodeRef
 from bot.core.models import Topic
@@ -27,6 +28,11 @@ CHOICE_CHARS = 100  # Discord: a choice name or value is at most 100 characters
 MAX_CHOICES = 25
 _TITLE_KEPT = 40  # characters of a title an autocomplete name keeps before it drops guests
 _FUZZY_CUTOFF = 75  # WRatio: below this, "suggestions" for short words are noise
+# Autocomplete adds close spellings only when exact and prefix matching found fewer choices
+# than this, so ordinary typing keeps its speed and its answers.
+_FEW = 3
+_TYPO_WORDS = 3  # words of one query looked up by spelling; more is not a typo but a miss
+_CLOSE_WORDS = 5  # close spellings tried per word, fewest edits first
 # An autocomplete value naming one episode by its catalogue id, for when its number (a feed
 # whose seasons count from 1 again) or slug is shared and would open another episode.
 _BY_ID = re.compile(r"id:(\d{1,12})")
@@ -90,10 +96,14 @@ class Directory:
                     self._topic_names.setdefault(name, t.slug)
             names = [(n, fold(n)) for n in (t.title, *t.aliases, t.slug.replace("-", " "))]
             self._topic_folded.append((t, [(n, f, f.split()) for n, f in names]))
-        self._fuzzy_topics: dict[str, str] = {}  # folded title or alias → slug
+        self._fuzzy_topics: dict[str, tuple[str, str]] = {}  # folded title or alias → slug, name
         for t in self.topics:
             for name in (t.title, *t.aliases):
-                self._fuzzy_topics.setdefault(fold(name), t.slug)
+                self._fuzzy_topics.setdefault(fold(name), (t.slug, name))
+        self._fuzzy_topic_names = list(self._fuzzy_topics)
+        # A text much longer than every name is no misspelling of one (and WRatio's cost
+        # grows with the text's length).
+        self._fuzzy_topic_chars = max(map(len, self._fuzzy_topic_names), default=0) + 10
         # Content episodes come first so they win every lookup against a feed duplicate.
         self.episodes = sorted(episodes, key=lambda e: (e.origin != "content", *_newest_first(e)))
         self._numbered: dict[int, list[EpisodeEntry]] = {}
@@ -131,6 +141,12 @@ class Directory:
         pairs.sort()
         self._tokens = [w for w, _ in pairs]
         self._token_entry = [i for _, i in pairs]
+        # The distinct words by length: a word is compared only with words of a length
+        # within its allowed edits (a quarter of the comparisons at 10,000 episodes).
+        self._vocabulary: dict[int, list[str]] = {}
+        for w in dict.fromkeys(self._tokens):
+            self._vocabulary.setdefault(len(w), []).append(w)
+        self._near: dict[int, list[str]] = {}  # word length → the words it is compared with
         numbered = sorted((str(e.number), i) for i, e in enumerate(self._newest) if e.number)
         self._numbers = [n for n, _ in numbered]
         self._number_entry = [i for _, i in numbered]
@@ -193,16 +209,40 @@ class Directory:
             name = t.title if plain else f"{t.title} ({best[1]})"
             ranked.append((best[0], fold(t.title), (name[:CHOICE_CHARS], t.slug[:CHOICE_CHARS])))
         ranked.sort(key=lambda r: (r[0], r[1]))
-        return [r[2] for r in ranked[:limit]]
+        choices = [r[2] for r in ranked[:limit]]
+        if len(choices) < min(_FEW, limit):
+            # Offered, never answered: a choice's value is the slug the member picks.
+            shown = {slug for _, slug in choices}
+            for t, name in self._close_topics(prefix, limit):
+                if t.slug not in shown and len(choices) < limit:
+                    # The alias only when the title does not say it, as above.
+                    plain = f" {fold(name)} " in f" {fold(t.title)} "
+                    label = t.title if plain else f"{t.title} ({name})"
+                    choices.append((label[:CHOICE_CHARS], t.slug[:CHOICE_CHARS]))
+                    shown.add(t.slug)
+        return choices
 
     def suggest_topics(self, text: str, limit: int = 5) -> list[Topic]:
         """Topics with names close to `text` (typos), best first."""
-        names = self._fuzzy_topics
+        return [t for t, _ in self._close_topics(text, limit)]
+
+    def _close_topics(self, text: str, limit: int) -> list[tuple[Topic, str]]:
+        """Topics with a title or alias close to `text`, with that name; best first."""
+        want = fold(text)
+        if len(want.replace(" ", "")) < 4 or len(want) > self._fuzzy_topic_chars:
+            return []  # a few letters are close to too much to mean anything
         found = process.extract(
-            fold(text), list(names), scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=_FUZZY_CUTOFF
+            want,
+            self._fuzzy_topic_names,
+            scorer=fuzz.WRatio,
+            limit=limit * 3,
+            score_cutoff=_FUZZY_CUTOFF,
         )
-        slugs = dict.fromkeys(names[name] for name, _, _ in found)
-        return [self._topic_by_slug[s] for s in list(slugs)[:limit]]
+        out: dict[str, str] = {}
+        for folded, _, _ in found:
+            slug, name = self._fuzzy_topics[folded]
+            out.setdefault(slug, name)
+        return [(self._topic_by_slug[s], name) for s, name in list(out.items())[:limit]]
 
     # ---------------------------------------------------------------- episodes
 
@@ -323,7 +363,63 @@ class Directory:
                 key=lambda i: (not self._title_folded[i].startswith(title), i),
             )
             out += rest[: limit - len(out)]
+            if number is None and len(out) < min(_FEW, limit):
+                # Offered as choices after the others, never answered: /episode with the
+                # misspelt text itself still finds nothing and says "did you mean".
+                seen = set(out)
+                close = self._close_matches(words, limit)
+                out += [i for i in close if i not in seen][: limit - len(out)]
         return [self.choice(self._newest[i]) for i in out]
+
+    def _close_matches(self, words: Sequence[str], limit: int) -> list[int]:
+        """Entries having, for every word, the word as a beginning or a word spelt within a
+        few edits of it (transpositions count one); fewest edits first, then newest. Only
+        worth it when the words as typed found little: each word spelt anew costs ~0.5 ms
+        at 10,000 episodes, so at most _TYPO_WORDS words are."""
+        found = {w: self._prefix_range(self._tokens, w) for w in words}
+        # Words found nowhere as typed first: they must be respelt; the others may be.
+        ordered = sorted(words, key=lambda w: found[w][0] < found[w][1])
+        options: list[tuple[str, list[tuple[str, int]]]] = []  # (word, [(close word, edits)])
+        for k, w in enumerate(ordered):
+            close = self._close_words(w) if k < _TYPO_WORDS else []
+            if found[w][0] == found[w][1] and not close:
+                return []  # a word like no word of any name: no episode has it
+            options.append((w, close))
+        if not any(close for _, close in options):
+            return []  # spelt as typed only: what prefix matching already found
+        # Per entry, the fewest edits that give it every word.
+        edits: dict[int, int] | None = None
+        for w, close in options:
+            cost: dict[int, int] = {}
+            for word, n in reversed(close):  # fewest edits last, so they win
+                lo, hi = self._prefix_range(self._tokens, word)
+                hi = bisect.bisect_right(self._tokens, word, lo, hi)  # the whole word
+                cost.update(dict.fromkeys(self._token_entry[lo:hi], n))
+            lo, hi = found[w]
+            cost.update(dict.fromkeys(self._token_entry[lo:hi], 0))  # as typed
+            edits = (
+                cost if edits is None else {i: e + cost[i] for i, e in edits.items() if i in cost}
+            )
+            if not edits:
+                return []
+        assert edits is not None
+        return heapq.nsmallest(limit, edits, key=lambda i: (edits[i], i))
+
+    def _close_words(self, word: str) -> list[tuple[str, int]]:
+        """Words of titles and guest names within a few edits of `word`, fewest first: one
+        edit for 4 to 7 letters, two from 8, none under 4 (one edit from 'mot' is half the
+        dictionary)."""
+        allowed = 0 if len(word) < 4 else 1 if len(word) < 8 else 2
+        if not allowed:
+            return []
+        near = self._near.get(len(word))
+        if near is None:  # built once per length and directory: ~0.2 ms at 10,000 episodes
+            lengths = range(len(word) - allowed, len(word) + allowed + 1)
+            near = self._near[len(word)] = [w for n in lengths for w in self._vocabulary.get(n, ())]
+        found = process.extract(
+            word, near, scorer=OSA.distance, score_cutoff=allowed, limit=_CLOSE_WORDS + 1
+        )
+        return [(w, int(n)) for w, n, _ in found if w != word][:_CLOSE_WORDS]
 
     def suggest_episodes(self, text: str, limit: int = 5) -> list[EpisodeEntry]:
         """Episodes with a title or guest name close to `text` (typos), best first."""

@@ -69,6 +69,25 @@ async def test_autocomplete_offers_episodes_and_topics(running: BotRun):
     assert any("moat" in c["name"].lower() for c in topics), topics
 
 
+async def test_autocomplete_forgives_a_typo_and_the_typo_itself_is_not_answered(running: BotRun):
+    w = running.world
+    episodes = await running.emu.autocomplete(
+        "episode", {"query": "sarufim"}, user=w.alice, channel=w.general
+    )
+    assert [c["value"] for c in episodes] == ["11"]
+    topics = await running.emu.autocomplete(
+        "topic", {"query": "moots"}, user=w.alice, channel=w.general
+    )
+    assert [(c["name"], c["value"]) for c in topics] == [("Defensible moats", "defensible-moats")]
+    # Sent as typed instead of picked: "did you mean", privately, not episode 11's notes.
+    handle = await running.emu.invoke(
+        "episode", {"query": "sarufim"}, user=w.alice, channel=w.general
+    )
+    embed = _embed(await handle.response())
+    assert handle.ephemeral and "Mark Saroufim" in str(embed)
+    assert "Sections" not in str(embed)
+
+
 async def test_not_covered_is_private_and_suggests(running: BotRun):
     w = running.world
     handle = await running.emu.invoke(

@@ -187,3 +187,12 @@ def test_a_topic_whose_title_shows_what_was_typed_is_named_by_its_title_alone():
     assert d.topic_choices("larp") == [
         ("Data science as role play (LARP)", "data-science-as-role-play")
     ]
+
+
+def test_close_spellings_are_offered_for_a_few_misspelt_words_of_four_letters_or_more():
+    d = _directory()
+    assert [v for _, v in d.episode_choices("sciense grat stagnaton")] == ["11"]
+    assert [v for _, v in d.episode_choices("mots revisted")] == ["110"]
+    assert d.episode_choices("mot") == []  # three letters: one edit from too many words
+    # Four misspelt words are a different query, not typos (and each costs a lookup).
+    assert d.episode_choices("daat sciense grat stagnaton") == []
