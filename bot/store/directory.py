@@ -422,7 +422,11 @@ class Directory:
         return [(w, int(n)) for w, n, _ in found if w != word][:_CLOSE_WORDS]
 
     def suggest_episodes(self, text: str, limit: int = 5) -> list[EpisodeEntry]:
-        """Episodes with a title or guest name close to `text` (typos), best first."""
+        """Episodes with a title or guest name close to `text` (typos), best first: those
+        autocomplete offers for it, else the closest whole names."""
+        close = self._close_matches(fold(text).split(), limit)
+        if close:
+            return [self._newest[i] for i in close]
         found = process.extract(
             fold(text),
             self._fuzzy_folded,

@@ -96,3 +96,13 @@ async def test_a_typo_is_never_answered_as_if_asked(service):
     reply = await service.answer_topic("moots")
     assert reply.kind == "not_found" and reply.excerpts == ()
     assert reply.suggestions[:1] == ("Defensible moats",)
+
+
+@pytest.mark.parametrize("text", ["mots", "sofware karpaty", "quues", "karpahty"])
+async def test_did_you_mean_offers_what_autocomplete_offered(service, text):
+    """'mots' offered 'Moats for Startups' in autocomplete, and /episode mots then said it
+    found nothing with no suggestion at all (whole-name matching missed it)."""
+    offered = [name for name, _ in await service.episode_choices(text)]
+    reply = await service.answer_episode(text)
+    assert reply.kind == "not_found" and offered
+    assert reply.suggestions[:1] == tuple(offered[:1])
