@@ -22,3 +22,8 @@ def test_search_bench_quick_prints_its_tables(repo_root):
     # The episode files alone are synced too: 300 of them at --quick, nothing to parse again.
     assert re.search(r"episode files alone \(301 files with topics.yaml, no transcripts", out)
     assert "| sync_cold_episode_files_s |" in out
+    # Typos beside what people type, with how often what was meant was offered.
+    assert re.search(
+        r"^\| autocomplete, 60 typos \(same; what was meant offered for \d+ of", out, re.M
+    )
+    assert "| autocomplete_typo_p99_ms | ≤ 5 |" in out
