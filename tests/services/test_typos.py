@@ -72,8 +72,12 @@ async def test_a_misspelt_topic_is_offered_by_its_title(service):
     ]
 
 
-@pytest.mark.parametrize("text", ["xqzvwk", "qwertyuiop", "zzzz zzzz", "x" * 300])
+@pytest.mark.parametrize(
+    "text", ["xqzvwk", "qwertyuiop", "zzzz zzzz", "x" * 300, "karpaty qqqqqq", "moots zzzzzz"]
+)
 async def test_nonsense_is_offered_nothing(service, text):
+    """Every word must be a name's, as typed or respelt: one word like nothing offers
+    nothing, as a prefix that matches nothing does."""
     assert await service.episode_choices(text) == []
     assert await service.topic_choices(text) == []
 
