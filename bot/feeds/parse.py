@@ -538,7 +538,7 @@ def _item(
         if value == number or (number is None and value not in _YEARS):
             prefix = bare
     if prefix is None and number is None and counted:
-        prefix = _COUNTED.match(title)
+        prefix = _counted_number(title)
     if prefix and (number is None or int(prefix.group(1)) == number):
         number = int(prefix.group(1))
         # "Episode 11: Title" → "Title": the number is shown beside the title anyway.
@@ -609,21 +609,24 @@ def _item(
 def _counts_in_titles(entries: Sequence[Any], extras: Sequence[_ItemExtras] | None) -> bool:
     """Whether the feed numbers its episodes by a bare leading number and a space ("220
     Title"), which "10 things" also is: only a feed without episode tags whose numbered titles
-    (three or more) count up or down, mostly by one, does."""
+    (three or more) mostly count by one, up or down, does. Mostly: one odd title (a rerun's
+    "100 …") must not take every episode's number away when it arrives."""
     numbers = []
     for index, entry in enumerate(entries):
         written = extras[index].numbers if extras is not None else {}
         tags = (entry.get("itunes_episode"), entry.get("podcast_episode"))
         if any(tags) or written.get("podcast_episode"):
             return False
-        if (found := _COUNTED.match(_title(entry))) is not None:
+        if (found := _counted_number(_title(entry))) is not None:
             numbers.append(int(found.group(1)))
     steps = [b - a for a, b in zip(numbers, numbers[1:], strict=False)]
-    return (
-        len(numbers) >= 3
-        and (all(s > 0 for s in steps) or all(s < 0 for s in steps))
-        and 2 * sum(abs(s) == 1 for s in steps) >= len(steps)
-    )
+    return len(numbers) >= 3 and 2 * max(steps.count(1), steps.count(-1)) >= len(steps)
+
+
+def _counted_number(title: str) -> re.Match[str] | None:
+    """A title's "220 " as Anchor counts, not a year's ("2024 Wrapped", as _BARE_NUMBER)."""
+    found = _COUNTED.match(title)
+    return found if found is not None and int(found.group(1)) not in _YEARS else None
 
 
 def identity_key(

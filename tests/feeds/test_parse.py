@@ -1011,3 +1011,25 @@ def test_bare_leading_numbers_count_only_in_a_feed_numbered_so():
     assert numbered("2001 A Space Odyssey") == [(None, "2001 A Space Odyssey")]
     tagged = numbered("220 Why", "219 Mail", "218 Ten", tags="<itunes:episode>9</itunes:episode>")
     assert [n for n, _ in tagged] == [9, 9, 9]
+
+
+def test_one_odd_title_neither_numbers_nor_unnumbers_a_counting_feed():
+    # A year's recap among Anchor's "220 Title"s was episode 2024; the next release broke the
+    # count, and every episode in the feed lost its number (each announcement edited).
+    counting = ("220 Why we moved", "219 Listener mail", "218 Ten years")
+    assert numbered("2024 Wrapped", *counting) == [
+        (None, "2024 Wrapped"),
+        (220, "Why we moved"),
+        (219, "Listener mail"),
+        (218, "Ten years"),
+    ]
+    assert [n for n, _ in numbered("221 New", "2024 Wrapped", *counting)] == [
+        221,
+        None,
+        220,
+        219,
+        218,
+    ]
+    # A rerun of an old one is numbered as it says; the others keep theirs.
+    rerun = numbered("221 New", "100 Rerun: our first", *counting)
+    assert [n for n, _ in rerun] == [221, 100, 220, 219, 218]
