@@ -215,6 +215,7 @@ def _promote_bold_label(paragraph: Any) -> None:
         or any((c.tail or "").strip() for c in paragraph)
         or any(True for _ in children[0].iter("a"))  # a bold link is a link, not a heading
         or not _structures(paragraph)
+        or not _followed(paragraph)
     ):
         return
     text = " ".join("".join(children[0].itertext()).split())
@@ -224,6 +225,15 @@ def _promote_bold_label(paragraph: Any) -> None:
     heading.text = text.removesuffix(":").rstrip() or text
     heading.tail = paragraph.tail
     paragraph.getparent().replace(paragraph, heading)
+
+
+def _followed(el: Any) -> bool:
+    """Whether text comes after `el`: a heading over nothing is a bold line (notes that are
+    one bold line would otherwise lose their summary)."""
+    for node in (el, *el.iterancestors()):
+        if (node.tail or "").strip() or any(_has_content(s) for s in node.itersiblings()):
+            return True
+    return False
 
 
 def _drop_unwanted(root: Any) -> None:

@@ -934,6 +934,14 @@ def test_a_bold_only_paragraph_is_a_heading_not_the_summary():
     )
 
 
+def test_a_bold_only_paragraph_with_nothing_after_it_stays_text():
+    # Notes that were one bold line lost it: an empty section under it, and no summary.
+    only = notes_episode("<p><strong>Hugo talks with Ada about evals</strong></p>")
+    assert (only.summary, only.sections) == ("**Hugo talks with Ada about evals**", ())
+    last = notes_episode("<p>Hugo talks with Ada.</p><p><b>Thanks for listening</b></p>")
+    assert (last.summary, last.sections) == ("Hugo talks with Ada.\n\n**Thanks for listening**", ())
+
+
 def people_of(channel_author: str, item: str) -> tuple[Person, ...]:
     raw = (
         '<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
