@@ -952,17 +952,7 @@ def _skipped(
         )
     else:
         reason = "superseded by a later occurrence that was also missed: only the newest posts"
-    return OutboxEntry(
-        key=key,
-        kind=kind,
-        guild_id=guild_id,
-        channel_id=channel_id,
-        post=Post(title="", body=""),
-        due_at=when,
-        state=SKIPPED,
-        schedule_id=schedule_id,
-        last_error=reason,
-    )
+    return _not_posted(key, kind, guild_id, channel_id, when, reason, schedule_id)
 
 
 def _not_in_server(
@@ -974,6 +964,18 @@ def _not_in_server(
     schedule_id: int | None = None,
 ) -> OutboxEntry:
     """An occurrence in a server that removed the bot: not tried (it would fail each time)."""
+    return _not_posted(key, kind, guild_id, channel_id, when, NOT_IN_SERVER, schedule_id)
+
+
+def _not_posted(
+    key: str,
+    kind: str,
+    guild_id: int,
+    channel_id: int,
+    when: datetime,
+    reason: str,
+    schedule_id: int | None,
+) -> OutboxEntry:
     return OutboxEntry(
         key=key,
         kind=kind,
@@ -983,7 +985,7 @@ def _not_in_server(
         due_at=when,
         state=SKIPPED,
         schedule_id=schedule_id,
-        last_error=NOT_IN_SERVER,
+        last_error=reason,
     )
 
 
