@@ -322,10 +322,17 @@ def read_quietly(path: Path, fn: Callable[[sqlite3.Connection], T]) -> T:
     wal = path.with_name(path.name + "-wal")
     if _is_wal(path) and not wal.exists():
         before = _stamp(path)
-        with closing(connect_read_only(path, immutable=True)) as conn:
-            result = fn(conn)
-        if not wal.exists() and _stamp(path) == before:
-            return result
+        try:
+            with closing(connect_read_only(path, immutable=True)) as conn:
+                result = fn(conn)
+        except Exception:
+            # Pages a writer changed under this lock-free read look 'malformed': an error
+            # says something about the file only when nothing wrote meanwhile.
+            if not wal.exists() and _stamp(path) == before:
+                raise
+        else:
+            if not wal.exists() and _stamp(path) == before:
+                return result
     with closing(connect_read_only(path)) as conn:
         return fn(conn)
 
