@@ -93,6 +93,7 @@ class _Spelling:
         few edits of it (transpositions count one); fewest edits first, then by position.
         Only worth it when the words as typed found little: each word spelt anew costs
         ~0.5 ms over 10,000 episodes' names, so at most _TYPO_WORDS words are."""
+        words = list(dict.fromkeys(words))  # a word typed twice asks nothing more
         found = {w: _prefix_range(self._tokens, w) for w in words}
         # Words found nowhere as typed first: they must be respelt; the others may be.
         ordered = sorted(words, key=lambda w: found[w][0] < found[w][1])
