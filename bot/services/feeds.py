@@ -564,21 +564,7 @@ class FeedService:
             if not result.ok:
                 await self._failed(feed, now, report, result.error or "failed", result)
             elif result.not_modified:
-                report.not_modified = True
-                report.title = feed.title
-                report.next_poll_at = now + timedelta(seconds=self.config.interval)
-                await self.feeds.record(
-                    FeedRead(
-                        feed.id,
-                        now,
-                        result.status,
-                        not_modified=True,
-                        etag=result.etag,
-                        last_modified=result.last_modified,
-                        next_poll_at=report.next_poll_at,
-                        warning=feed.warning,
-                    )
-                )
+                await self._unchanged(feed, now, result, report, same_body=False)
             else:
                 key = await asyncio.to_thread(body_key, result.body or b"")
                 if (
@@ -588,20 +574,7 @@ class FeedService:
                     and not await self.feeds.extras_due(feed.id, now)
                 ):
                     # The host ignores conditional requests: as good as a 304.
-                    report.same_body = True
-                    report.title = feed.title
-                    report.next_poll_at = now + timedelta(seconds=self.config.interval)
-                    await self.feeds.record(
-                        FeedRead(
-                            feed.id,
-                            now,
-                            result.status,
-                            etag=result.etag,
-                            last_modified=result.last_modified,
-                            next_poll_at=report.next_poll_at,
-                            same_body=True,
-                        )
-                    )
+                    await self._unchanged(feed, now, result, report, same_body=True)
                 else:
                     await self._read_body(
                         feed,
@@ -639,6 +612,34 @@ class FeedService:
         report.seconds = time.perf_counter() - started
         self._log(report)
         return report
+
+    async def _unchanged(
+        self,
+        feed: FeedRow,
+        now: datetime,
+        result: FetchResult,
+        report: ReadReport,
+        *,
+        same_body: bool,
+    ) -> None:
+        """A 304, or (same_body) the body read in full before: nothing to parse, the feed's
+        warning stays (a body with one is never skipped: its body_hash is '')."""
+        report.not_modified, report.same_body = not same_body, same_body
+        report.title = feed.title
+        report.next_poll_at = now + timedelta(seconds=self.config.interval)
+        await self.feeds.record(
+            FeedRead(
+                feed.id,
+                now,
+                result.status,
+                not_modified=not same_body,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                next_poll_at=report.next_poll_at,
+                warning=feed.warning,
+                same_body=same_body,
+            )
+        )
 
     async def _failed(
         self, feed: FeedRow, now: datetime, report: ReadReport, error: str, result: FetchResult
