@@ -406,6 +406,13 @@ def explain(path: Path, e: sqlite3.Error) -> str:
             f"{path} is not a usable SQLite database ({text}); "
             "point the db setting (VGBOT_DB) at another file, or move this one away"
         )
+    if getattr(e, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
+        # A hot -journal: only a writer may roll it back, and a read-only check is none.
+        return (
+            f"{path} holds an unfinished write (a process stopped mid-transaction; its "
+            f"{path.name}-journal undoes it): the bot's next start (vgbot run) rolls it back. "
+            "Keep the -journal file beside the database"
+        )
     if "unable to open" in text or "readonly" in text:
         return f"cannot open database {path} ({text}); check the path and its permissions"
     if "locked" in text or "busy" in text:

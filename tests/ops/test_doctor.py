@@ -186,6 +186,29 @@ async def test_a_healthy_database_says_what_it_holds(tmp_path):
     assert ok.level == OK and "schema version" in ok.message
 
 
+async def test_a_write_left_unfinished_is_named_not_blamed_on_permissions(tmp_path):
+    # An older bot on a rollback journal stopped mid-write: its -journal is hot, and a
+    # read-only check cannot roll it back. It said 'check the path and its permissions'.
+    live, db = tmp_path / "live" / "vgbot.sqlite3", tmp_path / "vgbot.sqlite3"
+    await (await open_store(live)).close()
+    with contextlib.closing(sqlite3.connect(live, isolation_level=None)) as older_bot:
+        older_bot.execute("PRAGMA journal_mode = delete")
+        older_bot.execute("PRAGMA cache_size = 1")  # pages reach the file before COMMIT
+        older_bot.execute("BEGIN")
+        older_bot.executemany(
+            "INSERT INTO topics (slug, title) VALUES (?, ?)",
+            [(f"t{n}", "x" * 800) for n in range(300)],
+        )
+        # As the crash left them: the copies have no process holding the write lock.
+        for name in ("vgbot.sqlite3", "vgbot.sqlite3-journal"):
+            shutil.copyfile(live.with_name(name), db.with_name(name))
+    before = db.read_bytes(), db.with_name(db.name + "-journal").read_bytes()
+    (failed,) = await check_database(db)
+    assert "permissions" not in failed.message
+    assert "unfinished write" in failed.message and "vgbot run" in failed.message
+    assert (db.read_bytes(), db.with_name(db.name + "-journal").read_bytes()) == before
+
+
 def _files(db: Path) -> tuple[bytes, bytes]:
     """The database and its -wal (none: no frames), byte for byte; the -shm is only an index."""
     wal = db.with_name(db.name + "-wal")
