@@ -125,8 +125,11 @@ class _Spelling:
 
     def _close_words(self, word: str) -> list[tuple[str, int]]:
         """Words of names within a few edits of `word`, fewest first: one edit for 4 to 7
-        letters, two from 8, none under 4 (one edit from 'mot' is half the dictionary)."""
+        letters, two from 8, none under 4 (one edit from 'mot' is half the dictionary), and
+        none for a word with a digit ('2023' is not a typo of '2024')."""
         allowed = 0 if len(word) < 4 else 1 if len(word) < 8 else 2
+        if any(c.isdigit() for c in word):
+            allowed = 0
         if not allowed:
             return []
         near = self._near.get(len(word))

@@ -196,3 +196,16 @@ def test_close_spellings_are_offered_for_a_few_misspelt_words_of_four_letters_or
     assert d.episode_choices("mot") == []  # three letters: one edit from too many words
     # Four misspelt words are a different query, not typos (and each costs a lookup).
     assert d.episode_choices("daat sciense grat stagnaton") == []
+
+
+def test_a_number_typed_is_not_respelt():
+    # "forecasting 2023" offered 2024's and 2025's episodes: one edit away, and not meant.
+    d = Directory(
+        [
+            _entry(1, "Forecasting 2024", ("Ana López",)),
+            _entry(2, "Forecasting 2025", ("Jo Müller",)),
+        ],
+        TOPICS,
+    )
+    assert d.episode_choices("forecasting 2023") == []
+    assert [v for _, v in d.episode_choices("forcasting 2024")] == ["1"]  # the word still is
