@@ -292,10 +292,12 @@ def feed_cog(
 
 
 def feed_cog_from_settings(
-    settings: Settings, store: Store, clock: Clock
+    settings: Settings, store: Store, clock: Clock, prompts: Prompts | None = None
 ) -> Callable[[VGBot], commands.Cog]:
-    """The one line the runner needs: `extra_cogs=(..., feed_cog_from_settings(...))`."""
-    prompts = Prompts.load(settings.prompts_dir)
+    """The one line the runner needs: `extra_cogs=(..., feed_cog_from_settings(...))`.
+    `prompts`: templates already loaded from `settings.prompts_dir` (else loaded here)."""
+    if prompts is None:
+        prompts = Prompts.load(settings.prompts_dir)
     return feed_cog(
         store,
         prompts,

@@ -596,10 +596,12 @@ def scheduling_cog(
 
 
 def scheduling_cog_from_settings(
-    settings: Settings, store: Store, clock: Clock
+    settings: Settings, store: Store, clock: Clock, prompts: Prompts | None = None
 ) -> Callable[[VGBot], commands.Cog]:
-    """The one line the runner needs: `extra_cogs=(scheduling_cog_from_settings(...),)`."""
-    prompts = Prompts.load(settings.prompts_dir)
+    """The one line the runner needs: `extra_cogs=(scheduling_cog_from_settings(...),)`.
+    `prompts`: templates already loaded from `settings.prompts_dir` (else loaded here)."""
+    if prompts is None:
+        prompts = Prompts.load(settings.prompts_dir)
     for problem in prompts.problems:
         log.warning("prompts: %s", problem)
     return scheduling_cog(

@@ -245,6 +245,17 @@ def prompts_copy(tmp_path: Path) -> Path:
     return target
 
 
+async def test_the_scheduler_and_the_watcher_start_from_the_reloaders_templates(
+    running: BotRun,
+):
+    """Each of them compiled prompts/ again at every start (~0.1 s apiece, three times per
+    start); one load is shared, as every applied reload's already is."""
+    scheduler, watcher = running.bot.get_cog("Moderation"), running.bot.get_cog("Feeds")
+    assert scheduler is not None and watcher is not None
+    assert scheduler.service.prompts is admin(running).reloader.prompts  # type: ignore[attr-defined]
+    assert watcher.service.prompts is admin(running).reloader.prompts  # type: ignore[attr-defined]
+
+
 async def test_changed_content_and_templates_are_picked_up_without_a_restart(
     bots: BotFactory, prompts_copy: Path
 ):
