@@ -65,7 +65,13 @@ def outcome(entry: OutboxEntry) -> str:
     what = shown_title(entry.post.title) or entry.key
     if entry.state == SENT:
         where = f"<#{entry.thread_id}>" if entry.thread_id else f"message {entry.message_id}"
-        return f"{icon} {at} posted **{what}** → {where}"
+        unchecked = (
+            f" (an earlier try may also be in <#{entry.unchecked_in}>, which the bot cannot "
+            "see: delete it there if so)"
+            if entry.unchecked_in
+            else ""
+        )
+        return f"{icon} {at} posted **{what}** → {where}{unchecked}"
     if entry.state in (FAILED, SKIPPED):
         # Which post, as several may go wrong at the same time for the same reason.
         source = {"weekly": "the weekly prompt", "announce": "an announcement"}.get(entry.kind)

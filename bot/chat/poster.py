@@ -22,7 +22,15 @@ import discord
 
 from bot.core.text import MESSAGE_CONTENT, truncate
 from bot.core.urls import BUTTON_URL_MAX, web_url
-from bot.services.publisher import FORUM, TEXT, Found, GuildRetry, PostError, PostRetry
+from bot.services.publisher import (
+    FORUM,
+    TEXT,
+    Found,
+    GuildRetry,
+    PostError,
+    PostForbidden,
+    PostRetry,
+)
 from bot.store.outbox import Post
 
 log = logging.getLogger(__name__)
@@ -125,7 +133,7 @@ def translated(what: str, channel_id: int) -> Iterator[None]:
     try:
         yield
     except discord.Forbidden as exc:
-        raise PostError(
+        raise PostForbidden(
             f"Discord refused to {what} in <#{channel_id}> "
             f"({exc.status} {exc.text or 'Forbidden'}): check the bot's permissions there"
         ) from None

@@ -66,6 +66,10 @@ class PostError(Exception):
     channel, a rejected body); the message says what a moderator should do."""
 
 
+class PostForbidden(PostError):
+    """Discord refused the bot (403): the channel is there, the bot may not see or use it."""
+
+
 class PostRetry(Exception):
     """A transient failure (network, Discord unavailable): try again on the next drain."""
 
@@ -317,10 +321,15 @@ class Publisher:
         assert entry.moved_from is not None
         left = replace(entry, channel_id=entry.moved_from)
         found = None
+        unchecked_in = None
         if await self._may_exist(entry):
             try:
                 found = await self._search(left)
             except PostError as exc:
+                if isinstance(exc, PostForbidden):
+                    # Still there, hidden from the bot: the earlier try may be in it. Holding
+                    # the post would miss the week; a moderator is told where to look instead.
+                    unchecked_in = left.channel_id
                 # The channel left is gone or hidden from the bot (often why it was left):
                 # failing would lose the post the moderator just moved; it goes where it now goes.
                 log.warning(
@@ -334,7 +343,7 @@ class Publisher:
             return replace(
                 left, moved_from=None, message_id=found.message_id, thread_id=found.thread_id
             )
-        await self.outbox.start_afresh(entry.key, self.now())
+        await self.outbox.start_afresh(entry.key, self.now(), unchecked_in=unchecked_in)
         return replace(entry, moved_from=None, state=PENDING, first_attempt_at=None)
 
     async def _grace(self, guild_id: int) -> timedelta:

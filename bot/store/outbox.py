@@ -73,6 +73,8 @@ class OutboxEntry:
     updated_at: datetime | None = None
     sent_at: datetime | None = None
     moved_from: int | None = None  # the channel a moderator moved it from, not looked in yet
+    # Where an earlier attempt may also be: the channel left, which refused the bot a look.
+    unchecked_in: int | None = None
 
 
 def epoch(dt: datetime) -> float:
@@ -143,6 +145,7 @@ def _entry(row: sqlite3.Row) -> OutboxEntry:
         updated_at=from_epoch(row["updated_at"]),
         sent_at=from_epoch(row["sent_at"]),
         moved_from=row["moved_from"],
+        unchecked_in=row["unchecked_in"],
     )
 
 
@@ -274,14 +277,18 @@ class Outbox:
                 (message_id, channel_id),
             )
 
-    async def start_afresh(self, key: str, now: datetime) -> None:
+    async def start_afresh(
+        self, key: str, now: datetime, *, unchecked_in: int | None = None
+    ) -> None:
         """A moved row whose old channel was looked in, without the post: nothing was made, so
-        it is posted where it now goes as if never tried."""
+        it is posted where it now goes as if never tried. `unchecked_in`: the channel left,
+        when the bot could not look there (kept for /weekly show)."""
         async with self._store.transaction() as db:
             cursor = await db.execute(
                 "UPDATE outbox SET moved_from = NULL, state = ?, first_attempt_at = NULL,"
-                " updated_at = ? WHERE key = ? AND state IN (?, ?) AND message_id IS NULL",
-                (PENDING, epoch(now), key, *OPEN),
+                " unchecked_in = ?, updated_at = ?"
+                " WHERE key = ? AND state IN (?, ?) AND message_id IS NULL",
+                (PENDING, unchecked_in, epoch(now), key, *OPEN),
             )
             if cursor.rowcount != 1:
                 raise StaleRow(f"outbox row {key!r} is missing or already finished")
