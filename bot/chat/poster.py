@@ -350,6 +350,12 @@ class DiscordPoster:
                 return await _find_forum_post(channel, me, marker, since)
             if not isinstance(channel, discord.TextChannel):
                 return None
+            if not channel.permissions_for(me).read_message_history:
+                # Discord answers with no messages, not a 403: "not there" would be a guess.
+                raise PostForbidden(
+                    f"the bot cannot read the messages of <#{channel_id}>: grant Read Message "
+                    "History to the bot's role"
+                )
             async for message in channel.history(
                 after=since, limit=SEARCH_LIMIT, oldest_first=True
             ):

@@ -738,18 +738,20 @@ async def test_a_prompt_moved_away_from_a_deleted_channel_is_posted_where_it_mov
     assert rows == [("sent", moved_to.id)]
 
 
+@pytest.mark.parametrize("denied", ["VIEW_CHANNEL", "READ_MESSAGE_HISTORY"])
 async def test_a_prompt_moved_away_from_a_channel_hidden_from_the_bot_says_where_to_look(
-    world: World, bots: BotFactory
+    world: World, bots: BotFactory, denied: str
 ):
     """The channel it left is still there but hidden from the bot (often why a moderator
     moves a prompt): the earlier try may be in it, and the bot cannot look. The prompt goes
     where the moderator moved it (holding it would miss the week), and /weekly show says
-    where a copy may also be, for a moderator to check: a 403 is not a 404."""
+    where a copy may also be, for a moderator to check: a 403 is not a 404. Without Read
+    Message History Discord answers the search with no messages, not a 403."""
     run = await bots.start()
     await _prompt_waiting_for_a_retry(world, run)
     moved_to = world.emu.add_channel(world.guild, "prompts")
     await command(world, "weekly", "set", weekly_options(world, moved_to, timedelta(minutes=-1)))
-    world.emu.set_bot_permissions(world.general, deny="VIEW_CHANNEL")
+    world.emu.set_bot_permissions(world.general, deny=denied)
     world.clock.advance(10 * 60)  # past Discord's nonce memory: the old channel is searched
 
     await cog_of(run).ticker.tick()
