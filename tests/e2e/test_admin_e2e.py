@@ -287,6 +287,41 @@ async def test_changed_content_and_templates_are_picked_up_without_a_restart(
     assert "Freshly reloaded." in preview["embeds"][0]["description"]
 
 
+async def test_a_refused_template_reload_leaves_every_user_on_the_old_templates(
+    bots: BotFactory, prompts_copy: Path, ada: User
+):
+    """The scheduler, the release watcher and /weekly preview share the reloader's templates
+    (3af7cbf): a refused reload must leave all of them on the previous ones, and the next
+    applied one must reach all of them."""
+    run = await bots.start(prompts_dir=prompts_copy)
+    w = run.world
+    options = {"channel": w.general.id, "weekday": "friday", "time": "18:00", "tz": "UTC"}
+    assert "Weekly prompt set" in await ask(run, w.mod, "weekly", options, sub="set")
+    started = admin(run).reloader.prompts
+    templates = sorted((prompts_copy / "weekly").glob("*.j2"))
+    for template in templates:
+        with template.open("a", encoding="utf-8") as f:
+            f.write("\nBroken edition.{% if %}\n")
+
+    assert (await ask(run, ada, "reload")).startswith("❌ Reload refused")
+    scheduler, watcher = run.bot.get_cog("Moderation"), run.bot.get_cog("Feeds")
+    assert admin(run).reloader.prompts is started
+    assert scheduler.service.prompts is started  # type: ignore[union-attr]
+    assert watcher.service.prompts is started  # type: ignore[union-attr]
+    handle = await run.emu.invoke("weekly", {}, user=w.mod, channel=w.general, subcommand="preview")
+    assert "Broken edition." not in (await handle.response(timeout=15))["embeds"][0]["description"]
+
+    for template in templates:
+        text = template.read_text(encoding="utf-8")
+        template.write_text(text.replace("{% if %}", ""), encoding="utf-8")
+    assert (await ask(run, ada, "reload")).startswith("✅ Reloaded")
+    new = admin(run).reloader.prompts
+    assert new is not started
+    assert scheduler.service.prompts is new and watcher.service.prompts is new  # type: ignore[union-attr]
+    handle = await run.emu.invoke("weekly", {}, user=w.mod, channel=w.general, subcommand="preview")
+    assert "Broken edition." in (await handle.response(timeout=15))["embeds"][0]["description"]
+
+
 # ------------------------------------------------------------------ shutting down
 
 
