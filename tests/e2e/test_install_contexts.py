@@ -116,3 +116,31 @@ async def test_the_catalogue_answers_in_a_dm_with_the_bot(
         definition = next(c for c in emu.commands() if c["name"] == name)
         assert definition["dm_permission"] is False or definition["contexts"] == [0], name
     assert problems(caplog) == []
+
+
+async def test_server_commands_in_a_thread_and_just_after_the_invite_are_not_told_to_invite(
+    world: World, bots: BotFactory
+):
+    """The 'invite the bot' refusal asks whether the client knows the server: a thread's
+    interaction carries its server's id, and a server the bot was just invited to is known
+    once its GUILD_CREATE, sent before any interaction there, is read (no wait for it here)."""
+    from tests.e2e.test_scheduling_e2e import cog_of, command
+
+    emu = world.emu
+    run = await bots.start()
+    await command(world, "weekly", "set", weekly_options(world, world.general, timedelta(hours=1)))
+    world.clock.advance(3600 + 30)
+    await cog_of(run).ticker.tick()
+    (thread,) = emu.threads(world.general)
+    handle = await emu.invoke(
+        "weekly", {}, user=world.mod, channel=int(thread["id"]), subcommand="show"
+    )
+    shown = (await handle.response(timeout=10))["content"]
+    assert f"<#{world.general.id}>" in shown and "not in this server" not in shown, shown
+
+    outside = emu.add_guild("Commands Only", with_bot=False)
+    room = emu.add_channel(outside, "room")
+    boss = emu.add_moderator(outside, "boss")
+    emu.add_bot(outside)
+    handle = await emu.invoke("weekly", {}, user=boss, channel=room, subcommand="show")
+    assert (await handle.response(timeout=10))["content"].startswith("No weekly prompt is set")
