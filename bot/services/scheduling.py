@@ -714,6 +714,10 @@ class SchedulingService:
                     absent=gone(schedule.guild_id, schedule.guild_name),
                 )
         if present is not None:
+            for guild_id, settings in guilds.items():
+                # A server with release announcements (or only settings) and no schedule.
+                if guild_id not in present and guild_id not in paused:
+                    paused[guild_id] = (0, settings.guild_name)
             self._log_pauses(paused, present, guilds)
         for entry in written:
             if entry.last_error == NOT_IN_SERVER:
@@ -732,24 +736,22 @@ class SchedulingService:
         present: frozenset[int],
         guilds: dict[int, Effective],
     ) -> None:
-        """Once per server that removed the bot: its schedules are paused; and once when it is
-        back. Release announcements wait in the publisher meanwhile."""
+        """Once per server that removed the bot, whatever it has: its schedules are paused; and
+        once when it is back. Release announcements wait in the publisher meanwhile."""
         for guild_id, (count, name) in paused.items():
             if guild_id in self._paused:
                 continue
             found = guilds.get(guild_id)
-            also = (
-                " (and its release announcements)"
-                if found is not None and found.announce_channel is not None
-                else ""
-            )
+            held = [counted(count, "schedule")] if count else []
+            if found is not None and found.announce_channel is not None:
+                held.append("its release announcements")
             server = f"{name!r} ({guild_id})" if name else str(guild_id)
-            log.warning(
-                "the bot is not in server %s (removed): %s%s paused until it is invited back",
-                server,
-                counted(count, "schedule"),
-                also,
+            paused_what = (
+                f"{' and '.join(held)} paused until it is invited back"
+                if held
+                else "it has nothing to post; its settings are kept"
             )
+            log.warning("the bot is not in server %s (removed): %s", server, paused_what)
         for guild_id in self._paused - paused.keys():
             if guild_id in present:
                 log.info("back in server %s: its schedules resume at their next time", guild_id)

@@ -327,3 +327,31 @@ async def test_the_bot_wide_announcement_role_is_shown_only_where_it_is_a_role(
     assert str(fans.id) not in shown, shown
     assert "**Announcement role**: none: announcements mention nobody here" in shown, shown
     assert "/config role" in shown, shown
+
+
+async def test_a_server_with_only_release_announcements_gets_its_pause_line_too(
+    world: World, bots: BotFactory, club: Club, caplog: pytest.LogCaptureFixture
+):
+    """The pause was logged for servers with schedules only: one that had only asked for
+    release announcements got no line, and its held announcements were later skipped
+    without a word."""
+    run = await bots.start()
+    reply = await ask(
+        world,
+        "config",
+        "channel",
+        {"which": "announcements", "channel": club.general.id},
+        user=club.admin,
+        channel=club.general,
+    )
+    assert reply.startswith(f"**Announcement channel** is now <#{club.general.id}>"), reply
+    removed = asyncio.ensure_future(run.bot.wait_for("guild_remove"))
+    world.emu.remove_bot(club.guild)
+    await asyncio.wait_for(removed, 10)
+    caplog.clear()
+    for _ in range(3):
+        world.clock.advance(3600)
+        await cog_of(run).ticker.tick()
+    paused = [r.getMessage() for r in caplog.records if "paused" in r.getMessage()]
+    assert len(paused) == 1, paused
+    assert "Listening Club" in paused[0] and "release announcements" in paused[0], paused
