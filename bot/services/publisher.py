@@ -31,7 +31,11 @@ The algorithm (also in the README, "Exactly-once posting policy"), for each open
    (discord.py itself retries 429 and 5xx); a refusal (PostError) makes it 'failed'. One
    server down (GuildRetry) holds up that server's posts only.
 7. A server that removed the bot (`Presence`) has its posts held, not tried: invited back,
-   they go out within their grace window; one past it meanwhile is 'skipped', saying why.
+   they go out within their grace window; a pending one past it meanwhile is 'skipped',
+   saying why. A 'sending' one is held until the bot is back, however long: it may be on
+   Discord already (its message id may even be known), and only step 4 can tell, which needs
+   the server. There are few such rows (one per send cut short), as the planner writes the
+   server's later occurrences 'skipped'.
 """
 
 from __future__ import annotations
@@ -206,6 +210,7 @@ class Publisher:
                 if present is not None and entry.guild_id not in present:
                     # Trying would fail every time until the bot is invited back (the planner
                     # logs the pause once): held, or past its grace window, skipped quietly.
+                    # A 'sending' row is held in any case: it may be on Discord (step 4).
                     if entry.state == PENDING and await self._too_late(entry):
                         await self.outbox.mark_skipped(entry.key, NOT_IN_SERVER, self.now())
                         report.skipped.append(entry.key)

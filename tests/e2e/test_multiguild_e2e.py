@@ -355,3 +355,49 @@ async def test_a_server_with_only_release_announcements_gets_its_pause_line_too(
     paused = [r.getMessage() for r in caplog.records if "paused" in r.getMessage()]
     assert len(paused) == 1, paused
     assert "Listening Club" in paused[0] and "release announcements" in paused[0], paused
+
+
+async def test_a_send_cut_short_in_a_server_that_removed_the_bot_waits_for_its_return(
+    world: World, bots: BotFactory, club: Club, caplog: pytest.LogCaptureFixture
+):
+    """A row left 'sending' may be on Discord already (here its message is, its thread is
+    not). It is not skipped past its grace window like a pending one, which would leave the
+    post there unrecorded (or half made): it is held, untried and unlogged, while the bot is
+    out, and finished from what Discord shows once it is invited back."""
+    run = await bots.start()
+    reply = await ask(
+        world,
+        "weekly",
+        "set",
+        weekly_at(world, club.general, timedelta(minutes=2)),
+        user=club.mod,
+        channel=club.general,
+    )
+    assert reply.startswith("**Weekly prompt set**"), reply
+    # A 401 is kept for the next tick (not failed): the row stays 'sending' with its message.
+    world.emu.inject_fault("POST", r"/messages/\d+/threads$", 401)
+    world.clock.advance(3 * 60)
+    await cog_of(run).ticker.tick()
+    (made,) = bot_posts(world, club.general)
+    assert [state for _, _, state, _ in outbox(bots.settings().db)] == ["sending"]
+    removed = asyncio.ensure_future(run.bot.wait_for("guild_remove"))
+    world.emu.remove_bot(club.guild)
+    await asyncio.wait_for(removed, 10)
+    caplog.clear()
+    since = len(world.emu.requests)
+    for _ in range(3):
+        world.clock.advance(7 * 3600)  # each beyond the grace window
+        await cog_of(run).ticker.tick()
+    assert requests_to(world, club.general, since) == []
+    assert [state for _, _, state, _ in outbox(bots.settings().db)][:1] == ["sending"]
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1 and "paused" in problems[0], problems
+
+    joined = asyncio.ensure_future(run.bot.wait_for("guild_join"))
+    world.emu.add_bot(club.guild)
+    await asyncio.wait_for(joined, 10)
+    await cog_of(run).ticker.tick()
+    assert [m["id"] for m in bot_posts(world, club.general)] == [made["id"]]
+    assert [t["id"] for t in world.emu.threads(club.general)] == [made["id"]]
+    rows = outbox(bots.settings().db)
+    assert rows[0][2] == "sent", rows
