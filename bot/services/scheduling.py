@@ -674,7 +674,12 @@ class SchedulingService:
 
     async def plan(self, now: datetime) -> list[OutboxEntry]:
         """Write every due occurrence to the outbox, once; return the rows written (pending,
-        and the skipped or failed ones with their reason). Planning again is harmless."""
+        and the skipped or failed ones with their reason). Planning again is harmless.
+        Nothing is planned before the bot knows its servers (READY, which wakes the ticker):
+        a server that removed it while it was stopped would get 'pending' rows."""
+        present = self.presence.guilds() if self.presence is not None else None
+        if self.presence is not None and present is None:
+            return []
         state = _PlanState(await self.topics.topics(), await self.topics.favoured())
         guilds = await self.guilds.all()
 
@@ -682,7 +687,6 @@ class SchedulingService:
             found = guilds.get(guild_id)
             return found.grace if found is not None else self.guilds.default_for(guild_id).grace
 
-        present = self.presence.guilds() if self.presence is not None else None
         # Servers that removed the bot: how many schedules each has, and its name.
         paused: dict[int, tuple[int, str]] = {}
 

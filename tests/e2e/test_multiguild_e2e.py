@@ -203,9 +203,9 @@ async def test_a_server_that_removed_the_bot_is_paused_until_it_is_invited_back(
 async def test_a_server_that_removed_the_bot_while_it_was_stopped_is_paused_from_the_start(
     world: World, bots: BotFactory, club: Club, caplog: pytest.LogCaptureFixture
 ):
-    """No GUILD_DELETE reaches a bot that is down: READY simply leaves the server out. A post
-    planned in the moment before READY (the bot catches up as soon as it connects) waits, and
-    is skipped once its grace window has passed without the bot being invited back."""
+    """No GUILD_DELETE reaches a bot that is down: READY simply leaves the server out. The
+    week due meanwhile is planned once READY has told the bot its servers: skipped, logged
+    once."""
     run = await bots.start()
     for guild_channel, mod in ((club.general, club.mod), (world.general, world.mod)):
         reply = await ask(
@@ -401,3 +401,35 @@ async def test_a_send_cut_short_in_a_server_that_removed_the_bot_waits_for_its_r
     assert [t["id"] for t in world.emu.threads(club.general)] == [made["id"]]
     rows = outbox(bots.settings().db)
     assert rows[0][2] == "sent", rows
+
+
+async def test_a_week_due_while_stopped_in_a_server_that_removed_the_bot_is_not_posted_late(
+    world: World, bots: BotFactory, club: Club
+):
+    """The scheduler ticks as the bot connects, before READY tells it its servers: the week
+    due meanwhile was planned 'pending', and posted late if the bot was invited back within
+    its grace window, while one due after READY was skipped. The planner now waits for READY
+    (which wakes it) and both are skipped alike."""
+    run = await bots.start()
+    reply = await ask(
+        world,
+        "weekly",
+        "set",
+        weekly_at(world, club.general, timedelta(minutes=2)),
+        user=club.mod,
+        channel=club.general,
+    )
+    assert reply.startswith("**Weekly prompt set**"), reply
+    await bots.stop(run)
+    world.emu.remove_bot(club.guild)
+    world.clock.advance(3 * 60)
+    run = await bots.start()
+    await cog_of(run).ticker.tick()
+    joined = asyncio.ensure_future(run.bot.wait_for("guild_join"))
+    world.emu.add_bot(club.guild)
+    await asyncio.wait_for(joined, 10)
+    for _ in range(2):
+        await cog_of(run).ticker.tick()
+    assert bot_posts(world, club.general) == []
+    ((_, _, state, error),) = outbox(bots.settings().db)
+    assert state == "skipped" and "not in the server" in (error or ""), (state, error)
