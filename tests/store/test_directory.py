@@ -100,6 +100,28 @@ def test_suggestions_for_typos():
     assert d.suggest_topics("xq") == []
 
 
+def test_did_you_mean_compares_names_sharing_a_word_beginning():
+    # A text with a word like no word of any name skips respelling and is compared with
+    # whole names; only names sharing a word beginning with it are (all of them took up to
+    # ~130 ms at 10,000 episodes, see bench/README.md), which also drops the noise a long
+    # sentence got from names that merely share short words with it.
+    d = _directory()
+    assert [e.number for e in d.suggest_episodes("Great Stagnation qxzv")][:1] == [11]
+    assert [e.number for e in d.suggest_episodes("the early dayz of hugo")] == [2]
+    sentence = "what was the one where they talked about the thing with people from that company"
+    assert d.suggest_episodes(sentence) == []
+    assert d.suggest_episodes(sentence * 24) == []  # 2,000 characters, as /episode accepts
+
+
+def test_did_you_mean_at_ten_thousand_episodes_finds_an_old_episode():
+    others = [
+        _entry(n, f"Data Science Episode {n}", (f"Guest Number{n}",)) for n in range(20, 10_020)
+    ]
+    d = Directory([*others, _entry(3, "Data Science: The Great Stagnation")], TOPICS)
+    found = d.suggest_episodes("data science the great stagnation of qxzv")
+    assert [e.number for e in found][:1] == [3]
+
+
 def test_choices_fit_discord_at_ten_thousand_episodes():
     # Speed is measured in bench/search.py (autocomplete p50/p99), never asserted here.
     entries = [
