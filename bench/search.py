@@ -12,6 +12,7 @@ does not inflate another's peak RSS:
   autocomplete (episode_choices, topic_choices), through aiosqlite as the bot runs them, for
   what people type (beginnings of queries) and for typos (one edit in a word of a guest's
   name, a topic's title or alias, or a title word: close spellings are then looked up);
+  and answer_episode for texts found and not found (those get "did you mean"), by kind;
 - like: a naive `LIKE '%word%'` scan over the same documents in SQLite (first 12 matches);
 - bm25: rank_bm25.BM25Okapi over the same documents (tokenised once, outside the timing).
 
@@ -50,6 +51,7 @@ TARGETS = {
     "ours_rss_mb": 150.0,
     "autocomplete_p99_ms": 5.0,
     "autocomplete_typo_p99_ms": 5.0,
+    "episode_not_found_p99_ms": 5.0,
     "sync_cold_s": 10.0,
     "sync_unchanged_s": 0.5,
     "sync_cold_episode_files_s": 10.0,
@@ -151,8 +153,10 @@ async def _ours_worker(
                 typo_times.append(time.perf_counter() - started)
                 names = fold(" ".join(name for name, _ in episodes + topics))
                 offered += round_ == 0 and f" {fold(meant)} " in f" {names} "
+        episode_times = await _episode_replies(service, d)
     return {
         **_percentiles(samples),
+        "episode": episode_times,
         "autocomplete": _percentiles(complete),
         "autocomplete_typos": {
             **_percentiles(typo_times),
@@ -163,6 +167,52 @@ async def _ours_worker(
         "kinds": kinds,
         "rss_mb": _rss_mb(),
     }
+
+
+def _episode_queries(d: Any, n: int = 40, seed: int = 5) -> dict[str, list[str]]:
+    """/episode texts by kind: found ones (a title's words, a guest's surname) and not-found
+    ones, which get "did you mean": nonsense, a sentence of title words with a nonsense word
+    (cut at Discord's 100 characters), a title with one word garbled, and 2,000 characters
+    (what /episode accepts)."""
+    rng = random.Random(seed)
+    titles = sorted({e.title for e in d.episodes})
+    guests = sorted({g for e in d.episodes for g in e.guests})
+    words = sorted({w for t in titles for w in t.split()})
+
+    def nonsense() -> str:
+        return "".join(rng.choices("qxzjkvw", k=rng.randint(5, 9)))
+
+    out: dict[str, list[str]] = {k: [] for k in ("found: title words", "found: guest")}
+    out |= {f"not found: {k}": [] for k in ("nonsense", "sentence", "near-miss title", "2,000")}
+    for _ in range(n):
+        title = rng.choice(titles).split()
+        out["found: title words"].append(" ".join(title[-2:]))
+        out["found: guest"].append(rng.choice(guests).split()[-1])
+        out["not found: nonsense"].append(nonsense())
+        sentence = " ".join([*rng.choices(words, k=14), nonsense()])
+        out["not found: sentence"].append(sentence[:100])
+        title[rng.randrange(len(title))] = nonsense()
+        out["not found: near-miss title"].append(" ".join(title))
+        out["not found: 2,000"].append(((sentence + " ") * 20)[:2000])
+    return out
+
+
+async def _episode_replies(service: Any, d: Any) -> dict[str, Any]:
+    """answer_episode per kind of text, as the bot runs it (after one warm-up pass)."""
+    out: dict[str, Any] = {}
+    for kind, texts in _episode_queries(d).items():
+        kinds: dict[str, int] = {}
+        for q in texts:
+            reply = await service.answer_episode(q)
+            kinds[reply.kind] = kinds.get(reply.kind, 0) + 1
+        times: list[float] = []
+        for _ in range(ROUNDS):
+            for q in texts:
+                started = time.perf_counter()
+                await service.answer_episode(q)
+                times.append(time.perf_counter() - started)
+        out[kind] = {**_percentiles(times), "kinds": kinds, "n": len(texts)}
+    return out
 
 
 def _like_worker(db: Path, queries: list[str]) -> dict[str, Any]:
@@ -351,6 +401,12 @@ def table(r: dict[str, Any], spec: Spec) -> str:
         f"{typo['offered']} of the {typo['known']} of a word in some name) | "
         f"{typo['p50_ms']:.3f} | {typo['p99_ms']:.3f} | (in ours) | |"
     )
+    for kind, m in ours["episode"].items():
+        answered = ", ".join(f"{k} {v}" for k, v in sorted(m["kinds"].items()))
+        lines.append(
+            f"| /episode, {m['n']} texts, {kind} ({answered}) | {m['p50_ms']:.3f} | "
+            f"{m['p99_ms']:.3f} | (in ours) | |"
+        )
     lines += [
         "",
         f"Content sync: cold {sync['cold_s']:.2f} s ({sync['parsed_cold']:,} files parsed), "
@@ -380,6 +436,10 @@ def targets(r: dict[str, Any]) -> str:
         "ours_rss_mb": (ours["rss_mb"], "≤"),
         "autocomplete_p99_ms": (ours["autocomplete"]["p99_ms"], "≤"),
         "autocomplete_typo_p99_ms": (ours["autocomplete_typos"]["p99_ms"], "≤"),
+        "episode_not_found_p99_ms": (
+            max(m["p99_ms"] for k, m in ours["episode"].items() if k.startswith("not found")),
+            "≤",
+        ),
         "sync_cold_s": (sync["cold_s"], "≤"),
         "sync_unchanged_s": (sync["unchanged_s"], "≤"),
         "sync_cold_episode_files_s": (r["sync_episode_files"]["cold_s"], "≤"),
