@@ -36,7 +36,7 @@ _TYPO_WORDS = 3  # words of one query looked up by spelling; more is not a typo 
 _CLOSE_WORDS = 5  # close spellings tried per word, fewest edits first
 # "Did you mean" compares whole names (WRatio) only for the entries sharing most word
 # beginnings with the text, found by at most this many of its words.
-_FUZZY_ENTRIES = 200
+_FUZZY_ENTRIES = 100
 _FUZZY_WORDS = 6
 # An autocomplete value naming one episode by its catalogue id, for when its number (a feed
 # whose seasons count from 1 again) or slug is shared and would open another episode.
