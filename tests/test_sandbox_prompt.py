@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from bot.sandbox.terminal import Sandbox
 from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+GONE = "! the bot process has exited (exit code -9: killed by SIGKILL)"
 
 
 class Prompt:
@@ -75,15 +78,36 @@ async def test_complete_asks_the_bot_for_the_option_being_typed(prompt: Prompt):
     assert "Europe/London" in screen
 
 
-async def test_a_failure_in_one_line_keeps_the_session(prompt: Prompt):
+async def test_a_bot_that_has_exited_is_said_at_once_with_its_log(prompt: Prompt):
+    """A newcomer whose bot crashed typed a command and waited out a timeout (5 s for
+    :complete, 15 s for a command), then read only "timed out waiting for ..."."""
     box = prompt.box
     assert box.bot is not None
     box.bot.kill()  # the bot process is gone: nothing answers any more
     box.bot.wait()
-    screen = await prompt.type(":complete /topic moat")
-    assert screen.startswith("! timed out") and screen.count("\n") == 1
-    assert "Traceback" not in screen
+    log = box.folder / "bot.log"
+    for line in (":complete /topic moat", "/episode 11"):
+        screen = await prompt.type(line)
+        assert screen.startswith(GONE), screen
+        assert f"last lines of its log ({log}):" in screen
+        assert box._log_tail().splitlines()[-1] in screen
+        assert ":quit, fix what the log shows, and start the sandbox again" in screen
+        assert "Traceback" not in screen and "timed out" not in screen
     assert "typing in #episodes" in await prompt.type(":in episodes")
+
+
+async def test_a_bot_that_dies_while_a_command_waits_is_said_at_once(prompt: Prompt):
+    box = prompt.box
+    assert box.bot is not None
+    os.kill(box.bot.pid, signal.SIGSTOP)  # alive, but answers nothing: the command waits
+    try:
+        typed = asyncio.create_task(prompt.type("/episode 11"))
+        await box.emu.wait_for(lambda: bool(box.emu.interactions.by_id), what="the command sent")
+        assert not typed.done()
+    finally:
+        box.bot.kill()
+    screen = await typed
+    assert screen.startswith(GONE), screen
 
 
 async def test_a_choice_is_typed_by_the_name_discord_shows(prompt: Prompt):
@@ -197,3 +221,23 @@ async def test_a_second_session_says_it_continues_the_first(tmp_path: Path):
     assert second.clock() - before >= 7 * 86400  # the moved clock was kept
     assert f"This continues the last session (sandbox time is {second._now()})" in said
     assert f"kept in {folder}/: delete that folder to start afresh" in said
+
+
+async def test_a_bot_that_exits_at_start_is_said_at_once(tmp_path: Path, monkeypatch):
+    """A bad setting ends the bot at once; the sandbox waited 60 s for it to connect."""
+    monkeypatch.setenv("VGBOT_COOLDOWN_RATE", "many")
+    settings = Settings(
+        db=tmp_path / "vgbot.sqlite3", content_dir=REPO / "content", prompts_dir=REPO / "prompts"
+    )
+    screen = io.StringIO()
+    (tmp_path / "sandbox").mkdir()
+    box = Sandbox(settings, tmp_path / "sandbox", out=screen)
+    try:
+        with pytest.raises(EmulatorError):
+            await box.start()
+    finally:
+        await box.stop()
+    said = screen.getvalue()
+    log = tmp_path / "sandbox" / "bot.log"
+    assert said.startswith(f"The bot did not start (it exited: exit code 2). Its log ({log}) says:")
+    assert "setting 'cooldown_rate' must be a whole number, got 'many'" in said

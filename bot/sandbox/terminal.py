@@ -20,9 +20,9 @@ import subprocess
 import sys
 import termios
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.clock import OffsetFileClock, utc
 from bot.sandbox.commandline import CommandLineError, Invocation, parse_command_line
@@ -34,6 +34,8 @@ from bot.sandbox.show import render_message
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 HELP = """\
 Type slash commands as Discord members would, e.g.
@@ -63,6 +65,10 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhms])\s*$")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
+class BotExited(EmulatorError):
+    """The bot process is gone: nothing will answer, so nothing is waited for."""
+
+
 def parse_duration(text: str) -> float:
     m = _DURATION.match(text)
     if not m:
@@ -87,6 +93,8 @@ class Sandbox:
         # Where commands are typed, by id: threads may share a name.
         self.channel_id = self.emu.channel_named("general", self.guild).id
         self.bot: subprocess.Popen[bytes] | None = None
+        self._exited: asyncio.Future[None] | None = None  # done when the bot process exits
+        self._pidfd: int | None = None
         self._seen: set[int] = set()
 
     def say(self, text: str = "") -> None:
@@ -120,18 +128,81 @@ class Sandbox:
             grace_window=30 * 86400,
         )
         self.bot = spawn_bot(env, self.folder / "bot.log", stop_with_parent=True)
+        self._watch_bot()
         try:
-            await self.emu.wait_for(
-                lambda: bool(self.emu.gateway.connected) and bool(self._commands()),
-                timeout=60,
-                what="the bot to connect and register its commands",
+            await self._from_bot(
+                self.emu.wait_for(
+                    lambda: bool(self.emu.gateway.connected) and bool(self._commands()),
+                    timeout=60,
+                    what="the bot to connect and register its commands",
+                )
             )
         except EmulatorError:
-            self.say("The bot did not start. Its log says:")
+            exited = self._exit_status()
+            self.say(
+                "The bot did not start"
+                + (f" (it exited: {exited})" if exited else "")
+                + f". Its log ({self.folder / 'bot.log'}) says:"
+            )
             self.say(self._log_tail())
             raise
 
+    def _watch_bot(self) -> None:
+        """Have `_exited` done as soon as the bot process exits (a pidfd turns readable then),
+        so a wait for its answer ends at once rather than at its timeout."""
+        assert self.bot is not None
+        loop = asyncio.get_running_loop()
+        self._exited = loop.create_future()
+        try:
+            self._pidfd = os.pidfd_open(self.bot.pid)
+        except (AttributeError, OSError):
+            return  # not Linux: only the check before each command is left
+        loop.add_reader(self._pidfd, self._bot_gone)
+
+    def _bot_gone(self) -> None:
+        if self._pidfd is not None:
+            asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self._exited is not None and not self._exited.done():
+            self._exited.set_result(None)
+
+    def _exit_status(self) -> str | None:
+        """How the bot process ended, or None while it runs."""
+        if self.bot is None or (code := self.bot.poll()) is None:
+            return None
+        how = f"exit code {code}"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                how += f": killed by {signal.Signals(-code).name}"
+        return how
+
+    def _check_bot(self) -> None:
+        how = self._exit_status()
+        if how is None:
+            return
+        raise BotExited(
+            f"the bot process has exited ({how}); the last lines of its log "
+            f"({self.folder / 'bot.log'}):\n{self._log_tail()}\n"
+            ":quit, fix what the log shows, and start the sandbox again"
+        )
+
+    async def _from_bot(self, waiting: Awaitable[T]) -> T:
+        """`waiting` (for the bot's answer), or BotExited as soon as the bot process is gone."""
+        task = asyncio.ensure_future(waiting)
+        try:
+            self._check_bot()
+            if self._exited is not None:
+                either: set[asyncio.Future[Any]] = {task, self._exited}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                self._check_bot()
+            return await task
+        finally:
+            task.cancel()
+
     async def stop(self) -> None:
+        self._bot_gone()
         if self.bot is not None and self.bot.poll() is None:
             self.bot.terminate()
             try:
@@ -267,6 +338,7 @@ class Sandbox:
         return True
 
     async def _invoke(self, inv: Invocation) -> None:
+        self._check_bot()  # not sent to a bot that is gone
         handle = await self.emu.invoke(
             inv.name,
             inv.options,
@@ -274,7 +346,7 @@ class Sandbox:
             channel=self.channel_id,
             subcommand=" ".join(inv.path) or None,
         )
-        message = await handle.response(timeout=15)
+        message = await self._from_bot(handle.response(timeout=15))
         for shown in [message, *handle.followups]:
             self.say(self._render(shown, f"#{self.channel}"))
         self._seen |= {int(m["id"]) for m in [message, *handle.followups] if m.get("id")}
@@ -344,13 +416,15 @@ class Sandbox:
                 names = ", ".join(str(c["name"]) for c in static)
                 self.say(f"  (no choice of '{focused}' matches {current!r}; choices: {names})")
         elif option.get("autocomplete"):
-            choices = await self.emu.autocomplete(
-                inv.name,
-                {**inv.options, focused: current},
-                focused,
-                user=self.as_user,
-                channel=self.channel_id,
-                subcommand=" ".join(inv.path) or None,
+            choices = await self._from_bot(
+                self.emu.autocomplete(
+                    inv.name,
+                    {**inv.options, focused: current},
+                    focused,
+                    user=self.as_user,
+                    channel=self.channel_id,
+                    subcommand=" ".join(inv.path) or None,
+                )
             )
             if not choices:
                 self.say("  (no suggestions)")
