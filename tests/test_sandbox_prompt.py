@@ -241,3 +241,25 @@ async def test_a_bot_that_exits_at_start_is_said_at_once(tmp_path: Path, monkeyp
     log = tmp_path / "sandbox" / "bot.log"
     assert said.startswith(f"The bot did not start (it exited: exit code 2). Its log ({log}) says:")
     assert "setting 'cooldown_rate' must be a whole number, got 'many'" in said
+
+
+async def test_a_bot_alive_but_not_connected_is_said_and_waited_for(prompt: Prompt):
+    """A bot reconnecting (its connection cut) answers once back: the command waits for it,
+    saying why nothing shows yet, rather than a silent wait that might end in a timeout."""
+    box = prompt.box
+    box.emu.gateway.hold()  # its reconnection waits in the handshake until release()
+    try:
+        await box.emu.gateway.drop()
+        await box.emu.wait_for(lambda: not box.emu.gateway.connected, what="disconnected")
+        typed = asyncio.create_task(prompt.type("/episode 11"))
+        await box.emu.wait_for(lambda: bool(box.emu.interactions.by_id), what="the command sent")
+        assert not typed.done()
+    finally:
+        box.emu.gateway.release()
+    screen = await typed
+    note, answer = screen.split("\n", 1)
+    assert note == (
+        "  (the bot is not connected to the emulator just now: waiting for it to reconnect; "
+        ":log shows its log)"
+    )
+    assert "Episode 11: Data Science: The Great Stagnation" in answer

@@ -187,6 +187,16 @@ class Sandbox:
             ":quit, fix what the log shows, and start the sandbox again"
         )
 
+    def _check_connected(self) -> None:
+        """Before a command: the bot is there, and if cut off (alive, so it resumes and then
+        answers) the person is told why the answer is slow."""
+        self._check_bot()
+        if not self.emu.gateway.connected:
+            self.say(
+                "  (the bot is not connected to the emulator just now: waiting for it to "
+                "reconnect; :log shows its log)"
+            )
+
     async def _from_bot(self, waiting: Awaitable[T]) -> T:
         """`waiting` (for the bot's answer), or BotExited as soon as the bot process is gone."""
         task = asyncio.ensure_future(waiting)
@@ -338,7 +348,7 @@ class Sandbox:
         return True
 
     async def _invoke(self, inv: Invocation) -> None:
-        self._check_bot()  # not sent to a bot that is gone
+        self._check_connected()  # not sent to a bot that is gone
         handle = await self.emu.invoke(
             inv.name,
             inv.options,
@@ -416,6 +426,7 @@ class Sandbox:
                 names = ", ".join(str(c["name"]) for c in static)
                 self.say(f"  (no choice of '{focused}' matches {current!r}; choices: {names})")
         elif option.get("autocomplete"):
+            self._check_connected()
             choices = await self._from_bot(
                 self.emu.autocomplete(
                     inv.name,
