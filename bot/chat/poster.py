@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 
 import aiohttp
 import discord
+from discord.ext import commands
 
 from bot.core.text import MESSAGE_CONTENT, truncate
 from bot.core.urls import BUTTON_URL_MAX, web_url
@@ -220,16 +221,24 @@ def missing_permissions(
 
 
 class DiscordPresence:
-    """The publisher's and planner's Presence port: the servers in discord.py's cache. READY
-    lists every server the bot is in (unavailable until its data follows), and a server that
-    removes the bot leaves the cache (GUILD_DELETE without `unavailable`); one Discord lost for
-    a while stays in it. Before the first READY nothing is known, so nothing is paused."""
+    """The publisher's and planner's Presence port: the servers in discord.py's cache. The
+    gateway's READY lists every server the bot is in (unavailable until its data follows), and
+    a server that removes the bot leaves the cache (GUILD_DELETE without `unavailable`); one
+    Discord lost for a while stays in it. Before the first READY nothing is known, so nothing
+    is paused."""
 
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: commands.Bot) -> None:
         self.client = client
+        self._listed = False
+        # discord.py fills its cache from READY's list, then says on_connect; its on_ready
+        # comes only after a quiet couple of seconds, which every start would wait out.
+        client.add_listener(self._on_connect, "on_connect")
+
+    async def _on_connect(self) -> None:
+        self._listed = True
 
     def guilds(self) -> frozenset[int] | None:
-        if not self.client.is_ready():
+        if not (self._listed or self.client.is_ready()):
             return None
         return frozenset(guild.id for guild in self.client.guilds)
 
