@@ -226,7 +226,9 @@ class FeedCog(commands.Cog, name="Feeds"):
         self, interaction: discord.Interaction, episode: app_commands.Range[str, 1, 200]
     ) -> None:
         """Why an episode was, or was not, announced: every step the bot took."""
-        await tell(interaction, await self.service.why(episode, interaction.guild_id))
+        # The bot's cached name index: loading one per question costs the whole catalogue.
+        directory = await self.bot.catalogue.directory()
+        await tell(interaction, await self.service.why(episode, interaction.guild_id, directory))
 
     @why.autocomplete("episode")
     async def _episode_choices(

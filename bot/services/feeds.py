@@ -62,7 +62,7 @@ from bot.services.publisher import (
 from bot.settings import Settings
 from bot.store import catalog
 from bot.store.db import Store
-from bot.store.directory import load_directory
+from bot.store.directory import Directory, load_directory
 from bot.store.feeds import (
     AnnounceChannel,
     Announcement,
@@ -1228,13 +1228,17 @@ class FeedService:
             for feed in feeds
         ]
 
-    async def why(self, text: str, guild_id: int | None = None) -> str:
+    async def why(
+        self, text: str, guild_id: int | None = None, directory: Directory | None = None
+    ) -> str:
         """With `guild_id`: that server's announcements and decisions only (and those about
-        the item itself); other servers' channels, messages and errors are theirs."""
+        the item itself); other servers' channels, messages and errors are theirs.
+        `directory`: the name index the bot keeps (loaded here when not given)."""
         text = " ".join(text.split())[:200]
         # What /episode would open first: autocomplete's values are a number, a slug or an
         # `id:N`, and a title never contains the latter two.
-        named = (await load_directory(self.store)).episode_named(text)
+        d = directory if directory is not None else await load_directory(self.store)
+        named = d.episode_named(text)
         found = await self.feeds.items_of_episode(named.id) if named is not None else []
         if not found:
             number = query.episode_number(text)
