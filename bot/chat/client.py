@@ -83,16 +83,18 @@ class VGTree(app_commands.CommandTree["VGBot"]):
         # Before discord.py reads the options: every command then gets text it can store.
         data: dict[str, Any] = dict(interaction.data or {})
         _clean_options(data.get("options") or [])
+        guild = self.client.get_guild(interaction.guild_id or 0)
+        needs_server = _needs_server(interaction)
         if not self.client.accepting:
             refusal = RESTARTING
-        elif (
-            _needs_server(interaction) and self.client.get_guild(interaction.guild_id or 0) is None
-        ):
+        elif needs_server and guild is None:
             # READY lists every server the bot is in (unavailable ones too) and GUILD_DELETE
             # removes one it leaves: unknown here means the bot is not a member, and waiting
             # would not help (it is not "still loading").
             refusal = not_in_server(self.client.application_id)
-        elif _server_not_loaded(interaction):
+        elif needs_server and guild is not None and guild.unavailable:
+            # Its channels and roles have not come yet: channel options would not resolve
+            # and permissions would read as none.
             refusal = LOADING
         else:
             # This runs in the task discord.py made for the interaction (error handler too).
@@ -130,16 +132,6 @@ def _needs_server(interaction: discord.Interaction) -> bool:
     command = interaction.command
     root = getattr(command, "root_parent", None) or command
     return bool(getattr(root, "guild_only", False))
-
-
-def _server_not_loaded(interaction: discord.Interaction) -> bool:
-    """A server command before the server's data came (READY lists servers as unavailable;
-    their channels and roles follow): channel options would not resolve and permissions
-    would read as none."""
-    if not _needs_server(interaction):
-        return False
-    guild = interaction.guild
-    return guild is None or guild.unavailable
 
 
 def _not_transformed(error: app_commands.TransformerError) -> str:
