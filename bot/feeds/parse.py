@@ -482,7 +482,8 @@ _EPISODE_PART = re.compile(
 )
 # Anchor's "220 Title": only in a feed that counts so (see _counts_in_titles).
 _COUNTED = re.compile(r"^\s*(\d{1,4})\s+(?=\S)")
-_AUTHOR_SPLIT = re.compile(r"\s*(?:,|&|\band\b|;)\s*")
+# Between the names of a list: an author field, or Fireside's "Special Guests: A, B and C."
+_NAMES_SPLIT = re.compile(r"\s*(?:,|&|\band\b|;)\s*")
 _COMPANY = re.compile(
     r"[\s,](?:P\.?C|LLC|LLP|Inc|Ltd|GmbH|Corp|Media|Studios?|Podcasts?|Network|Productions|FM)"
     r"\.?$",
@@ -842,7 +843,7 @@ def _split_names(found: Sequence[str]) -> list[str]:
     names = []
     for field_value in found:
         whole = " ".join(field_value.split())
-        parts = [p for p in _AUTHOR_SPLIT.split(whole) if p and "@" not in p]
+        parts = [p for p in _NAMES_SPLIT.split(whole) if p and "@" not in p]
         if len(parts) > 1 and "@" not in whole and not all(len(p.split()) > 1 for p in parts):
             parts = [whole]
         names.extend(parts)
@@ -852,7 +853,7 @@ def _split_names(found: Sequence[str]) -> list[str]:
 def _is_organisation(name: str) -> bool:
     """A company or network, not a person: one word ("Gimlet"), a company's suffix
     ("Gimlet Media", "Bergeson & Campbell, PC"), or names we could not tell apart."""
-    return len(name.split()) < 2 or bool(_COMPANY.search(name) or _AUTHOR_SPLIT.search(name))
+    return len(name.split()) < 2 or bool(_COMPANY.search(name) or _NAMES_SPLIT.search(name))
 
 
 def _people(
@@ -902,7 +903,6 @@ def _people(
 # Fireside ends the notes with the guests it was given: "Special Guest: Hugo." or "Special
 # Guests: A, B, and C." (its own paragraph in HTML notes, a line's end in the plain ones).
 _GUEST_LINE = re.compile(r"(?:^|[.!?] )Special Guests?: (.+?)\.?$", re.MULTILINE)
-_GUEST_SPLIT = re.compile(r",\s*(?:and\s+)?|\s+and\s+|\s*&\s*")
 _MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 
 
@@ -920,7 +920,7 @@ def _with_listed_guests(
             # ends with its sentence (initials and titles do not end one).
             listed = first_sentence(found.group(1)).removesuffix(".")
             plain = re.sub(r"\\(.)", r"\1", _MARKDOWN_LINK.sub(r"\1", listed))
-            names = [" ".join(n.split()) for n in _GUEST_SPLIT.split(plain)]
+            names = [" ".join(n.split()) for n in _NAMES_SPLIT.split(plain)]
             guests = [Person(n, "guest") for n in dict.fromkeys(names) if n]
             return people + tuple(g for g in guests if g.name.casefold() not in known)
     return people
